@@ -1,0 +1,53 @@
+"""What every command shares: settings, the ledger, resolving a model with a progress bar, printing errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from weightwarden.config import Settings, load_settings
+from weightwarden.runtimes import Artifact, HashCache, resolve
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Ledger: a SQLite file or a postgresql+psycopg:// URL.", show_default=False)]
+BackendOption = Annotated[
+    str, typer.Option("--backend", help="How to run a local model: auto (llama.cpp for GGUF), llama.cpp or transformers.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
+
+
+def settings(**overrides: Any) -> Settings:
+    return load_settings(overrides=overrides)
+
+
+def resolve_model(ref: str, s: Settings, quiet: bool = False) -> Artifact:
+    """Resolve a model reference, showing a hashing progress bar for big files seen for the first time."""
+    cache = HashCache(s.home / "hash-cache.json")
+    if quiet:
+        return resolve(ref, cache)
+    with Progress(
+        TextColumn("hashing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console, transient=True
+    ) as bar:
+        task = bar.add_task("hash", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return resolve(ref, cache, progress)
+
+
+def check_backend(backend: str) -> str:
+    if backend not in ("auto", "llama.cpp", "transformers"):
+        raise typer.BadParameter(f"unknown backend {backend!r}: use auto, llama.cpp or transformers", param_hint="--backend")
+    return backend
+
+
+def report_root(s: Settings) -> Path:
+    return s.report_dir

@@ -1,0 +1,175 @@
+"""`warden audit`: every stage that exists, on one model, into one report and one ledger run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from weightwarden import __version__
+from weightwarden.errors import WardenError
+from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
+from weightwarden.report.facts import model_facts
+from weightwarden.report.html import write_report
+from weightwarden.runtimes import Artifact, GenerationParams, Message, Runtime
+from weightwarden.runtimes.speed import measure_speed
+
+SMOKE_PROMPTS = (
+    "What is the capital of France? Answer in one word.",
+    "Write one sentence about the sea.",
+    "What is 2 + 3? Reply with the number only.",
+    "Name three colours.",
+)
+
+
+@dataclass
+class StageResult:
+    key: str
+    title: str
+    status: str  # ok, warn, fail
+    summary: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AuditContext:
+    artifact: Artifact
+    runtime: Runtime
+    ledger: Ledger
+    run_id: str
+    quick: bool = False
+
+
+Stage = Callable[[AuditContext], StageResult]
+
+
+def stage_facts(ctx: AuditContext) -> StageResult:
+    facts = model_facts(ctx.artifact)
+    facts["load_seconds"] = round(ctx.runtime.info.load_seconds, 3)
+    facts["runtime"] = ctx.runtime.info.name
+    params = facts.get("parameters")
+    summary = f"{facts['format']} · {facts.get('architecture') or '?'}"
+    if params:
+        summary += f" · {params / 1e6:.0f}M parameters"
+    if facts.get("quantization"):
+        summary += " · " + "/".join(list(facts["quantization"])[:2])
+    summary += f" · license: {facts.get('license') or 'not stated in the file'}"
+    status = "ok" if facts.get("license") or ctx.artifact.format == "remote" else "warn"
+    rows = [{"fact": k, "value": v} for k, v in facts.items() if v is not None]
+    return StageResult("facts", "Basic facts", status, summary, rows, facts)
+
+
+def stage_smoke(ctx: AuditContext) -> StageResult:
+    """A few greedy chat answers, the first asked twice (temperature 0 must repeat) and one sampled twice with a seed."""
+    rt = ctx.runtime
+    greedy = GenerationParams(max_tokens=48, temperature=0.0)
+    rows: list[dict[str, Any]] = []
+    items: list[ItemRecord] = []
+    for i, prompt in enumerate(SMOKE_PROMPTS):
+        gen = rt.chat([Message("user", prompt)], greedy)
+        rows.append({"prompt": prompt, "answer": gen.text.strip(), "tokens": gen.completion_tokens, "seconds": round(gen.seconds, 3)})
+        items.append(ItemRecord(key=f"smoke-{i}", input={"prompt": prompt}, output={"text": gen.text}, scores={"tokens": gen.completion_tokens}))
+    again = rt.chat([Message("user", SMOKE_PROMPTS[0])], greedy).text.strip()
+    deterministic = again == rows[0]["answer"]
+    sampled = GenerationParams(max_tokens=24, temperature=0.9, seed=1234)
+    s1 = rt.chat([Message("user", SMOKE_PROMPTS[1])], sampled).text
+    s2 = rt.chat([Message("user", SMOKE_PROMPTS[1])], sampled).text
+    seeded = s1 == s2
+    ctx.ledger.add_items(ctx.run_id, items)
+    empty = sum(1 for r in rows if not r["answer"])
+    status = "ok" if deterministic and seeded and not empty else "fail"
+    summary = (
+        f"{len(rows)} answers ({empty} empty); temperature 0 repeats: {'yes' if deterministic else 'NO'}; "
+        f"seeded sampling repeats: {'yes' if seeded else 'NO'}"
+    )
+    return StageResult("smoke", "Smoke generations", status, summary, rows, {"deterministic": deterministic, "seeded": seeded})
+
+
+def stage_loglikelihood(ctx: AuditContext) -> StageResult:
+    """One scored continuation, so a broken scoring path shows up here before an eval trusts it."""
+    try:
+        ll = ctx.runtime.loglikelihood("The capital of France is", " Paris")
+    except WardenError as exc:
+        return StageResult("loglikelihood", "Log-likelihood", "warn", f"cannot score text: {exc}")
+    row = {"context": "The capital of France is", "continuation": " Paris", "logprob": round(ll.total, 4), "greedy": ll.is_greedy}
+    status = "ok" if ll.total > -3.0 else "warn"
+    return StageResult("loglikelihood", "Log-likelihood", status, f"log P(' Paris' | 'The capital of France is') = {ll.total:.3f}", [row], row)
+
+
+def stage_speed(ctx: AuditContext) -> StageResult:
+    speed = measure_speed(ctx.runtime, repeats=1 if ctx.quick else 2)
+    d = speed.as_dict()
+    summary = (
+        f"{speed.prompt_tokens_per_s:.0f} prompt tok/s · {speed.generation_tokens_per_s:.1f} generated tok/s · "
+        f"first token {speed.first_token_s * 1000:.0f} ms · peak RSS {speed.peak_rss_mb:.0f} MB"
+    )
+    return StageResult("speed", "Speed on this machine", "ok", summary, [{"measure": k, "value": round(v, 3)} for k, v in d.items()], d)
+
+
+STAGES: tuple[Stage, ...] = (stage_facts, stage_smoke, stage_loglikelihood, stage_speed)
+
+
+def run_audit(
+    artifact: Artifact,
+    runtime: Runtime,
+    ledger: Ledger,
+    report_root: Path,
+    *,
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every stage, record the run in the ledger, write the report; returns the report (with its paths)."""
+    ledger.upsert_model(
+        ModelRecord(
+            hash=artifact.sha256,
+            name=artifact.name,
+            format=artifact.format,
+            size_bytes=artifact.size_bytes,
+            metadata={"ref": artifact.ref, "path": str(artifact.path) if artifact.path else artifact.base_url},
+        )
+    )
+    started = datetime.now(UTC)
+    run_id = ledger.start_run("audit", artifact.sha256, {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name})
+    ctx = AuditContext(artifact, runtime, ledger, run_id, quick)
+    results: list[StageResult] = []
+    status = "ok"
+    try:
+        for stage in STAGES:
+            name = (stage.__doc__ or stage.__name__).split("\n")[0]
+            if progress:
+                progress(stage.__name__.removeprefix("stage_"))
+            t0 = time.perf_counter()
+            try:
+                result = stage(ctx)
+            except WardenError as exc:
+                result = StageResult(stage.__name__.removeprefix("stage_"), name, "fail", str(exc))
+            result.data["seconds"] = round(time.perf_counter() - t0, 3)
+            results.append(result)
+            ledger.add_event("audit.stage", {"stage": result.key, "status": result.status, "summary": result.summary}, run_id)
+    except BaseException:
+        ledger.finish_run(run_id, "interrupted", {"stages": [r.key for r in results]})
+        raise
+    if any(r.status == "fail" for r in results):
+        status = "failed"
+    folder = report_root / artifact.short_hash
+    report: dict[str, Any] = {
+        "version": __version__,
+        "run_id": run_id,
+        "started_at": started.isoformat(),
+        "ended_at": datetime.now(UTC).isoformat(),
+        "status": status,
+        "model": {"name": artifact.name, "ref": artifact.ref, "sha256": artifact.sha256, "format": artifact.format},
+        "stages": [asdict(r) for r in results],
+    }
+    json_path, html_path = write_report(report, folder)
+    report["paths"] = {"json": str(json_path), "html": str(html_path)}
+    ledger.finish_run(
+        run_id,
+        status,
+        {"report": str(html_path), "stages": {r.key: {"status": r.status, "summary": r.summary} for r in results}},
+    )
+    return report

@@ -1,0 +1,108 @@
+"""The Runtime protocol: what every way of running a model offers, and the values it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How to sample. temperature 0 means greedy and is deterministic; seed makes sampling repeatable."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" or "length"
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a streamed answer; the last chunk carries finish_reason and token counts."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class LogLikelihood:
+    """log P(continuation | context), token by token.
+
+    tokens: the continuation's token ids as scored; token_logprobs: natural-log probability of each;
+    is_greedy: every continuation token was the argmax at its position.
+    """
+
+    tokens: tuple[int, ...]
+    token_logprobs: tuple[float, ...]
+    is_greedy: bool
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.token_logprobs))
+
+
+@dataclass
+class RuntimeInfo:
+    name: str  # "llama.cpp", "transformers", "remote", "sentence-transformers"
+    model: str
+    load_seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """One loaded model. Every method is deterministic at temperature 0."""
+
+    info: RuntimeInfo
+
+    def chat(self, messages: Sequence[Message], params: GenerationParams = ...) -> Generation: ...
+
+    def chat_stream(self, messages: Sequence[Message], params: GenerationParams = ...) -> Iterator[Chunk]: ...
+
+    def complete(self, prompt: str, params: GenerationParams = ...) -> Generation: ...
+
+    def complete_stream(self, prompt: str, params: GenerationParams = ...) -> Iterator[Chunk]: ...
+
+    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood: ...
+
+    def tokenize(self, text: str, add_special: bool = False) -> list[int]: ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """A sentence-embedding model."""
+
+    info: RuntimeInfo
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def close(self) -> None: ...

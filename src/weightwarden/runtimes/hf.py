@@ -1,0 +1,150 @@
+"""The transformers runtime: torch on the CPU, for Hugging Face directories and (dequantized) GGUF files."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from weightwarden.errors import CapabilityError, CorruptModel
+from weightwarden.runtimes.base import Chunk, Generation, GenerationParams, LogLikelihood, Message, RuntimeInfo
+from weightwarden.runtimes.chat_template import render_chat
+from weightwarden.runtimes.gguf_file import read_gguf
+from weightwarden.runtimes.scoring import score_continuation
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class TransformersRuntime:
+    """A model run by transformers in float32 on the CPU. A GGUF file is dequantized on load (needs `accelerate`)."""
+
+    def __init__(self, path: Path, *, threads: int = 0, max_context: int = 2048) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.path = Path(path)
+        self.max_context = max_context
+        self._lock = threading.Lock()
+        t0 = time.perf_counter()
+        kwargs: dict[str, Any] = {}
+        self.add_bos = False
+        if self.path.is_file():
+            summary = read_gguf(self.path)
+            folder, kwargs["gguf_file"] = str(self.path.parent), self.path.name
+            self.add_bos = bool(summary.metadata.get("tokenizer.ggml.add_bos_token", False))
+        else:
+            folder = str(self.path)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32, **kwargs)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise CorruptModel(f"transformers could not load {self.path}: {exc}") from None
+        self.model.eval()
+        if not self.path.is_file():
+            self.add_bos = bool(getattr(self.tokenizer, "add_bos_token", False))
+        self.bos_id = self.tokenizer.bos_token_id
+        self.eos_id = self.tokenizer.eos_token_id
+        self.chat_template: str | None = getattr(self.tokenizer, "chat_template", None)
+        self.info = RuntimeInfo("transformers", self.path.name, time.perf_counter() - t0, {"dtype": "float32"})
+
+    def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+        ids = list(self.tokenizer.encode(text, add_special_tokens=False))
+        if add_special and self.add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
+            ids = [int(self.bos_id), *ids]
+        return ids
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(tokens)))
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return render_chat(
+            self.chat_template,
+            messages,
+            bos_token=self.tokenizer.bos_token or "",
+            eos_token=self.tokenizer.eos_token or "",
+        )
+
+    # -- generation -------------------------------------------------------------------------------------------
+    def _generate_kwargs(self, ids: list[int], params: GenerationParams) -> dict[str, Any]:
+        torch = self._torch
+        if len(ids) >= self.max_context:
+            raise CapabilityError(f"the prompt is {len(ids)} tokens, over the {self.max_context}-token limit: shorten it")
+        kwargs: dict[str, Any] = {
+            "input_ids": torch.tensor([ids]),
+            "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+            "max_new_tokens": max(1, min(params.max_tokens, self.max_context - len(ids))),
+            "pad_token_id": self.eos_id,
+        }
+        if params.temperature > 0:
+            torch.manual_seed(params.seed)
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def _run(self, ids: list[int], params: GenerationParams) -> Generation:
+        t0 = time.perf_counter()
+        with self._lock, self._torch.no_grad():
+            out = self.model.generate(**self._generate_kwargs(ids, params))
+        new = out[0, len(ids) :].tolist()
+        hit_eos = bool(new) and new[-1] == self.eos_id
+        if hit_eos:
+            new = new[:-1]
+        text, stopped = _cut_at_stop(self.detokenize(new), params.stop)
+        finish = "stop" if hit_eos or stopped else "length"
+        return Generation(text, len(ids), len(new) + int(hit_eos), finish, time.perf_counter() - t0)
+
+    def _stream(self, ids: list[int], params: GenerationParams) -> Iterator[Chunk]:
+        gen = self._run(ids, params)  # transformers' streamer needs a thread per call; CPU answers are short
+        yield Chunk(text=gen.text)
+        yield Chunk("", gen.finish_reason, gen.prompt_tokens, gen.completion_tokens)
+
+    def complete(self, prompt: str, params: GenerationParams = GenerationParams()) -> Generation:
+        return self._run(self.tokenize(prompt, add_special=True), params)
+
+    def complete_stream(self, prompt: str, params: GenerationParams = GenerationParams()) -> Iterator[Chunk]:
+        return self._stream(self.tokenize(prompt, add_special=True), params)
+
+    def chat(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Generation:
+        return self._run(self.tokenize(self.render(messages)), params)
+
+    def chat_stream(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Iterator[Chunk]:
+        return self._stream(self.tokenize(self.render(messages)), params)
+
+    # -- scoring ----------------------------------------------------------------------------------------------
+    def context_ids(self, context: str) -> list[int]:
+        ids = self.tokenize(context) if context else []
+        prefix = self.bos_id if self.bos_id is not None else self.eos_id
+        if (self.add_bos or not ids) and prefix is not None:
+            ids = [int(prefix), *ids]
+        return ids
+
+    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
+        if not continuation:
+            raise CapabilityError("the continuation is empty: there is nothing to score")
+        return self.loglikelihood_tokens(self.context_ids(context), self.tokenize(continuation))
+
+    def loglikelihood_tokens(self, context: Sequence[int], continuation: Sequence[int]) -> LogLikelihood:
+        if not context:
+            raise CapabilityError("the context needs at least one token (a BOS token) to score the continuation")
+        tokens = [*context, *continuation][-self.max_context :]
+        n_ctx = len(tokens) - len(continuation)
+        if n_ctx < 1:
+            raise CapabilityError(f"the continuation alone is {len(continuation)} tokens, over the context limit")
+        with self._lock, self._torch.no_grad():
+            logits = self.model(self._torch.tensor([tokens])).logits[0].double().numpy()
+        return score_continuation(logits, tokens, n_ctx)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,196 @@
+"""The llama.cpp runtime (llama-cpp-python): the default for GGUF files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from weightwarden.errors import CapabilityError, CorruptModel
+from weightwarden.runtimes.base import Chunk, Generation, GenerationParams, LogLikelihood, Message, RuntimeInfo
+from weightwarden.runtimes.chat_template import render_chat
+from weightwarden.runtimes.gguf_file import GGUFSummary, read_gguf
+from weightwarden.runtimes.scoring import score_continuation
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """llama.cpp prints its load log on fd 2 even with verbose=False in some builds; keep the CLI clean."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(fd, 2)
+            os.close(fd)
+
+
+class LlamaCppRuntime:
+    """A GGUF model run by llama.cpp. One lock: a llama.cpp context is not thread-safe."""
+
+    def __init__(self, path: Path, *, n_ctx: int = 2048, threads: int = 0, seed: int = 0) -> None:
+        self.path = Path(path)
+        self.gguf: GGUFSummary = read_gguf(self.path)  # checks bounds before llama.cpp touches the file
+        self.n_ctx = n_ctx
+        self.threads = threads or (os.cpu_count() or 1)
+        self.seed = seed
+        self._lock = threading.Lock()
+        self._scorer: Any = None
+        t0 = time.perf_counter()
+        self._llm = self._load(logits_all=False)
+        self.info = RuntimeInfo("llama.cpp", self.path.name, time.perf_counter() - t0, {"n_ctx": n_ctx, "threads": self.threads})
+        meta = self.gguf.metadata
+        self.chat_template: str | None = meta.get("tokenizer.chat_template")
+        self.add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
+        self.bos_id: int | None = meta.get("tokenizer.ggml.bos_token_id")
+        self.eos_id: int | None = meta.get("tokenizer.ggml.eos_token_id")
+
+    def _load(self, logits_all: bool) -> Any:
+        from llama_cpp import Llama
+
+        try:
+            with _quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
+                return Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    seed=self.seed,
+                    logits_all=logits_all,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError) as exc:
+            raise CorruptModel(f"llama.cpp could not load {self.path}: {exc}") from None
+
+    # -- tokens -----------------------------------------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+        """Token ids of text; add_special adds BOS (when the model wants one) and parses special tokens."""
+        ids = list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=add_special))
+        if add_special and self.add_bos and self.bos_id is not None:
+            ids = [int(self.bos_id), *ids]
+        return ids
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return bytes(self._llm.detokenize(list(tokens))).decode("utf-8", errors="replace")
+
+    def token_text(self, token: int) -> str:
+        return self.detokenize([token])
+
+    # -- generation -------------------------------------------------------------------------------------------
+    def render(self, messages: Sequence[Message]) -> str:
+        def tok(i: int | None) -> str:
+            return self.token_text(i) if i is not None else ""
+
+        return render_chat(self.chat_template, messages, bos_token=tok(self.bos_id), eos_token=tok(self.eos_id))
+
+    def _prompt_ids(self, prompt: str, special: bool) -> list[int]:
+        ids = self.tokenize(prompt, add_special=special)
+        if not ids:
+            ids = [int(self.bos_id if self.bos_id is not None else self.eos_id or 0)]
+        return ids
+
+    def _kwargs(self, ids: list[int], params: GenerationParams) -> dict[str, Any]:
+        if len(ids) >= self.n_ctx:
+            raise CapabilityError(
+                f"the prompt is {len(ids)} tokens; this model is loaded with a {self.n_ctx}-token context: shorten it"
+            )
+        return {
+            "max_tokens": max(1, min(params.max_tokens, self.n_ctx - len(ids))),
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "top_k": 0 if params.temperature > 0 else 1,
+            "min_p": 0.0,
+            "repeat_penalty": 1.0,
+            "seed": params.seed,
+            "stop": list(params.stop) or None,
+        }
+
+    def _stream(self, ids: list[int], params: GenerationParams) -> Iterator[Chunk]:
+        kwargs = self._kwargs(ids, params)
+        with self._lock:
+            n = 0
+            finish: str | None = None
+            for part in self._llm.create_completion(ids, stream=True, **kwargs):
+                choice = part["choices"][0]
+                finish = choice.get("finish_reason") or finish
+                if choice.get("text"):
+                    n += 1  # llama-cpp-python streams one piece per token (held-back stop text aside)
+                    yield Chunk(text=choice["text"])
+            yield Chunk(text="", finish_reason=finish or "stop", prompt_tokens=len(ids), completion_tokens=n)
+
+    def _collect(self, ids: list[int], params: GenerationParams) -> Generation:
+        kwargs = self._kwargs(ids, params)
+        t0 = time.perf_counter()
+        with self._lock:
+            out = self._llm.create_completion(ids, stream=False, **kwargs)
+        choice, usage = out["choices"][0], out["usage"]
+        return Generation(
+            text=choice["text"],
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            finish_reason=choice.get("finish_reason") or "stop",
+            seconds=time.perf_counter() - t0,
+        )
+
+    def complete(self, prompt: str, params: GenerationParams = GenerationParams()) -> Generation:
+        return self._collect(self._prompt_ids(prompt, special=False), params)
+
+    def complete_stream(self, prompt: str, params: GenerationParams = GenerationParams()) -> Iterator[Chunk]:
+        return self._stream(self._prompt_ids(prompt, special=False), params)
+
+    def chat(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Generation:
+        return self._collect(self._prompt_ids(self.render(messages), special=True), params)
+
+    def chat_stream(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Iterator[Chunk]:
+        return self._stream(self._prompt_ids(self.render(messages), special=True), params)
+
+    # -- scoring ----------------------------------------------------------------------------------------------
+    def context_ids(self, context: str) -> list[int]:
+        """Context tokens as scored: BOS when the model wants one; BOS/EOS alone when the context is empty."""
+        ids = self.tokenize(context) if context else []
+        prefix = self.bos_id if self.bos_id is not None else self.eos_id
+        if (self.add_bos or not ids) and prefix is not None:
+            ids = [int(prefix), *ids]
+        return ids
+
+    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
+        if not continuation:
+            raise CapabilityError("the continuation is empty: there is nothing to score")
+        return self.loglikelihood_tokens(self.context_ids(context), self.tokenize(continuation))
+
+    def loglikelihood_tokens(self, context: Sequence[int], continuation: Sequence[int]) -> LogLikelihood:
+        """Score continuation after context from llama.cpp's raw logits (never its echo logprobs, which are wrong)."""
+        if not context:
+            raise CapabilityError("the context needs at least one token (a BOS token) to score the continuation")
+        if len(continuation) >= self.n_ctx:
+            raise CapabilityError(f"the continuation alone is {len(continuation)} tokens, over the {self.n_ctx}-token context")
+        tokens = [*context, *continuation]
+        if len(tokens) > self.n_ctx:  # keep the end: the continuation and as much context as fits
+            tokens = tokens[-self.n_ctx :]
+        n_ctx_tokens = len(tokens) - len(continuation)
+        with self._lock:
+            if self._scorer is None:
+                self._scorer = self._load(logits_all=True)
+            llm = self._scorer
+            llm.reset()
+            llm.eval(tokens)
+            logits = llm.scores[: len(tokens)]
+            return score_continuation(logits, tokens, n_ctx_tokens)
+
+    def close(self) -> None:
+        with self._lock:
+            for llm in (self._llm, self._scorer):
+                if llm is not None:
+                    with contextlib.suppress(Exception):
+                        llm.close()
+            self._scorer = None

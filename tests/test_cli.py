@@ -1,0 +1,129 @@
+"""The `warden` command end to end, in a subprocess: help, version, generate, audit, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from weightwarden import __version__
+from weightwarden.ledger import Ledger
+
+
+def test_version(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("--version")
+    assert r.code == 0 and r.out.strip() == f"weightwarden {__version__}"
+
+
+@pytest.mark.parametrize("command", ["models", "generate", "chat", "audit"])
+def test_every_command_explains_its_options(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+    r = cli(command, "--help")
+    assert r.code == 0
+    assert "--help" in r.out
+    if command in ("generate", "chat", "audit"):
+        assert "--backend" in r.out and "openai:URL#model" in r.out
+
+
+def test_generate_json(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("generate", "default", "What is the capital of France?", "--json", "--max-tokens", "16")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert "Paris" in out["text"]
+    assert out["runtime"] == "llama.cpp" and len(out["sha256"]) == 64
+    assert 0 < out["usage"]["completion_tokens"] <= 16
+
+
+def test_generate_reads_stdin_and_is_repeatable(cli) -> None:  # type: ignore[no-untyped-def]
+    a = cli("generate", "default", "-", "--max-tokens", "12", "--temperature", "0.8", "--seed", "3", stdin="Name a bird.")
+    b = cli("generate", "default", "-", "--max-tokens", "12", "--temperature", "0.8", "--seed", "3", stdin="Name a bird.")
+    assert a.code == b.code == 0
+    assert a.out == b.out and a.out.strip()
+
+
+def test_chat_session_with_commands(cli) -> None:  # type: ignore[no-untyped-def]
+    script = "What is the capital of France?\n/system Reply in French.\n/reset\n/bogus\nSay hi.\n/exit\n"
+    r = cli("chat", "default", "--max-tokens", "16", stdin=script)
+    assert r.code == 0, r.err
+    assert "Paris" in r.out
+    assert "system prompt set" in r.out and "conversation forgotten" in r.out and "unknown command /bogus" in r.out
+
+
+def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = cli("audit", "default", "--quick")
+    assert r.code == 0, r.err
+    assert "report:" in r.out
+    reports = list((tmp_path / "warden-report").glob("*/report.json"))
+    assert len(reports) == 1
+    report = json.loads(reports[0].read_text())
+    assert report["status"] == "ok"
+    stages = {s["key"]: s for s in report["stages"]}
+    assert set(stages) >= {"facts", "smoke", "loglikelihood", "speed"}
+    assert stages["facts"]["data"]["license"] == "apache-2.0"
+    assert stages["smoke"]["data"]["deterministic"] is True
+    assert stages["speed"]["data"]["generation_tokens_per_s"] > 0
+    html = (reports[0].parent / "report.html").read_text()
+    assert report["model"]["sha256"] in html and "Smoke generations" in html
+    with Ledger(f"sqlite:///{home / 'ledger.db'}") as ledger:
+        runs = ledger.runs(kind="audit")
+        assert len(runs) == 1 and runs[0].status == "ok" and runs[0].model_hash == report["model"]["sha256"]
+        assert len(ledger.items(runs[0].id)) == 4
+    listed = json.loads(cli("models", "--json").out)
+    assert listed[0]["ref"] == "default"
+    assert any(m["hash"] == report["model"]["sha256"] for m in listed[1:])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _truncated(tmp_path: Path) -> str:
+    from weightwarden.runtimes.artifact import default_model_path
+
+    f = tmp_path / "cut.gguf"
+    f.write_bytes(default_model_path().read_bytes()[: 20 << 20])
+    return str(f)
+
+
+def _no_weights(tmp_path: Path) -> str:
+    d = tmp_path / "empty-model"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    return str(d)
+
+
+def _garbage_gguf(tmp_path: Path) -> str:
+    f = tmp_path / "junk.gguf"
+    f.write_bytes(b"GGUF" + b"\xff" * 64)
+    return str(f)
+
+
+@pytest.mark.parametrize(
+    ("make_ref", "words"),
+    [
+        (lambda p: str(p / "missing.gguf"), "no such file"),
+        (_no_weights, "without"),
+        (_truncated, "truncated"),
+        (_garbage_gguf, "GGUF"),
+        (lambda p: "ftp://example/model", "unknown model scheme"),
+        (lambda p: f"openai:http://127.0.0.1:{_free_port()}/v1#m", "cannot reach"),
+    ],
+    ids=["missing", "no-weights", "truncated", "corrupt", "scheme", "unreachable"],
+)
+@pytest.mark.parametrize("command", ["generate", "audit"])
+def test_bad_models_give_one_line_and_exit_2(cli, tmp_path: Path, make_ref, words: str, command: str) -> None:  # type: ignore[no-untyped-def]
+    args = ["generate", make_ref(tmp_path), "hi"] if command == "generate" else ["audit", make_ref(tmp_path)]
+    r = cli(*args)
+    assert r.code == 2, (r.out, r.err)
+    assert words in r.err
+    assert "Traceback" not in r.err
+    assert r.err.strip().startswith("error:")
+    assert len(r.err.strip().splitlines()) <= 3  # one message, wrapped at most by the terminal width
+
+
+def test_bad_option_value_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("generate", "default", "hi", "--backend", "vllm-magic")
+    assert r.code == 2 and "unknown backend" in r.err and "Traceback" not in r.err

@@ -1,0 +1,76 @@
+"""llama.cpp against transformers on the same GGUF: exact log-likelihoods must agree (the issue's parity test)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from weightwarden.runtimes import Message
+from weightwarden.runtimes.hf import TransformersRuntime
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+
+DATA = json.loads((Path(__file__).parent / "data" / "parity.json").read_text())
+pytestmark = pytest.mark.slow
+
+
+def test_parity_data_is_big_enough() -> None:
+    assert len(DATA["pairs"]) >= 50
+    assert len(DATA["choices"]) >= 40
+    assert all(len(item["choices"]) == 4 for item in DATA["choices"])
+
+
+def test_tokenizers_agree(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    texts = [p["context"] for p in DATA["pairs"]] + [p["continuation"] for p in DATA["pairs"]]
+    mismatched = [t for t in texts if llama.tokenize(t) != hf_gguf.tokenize(t)]
+    assert not mismatched, f"{len(mismatched)} texts tokenize differently, e.g. {mismatched[:3]}"
+
+
+def test_chat_template_renders_like_transformers(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    msgs = [Message("system", "You are terse."), Message("user", "Hello there"), Message("assistant", "Hi."), Message("user", "Bye")]
+    reference = hf_gguf.tokenizer.apply_chat_template([m.as_dict() for m in msgs], tokenize=False, add_generation_prompt=True)
+    assert llama.render(msgs) == reference
+
+
+def test_per_token_logprobs_agree(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    diffs: list[float] = []
+    for p in DATA["pairs"]:
+        ctx, cont = llama.context_ids(p["context"]), llama.tokenize(p["continuation"])
+        a = llama.loglikelihood_tokens(ctx, cont)
+        b = hf_gguf.loglikelihood_tokens(ctx, cont)
+        assert a.tokens == b.tokens
+        diffs.extend(abs(x - y) for x, y in zip(a.token_logprobs, b.token_logprobs, strict=True))
+    median = statistics.median(diffs)
+    print(f"\nper-token |llama.cpp - transformers|: n={len(diffs)} median={median:.4f} p90={np.percentile(diffs, 90):.4f}")
+    assert len(diffs) >= 50
+    assert median < 0.1
+
+
+def test_paris_is_not_the_broken_echo_value(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    a = llama.loglikelihood("The capital of France is", " Paris").total
+    b = hf_gguf.loglikelihood("The capital of France is", " Paris").total
+    assert abs(a - b) < 0.1, (a, b)
+
+
+def test_multiple_choice_argmax_agrees(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    same = 0
+    for item in DATA["choices"]:
+        ctx = llama.context_ids(item["context"])
+        la = [llama.loglikelihood_tokens(ctx, llama.tokenize(c)).total for c in item["choices"]]
+        lb = [hf_gguf.loglikelihood_tokens(ctx, llama.tokenize(c)).total for c in item["choices"]]
+        same += int(np.argmax(la) == np.argmax(lb))
+    rate = same / len(DATA["choices"])
+    print(f"\nmultiple-choice argmax agreement: {same}/{len(DATA['choices'])} = {rate:.3f}")
+    assert rate >= 0.95
+
+
+def test_transformers_greedy_generation_matches_llama_cpp_start(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    from weightwarden.runtimes import GenerationParams
+
+    p = GenerationParams(max_tokens=6)
+    msgs = [Message("user", "What is the capital of France?")]
+    a, b = llama.chat(msgs, p).text, hf_gguf.chat(msgs, p).text
+    assert "Paris" in a and "Paris" in b
