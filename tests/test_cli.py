@@ -27,7 +27,7 @@ def test_every_command_explains_its_options(cli, command: str) -> None:  # type:
 
 
 def test_generate_json(cli) -> None:  # type: ignore[no-untyped-def]
-    r = cli("generate", "default", "What is the capital of France?", "--json", "--max-tokens", "16")
+    r = cli("generate", "default", "Which city is the capital of France?", "--json", "--max-tokens", "16")
     assert r.code == 0, r.err
     out = json.loads(r.out)
     assert "Paris" in out["text"]
@@ -43,7 +43,7 @@ def test_generate_reads_stdin_and_is_repeatable(cli) -> None:  # type: ignore[no
 
 
 def test_chat_session_with_commands(cli) -> None:  # type: ignore[no-untyped-def]
-    script = "What is the capital of France?\n/system Reply in French.\n/reset\n/bogus\nSay hi.\n/exit\n"
+    script = "Which city is the capital of France?\n/system Reply in French.\n/reset\n/bogus\nSay hi.\n/exit\n"
     r = cli("chat", "default", "--max-tokens", "16", stdin=script)
     assert r.code == 0, r.err
     assert "Paris" in r.out

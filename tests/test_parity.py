@@ -71,6 +71,6 @@ def test_transformers_greedy_generation_matches_llama_cpp_start(llama: LlamaCppR
     from weightwarden.runtimes import GenerationParams
 
     p = GenerationParams(max_tokens=6)
-    msgs = [Message("user", "What is the capital of France?")]
+    msgs = [Message("user", "Which city is the capital of France?")]
     a, b = llama.chat(msgs, p).text, hf_gguf.chat(msgs, p).text
     assert "Paris" in a and "Paris" in b

@@ -25,7 +25,7 @@ class SentenceEmbedder:
 
     @property
     def dimensions(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension() or 0)
+        return int(self.model.get_embedding_dimension() or 0)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:

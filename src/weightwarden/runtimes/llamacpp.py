@@ -118,6 +118,7 @@ class LlamaCppRuntime:
     def _stream(self, ids: list[int], params: GenerationParams) -> Iterator[Chunk]:
         kwargs = self._kwargs(ids, params)
         with self._lock:
+            self._llm.reset()  # reusing a cached prefix changes batch shapes and so the numerics: greedy would drift
             n = 0
             finish: str | None = None
             for part in self._llm.create_completion(ids, stream=True, **kwargs):
@@ -132,6 +133,7 @@ class LlamaCppRuntime:
         kwargs = self._kwargs(ids, params)
         t0 = time.perf_counter()
         with self._lock:
+            self._llm.reset()  # see _stream: every answer starts from an empty cache, so temperature 0 repeats
             out = self._llm.create_completion(ids, stream=False, **kwargs)
         choice, usage = out["choices"][0], out["usage"]
         return Generation(

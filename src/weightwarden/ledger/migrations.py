@@ -1,0 +1,117 @@
+"""Numbered schema migrations, applied in order and recorded in schema_migrations.
+
+To change the schema, append a function `mNNN_what(conn)` to MIGRATIONS and change schema.py to match;
+never edit a migration that has shipped, because ledgers in the field have already run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from weightwarden.errors import LedgerError
+from weightwarden.ledger.failures import reason
+from weightwarden.ledger.records import utcnow
+from weightwarden.ledger.schema import UTCDateTime, json_column, schema_migrations
+
+Migration = Callable[[Connection], None]
+
+# Any constant works: it only has to be the same in every process that migrates a PostgreSQL ledger.
+_PG_MIGRATION_LOCK = int.from_bytes(b"warden", "big")
+
+
+def m001_initial(conn: Connection) -> None:
+    """Create models, runs, items and events."""
+    # A frozen copy of the tables as they were at version 1, so later edits to schema.py cannot change it.
+    md = sa.MetaData()
+    sa.Table(
+        "models",
+        md,
+        sa.Column("hash", sa.String(64), primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("format", sa.Text, nullable=False),
+        sa.Column("size_bytes", sa.BigInteger, nullable=False),
+        json_column("metadata"),
+        sa.Column("first_seen", UTCDateTime, nullable=False),
+        sa.Column("last_seen", UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        "runs",
+        md,
+        sa.Column("id", sa.String(26), primary_key=True),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("model_hash", sa.String(64), sa.ForeignKey("models.hash"), nullable=False),
+        json_column("config"),
+        sa.Column("started_at", UTCDateTime, nullable=False),
+        sa.Column("ended_at", UTCDateTime, nullable=True),
+        sa.Column("status", sa.Text, nullable=False),
+        json_column("summary", nullable=True),
+        sa.CheckConstraint("status IN ('running', 'ok', 'failed', 'interrupted')", name="ck_runs_status"),
+        sa.Index("ix_runs_model_hash_started_at", "model_hash", "started_at"),
+    )
+    sa.Table(
+        "items",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        json_column("input"),
+        json_column("output"),
+        json_column("scores"),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("run_id", "key", name="uq_items_run_id_key"),
+    )
+    sa.Table(
+        "events",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=True),
+        sa.Column("time", UTCDateTime, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        json_column("payload"),
+        sa.Index("ix_events_run_id_time", "run_id", "time"),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [m001_initial]
+
+
+def version_of(migration: Migration) -> int:
+    """The number in a migration's name: m001_initial -> 1."""
+    return int(migration.__name__[1:4])
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Apply every migration not yet recorded, in order, inside the caller's transaction; return the versions applied.
+
+    The caller's transaction must take the write lock (BEGIN IMMEDIATE on SQLite) so two processes
+    opening the same ledger at once cannot both apply a migration.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    schema_migrations.create(conn, checkfirst=True)
+    applied = set(conn.execute(sa.select(schema_migrations.c.version)).scalars())
+    known = {version_of(m) for m in MIGRATIONS}
+    if unknown := applied - known:
+        raise LedgerError(
+            f"the ledger has schema version {max(unknown)}, newer than this weightwarden knows ({max(known)}): "
+            "upgrade weightwarden, or point WARDEN_DB at another ledger"
+        )
+    done = []
+    for migration in MIGRATIONS:
+        version = version_of(migration)
+        if version in applied:
+            continue
+        try:
+            migration(conn)
+        except sa.exc.SQLAlchemyError as exc:
+            raise LedgerError(
+                f"migration {migration.__name__} failed ({reason(exc)}); the ledger was left as it was: "
+                "remove the cause and open it again, or report this message as a weightwarden bug"
+            ) from exc
+        conn.execute(sa.insert(schema_migrations).values(version=version, name=migration.__name__, applied_at=utcnow()))
+        done.append(version)
+    return done

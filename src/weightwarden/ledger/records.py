@@ -1,0 +1,70 @@
+"""The typed rows of the ledger: a model, a run, an item result of a run, and an event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+RunStatus = Literal["running", "ok", "failed", "interrupted"]
+RUN_STATUSES: tuple[RunStatus, ...] = ("running", "ok", "failed", "interrupted")
+FINAL_STATUSES: tuple[RunStatus, ...] = ("ok", "failed", "interrupted")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model artifact, identified by the sha256 (hex) of its bytes."""
+
+    hash: str
+    name: str
+    format: str
+    size_bytes: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    first_seen: datetime = field(default_factory=utcnow)
+    last_seen: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a stage (inspect, eval, serve, ...) on one model."""
+
+    id: str
+    kind: str
+    model_hash: str
+    config: dict[str, Any]
+    started_at: datetime
+    status: RunStatus
+    ended_at: datetime | None = None
+    summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """The result of one item of a run, unique per (run, key).
+
+    run_id and id are filled in by the ledger when it reads items back; leave them out when adding.
+    """
+
+    key: str
+    input: Any
+    output: Any = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+    run_id: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """Something that happened, with or without a run: a request, a verdict, a warning."""
+
+    kind: str
+    payload: dict[str, Any]
+    time: datetime
+    run_id: str | None = None
+    id: int | None = None

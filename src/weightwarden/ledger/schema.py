@@ -1,0 +1,96 @@
+"""The column types of the ledger and the tables as the latest migration leaves them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive datetimes are refused."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware one, e.g. datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: store UTC wall time, which also sorts correctly as text.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def json_column(name: str, *, nullable: bool = False) -> sa.Column[object]:
+    """A JSON column; plain JSON, not JSONB, so PostgreSQL keeps key order and accepts \\u0000 in strings."""
+    return sa.Column(name, sa.JSON(none_as_null=nullable), nullable=nullable)
+
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    json_column("metadata"),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("model_hash", sa.String(64), sa.ForeignKey("models.hash"), nullable=False),
+    json_column("config"),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    json_column("summary", nullable=True),
+    sa.CheckConstraint("status IN ('running', 'ok', 'failed', 'interrupted')", name="ck_runs_status"),
+    sa.Index("ix_runs_model_hash_started_at", "model_hash", "started_at"),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    json_column("input"),
+    json_column("output"),
+    json_column("scores"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("run_id", "key", name="uq_items_run_id_key"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    json_column("payload"),
+    sa.Index("ix_events_run_id_time", "run_id", "time"),
+)

@@ -1,0 +1,261 @@
+"""The Ledger: typed records in, typed records out; writes through the one writer, reads from the pool."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from weightwarden.errors import LedgerError
+from weightwarden.ledger import engine as engines
+from weightwarden.ledger import schema
+from weightwarden.ledger.failures import open_error, read_error, write_error
+from weightwarden.ledger.migrations import migrate
+from weightwarden.ledger.records import (
+    FINAL_STATUSES,
+    EventRecord,
+    ItemRecord,
+    ModelRecord,
+    RunRecord,
+    utcnow,
+)
+from weightwarden.ledger.writer import WRITER_OPTION, Writer
+
+T = TypeVar("T")
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_CROCKFORD32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_run_id() -> str:
+    """A ULID: 26 characters, sortable by creation time (to the millisecond), then random."""
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    return "".join(_CROCKFORD32[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _upsert(dialect: str, table: sa.Table, key: list[str], update: list[str]) -> sa.Executable:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET update = excluded.update, for SQLite or PostgreSQL."""
+    stmt = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+    return stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in update})
+
+
+class Ledger:
+    """The record of every model, run, item result and event, in a SQLite file or a PostgreSQL database.
+
+    url: sqlite:///path/to/ledger.db (created with its folder if missing) or postgresql+psycopg://...
+    Opening migrates the schema. Safe to share between threads; close() it, or use it as a context manager.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = engines.parse_url(url)
+        self._engine = engines.create_engine(self._url)
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{WRITER_OPTION: True})
+                with conn.begin():
+                    migrate(conn)
+        except LedgerError:
+            self._engine.dispose()
+            raise
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            self._engine.dispose()
+            raise open_error(exc, self._url) from exc
+        # Built once: constructing an upsert costs more than running it.
+        dialect = self._engine.dialect.name
+        self._upsert_model = _upsert(dialect, schema.models, ["hash"], ["name", "metadata", "last_seen"])
+        self._upsert_item = _upsert(
+            dialect, schema.items, ["run_id", "key"], ["input", "output", "scores", "created_at"]
+        )
+        self._writer = Writer(self._engine)
+
+    @property
+    def url(self) -> str:
+        """Where the ledger lives, with any password hidden."""
+        return engines.display(self._url)
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.url!r})"
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def upsert_model(self, rec: ModelRecord) -> None:
+        """Record a model; if its hash is known, update its name, metadata and last_seen."""
+        if not _SHA256_HEX.fullmatch(rec.hash):
+            raise LedgerError(f"model hash {rec.hash!r} is not a sha256 in lowercase hex (64 characters)")
+        row = {c.name: getattr(rec, c.name) for c in schema.models.columns}
+        self._write(f"record model {rec.hash[:12]}", lambda conn: conn.execute(self._upsert_model, row))
+
+    def start_run(self, kind: str, model_hash: str, config: dict[str, Any]) -> str:
+        """Record a new run of a stage on a model, with status 'running'; return its id."""
+        if not kind:
+            raise LedgerError("a run needs a kind, such as 'eval' or 'inspect'")
+        run_id = new_run_id()
+
+        def work(conn: Connection) -> None:
+            if conn.execute(sa.select(schema.models.c.hash).where(schema.models.c.hash == model_hash)).first() is None:
+                raise LedgerError(
+                    f"no model {model_hash[:12]} in the ledger: record it with upsert_model() before start_run()"
+                )
+            conn.execute(
+                sa.insert(schema.runs).values(
+                    id=run_id, kind=kind, model_hash=model_hash, config=config, started_at=utcnow(), status="running"
+                )
+            )
+
+        self._write(f"start a {kind} run", work)
+        return run_id
+
+    def add_items(self, run_id: str, items: Sequence[ItemRecord]) -> None:
+        """Record item results of a run, all or none; an item whose key the run already has replaces it."""
+        if not items:
+            return
+        # Within one call the last item with a key wins, as it would over two calls.
+        rows = {
+            it.key: {
+                "run_id": run_id,
+                "key": it.key,
+                "input": it.input,
+                "output": it.output,
+                "scores": it.scores,
+                "created_at": it.created_at,
+            }
+            for it in items
+        }
+
+        def work(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            conn.execute(self._upsert_item, list(rows.values()))
+
+        self._write(f"add {len(rows)} item{'s' * (len(rows) != 1)} to run {run_id}", work)
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        """Mark a run ok, failed or interrupted, with its summary and the time it ended."""
+        if status not in FINAL_STATUSES:
+            raise LedgerError(f"a run cannot finish with status {status!r}: use one of {', '.join(FINAL_STATUSES)}")
+
+        def work(conn: Connection) -> None:
+            stmt = (
+                sa.update(schema.runs)
+                .where(schema.runs.c.id == run_id)
+                .values(status=status, ended_at=utcnow(), summary=summary)
+            )
+            if conn.execute(stmt).rowcount == 0:
+                raise LedgerError(f"no run {run_id} in the ledger: finish the id that start_run() returned")
+
+        self._write(f"finish run {run_id}", work)
+
+    def add_event(self, kind: str, payload: dict[str, Any], run_id: str | None = None) -> None:
+        """Record an event, of a run or of none."""
+
+        def work(conn: Connection) -> None:
+            if run_id is not None:
+                self._require_run(conn, run_id)
+            conn.execute(sa.insert(schema.events).values(run_id=run_id, time=utcnow(), kind=kind, payload=payload))
+
+        self._write(f"add a {kind} event", work)
+
+    def flush(self) -> None:
+        """Wait until every write queued so far, from any thread, has been committed."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flush, stop the writer and release the connections. Idempotent."""
+        if not self._writer.closed:
+            self._writer.close()
+            self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def models(self) -> list[ModelRecord]:
+        """Every model, most recently seen first."""
+        stmt = sa.select(schema.models).order_by(schema.models.c.last_seen.desc(), schema.models.c.hash)
+        return [ModelRecord(**row) for row in self._read("models", stmt)]
+
+    def model(self, hash: str) -> ModelRecord | None:
+        """The model with this sha256, or None."""
+        rows = self._read("a model", sa.select(schema.models).where(schema.models.c.hash == hash))
+        return ModelRecord(**rows[0]) if rows else None
+
+    def runs(self, model_hash: str | None = None, kind: str | None = None, limit: int = 100) -> list[RunRecord]:
+        """Runs, newest first; only those of one model and/or one kind when given."""
+        stmt = (
+            sa.select(schema.runs)
+            .order_by(schema.runs.c.started_at.desc(), schema.runs.c.id.desc())
+            .limit(_positive(limit))
+        )
+        if model_hash is not None:
+            stmt = stmt.where(schema.runs.c.model_hash == model_hash)
+        if kind is not None:
+            stmt = stmt.where(schema.runs.c.kind == kind)
+        return [RunRecord(**row) for row in self._read("runs", stmt)]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or None."""
+        rows = self._read("a run", sa.select(schema.runs).where(schema.runs.c.id == run_id))
+        return RunRecord(**rows[0]) if rows else None
+
+    def items(self, run_id: str) -> list[ItemRecord]:
+        """The item results of a run, in the order they were first added."""
+        stmt = sa.select(schema.items).where(schema.items.c.run_id == run_id).order_by(schema.items.c.id)
+        return [ItemRecord(**row) for row in self._read("items", stmt)]
+
+    def events(self, run_id: str | None = None, limit: int = 1000) -> list[EventRecord]:
+        """Events, newest first: those of one run when run_id is given, else all of them."""
+        stmt = (
+            sa.select(schema.events)
+            .order_by(schema.events.c.time.desc(), schema.events.c.id.desc())
+            .limit(_positive(limit))
+        )
+        if run_id is not None:
+            stmt = stmt.where(schema.events.c.run_id == run_id)
+        return [EventRecord(**row) for row in self._read("events", stmt)]
+
+    def schema_version(self) -> int:
+        """The number of the last migration applied."""
+        rows = self._read("the schema version", sa.select(sa.func.max(schema.schema_migrations.c.version)))
+        return int(next(iter(rows[0].values())) or 0)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _write(self, what: str, work: Callable[[Connection], T]) -> T:
+        try:
+            return self._writer.submit(work)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            raise write_error(what, exc) from exc
+
+    def _read(self, what: str, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+        if self._writer.closed:
+            raise LedgerError("the ledger is closed: open a new Ledger to read it")
+        try:
+            with self._engine.connect() as conn:
+                return [dict(row) for row in conn.execute(stmt).mappings()]
+        except sa.exc.SQLAlchemyError as exc:
+            raise read_error(what, exc) from exc
+
+    @staticmethod
+    def _require_run(conn: Connection, run_id: str) -> None:
+        if conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run_id)).first() is None:
+            raise LedgerError(f"no run {run_id} in the ledger: use an id that start_run() returned")
+
+
+def _positive(limit: int) -> int:
+    if limit < 1:
+        raise LedgerError(f"limit must be at least 1, not {limit}")
+    return limit
