@@ -14,8 +14,8 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from weightwarden.runtimes import GenerationParams, resolve  # noqa: E402
-from weightwarden.runtimes.speed import measure_speed  # noqa: E402
+from weightwarden.runtimes import GenerationParams, resolve
+from weightwarden.runtimes.speed import measure_speed
 
 
 def bench(backend: str, path: str, repeats: int) -> dict[str, float]:
@@ -57,7 +57,11 @@ def main() -> None:
     if not args.skip_transformers:
         results["transformers"] = bench("transformers", str(artifact.path), args.repeats)
     if args.json:
-        print(json.dumps({"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), **results}, indent=2))
+        print(
+            json.dumps(
+                {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), **results}, indent=2
+            )
+        )
         return
     print(f"default model ({artifact.name}, {artifact.short_hash}) on {os.cpu_count()} cores, best of {args.repeats}")
     print(f"{'measure':<18}{'llama.cpp':>12}{'transformers':>14}{'ratio':>10}")

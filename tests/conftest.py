@@ -14,8 +14,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from weightwarden.runtimes import Artifact, HashCache, resolve  # noqa: E402
-from weightwarden.runtimes.llamacpp import LlamaCppRuntime  # noqa: E402
+from weightwarden.runtimes import Artifact, HashCache, resolve
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
 
 @pytest.fixture(scope="session")

@@ -36,8 +36,12 @@ def test_generate_json(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_generate_reads_stdin_and_is_repeatable(cli) -> None:  # type: ignore[no-untyped-def]
-    a = cli("generate", "default", "-", "--max-tokens", "12", "--temperature", "0.8", "--seed", "3", stdin="Name a bird.")
-    b = cli("generate", "default", "-", "--max-tokens", "12", "--temperature", "0.8", "--seed", "3", stdin="Name a bird.")
+    a = cli(
+        "generate", "default", "-", "--max-tokens", "12", "--temperature", "0.8", "--seed", "3", stdin="Name a bird."
+    )
+    b = cli(
+        "generate", "default", "-", "--max-tokens", "12", "--temperature", "0.8", "--seed", "3", stdin="Name a bird."
+    )
     assert a.code == b.code == 0
     assert a.out == b.out and a.out.strip()
 

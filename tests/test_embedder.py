@@ -22,7 +22,15 @@ def test_shape_and_norm(embedder) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_similar_sentences_are_closer(embedder) -> None:  # type: ignore[no-untyped-def]
-    a, b, c = np.array(embedder.embed(["How do I reset my password?", "I forgot my password, how can I change it?", "The tide comes in twice a day."]))
+    a, b, c = np.array(
+        embedder.embed(
+            [
+                "How do I reset my password?",
+                "I forgot my password, how can I change it?",
+                "The tide comes in twice a day.",
+            ]
+        )
+    )
     assert a @ b > a @ c + 0.3
 
 

@@ -25,7 +25,9 @@ def test_chat_answers_with_the_models_own_template(llama: LlamaCppRuntime) -> No
     gen = llama.chat(question, GREEDY)
     assert "Paris" in gen.text
     # llama-cpp-python's own chat handler renders the same template with its own Jinja: same answer
-    reference = llama._llm.create_chat_completion(messages=[m.as_dict() for m in question], temperature=0, max_tokens=32)
+    reference = llama._llm.create_chat_completion(
+        messages=[m.as_dict() for m in question], temperature=0, max_tokens=32
+    )
     assert gen.text == reference["choices"][0]["message"]["content"]
     assert gen.prompt_tokens > 5 and 0 < gen.completion_tokens <= 32
     assert gen.finish_reason in ("stop", "length")

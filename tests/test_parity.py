@@ -30,8 +30,15 @@ def test_tokenizers_agree(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) 
 
 
 def test_chat_template_renders_like_transformers(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
-    msgs = [Message("system", "You are terse."), Message("user", "Hello there"), Message("assistant", "Hi."), Message("user", "Bye")]
-    reference = hf_gguf.tokenizer.apply_chat_template([m.as_dict() for m in msgs], tokenize=False, add_generation_prompt=True)
+    msgs = [
+        Message("system", "You are terse."),
+        Message("user", "Hello there"),
+        Message("assistant", "Hi."),
+        Message("user", "Bye"),
+    ]
+    reference = hf_gguf.tokenizer.apply_chat_template(
+        [m.as_dict() for m in msgs], tokenize=False, add_generation_prompt=True
+    )
     assert llama.render(msgs) == reference
 
 
@@ -44,7 +51,9 @@ def test_per_token_logprobs_agree(llama: LlamaCppRuntime, hf_gguf: TransformersR
         assert a.tokens == b.tokens
         diffs.extend(abs(x - y) for x, y in zip(a.token_logprobs, b.token_logprobs, strict=True))
     median = statistics.median(diffs)
-    print(f"\nper-token |llama.cpp - transformers|: n={len(diffs)} median={median:.4f} p90={np.percentile(diffs, 90):.4f}")
+    print(
+        f"\nper-token |llama.cpp - transformers|: n={len(diffs)} median={median:.4f} p90={np.percentile(diffs, 90):.4f}"
+    )
     assert len(diffs) >= 50
     assert median < 0.1
 
@@ -67,7 +76,9 @@ def test_multiple_choice_argmax_agrees(llama: LlamaCppRuntime, hf_gguf: Transfor
     assert rate >= 0.95
 
 
-def test_transformers_greedy_generation_matches_llama_cpp_start(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+def test_transformers_greedy_generation_matches_llama_cpp_start(
+    llama: LlamaCppRuntime, hf_gguf: TransformersRuntime
+) -> None:
     from weightwarden.runtimes import GenerationParams
 
     p = GenerationParams(max_tokens=6)

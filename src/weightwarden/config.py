@@ -27,7 +27,9 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("home", "", "Folder for the ledger, the hash cache and other state (default: the user data dir)."),
-    Setting("db", "", "Ledger URL: a SQLite path or sqlite:///..., or postgresql+psycopg://... (default: HOME/ledger.db)."),
+    Setting(
+        "db", "", "Ledger URL: a SQLite path or sqlite:///..., or postgresql+psycopg://... (default: HOME/ledger.db)."
+    ),
     Setting("report_dir", "warden-report", "Folder under which `warden audit` writes report folders."),
     Setting("threads", 0, "CPU threads for llama.cpp and torch (0: all cores)."),
     Setting("n_ctx", 2048, "Context window used when loading a GGUF model with llama.cpp."),

@@ -28,9 +28,12 @@ STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 
 def audit(
-    model: Annotated[str, typer.Argument(help="`default`, a .gguf file, a Hugging Face folder, or openai:URL#model.")] = "default",
+    model: Annotated[
+        str, typer.Argument(help="`default`, a .gguf file, a Hugging Face folder, or openai:URL#model.")
+    ] = "default",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for report folders (default ./warden-report).", show_default=False)
+        Path | None,
+        typer.Option("--out", help="Folder for report folders (default ./warden-report).", show_default=False),
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Measure speed once instead of best of two.")] = False,
     backend: BackendOption = "auto",
@@ -49,7 +52,12 @@ def audit(
             else:
                 with err_console.status("auditing") as status:
                     report = run_audit(
-                        artifact, runtime, ledger, s.report_dir, quick=quick, progress=lambda st: status.update(f"stage: {st}")
+                        artifact,
+                        runtime,
+                        ledger,
+                        s.report_dir,
+                        quick=quick,
+                        progress=lambda st: status.update(f"stage: {st}"),
                     )
     finally:
         runtime.close()

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from weightwarden.config import Settings, load_settings
-from weightwarden.runtimes import Artifact, HashCache, resolve
+from weightwarden.runtimes import Artifact, Backend, HashCache, resolve
 
 console = Console()
 err_console = Console(stderr=True)
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Ledger: a SQLite file or a postgresql+psycopg:// URL.", show_default=False)]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Ledger: a SQLite file or a postgresql+psycopg:// URL.", show_default=False)
+]
 BackendOption = Annotated[
-    str, typer.Option("--backend", help="How to run a local model: auto (llama.cpp for GGUF), llama.cpp or transformers.")
+    str,
+    typer.Option("--backend", help="How to run a local model: auto (llama.cpp for GGUF), llama.cpp or transformers."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
@@ -43,10 +46,12 @@ def resolve_model(ref: str, s: Settings, quiet: bool = False) -> Artifact:
         return resolve(ref, cache, progress)
 
 
-def check_backend(backend: str) -> str:
+def check_backend(backend: str) -> Backend:
     if backend not in ("auto", "llama.cpp", "transformers"):
-        raise typer.BadParameter(f"unknown backend {backend!r}: use auto, llama.cpp or transformers", param_hint="--backend")
-    return backend
+        raise typer.BadParameter(
+            f"unknown backend {backend!r}: use auto, llama.cpp or transformers", param_hint="--backend"
+        )
+    return cast(Backend, backend)
 
 
 def report_root(s: Settings) -> Path:

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from weightwarden.cli.common import BackendOption, JsonOption, QuietOption, check_backend, console, resolve_model, settings
+from weightwarden.cli.common import (
+    BackendOption,
+    JsonOption,
+    QuietOption,
+    check_backend,
+    console,
+    resolve_model,
+    settings,
+)
 from weightwarden.runtimes import GenerationParams, Message, load_runtime
 
 ModelArg = Annotated[str, typer.Argument(help="`default`, a .gguf file, a Hugging Face folder, or openai:URL#model.")]
@@ -25,7 +33,9 @@ def generate(
     temperature: Temperature = 0.0,
     seed: Seed = 0,
     system: System = None,
-    raw: Annotated[bool, typer.Option("--raw", help="Complete the prompt as plain text, without the chat template.")] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Complete the prompt as plain text, without the chat template.")
+    ] = False,
     backend: BackendOption = "auto",
     as_json: JsonOption = False,
     quiet: QuietOption = False,

@@ -14,7 +14,7 @@ from weightwarden.errors import WardenError
 
 app = typer.Typer(
     name="warden",
-    help="weightwarden: from an open-weights model file to a guarded, monitored deployment, with evidence for every step.",
+    help="From an open-weights model file to a guarded, monitored deployment, with evidence for every step.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -7,6 +7,8 @@ import json
 import typer
 from rich.table import Table
 
+from typing import Any
+
 from weightwarden.cli.common import DbOption, JsonOption, console, settings
 from weightwarden.ledger import Ledger
 from weightwarden.runtimes.artifact import DEFAULT_REF, default_model_path
@@ -18,7 +20,7 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
     with Ledger(s.db_url) as ledger:
         known = ledger.models()
     default_path = default_model_path()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "ref": DEFAULT_REF,
             "name": "SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0, built in)",
@@ -49,6 +51,11 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["ref"], r["name"], (r["hash"] or "")[:12], r["format"], f"{(r['size_bytes'] or 0) / 1e6:.1f} MB", r["last_seen"] or ""
+            r["ref"],
+            r["name"],
+            (r["hash"] or "")[:12],
+            r["format"],
+            f"{(r['size_bytes'] or 0) / 1e6:.1f} MB",
+            r["last_seen"] or "",
         )
     console.print(table)

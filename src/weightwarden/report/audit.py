@@ -64,15 +64,29 @@ def stage_facts(ctx: AuditContext) -> StageResult:
 
 
 def stage_smoke(ctx: AuditContext) -> StageResult:
-    """A few greedy chat answers, the first asked twice (temperature 0 must repeat) and one sampled twice with a seed."""
+    """Greedy chat answers; the first asked twice (temperature 0 must repeat), one sampled twice with a seed."""
     rt = ctx.runtime
     greedy = GenerationParams(max_tokens=48, temperature=0.0)
     rows: list[dict[str, Any]] = []
     items: list[ItemRecord] = []
     for i, prompt in enumerate(SMOKE_PROMPTS):
         gen = rt.chat([Message("user", prompt)], greedy)
-        rows.append({"prompt": prompt, "answer": gen.text.strip(), "tokens": gen.completion_tokens, "seconds": round(gen.seconds, 3)})
-        items.append(ItemRecord(key=f"smoke-{i}", input={"prompt": prompt}, output={"text": gen.text}, scores={"tokens": gen.completion_tokens}))
+        rows.append(
+            {
+                "prompt": prompt,
+                "answer": gen.text.strip(),
+                "tokens": gen.completion_tokens,
+                "seconds": round(gen.seconds, 3),
+            }
+        )
+        items.append(
+            ItemRecord(
+                key=f"smoke-{i}",
+                input={"prompt": prompt},
+                output={"text": gen.text},
+                scores={"tokens": gen.completion_tokens},
+            )
+        )
     again = rt.chat([Message("user", SMOKE_PROMPTS[0])], greedy).text.strip()
     deterministic = again == rows[0]["answer"]
     sampled = GenerationParams(max_tokens=24, temperature=0.9, seed=1234)
@@ -86,7 +100,9 @@ def stage_smoke(ctx: AuditContext) -> StageResult:
         f"{len(rows)} answers ({empty} empty); temperature 0 repeats: {'yes' if deterministic else 'NO'}; "
         f"seeded sampling repeats: {'yes' if seeded else 'NO'}"
     )
-    return StageResult("smoke", "Smoke generations", status, summary, rows, {"deterministic": deterministic, "seeded": seeded})
+    return StageResult(
+        "smoke", "Smoke generations", status, summary, rows, {"deterministic": deterministic, "seeded": seeded}
+    )
 
 
 def stage_loglikelihood(ctx: AuditContext) -> StageResult:
@@ -95,9 +111,21 @@ def stage_loglikelihood(ctx: AuditContext) -> StageResult:
         ll = ctx.runtime.loglikelihood("The capital of France is", " Paris")
     except WardenError as exc:
         return StageResult("loglikelihood", "Log-likelihood", "warn", f"cannot score text: {exc}")
-    row = {"context": "The capital of France is", "continuation": " Paris", "logprob": round(ll.total, 4), "greedy": ll.is_greedy}
+    row = {
+        "context": "The capital of France is",
+        "continuation": " Paris",
+        "logprob": round(ll.total, 4),
+        "greedy": ll.is_greedy,
+    }
     status = "ok" if ll.total > -3.0 else "warn"
-    return StageResult("loglikelihood", "Log-likelihood", status, f"log P(' Paris' | 'The capital of France is') = {ll.total:.3f}", [row], row)
+    return StageResult(
+        "loglikelihood",
+        "Log-likelihood",
+        status,
+        f"log P(' Paris' | 'The capital of France is') = {ll.total:.3f}",
+        [row],
+        row,
+    )
 
 
 def stage_speed(ctx: AuditContext) -> StageResult:
@@ -107,7 +135,9 @@ def stage_speed(ctx: AuditContext) -> StageResult:
         f"{speed.prompt_tokens_per_s:.0f} prompt tok/s · {speed.generation_tokens_per_s:.1f} generated tok/s · "
         f"first token {speed.first_token_s * 1000:.0f} ms · peak RSS {speed.peak_rss_mb:.0f} MB"
     )
-    return StageResult("speed", "Speed on this machine", "ok", summary, [{"measure": k, "value": round(v, 3)} for k, v in d.items()], d)
+    return StageResult(
+        "speed", "Speed on this machine", "ok", summary, [{"measure": k, "value": round(v, 3)} for k, v in d.items()], d
+    )
 
 
 STAGES: tuple[Stage, ...] = (stage_facts, stage_smoke, stage_loglikelihood, stage_speed)
@@ -133,7 +163,9 @@ def run_audit(
         )
     )
     started = datetime.now(UTC)
-    run_id = ledger.start_run("audit", artifact.sha256, {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name})
+    run_id = ledger.start_run(
+        "audit", artifact.sha256, {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name}
+    )
     ctx = AuditContext(artifact, runtime, ledger, run_id, quick)
     results: list[StageResult] = []
     status = "ok"
@@ -149,7 +181,9 @@ def run_audit(
                 result = StageResult(stage.__name__.removeprefix("stage_"), name, "fail", str(exc))
             result.data["seconds"] = round(time.perf_counter() - t0, 3)
             results.append(result)
-            ledger.add_event("audit.stage", {"stage": result.key, "status": result.status, "summary": result.summary}, run_id)
+            ledger.add_event(
+                "audit.stage", {"stage": result.key, "status": result.status, "summary": result.summary}, run_id
+            )
     except BaseException:
         ledger.finish_run(run_id, "interrupted", {"stages": [r.key for r in results]})
         raise

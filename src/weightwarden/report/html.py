@@ -12,7 +12,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("weightwarden.report", "templates"), autoescape=select_autoescape(["html"]))
-    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str) if isinstance(v, dict | list) else v
+    env.filters["pretty"] = lambda v: (
+        json.dumps(v, indent=2, ensure_ascii=False, default=str) if isinstance(v, dict | list) else v
+    )
     return env
 
 

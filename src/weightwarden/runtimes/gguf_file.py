@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import mmap
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from weightwarden.errors import CorruptModel
 
@@ -69,25 +71,41 @@ class GGUFSummary:
 
 
 class _Reader:
-    def __init__(self, fh: BinaryIO, path: Path, size: int) -> None:
-        self.fh, self.path, self.size = fh, path, size
+    """Walks the header in a memory map: no per-field syscalls, and nothing past the header is read."""
 
-    def take(self, n: int) -> bytes:
-        pos = self.fh.tell()
-        if n < 0 or pos + n > self.size:
+    def __init__(self, buf: mmap.mmap | bytes, path: Path, size: int) -> None:
+        self.buf, self.path, self.size, self.pos = buf, path, size, 0
+
+    def _need(self, n: int) -> None:
+        if n < 0 or self.pos + n > self.size:
             raise CorruptModel(
-                f"{self.path} ends inside its GGUF header (needs byte {pos + n:,}, file has {self.size:,}): "
+                f"{self.path} ends inside its GGUF header (needs byte {self.pos + n:,}, file has {self.size:,}): "
                 "the file is truncated or not GGUF; download it again"
             )
-        return self.fh.read(n)
+
+    def take(self, n: int) -> bytes:
+        self._need(n)
+        out = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
+        return out
+
+    def skip(self, n: int) -> None:
+        self._need(n)
+        self.pos += n
 
     def unpack(self, fmt: str, n: int) -> Any:
-        return struct.unpack(fmt, self.take(n))[0]
+        self._need(n)
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += n
+        return value
 
-    def string(self) -> str:
+    def string(self, keep: bool = True) -> str:
         n = self.unpack("<Q", 8)
         if n > MAX_STRING:
             raise CorruptModel(f"{self.path}: a header string claims {n:,} bytes; the GGUF header is corrupt")
+        if not keep:
+            self.skip(n)
+            return ""
         return self.take(n).decode("utf-8", errors="replace")
 
     def value(self, vtype: int) -> Any:
@@ -102,12 +120,20 @@ class _Reader:
                 raise CorruptModel(f"{self.path}: a metadata array claims {count:,} items; the GGUF header is corrupt")
             if itype in _SCALARS:
                 fmt, width = _SCALARS[itype]
-                raw = self.take(width * count)
                 if count <= 64:
-                    return list(struct.unpack("<" + fmt[1] * count, raw))
+                    return list(struct.unpack("<" + fmt[1] * count, self.take(width * count)))
+                self.skip(width * count)
                 return {"array": fmt[1], "length": count}
-            items = [self.value(itype) for _ in range(count)]
-            return items if count <= 64 else {"array": "string" if itype == _STRING else itype, "length": count}
+            if itype == _STRING and count > 64:  # token lists: hop over 50k strings without decoding them
+                pos, buf, size, unpack_from = self.pos, self.buf, self.size, struct.unpack_from
+                for _ in range(count):
+                    if pos + 8 > size:
+                        break
+                    pos += 8 + unpack_from("<Q", buf, pos)[0]
+                self._need(pos - self.pos)
+                self.pos = pos
+                return {"array": "string", "length": count}
+            return [self.value(itype) for _ in range(count)]
         raise CorruptModel(f"{self.path}: unknown GGUF metadata type {vtype}; the header is corrupt or too new")
 
 
@@ -116,9 +142,13 @@ def read_gguf(path: Path) -> GGUFSummary:
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
     size = path.stat().st_size
-    with path.open("rb") as fh:
-        r = _Reader(fh, path, size)
-        if size < 24 or r.take(4) != b"GGUF":
+    if size < 24:
+        raise CorruptModel(
+            f"no GGUF header in {path} ({size} bytes): is this a model file at all? try `warden inspect`"
+        )
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        r = _Reader(buf, path, size)
+        if r.take(4) != b"GGUF":
             raise CorruptModel(f"no GGUF header in {path}: is this a PyTorch or safetensors file? try `warden inspect`")
         version = r.unpack("<I", 4)
         if version not in (2, 3):
@@ -142,7 +172,7 @@ def read_gguf(path: Path) -> GGUFSummary:
             offset = r.unpack("<Q", 8)
             raw_tensors.append((name, shape, ttype, offset))
         alignment = int(metadata.get("general.alignment", 32) or 32)
-        pos = fh.tell()
+        pos = r.pos
         data_offset = pos + (-pos % alignment)
 
     tensors: list[TensorInfo] = []
@@ -151,7 +181,9 @@ def read_gguf(path: Path) -> GGUFSummary:
             qtype = GGMLQuantizationType(ttype)
             block, type_size = GGML_QUANT_SIZES[qtype]
         except (ValueError, KeyError):
-            raise CorruptModel(f"{path}: tensor {name!r} has unknown type {ttype}; corrupt, or newer than this gguf") from None
+            raise CorruptModel(
+                f"{path}: tensor {name!r} has unknown type {ttype}; corrupt, or newer than this gguf"
+            ) from None
         n_el = 1
         for d in shape:
             n_el *= d
@@ -166,7 +198,7 @@ def read_gguf(path: Path) -> GGUFSummary:
             )
         tensors.append(TensorInfo(name, shape, qtype.name, start, n_bytes))
     ordered = sorted(tensors, key=lambda t: t.offset)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if a.offset + a.n_bytes > b.offset:
             raise CorruptModel(f"{path}: tensors {a.name!r} and {b.name!r} overlap; the file is corrupt")
     return GGUFSummary(path, version, metadata, tensors, data_offset, size)

@@ -79,7 +79,9 @@ class TransformersRuntime:
     def _generate_kwargs(self, ids: list[int], params: GenerationParams) -> dict[str, Any]:
         torch = self._torch
         if len(ids) >= self.max_context:
-            raise CapabilityError(f"the prompt is {len(ids)} tokens, over the {self.max_context}-token limit: shorten it")
+            raise CapabilityError(
+                f"the prompt is {len(ids)} tokens, over the {self.max_context}-token limit: shorten it"
+            )
         kwargs: dict[str, Any] = {
             "input_ids": torch.tensor([ids]),
             "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
@@ -119,7 +121,9 @@ class TransformersRuntime:
     def chat(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Generation:
         return self._run(self.tokenize(self.render(messages)), params)
 
-    def chat_stream(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Iterator[Chunk]:
+    def chat_stream(
+        self, messages: Sequence[Message], params: GenerationParams = GenerationParams()
+    ) -> Iterator[Chunk]:
         return self._stream(self.tokenize(self.render(messages)), params)
 
     # -- scoring ----------------------------------------------------------------------------------------------

@@ -48,7 +48,9 @@ class LlamaCppRuntime:
         self._scorer: Any = None
         t0 = time.perf_counter()
         self._llm = self._load(logits_all=False)
-        self.info = RuntimeInfo("llama.cpp", self.path.name, time.perf_counter() - t0, {"n_ctx": n_ctx, "threads": self.threads})
+        self.info = RuntimeInfo(
+            "llama.cpp", self.path.name, time.perf_counter() - t0, {"n_ctx": n_ctx, "threads": self.threads}
+        )
         meta = self.gguf.metadata
         self.chat_template: str | None = meta.get("tokenizer.chat_template")
         self.add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
@@ -56,7 +58,14 @@ class LlamaCppRuntime:
         self.eos_id: int | None = meta.get("tokenizer.ggml.eos_token_id")
 
     def _load(self, logits_all: bool) -> Any:
-        from llama_cpp import Llama
+        """Load llama.cpp; the scoring copy (logits_all) keeps its KV cache in float32.
+
+        With the default float16 cache, multiple-choice argmax agreed with transformers on 49 of 52 parity items;
+        with float32, on 51 of 52 (the remaining one is a 0.08-nat near tie).
+        """
+        from llama_cpp import GGML_TYPE_F32, Llama
+
+        cache: dict[str, Any] = {"type_k": GGML_TYPE_F32, "type_v": GGML_TYPE_F32} if logits_all else {}
 
         try:
             with _quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
@@ -68,6 +77,7 @@ class LlamaCppRuntime:
                     seed=self.seed,
                     logits_all=logits_all,
                     verbose=False,
+                    **cache,
                 )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"llama.cpp could not load {self.path}: {exc}") from None
@@ -153,7 +163,9 @@ class LlamaCppRuntime:
     def chat(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Generation:
         return self._collect(self._prompt_ids(self.render(messages), special=True), params)
 
-    def chat_stream(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Iterator[Chunk]:
+    def chat_stream(
+        self, messages: Sequence[Message], params: GenerationParams = GenerationParams()
+    ) -> Iterator[Chunk]:
         return self._stream(self._prompt_ids(self.render(messages), special=True), params)
 
     # -- scoring ----------------------------------------------------------------------------------------------
@@ -175,7 +187,9 @@ class LlamaCppRuntime:
         if not context:
             raise CapabilityError("the context needs at least one token (a BOS token) to score the continuation")
         if len(continuation) >= self.n_ctx:
-            raise CapabilityError(f"the continuation alone is {len(continuation)} tokens, over the {self.n_ctx}-token context")
+            raise CapabilityError(
+                f"the continuation alone is {len(continuation)} tokens, over the {self.n_ctx}-token context"
+            )
         tokens = [*context, *continuation]
         if len(tokens) > self.n_ctx:  # keep the end: the continuation and as much context as fits
             tokens = tokens[-self.n_ctx :]

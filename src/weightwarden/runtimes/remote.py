@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import openai
@@ -16,11 +16,14 @@ T = TypeVar("T")
 
 
 class RemoteRuntime:
-    """A model behind an OpenAI-compatible HTTP API. The weights are not ours to read, so scoring needs echo logprobs."""
+    """A model behind an OpenAI-compatible HTTP API; its weights are not ours to read, so scoring needs echo logprobs."""
 
-    def __init__(self, base_url: str, model: str, *, api_key: str = "none", timeout: float = 60.0, max_retries: int = 0) -> None:
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str = "none", timeout: float = 60.0, max_retries: int = 0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self._aligned = False
         self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
         t0 = time.perf_counter()
         self.info = RuntimeInfo("remote", model, 0.0, {"base_url": self.base_url})
@@ -31,7 +34,9 @@ class RemoteRuntime:
         try:
             return fn()
         except openai.APITimeoutError:
-            raise RemoteError(f"{self.base_url} did not answer in time: is the server overloaded? raise --timeout") from None
+            raise RemoteError(
+                f"{self.base_url} did not answer in time: is the server overloaded? raise --timeout"
+            ) from None
         except openai.APIConnectionError:
             raise RemoteError(f"cannot reach {self.base_url}: is the server running and the URL right?") from None
         except openai.AuthenticationError:
@@ -52,7 +57,9 @@ class RemoteRuntime:
     def chat(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Generation:
         t0 = time.perf_counter()
         out = self._call(
-            lambda: self.client.chat.completions.create(messages=[m.as_dict() for m in messages], **self._params(params))  # type: ignore[misc]
+            lambda: self.client.chat.completions.create(
+                messages=cast(Any, [m.as_dict() for m in messages]), **self._params(params)
+            )
         )
         choice = out.choices[0]
         usage = out.usage
@@ -64,10 +71,12 @@ class RemoteRuntime:
             seconds=time.perf_counter() - t0,
         )
 
-    def chat_stream(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Iterator[Chunk]:
+    def chat_stream(
+        self, messages: Sequence[Message], params: GenerationParams = GenerationParams()
+    ) -> Iterator[Chunk]:
         stream = self._call(
             lambda: self.client.chat.completions.create(
-                messages=[m.as_dict() for m in messages],  # type: ignore[misc]
+                messages=cast(Any, [m.as_dict() for m in messages]),
                 stream=True,
                 stream_options={"include_usage": True},
                 **self._params(params),
@@ -112,65 +121,106 @@ class RemoteRuntime:
             usage.completion_tokens if usage else None,
         )
 
-    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
-        """Score via /v1/completions with echo and logprobs; refuse, loudly, when the server cannot give them."""
-        if not continuation:
-            raise CapabilityError("the continuation is empty: there is nothing to score")
+    # A counting sequence: every model predicts each next number with high confidence, so correctly aligned echo
+    # log-probabilities are near 0 from the third number on, while a server that scores token i with the distribution
+    # for token i + 1 (llama-cpp-python's server does) gives each number a low probability.
+    _ALIGNMENT_PROBE = ("Counting: 1, 2, 3, 4, 5, 6, 7, 8,", " 9, 10, 11, 12, 13, 14, 15, 16")
+
+    def _echo(self, context: str, continuation: str) -> tuple[list[float], list[bool]]:
         prompt = context + continuation
         out = self._call(
             lambda: self.client.completions.create(
                 model=self.model, prompt=prompt, max_tokens=1, temperature=0, echo=True, logprobs=1
             )
         )
-        lp = out.choices[0].logprobs
+        lp = out.choices[0].logprobs if out.choices else None
         tokens = list(lp.tokens or []) if lp else []
         logprobs = list(lp.token_logprobs or []) if lp else []
         offsets = list(lp.text_offset or []) if lp else []
         tops = list(lp.top_logprobs or []) if lp else []
         if not tokens or len(logprobs) != len(tokens) or len(offsets) != len(tokens):
             raise CapabilityError(
-                f"{self.base_url} gave no prompt log-probabilities for echo=True, logprobs=1: "
-                "it cannot score text; use a local runtime or a server that supports echo (vLLM, a weightwarden gateway)"
+                f"{self.base_url} gave no prompt log-probabilities for echo=True, logprobs=1: it cannot score text; "
+                "use a local runtime or a server that supports echo (vLLM, a weightwarden gateway)"
             )
-        if offsets[0] != 0 or "".join(tokens)[: len(prompt)] != prompt:
-            raise CapabilityError(f"{self.base_url} did not echo the prompt back with its log-probabilities: cannot score")
+        if offsets[0] != 0 or not "".join(tokens).startswith(prompt):
+            raise CapabilityError(
+                f"{self.base_url} did not echo the prompt back with its log-probabilities: cannot score"
+            )
         picked = [i for i, off in enumerate(offsets) if len(context) <= off < len(prompt)]
         if not picked or any(logprobs[i] is None for i in picked):
             raise CapabilityError(f"{self.base_url} gave no log-probability for part of the continuation: cannot score")
         if offsets[picked[0]] != len(context):
             raise CapabilityError(
-                f"the server's tokens straddle the context/continuation boundary at {len(context)}: cannot split them exactly"
+                f"the server's tokens straddle the context/continuation boundary at character {len(context)}: "
+                "cannot split them exactly; end the context on a word boundary"
             )
-        greedy = True
+        greedy = []
         for i in picked:
             top = tops[i] if i < len(tops) and tops[i] else None
-            if not top:
-                greedy = False
-                break
-            greedy = greedy and max(top.items(), key=lambda kv: kv[1])[0] == tokens[i]
-        return LogLikelihood(tokens=(), token_logprobs=tuple(float(logprobs[i]) for i in picked), is_greedy=greedy)
+            greedy.append(top is not None and max(top.items(), key=lambda kv: kv[1])[0] == tokens[i])
+        return [float(logprobs[i]) for i in picked], greedy
 
-    def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+    def check_alignment(self) -> None:
+        """Refuse servers whose echo log-probabilities are shifted by one token (never return a silent wrong number)."""
+        if self._aligned:
+            return
+        logprobs, _ = self._echo(*self._ALIGNMENT_PROBE)
+        mean = sum(logprobs) / len(logprobs)
+        if mean < -2.0:
+            raise CapabilityError(
+                f"{self.base_url} returns misaligned prompt log-probabilities (mean {mean:.2f} nats on a counting "
+                "sequence a model predicts almost surely; llama-cpp-python's server has this bug): scores from it "
+                "would be wrong, so weightwarden will not use them; use a local runtime or vLLM"
+            )
+        self._aligned = True
+
+    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
+        """Score via /v1/completions with echo and logprobs; refuse, loudly, when the server cannot give them."""
+        if not continuation:
+            raise CapabilityError("the continuation is empty: there is nothing to score")
+        self.check_alignment()
+        logprobs, greedy = self._echo(context, continuation)
+        return LogLikelihood(tokens=(), token_logprobs=tuple(logprobs), is_greedy=all(greedy))
+
+    def _post_first(self, routes: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
         root = self.base_url.removesuffix("/v1")
-        for url, body in ((f"{root}/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": add_special}),):
+        for path, body in routes:
             try:
-                resp = httpx.post(url, json={**body, "content": text}, timeout=10)
+                resp = httpx.post(root + path, json=body, timeout=10)
             except httpx.HTTPError:
-                break
-            if resp.status_code == 200 and isinstance(resp.json().get("tokens"), list):
-                return [int(t) for t in resp.json()["tokens"]]
-        raise CapabilityError(f"{self.base_url} offers no /tokenize route: tokenize with a local copy of the model")
-
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        root = self.base_url.removesuffix("/v1")
-        try:
-            resp = httpx.post(f"{root}/detokenize", json={"model": self.model, "tokens": list(tokens)}, timeout=10)
+                return None
             if resp.status_code == 200:
                 data = resp.json()
-                return str(data.get("prompt", data.get("content", "")))
-        except httpx.HTTPError:
-            pass
-        raise CapabilityError(f"{self.base_url} offers no /detokenize route")
+                if isinstance(data, dict):
+                    return data
+        return None
+
+    def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+        """Token ids from the server's own tokenize route (vLLM, llama.cpp's server, llama-cpp-python's server)."""
+        data = self._post_first(
+            [
+                (
+                    "/tokenize",
+                    {"model": self.model, "prompt": text, "add_special_tokens": add_special, "content": text},
+                ),
+                ("/extras/tokenize", {"model": self.model, "input": text}),
+            ]
+        )
+        if data is None or not isinstance(data.get("tokens"), list):
+            raise CapabilityError(f"{self.base_url} offers no tokenize route: tokenize with a local copy of the model")
+        return [int(t) for t in data["tokens"]]
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        data = self._post_first(
+            [
+                ("/detokenize", {"model": self.model, "tokens": list(tokens)}),
+                ("/extras/detokenize", {"model": self.model, "tokens": list(tokens)}),
+            ]
+        )
+        if data is None:
+            raise CapabilityError(f"{self.base_url} offers no detokenize route")
+        return str(data.get("prompt", data.get("content", data.get("text", ""))))
 
     def close(self) -> None:
         self.client.close()

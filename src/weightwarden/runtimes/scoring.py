@@ -23,4 +23,6 @@ def score_continuation(logits: np.ndarray, tokens: Sequence[int], n_context: int
     picked = rows[np.arange(len(cont)), cont]
     logprobs = picked - logz
     greedy = bool(np.all(rows.argmax(axis=1) == np.asarray(cont)))
-    return LogLikelihood(tokens=tuple(int(t) for t in cont), token_logprobs=tuple(float(x) for x in logprobs), is_greedy=greedy)
+    return LogLikelihood(
+        tokens=tuple(int(t) for t in cont), token_logprobs=tuple(float(x) for x in logprobs), is_greedy=greedy
+    )

@@ -1,0 +1,109 @@
+"""The remote runtime against real servers over loopback: llama-cpp-python's server, and a correct echo peer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from openai_peer import PeerServer, free_port, make_app
+from weightwarden.errors import CapabilityError, RemoteError
+from weightwarden.runtimes import Artifact, GenerationParams, Message, load_runtime, resolve
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+from weightwarden.runtimes.remote import RemoteRuntime
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_server(default_artifact: Artifact) -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server, a real peer, in a subprocess."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(default_artifact.path),
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smol",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("llama_cpp.server did not start in 60 s")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_chat_stream_and_complete_against_llama_cpp_server(llama_cpp_server: str) -> None:
+    rt = load_runtime(resolve(f"openai:{llama_cpp_server}#smol"))
+    assert isinstance(rt, RemoteRuntime)
+    msgs = [Message("user", "Which city is the capital of France?")]
+    gen = rt.chat(msgs, GenerationParams(max_tokens=16))
+    assert "Paris" in gen.text and gen.completion_tokens > 0 and gen.prompt_tokens > 0
+    chunks = list(rt.chat_stream(msgs, GenerationParams(max_tokens=16)))
+    assert chunks[-1].finish_reason in ("stop", "length")
+    assert "Paris" in "".join(c.text for c in chunks)
+    done = rt.complete("One, two, three,", GenerationParams(max_tokens=4))
+    assert "four" in done.text.lower()
+    assert rt.detokenize(rt.tokenize("hello world")) == "hello world"
+    rt.close()
+
+
+def test_misaligned_echo_logprobs_are_refused(llama_cpp_server: str) -> None:
+    """llama-cpp-python's server shifts prompt logprobs by one token; we must refuse, not return wrong numbers."""
+    rt = RemoteRuntime(llama_cpp_server, "smol")
+    with pytest.raises(CapabilityError, match="misaligned"):
+        rt.loglikelihood("The capital of France is", " Paris")
+
+
+def test_correct_echo_logprobs_match_the_local_runtime(llama: LlamaCppRuntime) -> None:
+    with PeerServer(make_app(llama, logprobs=True)) as peer:
+        rt = RemoteRuntime(peer.base_url, "smol")
+        for ctx, cont in [("The capital of France is", " Paris"), ("Once upon a time, there was a", " little dog.")]:
+            remote = rt.loglikelihood(ctx, cont)
+            local = llama.loglikelihood(ctx, cont)
+            assert remote.total == pytest.approx(local.total, abs=1e-4)
+            assert len(remote.token_logprobs) == len(local.token_logprobs)
+
+
+def test_server_without_logprobs_is_refused(llama: LlamaCppRuntime) -> None:
+    with PeerServer(make_app(llama, logprobs=False)) as peer:
+        rt = RemoteRuntime(peer.base_url, "smol")
+        with pytest.raises(CapabilityError, match="no prompt log-probabilities"):
+            rt.loglikelihood("The capital of France is", " Paris")
+        with pytest.raises(CapabilityError, match="tokenize"):
+            rt.tokenize("hello")
+
+
+def test_unreachable_server() -> None:
+    with pytest.raises(RemoteError, match="cannot reach"):
+        RemoteRuntime(f"http://127.0.0.1:{free_port()}/v1", "m", timeout=2)
+
+
+def test_server_that_errors(llama: LlamaCppRuntime) -> None:
+    with PeerServer(make_app(llama, logprobs=True)) as peer:
+        rt = RemoteRuntime(peer.base_url, "smol")
+        with pytest.raises(RemoteError, match="answered 404"):
+            rt.chat([Message("user", "hi")])  # the peer has no chat route
