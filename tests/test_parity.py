@@ -85,3 +85,36 @@ def test_transformers_greedy_generation_matches_llama_cpp_start(
     msgs = [Message("user", "Which city is the capital of France?")]
     a, b = llama.chat(msgs, p).text, hf_gguf.chat(msgs, p).text
     assert "Paris" in a and "Paris" in b
+
+
+def test_transformers_runtime_on_a_hugging_face_folder(hf_gguf: TransformersRuntime, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Save the dequantized model as config.json + safetensors, resolve the folder, and get the same scores."""
+    from safetensors.torch import save_model
+
+    from weightwarden.runtimes import load_runtime, resolve
+
+    # transformers will not save a model it loaded from GGUF, so write the layout by hand
+    save_model(hf_gguf.model, str(tmp_path / "model.safetensors"))
+    config = hf_gguf.model.config.to_dict()
+    config.pop("quantization_config", None)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    hf_gguf.tokenizer.save_pretrained(tmp_path)
+    artifact = resolve(str(tmp_path))
+    assert artifact.format == "hf" and any(name.endswith(".safetensors") for name in artifact.files)
+    rt = load_runtime(artifact)
+    assert isinstance(rt, TransformersRuntime)
+    a = rt.loglikelihood("The capital of France is", " Paris")
+    b = hf_gguf.loglikelihood("The capital of France is", " Paris")
+    assert a.total == pytest.approx(b.total, abs=1e-5)
+    assert (
+        rt.chat([Message("user", "Which city is the capital of France?")]).text
+        == hf_gguf.chat([Message("user", "Which city is the capital of France?")]).text
+    )
+
+
+def test_transformers_sampling_is_seeded(hf_gguf: TransformersRuntime) -> None:
+    from weightwarden.runtimes import GenerationParams
+
+    p = GenerationParams(max_tokens=12, temperature=1.0, seed=5)
+    msgs = [Message("user", "Invent a name for a cat.")]
+    assert hf_gguf.chat(msgs, p).text == hf_gguf.chat(msgs, p).text

@@ -47,7 +47,7 @@ class TransformersRuntime:
             folder = str(self.path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-            self.model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise CorruptModel(f"transformers could not load {self.path}: {exc}") from None
         self.model.eval()
