@@ -107,3 +107,45 @@ def test_server_that_errors(llama: LlamaCppRuntime) -> None:
         rt = RemoteRuntime(peer.base_url, "smol")
         with pytest.raises(RemoteError, match="answered 404"):
             rt.chat([Message("user", "hi")])  # the peer has no chat route
+
+
+class _RawServer:
+    """A loopback socket that accepts and then either says nothing (a hang) or hangs up (a dropped connection)."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+        import threading
+
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.mode == "drop":
+                conn.close()
+            else:
+                self.conns.append(conn)  # keep it open and silent
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize(("mode", "words"), [("hang", "did not answer in time"), ("drop", "cannot reach")])
+def test_server_that_hangs_or_drops(mode: str, words: str) -> None:
+    server = _RawServer(mode)
+    try:
+        with pytest.raises(RemoteError, match=words):
+            RemoteRuntime(f"http://127.0.0.1:{server.port}/v1", "m", timeout=1.5)
+    finally:
+        server.close()
