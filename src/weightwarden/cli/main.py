@@ -9,6 +9,7 @@ import typer
 
 from weightwarden import __version__
 from weightwarden.cli import audit, generate, models
+from weightwarden.cli import inspect as inspect_cmd
 from weightwarden.cli.common import err_console
 from weightwarden.errors import WardenError
 
@@ -40,6 +41,10 @@ app.command(name="models")(models.models)
 app.command(name="generate")(generate.generate)
 app.command(name="chat")(generate.chat)
 app.command(name="audit")(audit.audit)
+app.command(name="inspect")(inspect_cmd.inspect)
+app.command(name="bom")(inspect_cmd.bom)
+app.command(name="sign")(inspect_cmd.sign)
+app.command(name="verify")(inspect_cmd.verify)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from weightwarden import __version__
 from weightwarden.errors import WardenError
+from weightwarden.inspect import inspection_stage
 from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
 from weightwarden.report.facts import model_facts
 from weightwarden.report.html import write_report
@@ -61,6 +62,12 @@ def stage_facts(ctx: AuditContext) -> StageResult:
     status = "ok" if facts.get("license") or ctx.artifact.format == "remote" else "warn"
     rows = [{"fact": k, "value": v} for k, v in facts.items() if v is not None]
     return StageResult("facts", "Basic facts", status, summary, rows, facts)
+
+
+def stage_inspect(ctx: AuditContext) -> StageResult:
+    """Inspection: format, unsafe content, license and lineage, read from the file without running it."""
+    r = inspection_stage(ctx.artifact, ctx.ledger)
+    return StageResult("inspect", "Inspection", r["status"], r["summary"], r["rows"], r["data"])
 
 
 def stage_smoke(ctx: AuditContext) -> StageResult:
@@ -140,7 +147,7 @@ def stage_speed(ctx: AuditContext) -> StageResult:
     )
 
 
-STAGES: tuple[Stage, ...] = (stage_facts, stage_smoke, stage_loglikelihood, stage_speed)
+STAGES: tuple[Stage, ...] = (stage_facts, stage_inspect, stage_smoke, stage_loglikelihood, stage_speed)
 
 
 def run_audit(
