@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 from rich.table import Table
-
-from typing import Any
 
 from weightwarden.cli.common import DbOption, JsonOption, console, settings
 from weightwarden.ledger import Ledger
