@@ -21,7 +21,17 @@ import pytest
 import sqlalchemy as sa
 
 from weightwarden.errors import LedgerError
-from weightwarden.ledger import MIGRATIONS, EventRecord, ItemRecord, Ledger, ModelRecord, RunRecord, migrations
+from weightwarden.ledger import (
+    MIGRATIONS,
+    ApiKeyRecord,
+    EventRecord,
+    ItemRecord,
+    Ledger,
+    ModelRecord,
+    RequestRecord,
+    RunRecord,
+    migrations,
+)
 from weightwarden.ledger.migrations import version_of
 from weightwarden.ledger.schema import metadata
 from weightwarden.ledger.store import new_run_id
@@ -117,6 +127,57 @@ def sqlite_schema(path: Path) -> dict[str, dict[str, Any]]:
 
 
 EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
+    # m002_gateway: the gateway's keys (hashed) and one audit row per request, indexed by (key, time).
+    "api_keys": {
+        "columns": [
+            ("id", "VARCHAR(26)", True, 1),
+            ("name", "TEXT", True, 0),
+            ("hash", "VARCHAR(64)", True, 0),
+            ("models", "JSON", True, 0),
+            ("rpm", "INTEGER", False, 0),
+            ("tpm", "INTEGER", False, 0),
+            ("budget_tokens", "BIGINT", False, 0),
+            ("budget_usd", "FLOAT", False, 0),
+            ("spent_tokens", "BIGINT", True, 0),
+            ("spent_usd", "FLOAT", True, 0),
+            ("created_at", "DATETIME", True, 0),
+            ("expires_at", "DATETIME", False, 0),
+            ("revoked_at", "DATETIME", False, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("sqlite_autoindex_api_keys_1", True, ("id",)),
+            ("sqlite_autoindex_api_keys_2", True, ("hash",)),
+        ],
+        "checks": [],
+    },
+    "requests": {
+        "columns": [
+            ("request_id", "VARCHAR(26)", True, 1),
+            ("time", "DATETIME", True, 0),
+            ("key_id", "VARCHAR(26)", False, 0),
+            ("model_hash", "VARCHAR(64)", False, 0),
+            ("model", "TEXT", False, 0),
+            ("route", "TEXT", True, 0),
+            ("status", "INTEGER", True, 0),
+            ("error", "TEXT", False, 0),
+            ("prompt_tokens", "INTEGER", True, 0),
+            ("completion_tokens", "INTEGER", True, 0),
+            ("ttft_ms", "FLOAT", False, 0),
+            ("total_ms", "FLOAT", True, 0),
+            ("cost_usd", "FLOAT", True, 0),
+            ("verdicts", "JSON", True, 0),
+            ("prompt_text", "TEXT", False, 0),
+            ("response_text", "TEXT", False, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("ix_requests_key_id_time", False, ("key_id", "time")),
+            ("ix_requests_time", False, ("time",)),
+            ("sqlite_autoindex_requests_1", True, ("request_id",)),
+        ],
+        "checks": [],
+    },
     "events": {
         "columns": [
             ("id", "INTEGER", True, 1),
@@ -189,7 +250,7 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
 
 
 def test_fresh_sqlite_schema_is_exactly_the_expected_one(tmp_path: Path) -> None:
-    # A change here must come with a new migration: never edit m001_initial.
+    # A change here must come with a new migration: never edit one that has shipped (m001_initial, m002_gateway).
     Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()
     assert sqlite_schema(tmp_path / "ledger.db") == EXPECTED_SQLITE_SCHEMA
 
@@ -206,6 +267,24 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
         for table in sorted(inspector.get_table_names())
     }
     assert found == {
+        "api_keys": (
+            [
+                "id",
+                "name",
+                "hash",
+                "models",
+                "rpm",
+                "tpm",
+                "budget_tokens",
+                "budget_usd",
+                "spent_tokens",
+                "spent_usd",
+                "created_at",
+                "expires_at",
+                "revoked_at",
+            ],
+            [("uq_api_keys_hash", ("hash",))],
+        ),
         "events": (["id", "run_id", "time", "kind", "payload"], [("ix_events_run_id_time", ("run_id", "time"))]),
         "items": (
             ["id", "run_id", "key", "input", "output", "scores", "created_at"],
@@ -216,9 +295,31 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
             ["id", "kind", "model_hash", "config", "started_at", "ended_at", "status", "summary"],
             [("ix_runs_model_hash_started_at", ("model_hash", "started_at"))],
         ),
+        "requests": (
+            [
+                "request_id",
+                "time",
+                "key_id",
+                "model_hash",
+                "model",
+                "route",
+                "status",
+                "error",
+                "prompt_tokens",
+                "completion_tokens",
+                "ttft_ms",
+                "total_ms",
+                "cost_usd",
+                "verdicts",
+                "prompt_text",
+                "response_text",
+            ],
+            [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
+        ),
         "schema_migrations": (["version", "name", "applied_at"], []),
     }
     assert [u["name"] for u in inspector.get_unique_constraints("items")] == ["uq_items_run_id_key"]
+    assert [u["name"] for u in inspector.get_unique_constraints("api_keys")] == ["uq_api_keys_hash"]
     runs = {c["name"]: c["type"] for c in inspector.get_columns("runs")}
     assert (str(runs["started_at"]), runs["started_at"].timezone) == ("TIMESTAMP", True)
     # Plain JSON, not JSONB, which would reorder keys and refuse \u0000 in strings.
@@ -258,12 +359,14 @@ def test_migrations_are_recorded_and_not_reapplied(url: str, raw: sa.Engine) -> 
 def test_a_failing_migration_leaves_the_ledger_as_it_was(
     url: str, raw: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def m002_broken(conn: sa.Connection) -> None:
+    def m003_broken(conn: sa.Connection) -> None:
         conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
         conn.exec_driver_sql("SELECT * FROM no_such_table")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m002_broken])
-    failed = r"migration m002_broken failed \(.*no_such_table.*\); the ledger was left as it was"
+    # Numbered after the last real migration, so it fails after the real ones ran in the same transaction.
+    assert version_of(m003_broken) == len(MIGRATIONS) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m003_broken])
+    failed = r"migration m003_broken failed \(.*no_such_table.*\); the ledger was left as it was"
     with pytest.raises(LedgerError, match=failed):
         Ledger(url)
     # One transaction for all pending migrations, DDL included (on SQLite too): nothing was kept.
@@ -715,3 +818,99 @@ def test_run_ids_are_ulids_that_sort_by_time() -> None:
     second = new_run_id()
     assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", first)
     assert first < second
+
+
+# -- gateway keys and audit rows ------------------------------------------------------------------
+
+
+def a_key(key_id: str = "k_test0001", **changes: Any) -> ApiKeyRecord:
+    fields: dict[str, Any] = {"id": key_id, "name": "ci", "hash": sha("ww-" + key_id), "models": ["default"]}
+    return ApiKeyRecord(**(fields | changes))
+
+
+def test_key_round_trip_lookup_by_hash_and_revoke(ledger: Ledger) -> None:
+    expires = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    key = a_key(rpm=60, tpm=1000, budget_tokens=5000, budget_usd=1.5, expires_at=expires)
+    ledger.add_api_key(key)
+    assert ledger.api_key(key.id) == key
+    assert ledger.api_key_by_hash(key.hash) == key
+    assert ledger.api_key_by_hash(sha("nope")) is None and ledger.api_key("k_none") is None
+    first = ledger.revoke_api_key(key.id)
+    assert first.revoked_at is not None and ledger.api_key(key.id) == first
+    assert ledger.revoke_api_key(key.id).revoked_at == first.revoked_at  # revoking twice keeps the first time
+    with pytest.raises(LedgerError, match=r"no key 'k_none'.*warden keys list"):
+        ledger.revoke_api_key("k_none")
+
+
+def test_a_key_hash_is_unique_and_must_be_sha256(ledger: Ledger) -> None:
+    ledger.add_api_key(a_key("k_one"))
+    with pytest.raises(LedgerError, match="refused"):
+        ledger.add_api_key(a_key("k_two", hash=sha("ww-k_one")))
+    with pytest.raises(LedgerError, match="sha256"):
+        ledger.add_api_key(a_key("k_three", hash="ww-plaintext-secret"))
+    assert [k.id for k in ledger.api_keys()] == ["k_one"]
+
+
+def test_concurrent_spend_is_added_not_overwritten(ledger: Ledger) -> None:
+    ledger.add_api_key(a_key())
+    with ThreadPoolExecutor(8) as pool:
+        futures = list(pool.map(lambda _: ledger.add_api_key_spend("k_test0001", 7, 0.25), range(40)))
+    for f in futures:
+        f.result(timeout=30)
+    key = ledger.api_key("k_test0001")
+    assert key is not None and (key.spent_tokens, key.spent_usd) == (280, 10.0)
+
+
+def a_request(n: int, **changes: Any) -> RequestRecord:
+    fields: dict[str, Any] = {
+        "request_id": f"{n:026d}",
+        "time": datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=n),
+        "route": "/v1/chat/completions",
+        "status": 200,
+        "key_id": "k_a" if n % 2 else "k_b",
+        "model": "default",
+        "model_hash": sha("model"),
+        "prompt_tokens": 10,
+        "completion_tokens": n,
+        "ttft_ms": 12.5,
+        "total_ms": 40.0,
+        "cost_usd": 0.001,
+        "verdicts": {"input": [{"detector": "pii", "label": "pii", "action": "redact"}], "output": []},
+        "prompt_text": f"prompt {n}",
+        "response_text": f"answer {n}",
+    }
+    return RequestRecord(**(fields | changes))
+
+
+def test_requests_are_queued_without_waiting_and_read_back_filtered(ledger: Ledger) -> None:
+    futures = [ledger.add_request(a_request(n)) for n in range(6)]
+    futures.append(ledger.add_request(a_request(6, status=429, error="rate_limit_exceeded", key_id=None)))
+    ledger.flush()
+    assert all(f.done() and f.exception() is None for f in futures)
+    everything = ledger.requests()
+    assert [r.request_id for r in everything] == [f"{n:026d}" for n in range(6, -1, -1)]  # newest first
+    assert everything[-1] == a_request(0)
+    assert [r.completion_tokens for r in ledger.requests(key_id="k_a")] == [5, 3, 1]
+    assert [r.error for r in ledger.requests(status=429)] == ["rate_limit_exceeded"]
+    window = ledger.requests(since=a_request(2).time, until=a_request(4).time)
+    assert [r.completion_tokens for r in window] == [3, 2]
+    assert len(ledger.requests(limit=2)) == 2 and ledger.requests(model="other") == []
+
+
+def test_a_failed_audit_write_fails_its_future_not_the_caller(ledger: Ledger) -> None:
+    ledger.add_request(a_request(1)).result(timeout=30)
+    again = ledger.add_request(a_request(1))  # same request id: the database refuses it
+    with pytest.raises(LedgerError, match="could not add request"):
+        again.result(timeout=30)
+    ledger.add_request(a_request(2)).result(timeout=30)
+    assert len(ledger.requests()) == 2
+
+
+def test_old_request_text_is_forgotten_and_the_rest_kept(ledger: Ledger) -> None:
+    for n in range(4):
+        ledger.add_request(a_request(n))
+    assert ledger.forget_request_text(before=a_request(2).time) == 2
+    rows = {r.completion_tokens: r for r in ledger.requests()}
+    assert [(rows[n].prompt_text, rows[n].response_text) for n in (0, 1)] == [(None, None)] * 2
+    assert rows[3].prompt_text == "prompt 3" and rows[0].completion_tokens == 0 and rows[0].verdicts
+    assert ledger.forget_request_text(before=a_request(2).time) == 0

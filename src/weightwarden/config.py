@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", 0, "CPU threads for llama.cpp and torch (0: all cores)."),
     Setting("n_ctx", 2048, "Context window used when loading a GGUF model with llama.cpp."),
     Setting("timeout", 60.0, "Seconds to wait for a remote server before giving up."),
+    Setting(
+        "watermark_key",
+        "",
+        "Secret watermark key, at least 16 characters (set it in the environment, not in a shared config file).",
+    ),
+    Setting("watermark_key_file", "", "File holding the watermark key (default: HOME/watermark.key, if it exists)."),
+    Setting("watermark_gamma", 0.25, "Watermark: fraction of the vocabulary on the green list for each context."),
+    Setting("watermark_delta", 2.0, "Watermark: logit bias added to green tokens while generating."),
+    Setting("watermark_context", 1, "Watermark: how many previous tokens seed the green list."),
+    Setting("watermark_fpr", 0.001, "Watermark detection: false-positive rate at which text is called watermarked."),
 )
 
 
@@ -45,6 +55,12 @@ class Settings:
     threads: int
     n_ctx: int
     timeout: float
+    watermark_key: str = field(repr=False)  # a secret: never printed, logged or stored
+    watermark_key_file: str
+    watermark_gamma: float
+    watermark_delta: float
+    watermark_context: int
+    watermark_fpr: float
 
     @property
     def db_url(self) -> str:

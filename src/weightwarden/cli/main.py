@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from weightwarden import __version__
-from weightwarden.cli import audit, generate, models
+from weightwarden.cli import audit, generate, keys, models, serve
 from weightwarden.cli import inspect as inspect_cmd
 from weightwarden.cli.common import err_console
 from weightwarden.errors import WardenError
@@ -45,6 +45,9 @@ app.command(name="inspect")(inspect_cmd.inspect)
 app.command(name="bom")(inspect_cmd.bom)
 app.command(name="sign")(inspect_cmd.sign)
 app.command(name="verify")(inspect_cmd.verify)
+app.command(name="serve")(serve.serve)
+app.command(name="logs")(serve.logs)
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -13,9 +13,11 @@ from weightwarden.ledger.migrations import MIGRATIONS
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
     RUN_STATUSES,
+    ApiKeyRecord,
     EventRecord,
     ItemRecord,
     ModelRecord,
+    RequestRecord,
     RunRecord,
     RunStatus,
 )
@@ -25,10 +27,12 @@ __all__ = [
     "FINAL_STATUSES",
     "MIGRATIONS",
     "RUN_STATUSES",
+    "ApiKeyRecord",
     "EventRecord",
     "ItemRecord",
     "Ledger",
     "ModelRecord",
+    "RequestRecord",
     "RunRecord",
     "RunStatus",
 ]

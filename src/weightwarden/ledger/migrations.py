@@ -76,7 +76,54 @@ def m001_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_gateway(conn: Connection) -> None:
+    """Create api_keys (the gateway's keys, stored hashed) and requests (one audit row per gateway request)."""
+    md = sa.MetaData()
+    sa.Table(
+        "api_keys",
+        md,
+        sa.Column("id", sa.String(26), primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        json_column("models"),
+        sa.Column("rpm", sa.Integer, nullable=True),
+        sa.Column("tpm", sa.Integer, nullable=True),
+        sa.Column("budget_tokens", sa.BigInteger, nullable=True),
+        sa.Column("budget_usd", sa.Float, nullable=True),
+        sa.Column("spent_tokens", sa.BigInteger, nullable=False),
+        sa.Column("spent_usd", sa.Float, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=True),
+        sa.Column("revoked_at", UTCDateTime, nullable=True),
+        sa.UniqueConstraint("hash", name="uq_api_keys_hash"),
+    )
+    # No foreign key to api_keys: an audit row must be written even for an unknown or deleted key.
+    sa.Table(
+        "requests",
+        md,
+        sa.Column("request_id", sa.String(26), primary_key=True),
+        sa.Column("time", UTCDateTime, nullable=False),
+        sa.Column("key_id", sa.String(26), nullable=True),
+        sa.Column("model_hash", sa.String(64), nullable=True),
+        sa.Column("model", sa.Text, nullable=True),
+        sa.Column("route", sa.Text, nullable=False),
+        sa.Column("status", sa.Integer, nullable=False),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("prompt_tokens", sa.Integer, nullable=False),
+        sa.Column("completion_tokens", sa.Integer, nullable=False),
+        sa.Column("ttft_ms", sa.Float, nullable=True),
+        sa.Column("total_ms", sa.Float, nullable=False),
+        sa.Column("cost_usd", sa.Float, nullable=False),
+        json_column("verdicts"),
+        sa.Column("prompt_text", sa.Text, nullable=True),
+        sa.Column("response_text", sa.Text, nullable=True),
+        sa.Index("ix_requests_key_id_time", "key_id", "time"),
+        sa.Index("ix_requests_time", "time"),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_gateway]
 
 
 def version_of(migration: Migration) -> int:

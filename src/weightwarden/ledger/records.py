@@ -68,3 +68,53 @@ class EventRecord:
     time: datetime
     run_id: str | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A gateway API key. Only the sha256 of its secret is kept; the secret is shown once, when it is made.
+
+    models: the public model names the key may use; empty means every model.
+    rpm, tpm, budget_tokens, budget_usd: limits; None means no limit. spent_*: what the key has used so far.
+    """
+
+    id: str
+    name: str
+    hash: str
+    models: list[str] = field(default_factory=list)
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
+    spent_tokens: int = 0
+    spent_usd: float = 0.0
+    created_at: datetime = field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """The audit row of one gateway request.
+
+    status: the HTTP status the request ended with (499 when the client went away); error: the OpenAI error code,
+    if any. verdicts: the guard's verdicts, {"input": [...], "output": [...]}. prompt_text and response_text are
+    kept only when the policy says store_text: true.
+    """
+
+    request_id: str
+    time: datetime
+    route: str
+    status: int
+    key_id: str | None = None
+    model_hash: str | None = None
+    model: str | None = None
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: float | None = None
+    total_ms: float = 0.0
+    cost_usd: float = 0.0
+    verdicts: dict[str, Any] = field(default_factory=dict)
+    prompt_text: str | None = None
+    response_text: str | None = None

@@ -6,6 +6,8 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -20,9 +22,11 @@ from weightwarden.ledger.failures import open_error, read_error, write_error
 from weightwarden.ledger.migrations import migrate
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
+    ApiKeyRecord,
     EventRecord,
     ItemRecord,
     ModelRecord,
+    RequestRecord,
     RunRecord,
     utcnow,
 )
@@ -161,6 +165,105 @@ class Ledger:
 
         self._write(f"add a {kind} event", work)
 
+    # -- gateway: keys and requests ----------------------------------------------------------------
+
+    def add_api_key(self, rec: ApiKeyRecord) -> None:
+        """Record a new API key: its id, its limits and the sha256 of its secret (never the secret)."""
+        if not _SHA256_HEX.fullmatch(rec.hash):
+            raise LedgerError(f"key hash {rec.hash[:16]!r}... is not a sha256 in lowercase hex (64 characters)")
+        row = {c.name: getattr(rec, c.name) for c in schema.api_keys.columns}
+        self._write(f"add key {rec.id}", lambda conn: conn.execute(sa.insert(schema.api_keys).values(**row)))
+
+    def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Revoke a key now and return it; revoking it again keeps the first revocation time."""
+        keys = schema.api_keys
+
+        def work(conn: Connection) -> ApiKeyRecord:
+            conn.execute(
+                sa.update(keys).where(keys.c.id == key_id, keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+            )
+            row = conn.execute(sa.select(keys).where(keys.c.id == key_id)).mappings().first()
+            if row is None:
+                raise LedgerError(f"no key {key_id!r} in the ledger: `warden keys list` shows the ids")
+            return ApiKeyRecord(**row)
+
+        return self._write(f"revoke key {key_id}", work)
+
+    def add_api_key_spend(self, key_id: str, tokens: int, usd: float) -> Future[None]:
+        """Add to a key's spent totals without waiting for the write; the future fails if the write does."""
+        keys = schema.api_keys
+        stmt = (
+            sa.update(keys)
+            .where(keys.c.id == key_id)
+            .values(spent_tokens=keys.c.spent_tokens + tokens, spent_usd=keys.c.spent_usd + usd)
+        )
+
+        def work(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        return self._write_nowait(f"add spend to key {key_id}", work)
+
+    def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this id, or None."""
+        rows = self._read("a key", sa.select(schema.api_keys).where(schema.api_keys.c.id == key_id))
+        return ApiKeyRecord(**rows[0]) if rows else None
+
+    def api_key_by_hash(self, hash: str) -> ApiKeyRecord | None:
+        """The key whose secret has this sha256, or None."""
+        rows = self._read("a key", sa.select(schema.api_keys).where(schema.api_keys.c.hash == hash))
+        return ApiKeyRecord(**rows[0]) if rows else None
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included, newest first."""
+        stmt = sa.select(schema.api_keys).order_by(schema.api_keys.c.created_at.desc(), schema.api_keys.c.id)
+        return [ApiKeyRecord(**row) for row in self._read("keys", stmt)]
+
+    def add_request(self, rec: RequestRecord) -> Future[None]:
+        """Queue one audit row and return at once, so a burst of requests never waits on the database.
+
+        The future fails (with a LedgerError) if the write does; Ledger.flush() waits for it.
+        """
+        row = {c.name: getattr(rec, c.name) for c in schema.requests.columns}
+        stmt = sa.insert(schema.requests).values(**row)
+
+        def work(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        return self._write_nowait(f"add request {rec.request_id}", work)
+
+    def requests(
+        self,
+        *,
+        key_id: str | None = None,
+        model: str | None = None,
+        route: str | None = None,
+        status: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[RequestRecord]:
+        """Audit rows, newest first, filtered by key, model, route, status and time (since <= time < until)."""
+        t = schema.requests
+        stmt = sa.select(t).order_by(t.c.time.desc(), t.c.request_id.desc()).limit(_positive(limit))
+        for column, value in ((t.c.key_id, key_id), (t.c.model, model), (t.c.route, route), (t.c.status, status)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(t.c.time >= since)
+        if until is not None:
+            stmt = stmt.where(t.c.time < until)
+        return [RequestRecord(**row) for row in self._read("requests", stmt)]
+
+    def forget_request_text(self, before: datetime) -> int:
+        """Blank the stored prompt and response text of requests older than `before`; return how many rows changed."""
+        t = schema.requests
+        stmt = (
+            sa.update(t)
+            .where(t.c.time < before, sa.or_(t.c.prompt_text.is_not(None), t.c.response_text.is_not(None)))
+            .values(prompt_text=None, response_text=None)
+        )
+        return self._write("forget old request text", lambda conn: int(conn.execute(stmt).rowcount))
+
     def flush(self) -> None:
         """Wait until every write queued so far, from any thread, has been committed."""
         self._writer.flush()
@@ -239,6 +342,21 @@ class Ledger:
             raise
         except Exception as exc:
             raise write_error(what, exc) from exc
+
+    def _write_nowait(self, what: str, work: Callable[[Connection], T]) -> Future[T]:
+        done: Future[T] = Future()
+
+        def settle(inner: Future[T]) -> None:
+            exc = inner.exception()
+            if exc is None:
+                done.set_result(inner.result())
+            elif isinstance(exc, LedgerError):
+                done.set_exception(exc)
+            else:
+                done.set_exception(write_error(what, exc))
+
+        self._writer.submit_nowait(work).add_done_callback(settle)
+        return done
 
     def _read(self, what: str, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
         if self._writer.closed:

@@ -23,7 +23,8 @@ _Job = tuple[Callable[[Connection], Any] | None, "Future[Any]"]
 class Writer:
     """Serialise every write to one database through one thread, so concurrent callers never interleave.
 
-    Each caller blocks until its own job has committed (or failed) and gets the job's result or exception.
+    Each caller of submit blocks until its own job has committed (or failed) and gets the job's result or exception;
+    submit_nowait returns a future instead, for callers that must not wait (the gateway's audit rows).
     """
 
     def __init__(self, engine: Engine, name: str = "ledger-writer") -> None:
@@ -38,6 +39,10 @@ class Writer:
     def submit(self, work: Callable[[Connection], T]) -> T:
         """Run work(conn) in a transaction on the writer thread; return its result once committed."""
         return cast(T, self._enqueue(work).result())
+
+    def submit_nowait(self, work: Callable[[Connection], T]) -> Future[T]:
+        """Queue work(conn) and return at once; the future holds its result or exception once it has run."""
+        return self._enqueue(work)
 
     def flush(self) -> None:
         """Wait until every job queued before this call has committed or failed."""

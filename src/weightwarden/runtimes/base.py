@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import numpy as np
+
 Role = Literal["system", "user", "assistant", "tool"]
+
+LogitsProcessor = Callable[[Sequence[int], np.ndarray], np.ndarray]
+"""Called before each sampled token with the token ids so far (prompt included) and the next-token logits (one row,
+the full vocabulary); returns the logits to sample from. Runs before temperature and top-p."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    logits_processor: LogitsProcessor | None = None  # e.g. a watermark; local runtimes only
 
 
 @dataclass(frozen=True)

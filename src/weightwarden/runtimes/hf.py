@@ -9,11 +9,33 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from weightwarden.errors import CapabilityError, CorruptModel
-from weightwarden.runtimes.base import Chunk, Generation, GenerationParams, LogLikelihood, Message, RuntimeInfo
+from weightwarden.runtimes.base import (
+    Chunk,
+    Generation,
+    GenerationParams,
+    LogitsProcessor,
+    LogLikelihood,
+    Message,
+    RuntimeInfo,
+)
 from weightwarden.runtimes.chat_template import render_chat
 from weightwarden.runtimes.gguf_file import read_gguf
 from weightwarden.runtimes.scoring import score_continuation
+
+
+class _TorchLogits:
+    """A weightwarden LogitsProcessor as a transformers one: numpy in and out, one row per sequence in the batch."""
+
+    def __init__(self, fn: LogitsProcessor, torch: Any) -> None:
+        self.fn = fn
+        self.torch = torch
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        rows = [self.fn(ids.tolist(), row.float().numpy()) for ids, row in zip(input_ids, scores, strict=True)]
+        return self.torch.from_numpy(np.stack(rows).astype(np.float32)).to(scores.dtype)
 
 
 def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -93,6 +115,10 @@ class TransformersRuntime:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if params.logits_processor is not None:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([_TorchLogits(params.logits_processor, torch)])
         return kwargs
 
     def _run(self, ids: list[int], params: GenerationParams) -> Generation:
@@ -149,6 +175,16 @@ class TransformersRuntime:
         with self._lock, self._torch.no_grad():
             logits = self.model(self._torch.tensor([tokens])).logits[0].double().numpy()
         return score_continuation(logits, tokens, n_ctx)
+
+    def logits(self, tokens: Sequence[int]) -> np.ndarray:
+        """Raw next-token logits after each of tokens: shape (len(tokens), vocab), float32."""
+        if not tokens:
+            raise CapabilityError("no tokens to read logits for: pass at least one (a BOS token)")
+        if len(tokens) > self.max_context:
+            raise CapabilityError(f"{len(tokens)} tokens are over the {self.max_context}-token limit: shorten the text")
+        with self._lock, self._torch.no_grad():
+            out = self.model(self._torch.tensor([list(tokens)])).logits[0]
+        return np.asarray(out.float().numpy(), dtype=np.float32)
 
     def close(self) -> None:
         pass

@@ -8,8 +8,11 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from weightwarden.errors import CapabilityError, CorruptModel
 from weightwarden.runtimes.base import Chunk, Generation, GenerationParams, LogLikelihood, Message, RuntimeInfo
@@ -33,6 +36,19 @@ def _quiet_stderr() -> Iterator[None]:
         finally:
             os.dup2(fd, 2)
             os.close(fd)
+
+
+@dataclass(frozen=True)
+class PromptLogprobs:
+    """Log-probabilities over a token sequence, as OpenAI's echo returns them.
+
+    token_logprobs[i]: log P(ids[i + 1] | ids[: i + 1]), one fewer than the ids.
+    top[i]: the k most likely (token id, log-probability) after ids[: i + 1], most likely first, one per id:
+    the last entry is the model's next-token distribution after the whole sequence.
+    """
+
+    token_logprobs: tuple[float, ...]
+    top: tuple[tuple[tuple[int, float], ...], ...]
 
 
 class LlamaCppRuntime:
@@ -114,7 +130,7 @@ class LlamaCppRuntime:
             raise CapabilityError(
                 f"the prompt is {len(ids)} tokens; this model is loaded with a {self.n_ctx}-token context: shorten it"
             )
-        return {
+        kwargs: dict[str, Any] = {
             "max_tokens": max(1, min(params.max_tokens, self.n_ctx - len(ids))),
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -124,6 +140,11 @@ class LlamaCppRuntime:
             "seed": params.seed,
             "stop": list(params.stop) or None,
         }
+        if params.logits_processor is not None:
+            from llama_cpp import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([params.logits_processor])  # type: ignore[list-item]
+        return kwargs
 
     def _stream(self, ids: list[int], params: GenerationParams) -> Iterator[Chunk]:
         kwargs = self._kwargs(ids, params)
@@ -202,6 +223,57 @@ class LlamaCppRuntime:
             llm.eval(tokens)
             logits = llm.scores[: len(tokens)]
             return score_continuation(logits, tokens, n_ctx_tokens)
+
+    def logits(self, tokens: Sequence[int]) -> np.ndarray:
+        """Raw next-token logits after each of tokens: shape (len(tokens), n_vocab), float32, from the scoring copy."""
+        if not tokens:
+            raise CapabilityError("no tokens to read logits for: pass at least one (a BOS token)")
+        if len(tokens) > self.n_ctx:
+            raise CapabilityError(f"{len(tokens)} tokens do not fit the {self.n_ctx}-token context: shorten the text")
+        with self._lock:
+            if self._scorer is None:
+                self._scorer = self._load(logits_all=True)
+            self._scorer.reset()
+            self._scorer.eval(list(tokens))
+            return np.array(self._scorer.scores[: len(tokens)], dtype=np.float32)
+
+    def prompt_logprobs(self, ids: Sequence[int], top: int = 1) -> PromptLogprobs:
+        """Log-probabilities of every token after the first and the top-k at every position, from raw logits.
+
+        top: how many of the most likely tokens to report per position (0 for none).
+        """
+        tokens = [int(i) for i in ids]
+        if not tokens:
+            raise CapabilityError("there are no tokens to score")
+        if len(tokens) > self.n_ctx:
+            raise CapabilityError(f"{len(tokens)} tokens do not fit the {self.n_ctx}-token context: shorten them")
+        n_vocab = int(self._llm.n_vocab())
+        if bad := [t for t in tokens if not 0 <= t < n_vocab]:
+            raise CapabilityError(f"token id {bad[0]} is not in this model's vocabulary (0 to {n_vocab - 1})")
+        logprobs: list[float] = []
+        tops: list[tuple[tuple[int, float], ...]] = []
+        with self._lock:
+            if self._scorer is None:
+                self._scorer = self._load(logits_all=True)
+            llm = self._scorer
+            llm.reset()
+            llm.eval(tokens)
+            # A block of rows at a time: all rows at once in float64 would take n_ctx * n_vocab * 8 bytes.
+            for start in range(0, len(tokens), 64):
+                rows = np.asarray(llm.scores[start : min(start + 64, len(tokens))], dtype=np.float64)
+                peak = rows.max(axis=1, keepdims=True)
+                logz = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
+                for r, row in enumerate(rows):
+                    pos = start + r
+                    if pos + 1 < len(tokens):
+                        logprobs.append(float(row[tokens[pos + 1]] - logz[r]))
+                    if top > 0:
+                        best = np.argpartition(row, -top)[-top:] if top < len(row) else np.arange(len(row))
+                        best = best[np.argsort(-row[best], kind="stable")]
+                        tops.append(tuple((int(t), float(row[t] - logz[r])) for t in best))
+                    else:
+                        tops.append(())
+        return PromptLogprobs(tuple(logprobs), tuple(tops))
 
     def close(self) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 class RemoteRuntime:
-    """A model behind an OpenAI-compatible HTTP API; its weights are not ours to read, so scoring needs echo logprobs."""
+    """A model behind an OpenAI-compatible HTTP API; its weights are not ours, so scoring needs echo logprobs."""
 
     def __init__(
         self, base_url: str, model: str, *, api_key: str = "none", timeout: float = 60.0, max_retries: int = 0
@@ -24,6 +24,7 @@ class RemoteRuntime:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._aligned = False
+        self._auth = {"Authorization": f"Bearer {api_key}"}
         self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
         t0 = time.perf_counter()
         self.info = RuntimeInfo("remote", model, 0.0, {"base_url": self.base_url})
@@ -45,6 +46,11 @@ class RemoteRuntime:
             raise RemoteError(f"{self.base_url} answered {exc.status_code}: {_message(exc)}") from None
 
     def _params(self, params: GenerationParams) -> dict[str, Any]:
+        if params.logits_processor is not None:  # dropping it silently would pass off unwatermarked text as marked
+            raise CapabilityError(
+                f"{self.base_url} samples on its own machine, so a logits processor (a watermark) cannot run there: "
+                "generate with a local model, or watermark in a weightwarden gateway in front of it"
+            )
         return {
             "model": self.model,
             "max_tokens": params.max_tokens,
@@ -187,7 +193,7 @@ class RemoteRuntime:
         root = self.base_url.removesuffix("/v1")
         for path, body in routes:
             try:
-                resp = httpx.post(root + path, json=body, timeout=10)
+                resp = httpx.post(root + path, json=body, timeout=10, headers=self._auth)
             except httpx.HTTPError:
                 return None
             if resp.status_code == 200:

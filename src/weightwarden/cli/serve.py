@@ -1,0 +1,200 @@
+"""`warden serve` (the OpenAI-compatible gateway) and `warden logs` (its audit rows)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from weightwarden.cli.common import DbOption, JsonOption, QuietOption, console, err_console, settings
+from weightwarden.errors import ConfigError
+from weightwarden.gateway.config import EMBEDDER_NAME, GatewayConfig, ModelSpec, load_routes
+from weightwarden.gateway.policy import load_serving_policy
+from weightwarden.ledger import Ledger, RequestRecord
+from weightwarden.ledger.records import utcnow
+
+
+def _public_name(ref: str) -> str:
+    return ref if ref == "default" else Path(ref).stem or ref
+
+
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="A model to serve in-process: `default`, a .gguf file or a model folder.", show_default=False
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", help="Policy YAML: guard rules, store_text, retention_days, prices.", show_default=False
+        ),
+    ] = None,
+    routes: Annotated[
+        Path | None,
+        typer.Option(
+            "--routes", help="Routing YAML: public model names to local models or upstream servers.", show_default=False
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Public name of MODEL (default: `default`, or the file's stem).")
+    ] = None,
+    slots: Annotated[int, typer.Option("--slots", min=1, help="Requests admitted per model, running or waiting.")] = 8,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds a request may take in all.")] = 300.0,
+    max_body: Annotated[int, typer.Option("--max-body-bytes", min=1024, help="Largest request body accepted.")] = 1
+    << 20,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens one request may ask for.")] = 4096,
+    embedder: Annotated[
+        bool, typer.Option("--embedder/--no-embedder", help=f"Serve {EMBEDDER_NAME} on /v1/embeddings.")
+    ] = True,
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Serve MODEL (and the models in --routes) over an OpenAI-compatible API with keys, limits, guard and audit.
+
+    Every route but /health needs a key (`warden keys create`). The admin key comes from WARDEN_ADMIN_KEY, or is
+    made and printed once, on the first start, and stored hashed.
+    """
+    import uvicorn
+
+    from weightwarden.gateway.app import create_app  # FastAPI loads only for this command
+    from weightwarden.gateway.auth import KeyStore
+
+    s = settings(db=db)
+    specs: list[ModelSpec] = []
+    if model is not None:
+        specs.append(ModelSpec(name or _public_name(model), "local", ref=model, slots=slots))
+    if routes is not None:
+        specs.extend(load_routes(routes))
+    if not specs:
+        specs.append(ModelSpec(name or "default", "local", ref="default", slots=slots))
+    if embedder and all(sp.kind != "embedder" for sp in specs):
+        specs.append(ModelSpec(EMBEDDER_NAME, "embedder", slots=slots))
+    config = GatewayConfig(
+        ledger_url=s.db_url,
+        models=tuple(specs),
+        policy=load_serving_policy(policy),
+        admin_key=os.environ.get("WARDEN_ADMIN_KEY") or None,
+        max_body_bytes=max_body,
+        request_timeout=timeout,
+        max_tokens_limit=max_tokens,
+        default_max_tokens=min(512, max_tokens),
+        n_ctx=s.n_ctx,
+        threads=s.threads,
+        upstream_timeout=s.timeout,
+        hash_cache=s.home / "hash-cache.json",
+    )
+    with Ledger(config.ledger_url) as ledger:
+        secret = KeyStore(ledger, config.admin_key).ensure_admin()
+        if secret is not None:
+            err_console.print("[bold]admin key[/] (shown this once; it is stored only as a hash):", highlight=False)
+            typer.echo(secret)
+        app = create_app(config, ledger=ledger)
+        if not quiet:
+            guard = "on" if app.state.gateway.guard.enabled else "off"
+            names = ", ".join(sp.name for sp in specs)
+            err_console.print(
+                f"serving {names} on http://{host}:{port}/v1 · guard {guard} · ledger {ledger.url}", highlight=False
+            )
+        uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")
+
+
+_AGO = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """A point in time: a duration ago (15m, 2h, 7d, 1w) or an ISO date or datetime (UTC if no zone)."""
+    if text is None:
+        return None
+    if match := _AGO.fullmatch(text.strip().lower()):
+        return utcnow() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r}: use a duration ago like 15m, 2h, 7d, or a date like 2026-11-01"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _row(r: RequestRecord) -> dict[str, Any]:
+    return {**asdict(r), "time": r.time.isoformat()}
+
+
+def _labels(r: RequestRecord) -> str:
+    fired = [f"{side}:{v['label']}" for side, vs in r.verdicts.items() for v in vs if v.get("label") != "clean"]
+    return ", ".join(fired) or "-"
+
+
+def logs(
+    key: Annotated[str | None, typer.Option("--key", help="Only this key id.", show_default=False)] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Only this public model name.", show_default=False)
+    ] = None,
+    route: Annotated[
+        str | None, typer.Option("--route", help="Only this route, e.g. /v1/chat/completions.", show_default=False)
+    ] = None,
+    status: Annotated[int | None, typer.Option("--status", help="Only this HTTP status.", show_default=False)] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From: 15m, 2h, 7d, or a date.", show_default=False)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Before: 15m, 2h, 7d, or a date.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Most rows to show.")] = 50,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The gateway's audit rows, newest first: one per request, with key, model, status, tokens, times and verdicts."""
+    with Ledger(settings(db=db).db_url) as ledger:
+        rows = ledger.requests(
+            key_id=key,
+            model=model,
+            route=route,
+            status=status,
+            since=parse_time(since, "--since"),
+            until=parse_time(until, "--until"),
+            limit=limit,
+        )
+    if as_json:
+        typer.echo(json.dumps([_row(r) for r in rows], ensure_ascii=False))
+        return
+    table = Table(
+        "time (UTC)",
+        "request",
+        "key",
+        "model",
+        "route",
+        "status",
+        "tokens in/out",
+        "ttft ms",
+        "total ms",
+        "USD",
+        "guard",
+    )
+    for r in rows:
+        table.add_row(
+            f"{r.time:%Y-%m-%d %H:%M:%S}",
+            r.request_id,
+            r.key_id or "-",
+            r.model or "-",
+            r.route,
+            f"{r.status}" + (f" {r.error}" if r.error else ""),
+            f"{r.prompt_tokens}/{r.completion_tokens}",
+            f"{r.ttft_ms:.0f}" if r.ttft_ms is not None else "-",
+            f"{r.total_ms:.0f}",
+            f"{r.cost_usd:.6f}",
+            _labels(r),
+        )
+    console.print(table)

@@ -1,0 +1,64 @@
+"""The FastAPI app: create_app(config) wires keys, limits, models, guard, audit and metrics into the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from weightwarden.gateway import errors, routes_openai, routes_ops
+from weightwarden.gateway.auth import KeyGate
+from weightwarden.gateway.config import GatewayConfig
+from weightwarden.gateway.service import Gateway
+from weightwarden.ledger import Ledger
+
+log = logging.getLogger("weightwarden.gateway")
+
+
+def create_app(config: GatewayConfig, *, ledger: Ledger | None = None) -> FastAPI:
+    """An OpenAI-compatible app over the config's models; loads them now (it may take seconds).
+
+    ledger: an open ledger to share (the caller closes it); by default the app opens config.ledger_url and closes
+    it, with the models it loaded, when it shuts down.
+    """
+    gw = Gateway(config, ledger)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_forget_old_text(gw))
+        try:
+            yield
+        finally:
+            task.cancel()
+            gw.close()
+
+    app = FastAPI(
+        title="weightwarden gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.gateway = gw
+    errors.install(app)
+    app.include_router(routes_ops.router)
+    app.include_router(routes_openai.router)
+    app.add_middleware(KeyGate, keys=gw.keys, on_refused=gw.refused)
+    return app
+
+
+async def _forget_old_text(gw: Gateway) -> None:
+    """Blank stored text past the retention period, now and then every retention_check_seconds."""
+    if not gw.policy.store_text:
+        return
+    while True:
+        try:
+            n = await asyncio.to_thread(gw.audit.forget_old_text, gw.policy.retention_days)
+            if n:
+                log.info("blanked the stored text of %d requests older than %s days", n, gw.policy.retention_days)
+        except Exception as exc:
+            log.error("could not apply the retention period: %s", exc)
+        await asyncio.sleep(gw.config.retention_check_seconds)

@@ -1,0 +1,129 @@
+"""What a gateway serves and how: its models (the routing table), its policy, its limits; defaults in one place.
+
+A routing file (`warden serve --routes FILE`) maps public model names to what answers them:
+
+    models:
+      smol: {model: default, slots: 8}                      # in-process: default, a .gguf file or a model folder
+      big: {upstream: http://gpu-box:8000/v1, model: meta-llama/Llama-3.1-8B-Instruct,
+            api_key_env: VLLM_API_KEY, slots: 32}           # an OpenAI-compatible server (vLLM, llama.cpp, Ollama)
+      all-MiniLM-L6-v2: {embedder: default}                 # the bundled sentence embedder
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from weightwarden.errors import ConfigError
+from weightwarden.gateway.policy import ServingPolicy, default_serving_policy
+
+EMBEDDER_NAME = "all-MiniLM-L6-v2"
+ModelKind = Literal["local", "upstream", "embedder"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One public model name and what answers it.
+
+    ref: for a local model, what `warden` resolves (default, a path); url and upstream_model: for an upstream.
+    slots: requests admitted at once (running or waiting). runtime / embedder: an already loaded model to use
+    instead of loading ref (tests, benchmarks); the gateway does not close it. model_hash: the ledger identity,
+    computed when not given.
+    """
+
+    name: str
+    kind: ModelKind = "local"
+    ref: str = "default"
+    url: str | None = None
+    upstream_model: str | None = None
+    api_key_env: str | None = None
+    slots: int = 8
+    runtime: Any = None
+    embedder: Any = None
+    model_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Everything create_app needs.
+
+    policy: by default the guard's bundled policy, no text stored, free tokens.
+    admin_key: the WARDEN_ADMIN_KEY secret, or None to use (or make) an admin key in the ledger.
+    request_timeout: seconds from arrival to the last byte, after which the request ends with 504.
+    default_max_tokens: for chat requests that name none; max_tokens_limit: the most any request may ask.
+    """
+
+    ledger_url: str
+    models: tuple[ModelSpec, ...]
+    policy: ServingPolicy = field(default_factory=default_serving_policy)
+    admin_key: str | None = None
+    max_body_bytes: int = 1 << 20
+    request_timeout: float = 300.0
+    default_max_tokens: int = 512
+    max_tokens_limit: int = 4096
+    n_ctx: int = 2048
+    threads: int = 0
+    upstream_timeout: float = 60.0
+    hash_cache: Path | None = None
+    retention_check_seconds: float = 3600.0
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be a whole number of at least 1")
+    return value
+
+
+def parse_routes(data: Any, source: str) -> tuple[ModelSpec, ...]:
+    """The routing table of a routes file; every mistake is a ConfigError that says what to write."""
+    if not isinstance(data, dict) or set(data) != {"models"} or not isinstance(data["models"], dict):
+        raise ConfigError(f"{source}: a routes file is a mapping with one key, models: {{name: {{...}}}}")
+    specs = []
+    for name, entry in data["models"].items():
+        where = f"{source}: models.{name}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a mapping such as {{model: default}} or {{upstream: URL, model: NAME}}")
+        allowed = {"model", "upstream", "api_key_env", "slots", "embedder"}
+        if unknown := set(entry) - allowed:
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(allowed))}"
+            )
+        slots = _int(entry.get("slots", 8), f"{where}.slots")
+        if "embedder" in entry:
+            if entry["embedder"] != "default":
+                raise ConfigError(f"{where}.embedder: only the bundled embedder is served; write embedder: default")
+            specs.append(ModelSpec(str(name), "embedder", slots=slots))
+        elif "upstream" in entry:
+            url, model = entry["upstream"], entry.get("model")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")) or not isinstance(model, str):
+                raise ConfigError(f"{where}: write upstream: http://host:port/v1 and model: the upstream's model name")
+            env = entry.get("api_key_env")
+            if env is not None and not isinstance(env, str):
+                raise ConfigError(f"{where}.api_key_env names an environment variable")
+            specs.append(
+                ModelSpec(
+                    str(name), "upstream", url=url.rstrip("/"), upstream_model=model, api_key_env=env, slots=slots
+                )
+            )
+        else:
+            ref = entry.get("model")
+            if not isinstance(ref, str) or not ref:
+                raise ConfigError(f"{where}.model: write default, a .gguf file or a model folder")
+            specs.append(ModelSpec(str(name), "local", ref=ref, slots=slots))
+    if not specs:
+        raise ConfigError(f"{source}: models is empty: name at least one model")
+    return tuple(specs)
+
+
+def load_routes(path: Path | str) -> tuple[ModelSpec, ...]:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the routes file {p}: {exc.strerror or exc}; check the path") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the routes file {p} is not valid YAML: {exc}") from None
+    return parse_routes(data, str(p))

@@ -1,0 +1,153 @@
+"""A bounded line in front of each model: N slots (running or waiting), worker threads, and cancellation.
+
+A llama.cpp context runs one generation at a time, so an in-process model gets one worker thread; an upstream
+server gets as many workers as slots. A request that finds every slot taken is refused at once with 429 and a
+Retry-After estimated from recent service times, rather than waiting unseen. A job's items (streamed chunks) cross
+to the event loop as they come; cancel() stops the job between two items, so a client that goes away or a request
+past its time limit frees the model within a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, Literal, TypeVar
+
+from weightwarden.gateway.errors import TooManyRequests
+
+T = TypeVar("T")
+Outcome = Literal["done", "cancelled", "failed", "skipped"]
+
+
+class Job(Generic[T]):
+    """One request's work on a worker; read its items with `await job.next()` (None at the end)."""
+
+    def __init__(self, work: Callable[[], Iterable[T]], loop: asyncio.AbstractEventLoop) -> None:
+        self.work = work
+        self._loop = loop
+        self._items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._cancel = threading.Event()
+        self._ended = False
+        self.produced = 0
+        self.outcome: Outcome | None = None
+        self.finished = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the worker to stop after the item it is making (or to skip the job if it has not started)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _emit(self, kind: str, value: Any) -> None:
+        # The loop may be gone when the server shuts down mid-generation: nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._items.put_nowait, (kind, value))
+
+    async def next(self) -> T | None:
+        """The next item, None when the work is over; re-raises the work's exception."""
+        if self._ended:
+            return None
+        kind, value = await self._items.get()
+        if kind == "item":
+            return value  # type: ignore[no-any-return]
+        self._ended = True
+        if kind == "error":
+            raise value
+        return None
+
+
+class ModelQueue:
+    """Admission and worker threads for one model.
+
+    slots: requests admitted at once, running or waiting; workers: threads running them.
+    """
+
+    def __init__(self, name: str, slots: int, workers: int = 1) -> None:
+        if slots < 1 or workers < 1:
+            raise ValueError("a model queue needs at least one slot and one worker")
+        self.name, self.slots, self.workers = name, slots, workers
+        self._lock = threading.Lock()
+        self._admitted = 0
+        self._jobs: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
+        self._service_seconds = 1.0  # a moving average, for Retry-After
+        self.counts = {"done": 0, "cancelled": 0, "failed": 0, "skipped": 0, "rejected": 0}
+        self._threads = [
+            threading.Thread(target=self._run, name=f"model-{name}-{i}", daemon=True) for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def in_flight(self) -> int:
+        return self._admitted
+
+    def admit(self) -> None:
+        """Take a slot, or raise TooManyRequests (429) with a Retry-After."""
+        with self._lock:
+            if self._admitted >= self.slots:
+                self.counts["rejected"] += 1
+                wait = self._service_seconds * self._admitted / self.workers
+                raise TooManyRequests(
+                    f"model {self.name!r} is busy ({self._admitted} requests in line): retry in {wait:.0f} s",
+                    code="queue_full",
+                    retry_after=max(1.0, wait),
+                )
+            self._admitted += 1
+
+    def release(self) -> None:
+        """Give back a slot that admit() took for a job that will not be submitted."""
+        with self._lock:
+            self._admitted -= 1
+
+    def submit(self, work: Callable[[], Iterable[T]], loop: asyncio.AbstractEventLoop) -> Job[T]:
+        """Queue work in a slot admit() took; its slot is given back when it ends."""
+        job: Job[T] = Job(work, loop)
+        self._jobs.put(job)
+        return job
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            self._execute(job)
+
+    def _execute(self, job: Job[Any]) -> None:
+        t0 = time.monotonic()
+        try:
+            if job.cancelled:
+                job.outcome = "skipped"
+            else:
+                items = iter(job.work())
+                try:
+                    for item in items:
+                        job.produced += 1
+                        job._emit("item", item)
+                        if job.cancelled:
+                            break
+                finally:
+                    close = getattr(items, "close", None)
+                    if close is not None:
+                        close()  # a generator's finally runs now: llama.cpp stops and its lock is released
+                job.outcome = "cancelled" if job.cancelled else "done"
+            job._emit("end", None)
+        except BaseException as exc:  # the job's failure belongs to its request; the worker lives on
+            job.outcome = "failed"
+            job._emit("error", exc)
+        finally:
+            with self._lock:
+                self._admitted -= 1
+                self.counts[job.outcome or "failed"] += 1
+                if job.outcome == "done":
+                    self._service_seconds = 0.8 * self._service_seconds + 0.2 * (time.monotonic() - t0)
+            job.finished.set()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers after the jobs already queued."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout)

@@ -1,0 +1,110 @@
+"""Operations: /health (the one route without a key), /metrics (any key), and the admin routes (the admin key).
+
+POST /admin/keys               make a key; the answer holds its secret, the only time it is shown
+GET  /admin/keys               every key, without secrets
+POST /admin/keys/{id}/revoke   revoke a key now
+GET  /admin/requests           audit rows, newest first (?key_id=&model=&route=&status=&limit=)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from weightwarden.gateway.audit import Exchange
+from weightwarden.gateway.auth import describe_key, parse_expiry
+from weightwarden.gateway.errors import Forbidden, as_gateway_error
+from weightwarden.gateway.schemas import KeyCreateRequest, parse_body
+from weightwarden.gateway.service import Gateway
+
+router = APIRouter()
+
+
+def gateway_of(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> PlainTextResponse:
+    # Scrapes are not audited: a row every 15 seconds would drown the rows that matter.
+    return PlainTextResponse(gateway_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def admin_call(request: Request, route: str, work: Any) -> Any:
+    """Run an admin route's work (a function of the gateway, in a thread) for the admin key only, audited."""
+    gw = gateway_of(request)
+    ex: Exchange = gw.begin(request, route)
+    try:
+        if ex.caller is None or not ex.caller.admin:
+            raise Forbidden("this route needs the admin key", code="admin_only")
+        return await anyio.to_thread.run_sync(work, gw)
+    except Exception as exc:
+        err = as_gateway_error(exc)
+        ex.fail(err)
+        raise err from None
+    finally:
+        gw.audit.finish(ex)
+
+
+@router.post("/admin/keys")
+async def create_key(request: Request) -> dict[str, Any]:
+    raw = await gateway_of(request).body(request)
+
+    def work(gw: Gateway) -> dict[str, Any]:
+        body = parse_body(KeyCreateRequest, raw)
+        secret, key = gw.keys.create(
+            body.name,
+            models=body.models,
+            rpm=body.rpm,
+            tpm=body.tpm,
+            budget_tokens=body.budget_tokens,
+            budget_usd=body.budget_usd,
+            expires_at=parse_expiry(body.expires),
+        )
+        return {**describe_key(key), "key": secret}
+
+    return await admin_call(request, "/admin/keys", work)  # type: ignore[no-any-return]
+
+
+@router.get("/admin/keys")
+async def list_keys(request: Request) -> dict[str, Any]:
+    def work(gw: Gateway) -> dict[str, Any]:
+        return {"object": "list", "data": [describe_key(k) for k in gw.ledger.api_keys()]}
+
+    return await admin_call(request, "/admin/keys", work)  # type: ignore[no-any-return]
+
+
+@router.post("/admin/keys/{key_id}/revoke")
+async def revoke_key(request: Request, key_id: str) -> dict[str, Any]:
+    def work(gw: Gateway) -> dict[str, Any]:
+        return describe_key(gw.ledger.revoke_api_key(key_id))
+
+    return await admin_call(request, "/admin/keys/revoke", work)  # type: ignore[no-any-return]
+
+
+@router.get("/admin/requests")
+async def list_requests(
+    request: Request,
+    key_id: str | None = None,
+    model: str | None = None,
+    route: str | None = None,
+    status: int | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    def work(gw: Gateway) -> dict[str, Any]:
+        rows = gw.ledger.requests(
+            key_id=key_id, model=model, route=route, status=status, limit=min(max(limit, 1), 10_000)
+        )
+        return {"object": "list", "data": [{**asdict(r), "time": r.time.isoformat()} for r in rows]}
+
+    return await admin_call(request, "/admin/requests", work)  # type: ignore[no-any-return]

@@ -1,0 +1,165 @@
+"""The parts of one gateway, built once from a GatewayConfig and shared by its routes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Scope
+
+from weightwarden.gateway.audit import AuditLog, Exchange
+from weightwarden.gateway.auth import KeyStore
+from weightwarden.gateway.backends import Backend, Router, build_backend
+from weightwarden.gateway.config import GatewayConfig
+from weightwarden.gateway.errors import BadRequest, GatewayError, PayloadTooLarge
+from weightwarden.gateway.guard_hook import GuardHook
+from weightwarden.gateway.limits import Limiter, Reservation
+from weightwarden.gateway.metrics import Metrics
+from weightwarden.ledger import Ledger
+from weightwarden.runtimes import GenerationParams, HashCache
+
+log = logging.getLogger("weightwarden.gateway")
+
+
+class Gateway:
+    """Keys, limits, models, guard, audit and metrics of one app.
+
+    ledger: an open ledger to use (the caller closes it); by default the config's is opened and closed here.
+    """
+
+    def __init__(self, config: GatewayConfig, ledger: Ledger | None = None) -> None:
+        self.config = config
+        self.policy = config.policy
+        self._owns_ledger = ledger is None
+        self.ledger = ledger or Ledger(config.ledger_url)
+        self.metrics = Metrics()
+        self.keys = KeyStore(self.ledger, config.admin_key)
+        self.limiter = Limiter(self._persist_spend)
+        self.guard = GuardHook(config.policy.guard)
+        self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text)
+        cache = HashCache(config.hash_cache)
+        backends: list[Backend] = []
+        try:
+            for spec in config.models:
+                backends.append(build_backend(spec, config, cache))
+        except BaseException:
+            Router(backends).close()
+            self.close_ledger()
+            raise
+        self.router = Router(backends)
+        in_flight = "Requests admitted to a model, running or waiting."
+        self.metrics.add_gauge("warden_queue_in_flight", in_flight, ("model",), self._in_flight)
+        self.metrics.add_gauge("warden_queue_slots", "Slots of each model's queue.", ("model",), self._slots)
+
+    def _in_flight(self) -> dict[tuple[str, ...], float]:
+        return {(b.name,): float(b.queue.in_flight) for b in self.router.backends.values()}
+
+    def _slots(self) -> dict[tuple[str, ...], float]:
+        return {(b.name,): float(b.queue.slots) for b in self.router.backends.values()}
+
+    def _persist_spend(self, key_id: str, tokens: int, usd: float) -> None:
+        def done(future: Any) -> None:
+            if future.exception() is not None:
+                self.metrics.audit_failures.inc()
+                log.error("the spend of key %s could not be written: %s", key_id, future.exception())
+
+        try:
+            self.ledger.add_api_key_spend(key_id, tokens, usd).add_done_callback(done)
+        except Exception as exc:
+            log.error("the spend of key %s could not be queued: %s", key_id, exc)
+
+    # -- one request ----------------------------------------------------------------------------------
+
+    def begin(self, request: Request, route: str) -> Exchange:
+        """Start the exchange of an authenticated request (KeyGate put its caller in the request's state)."""
+        ex = Exchange(route=route, caller=getattr(request.state, "caller", None))
+        request.state.exchange = ex
+        return ex
+
+    def refused(self, scope: Scope, err: GatewayError) -> None:
+        """Audit a request KeyGate refused (no key, a bad one)."""
+        ex = Exchange(route=str(scope.get("path", "")))
+        ex.fail(err)
+        self.audit.finish(ex)
+
+    async def body(self, request: Request) -> bytes:
+        """The request body, refused with 413 as soon as it passes the size limit."""
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"the body is {int(declared):,} bytes; this gateway takes at most {limit:,}")
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body is over {limit:,} bytes, this gateway's limit")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def params(
+        self,
+        backend: Backend,
+        prompt_tokens: int,
+        *,
+        max_tokens: int | None,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+        stop: tuple[str, ...],
+    ) -> GenerationParams:
+        """Sampling parameters, with max_tokens defaulted, bounded by the config and fitted to the context."""
+        wanted = self.config.default_max_tokens if max_tokens is None else max_tokens
+        if wanted > self.config.max_tokens_limit:
+            raise BadRequest(
+                f"max_tokens is {wanted}; this gateway allows at most {self.config.max_tokens_limit}",
+                param="max_tokens",
+            )
+        if backend.n_ctx:
+            if prompt_tokens >= backend.n_ctx:
+                raise BadRequest(
+                    f"the prompt is {prompt_tokens} tokens; {backend.name} has a {backend.n_ctx}-token context: "
+                    "shorten it",
+                    code="context_length_exceeded",
+                )
+            wanted = min(wanted, backend.n_ctx - prompt_tokens)
+        if seed is None:
+            seed = 0 if temperature == 0 else secrets.randbelow(2**31)
+        return GenerationParams(max_tokens=wanted, temperature=temperature, top_p=top_p, seed=seed % 2**32, stop=stop)
+
+    def admit(self, ex: Exchange, backend: Backend, tokens: int, completion_tokens: int) -> Reservation | None:
+        """Check the key's limits and take a queue slot; raises TooManyRequests (and holds nothing) if either fails.
+
+        tokens: the most the request may use in all; completion_tokens: how many of them are generated.
+        """
+        assert ex.caller is not None
+        usd = self.policy.price(backend.name).cost(tokens - completion_tokens, completion_tokens)
+        reservation = self.limiter.admit(ex.caller, tokens, usd)
+        try:
+            backend.queue.admit()
+        except GatewayError:
+            self.limiter.settle(reservation, 0, 0.0)
+            raise
+        return reservation
+
+    def settle(self, ex: Exchange, reservation: Reservation | None) -> None:
+        """Charge the key what the exchange used, then audit it."""
+        if ex.model is not None:
+            ex.cost_usd = self.policy.price(ex.model).cost(ex.prompt_tokens, ex.completion_tokens)
+        self.limiter.settle(reservation, ex.prompt_tokens + ex.completion_tokens, ex.cost_usd)
+        self.audit.finish(ex)
+
+    def deadline(self, ex: Exchange) -> float:
+        """The monotonic time at which the exchange runs out of time."""
+        return time.monotonic() + self.config.request_timeout - (time.perf_counter() - ex.t0)
+
+    def close_ledger(self) -> None:
+        if self._owns_ledger:
+            self.ledger.close()
+
+    def close(self) -> None:
+        """Stop the models' workers (closing the runtimes the gateway loaded) and the ledger it opened."""
+        self.router.close()
+        self.close_ledger()

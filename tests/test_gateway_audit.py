@@ -1,0 +1,102 @@
+"""Audit rows: queued through the ledger's one writer without blocking a request, failures counted, text kept only
+when the policy says so and only for its retention period."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway_server import NO_GUARD, policy, serve
+from weightwarden.errors import LedgerError
+from weightwarden.gateway.audit import AuditLog, Exchange
+from weightwarden.gateway.auth import Caller
+from weightwarden.gateway.metrics import Metrics
+from weightwarden.ledger import Ledger, RequestRecord
+from weightwarden.runtimes import Artifact
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+
+
+def exchange(n: int) -> Exchange:
+    ex = Exchange(route="/v1/chat/completions", caller=Caller("key_a", "a", False), model="default")
+    ex.prompt_tokens, ex.completion_tokens = 10, n
+    ex.prompt_text, ex.response_text = "secret prompt", "secret answer"
+    return ex
+
+
+def test_a_burst_of_rows_never_waits_for_a_busy_writer(tmp_path: Path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        gate = threading.Event()
+        ledger._writer.submit_nowait(lambda conn: gate.wait(30))  # the writer is stuck on a slow write
+        audit = AuditLog(ledger, Metrics(), store_text=False)
+        t0 = time.perf_counter()
+        for n in range(200):
+            audit.finish(exchange(n))
+        queued_in = time.perf_counter() - t0
+        gate.set()
+        ledger.flush()
+        rows = ledger.requests(limit=1000)
+    assert len(rows) == 200 and queued_in < 5.0  # generous: the point is that it did not wait 30 s
+    assert all(r.prompt_text is None and r.response_text is None for r in rows), "store_text is off"
+
+
+def test_text_is_stored_only_when_the_policy_says_so() -> None:
+    assert exchange(1).record(store_text=True).prompt_text == "secret prompt"
+    record = exchange(1).record(store_text=False)
+    assert (record.prompt_text, record.response_text) == (None, None) and record.completion_tokens == 1
+
+
+class FailingLedger:
+    """A ledger whose writes fail, as a full disk would make them."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def add_request(self, rec: RequestRecord) -> Future[None]:
+        self.calls += 1
+        future: Future[None] = Future()
+        future.set_exception(LedgerError("could not add request: disk I/O error"))
+        return future
+
+
+def test_failed_and_dropped_rows_are_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+    ledger = FailingLedger()
+    audit = AuditLog(ledger, metrics, store_text=False)  # type: ignore[arg-type]
+    ex = exchange(1)
+    audit.finish(ex)
+    audit.finish(ex)  # an exchange is recorded once
+    assert ledger.calls == 1 and metrics.audit_failures.value() == 1
+    assert "disk I/O error" in caplog.text
+    behind = AuditLog(ledger, metrics, store_text=False, max_pending=0)  # type: ignore[arg-type]
+    behind.finish(exchange(2))
+    assert ledger.calls == 1 and metrics.audit_dropped.value() == 1
+    text = metrics.render()
+    assert "warden_audit_write_failures_total 1" in text and "warden_audit_dropped_total 1" in text
+    assert 'warden_requests_total{route="/v1/chat/completions",model="default",status="200"} 2' in text
+
+
+def test_stored_text_is_blanked_after_the_retention_period(
+    tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact
+) -> None:
+    serving = policy(store_text=True, retention_days=1 / 86400, **NO_GUARD)  # one second
+    with serve(tmp_path, llama, default_artifact, serving=serving, retention_check_seconds=0.5) as gw:
+        body = {"model": "default", "prompt": "Hello", "max_tokens": 2, "temperature": 0}
+        assert (
+            httpx.post(
+                f"{gw.base_url}/completions", json=body, headers={"Authorization": f"Bearer {gw.key()}"}, timeout=120
+            ).status_code
+            == 200
+        )
+        row = gw.rows(route="/v1/completions")[0]
+        assert row.prompt_text == "Hello" and row.response_text
+        deadline = time.time() + 30
+        while gw.ledger.requests(route="/v1/completions")[0].prompt_text is not None and time.time() < deadline:
+            time.sleep(0.2)
+        kept = gw.ledger.requests(route="/v1/completions")[0]
+    assert (kept.prompt_text, kept.response_text) == (None, None)
+    assert (kept.request_id, kept.completion_tokens) == (row.request_id, row.completion_tokens), "the row stays"
