@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from weightwarden import __version__
-from weightwarden.cli import audit, generate, keys, models, serve
+from weightwarden.cli import audit, generate, keys, models, provenance, scan, serve, watermark
 from weightwarden.cli import inspect as inspect_cmd
 from weightwarden.cli.common import err_console
 from weightwarden.errors import WardenError
@@ -48,6 +48,10 @@ app.command(name="verify")(inspect_cmd.verify)
 app.command(name="serve")(serve.serve)
 app.command(name="logs")(serve.logs)
 app.add_typer(keys.app, name="keys")
+app.command(name="scan")(scan.scan)
+app.add_typer(watermark.app, name="watermark")
+app.command(name="contamination")(provenance.contamination)
+app.command(name="regurgitation")(provenance.regurgitation)
 
 
 def main() -> None:
