@@ -61,7 +61,7 @@ class CliResult:
 def cli(home: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run the real `warden` entry point in a subprocess: real exit codes, real stderr."""
 
-    def run(*args: str, stdin: str | None = None, timeout: float = 300) -> CliResult:
+    def run(*args: str, stdin: str | None = None, timeout: float = 900) -> CliResult:
         env = {**os.environ, "WARDEN_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
         proc = subprocess.run(
             [sys.executable, "-m", "weightwarden.cli.main", *args],

@@ -20,7 +20,8 @@ from weightwarden.guard.classifier import HeadScore, sigmoid, weights_dir
 
 EMBED_FILE = "embedding.npz"
 EMBED_FORMAT_VERSION = 1
-MAX_WINDOWS = 64  # a deep scan of a huge text looks at this many evenly spread windows; the fast layer sees all
+MAX_WINDOWS = 64
+CACHE_SIZE = 4096  # a deep scan of a huge text looks at this many evenly spread windows; the fast layer sees all
 
 
 @dataclass
@@ -32,6 +33,8 @@ class EmbeddingModel:
     stride: int
     sha256: str
     embedder: Any = field(default=None, repr=False)
+    # recent texts' scores: a transformer pass is worth remembering (repeated prompts, several policies on one text)
+    _recent: dict[str, dict[str, HeadScore]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path, embedder: Any = None) -> EmbeddingModel:
@@ -64,6 +67,16 @@ class EmbeddingModel:
         return np.asarray(self.embedder.embed(texts), dtype=np.float32)
 
     def score(self, text: str) -> dict[str, HeadScore]:
+        key = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+        hit = self._recent.get(key)
+        if hit is None:
+            hit = self._score(text)
+            if len(self._recent) >= CACHE_SIZE:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[key] = hit
+        return hit
+
+    def _score(self, text: str) -> dict[str, HeadScore]:
         n = len(text)
         if n <= self.window:
             spans = [(0, n)]
