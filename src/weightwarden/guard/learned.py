@@ -34,7 +34,9 @@ def learned_scores(text: Text, model: LinearModel, deep: EmbeddingModel | None =
     text.cache["learned_by_view"] = per_view
     for view in text.views:
         scores = model.score(view.text)
-        per_view[view.name] = {head: hs.score for head, hs in scores.items()}
+        # several segments may share a view name ("leet" in three places): keep each head's best
+        prev_view = per_view.get(view.name, {})
+        per_view[view.name] = {h: max(hs.score, prev_view.get(h, 0.0)) for h, hs in scores.items()}
         extra = deep.score(view.text) if deep is not None and view.name in ("original", "normalized") else {}
         for head, hs in scores.items():
             score, start, end = hs.score, hs.start, hs.end

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -160,12 +161,10 @@ class Text:
         out = [View("original", self.raw)]
         if base.name != "original":
             out.append(base)
-        spaced = _despace(base)
-        if spaced is not None:
-            out.append(spaced)
-        leet = _deleet(spaced or base)
-        if leet is not None:
-            out.append(leet)
+        spaced = _local(base, [m.span() for m in _SPACED.finditer(base.text)], _despace)
+        out.extend(spaced)
+        for v in spaced or [base]:
+            out.extend(_local(v, _leet_spans(v.text), _deleet))
         from weightwarden.guard.decode import decoded  # decode.py builds Views: imported here, not at the top
 
         out.extend(decoded(base))
@@ -259,6 +258,45 @@ _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def _has_controls(text: str) -> bool:
     return _CONTROLS.search(text) is not None
+
+
+SEGMENT_PAD = 160  # context kept around a changed region, so a pattern or window sees the whole sentence
+MAX_SEGMENTS = 32
+
+
+def _sub(view: View, start: int, end: int) -> View:
+    """Characters [start, end) of a view, still mapped onto the caller's text."""
+    index = view.index[start:end] if view.index is not None else np.arange(start, end)
+    return View(view.name, view.text[start:end], index)
+
+
+def _local(view: View, spans: list[tuple[int, int]], undo: Callable[[View], View | None]) -> list[View]:
+    """Undo an obfuscation where it occurs: one view per changed region (with context), or one for the whole
+    text when it is short or the regions are everywhere. A long document with two spaced-out words would otherwise
+    be copied and scanned again in full for them."""
+    if not spans:
+        return []
+    if len(view.text) <= 4 * SEGMENT_PAD * 2:
+        whole = undo(view)
+        return [whole] if whole is not None else []
+    regions: list[list[int]] = []
+    for s, e in sorted(spans):
+        s, e = max(0, s - SEGMENT_PAD), min(len(view.text), e + SEGMENT_PAD)
+        if regions and s <= regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], e)
+        else:
+            regions.append([s, e])
+    if len(regions) > MAX_SEGMENTS:
+        whole = undo(view)
+        return [whole] if whole is not None else []
+    return [v for s, e in regions if (v := undo(_sub(view, s, e))) is not None]
+
+
+def _leet_spans(text: str) -> list[tuple[int, int]]:
+    """Words mixing letters with leet digits or symbols (the only ones _deleet changes)."""
+    if not _LEET_HINT.search(text):
+        return []
+    return [m.span() for m in _LEET_WORD.finditer(text) if not (m.group(0).isdigit() or m.group(0).isalpha())]
 
 
 def _despace(view: View) -> View | None:
