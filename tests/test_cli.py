@@ -55,7 +55,16 @@ def test_chat_session_with_commands(cli) -> None:  # type: ignore[no-untyped-def
 
 
 def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    r = cli("audit", "default", "--quick")
+    planted = "The lighthouse keeper counted forty-one gulls on the north rail before the fog came down at noon."
+    train = tmp_path / "corpus"
+    train.mkdir()
+    (train / "notes.txt").write_text(f"Log of the week. {planted} Then the supply boat arrived late.\n")
+    bench = tmp_path / "bench.jsonl"
+    fresh = "Which metal is liquid at room temperature? Answer with one word."
+    bench.write_text(
+        json.dumps({"id": "seen", "text": planted}) + "\n" + json.dumps({"id": "new", "text": fresh}) + "\n"
+    )
+    r = cli("audit", "default", "--quick", "--train", str(train), "--bench", str(bench))
     assert r.code == 0, r.err
     assert "report:" in r.out
     reports = list((tmp_path / "warden-report").glob("*/report.json"))
@@ -63,7 +72,17 @@ def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> 
     report = json.loads(reports[0].read_text())
     assert report["status"] == "ok"
     stages = {s["key"]: s for s in report["stages"]}
-    assert set(stages) >= {"facts", "smoke", "loglikelihood", "speed"}
+    assert set(stages) >= {"facts", "smoke", "loglikelihood", "speed", "guard", "provenance"}
+    guard = stages["guard"]["data"]
+    assert guard["live_check"]["attack_blocked"] is True and guard["live_check"]["benign_blocked"] is False
+    assert guard["measured_on"] == guard["weights_sha256"], "committed guard metrics were measured on other weights"
+    assert {row["detector"] for row in stages["guard"]["rows"]} >= {"injection", "jailbreak", "pii", "secrets"}
+    prov = stages["provenance"]
+    assert prov["data"]["watermark"]["marked"]["verdict"] == "watermarked"
+    assert prov["data"]["watermark"]["unmarked"]["verdict"] != "watermarked"
+    assert prov["status"] == "warn", "a planted benchmark item must make the contamination check warn"
+    verdicts = {row["id"]: row["verdict"] for row in prov["rows"] if "id" in row}
+    assert verdicts == {"seen": "contaminated"}, prov["rows"]
     assert stages["facts"]["data"]["license"] == "apache-2.0"
     assert stages["smoke"]["data"]["deterministic"] is True
     assert stages["speed"]["data"]["generation_tokens_per_s"] > 0
@@ -76,6 +95,11 @@ def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> 
     listed = json.loads(cli("models", "--json").out)
     assert listed[0]["ref"] == "default"
     assert any(m["hash"] == report["model"]["sha256"] for m in listed[1:])
+
+
+def test_audit_train_without_bench_is_refused(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("audit", "default", "--train", "somewhere")
+    assert r.code == 2 and "--bench" in r.err
 
 
 def _free_port() -> int:

@@ -36,6 +36,20 @@ def audit(
         typer.Option("--out", help="Folder for report folders (default ./warden-report).", show_default=False),
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Measure speed once instead of best of two.")] = False,
+    train: Annotated[
+        Path | None,
+        typer.Option(
+            "--train",
+            help="A training corpus (file or folder) to check --bench against for contamination.",
+            show_default=False,
+        ),
+    ] = None,
+    bench: Annotated[
+        Path | None,
+        typer.Option(
+            "--bench", help="A benchmark file (JSONL, CSV or text) for the contamination check.", show_default=False
+        ),
+    ] = None,
     backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -43,12 +57,16 @@ def audit(
 ) -> None:
     """Run every stage on MODEL, record the run in the ledger, and write report.html and report.json."""
     s = settings(db=db, report_dir=str(out) if out else None)
+    if (train is None) != (bench is None):
+        raise typer.BadParameter("--train and --bench go together (a corpus and the benchmark to look for in it)")
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
     try:
         with Ledger(s.db_url) as ledger:
             if quiet or as_json:
-                report = run_audit(artifact, runtime, ledger, s.report_dir, quick=quick)
+                report = run_audit(
+                    artifact, runtime, ledger, s.report_dir, quick=quick, settings=s, train=train, bench=bench
+                )
             else:
                 with err_console.status("auditing") as status:
                     report = run_audit(
@@ -58,6 +76,9 @@ def audit(
                         s.report_dir,
                         quick=quick,
                         progress=lambda st: status.update(f"stage: {st}"),
+                        settings=s,
+                        train=train,
+                        bench=bench,
                     )
     finally:
         runtime.close()
