@@ -274,3 +274,28 @@ def test_audit_stage_round_trips_the_watermark(default_artifact, llama: LlamaCpp
     assert "no training corpus given" in stage["summary"] and stage["data"]["contamination"]["self_check"]["passed"]
     assert secret not in json.dumps(stage, default=str)
     assert {r["check"] for r in stage["rows"]} == {"watermark", "contamination"}
+
+
+# -- warden generate --watermark ----------------------------------------------------------------------------------
+def test_cli_generate_watermark_round_trip(tmp_path: Path) -> None:
+    """--watermark makes a key in HOME on first use, reports only its fingerprint, and detect finds the mark."""
+    from warden_provenance_cli import run_warden
+
+    home = tmp_path / "home"
+    prompt = "Write a short story about a lighthouse keeper and a storm."
+    args = ["--max-tokens", "200", "--temperature", "0.7", "--seed", "3", "--json"]
+    res = run_warden(home, tmp_path, "generate", "default", prompt, "--watermark", *args)
+    assert res.code == 0, res
+    out = json.loads(res.out)
+    key = (home / "watermark.key").read_text().strip()
+    assert out["watermark"]["key_fingerprint"] == fingerprint(key.encode()) and key not in res.out
+    (tmp_path / "marked.txt").write_text(out["text"])
+    res = run_warden(home, tmp_path, "watermark", "detect", "--file", "marked.txt", "--json", "--fpr", "0.01")
+    assert res.code == 0 and json.loads(res.out)["verdict"] == "watermarked", res
+    plain = run_warden(home, tmp_path, "generate", "default", prompt, *args)
+    assert plain.code == 0 and json.loads(plain.out)["watermark"] is None
+    (tmp_path / "plain.txt").write_text(json.loads(plain.out)["text"])
+    res = run_warden(home, tmp_path, "watermark", "detect", "--file", "plain.txt", "--json", "--fpr", "0.01")
+    assert res.code == 0 and json.loads(res.out)["verdict"] != "watermarked", res
+    bad = run_warden(home, tmp_path, "generate", "default", "hi", "--watermark", env={"WARDEN_WATERMARK_KEY": "short"})
+    assert bad.code == 2 and "watermark key" in bad.err and "Traceback" not in bad.err

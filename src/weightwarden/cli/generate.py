@@ -18,12 +18,21 @@ from weightwarden.cli.common import (
     settings,
 )
 from weightwarden.runtimes import GenerationParams, Message, load_runtime
+from weightwarden.watermark import watermark_params
 
 ModelArg = Annotated[str, typer.Argument(help="`default`, a .gguf file, a Hugging Face folder, or openai:URL#model.")]
 MaxTokens = Annotated[int, typer.Option("--max-tokens", min=1, max=32768, help="Most tokens to generate.")]
 Temperature = Annotated[float, typer.Option("--temperature", min=0.0, max=5.0, help="0 is greedy and repeatable.")]
 Seed = Annotated[int, typer.Option("--seed", help="Sampling seed: the same seed gives the same answer.")]
 System = Annotated[str | None, typer.Option("--system", help="A system prompt.", show_default=False)]
+Watermark = Annotated[
+    bool,
+    typer.Option(
+        "--watermark",
+        help="Mark the answer with the green-list watermark (key from WARDEN_WATERMARK_KEY, watermark_key_file, "
+        "or HOME/watermark.key, made on first use); check it with `warden watermark detect`.",
+    ),
+]
 
 
 def generate(
@@ -36,6 +45,7 @@ def generate(
     raw: Annotated[
         bool, typer.Option("--raw", help="Complete the prompt as plain text, without the chat template.")
     ] = False,
+    watermark: Watermark = False,
     backend: BackendOption = "auto",
     as_json: JsonOption = False,
     quiet: QuietOption = False,
@@ -44,9 +54,10 @@ def generate(
     if prompt == "-":
         prompt = sys.stdin.read()
     s = settings()
+    processor = watermark_params(s) if watermark else None  # a missing or bad key fails before the model loads
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
-    params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logits_processor=processor)
     try:
         if raw:
             gen = runtime.complete(prompt, params)
@@ -65,6 +76,7 @@ def generate(
             "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
             "seconds": round(gen.seconds, 4),
             "params": {"max_tokens": max_tokens, "temperature": temperature, "seed": seed},
+            "watermark": processor.config.public() if processor is not None else None,
         }
         typer.echo(json.dumps(out, ensure_ascii=False))
     else:
@@ -80,13 +92,15 @@ def chat(
     temperature: Temperature = 0.0,
     seed: Seed = 0,
     system: System = None,
+    watermark: Watermark = False,
     backend: BackendOption = "auto",
 ) -> None:
     """Talk to MODEL, answers streamed as they are written. /system, /reset and /exit inside the chat."""
     s = settings()
+    processor = watermark_params(s) if watermark else None
     artifact = resolve_model(model, s)
     runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
-    params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logits_processor=processor)
     history: list[Message] = [Message("system", system)] if system else []
     console.print(f"[bold]{artifact.name}[/] ({runtime.info.name}) · {CHAT_HELP}")
     try:
