@@ -84,8 +84,8 @@ def serve(
         hash_cache=tmp / "hash-cache.json",
         **settings,
     )
-    app = create_app(config, ledger=ledger)
     try:
+        app = create_app(config, ledger=ledger)
         with PeerServer(app) as server:
             yield Running(server, ledger, config, app.state.gateway)
     finally:

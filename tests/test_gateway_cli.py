@@ -19,6 +19,7 @@ from openai_peer import free_port
 from weightwarden.cli import keys, serve
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger.records import utcnow
+from weightwarden.watermark import fingerprint
 
 # The lines that register these commands in cli/main.py, applied here if main.py does not have them yet.
 RUNNER = """
@@ -152,8 +153,11 @@ def test_logs_filters_and_json(tmp_path: Path) -> None:
 
 def test_serve_prints_the_admin_key_once_and_obeys_revocation(tmp_path: Path) -> None:
     port = free_port()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("watermark: true\ninput: {}\noutput: {}\n")  # no key yet: serve makes one in HOME
+    serve_args = ["serve", "default", "--port", str(port), "--no-embedder", "--quiet", "--policy", str(policy)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "serve", "default", "--port", str(port), "--no-embedder", "--quiet"],
+        [sys.executable, "-c", RUNNER, *serve_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -188,6 +192,8 @@ def test_serve_prints_the_admin_key_once_and_obeys_revocation(tmp_path: Path) ->
     assert {k["name"] for k in listed} == {"admin", "app"}, "the admin key is stored (hashed) like any key"
     rows = json.loads(run(tmp_path, "logs", "--json", "--route", "/v1/chat/completions"))
     assert [r["status"] for r in rows] == [401, 200]
+    key = (tmp_path / "watermark.key").read_bytes().strip()
+    assert rows[1]["watermark"] == fingerprint(key) and rows[0]["watermark"] is None  # the refused one made nothing
     # A second start finds the admin key and prints none.
     again = subprocess.run(
         [sys.executable, "-c", RUNNER, "serve", "default", "--port", "1", "--routes", str(tmp_path / "missing.yaml")],

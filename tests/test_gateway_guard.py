@@ -164,7 +164,7 @@ def test_policy_files(tmp_path: pytest.TempPathFactory) -> None:
     assert priced.guard == default_policy(), "without input/output keys the guard's bundled policy applies"
     for bad, message in [
         ({"store_txt": True}, "unknown key"),
-        ({"watermark": True}, "not available yet"),
+        ({"watermark": "yes"}, "watermark must be true or false"),
         ({"retention_days": 0}, "retention_days"),
         ({"prices": {"*": {"prompt": -1}}}, "negative"),
         ({"prices": {"*": 3}}, "USD per 1M tokens"),

@@ -169,6 +169,8 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
             ("verdicts", "JSON", True, 0),
             ("prompt_text", "TEXT", False, 0),
             ("response_text", "TEXT", False, 0),
+            # m003_request_watermark: the watermark key's fingerprint of a marked answer.
+            ("watermark", "VARCHAR(16)", False, 0),
         ],
         "foreign_keys": [],
         "indexes": [
@@ -250,7 +252,7 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
 
 
 def test_fresh_sqlite_schema_is_exactly_the_expected_one(tmp_path: Path) -> None:
-    # A change here must come with a new migration: never edit one that has shipped (m001_initial, m002_gateway).
+    # A change here must come with a new migration: never edit one that has shipped (m001 to m003).
     Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()
     assert sqlite_schema(tmp_path / "ledger.db") == EXPECTED_SQLITE_SCHEMA
 
@@ -313,6 +315,7 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "verdicts",
                 "prompt_text",
                 "response_text",
+                "watermark",
             ],
             [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
         ),
@@ -359,14 +362,14 @@ def test_migrations_are_recorded_and_not_reapplied(url: str, raw: sa.Engine) -> 
 def test_a_failing_migration_leaves_the_ledger_as_it_was(
     url: str, raw: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def m003_broken(conn: sa.Connection) -> None:
+    def m004_broken(conn: sa.Connection) -> None:
         conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
         conn.exec_driver_sql("SELECT * FROM no_such_table")
 
     # Numbered after the last real migration, so it fails after the real ones ran in the same transaction.
-    assert version_of(m003_broken) == len(MIGRATIONS) + 1
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m003_broken])
-    failed = r"migration m003_broken failed \(.*no_such_table.*\); the ledger was left as it was"
+    assert version_of(m004_broken) == len(MIGRATIONS) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m004_broken])
+    failed = r"migration m004_broken failed \(.*no_such_table.*\); the ledger was left as it was"
     with pytest.raises(LedgerError, match=failed):
         Ledger(url)
     # One transaction for all pending migrations, DDL included (on SQLite too): nothing was kept.
@@ -376,6 +379,28 @@ def test_a_failing_migration_leaves_the_ledger_as_it_was(
     with Ledger(url) as ledger:
         assert ledger.schema_version() == len(MIGRATIONS)
     assert "half_done" not in sa.inspect(raw).get_table_names()
+
+
+def test_a_version_2_ledger_upgrades_to_3_and_keeps_its_audit_rows(
+    url: str, raw: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:2])  # a ledger written by the previous release
+    Ledger(url).close()
+    with raw.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO requests (request_id, time, route, status, prompt_tokens, completion_tokens, total_ms, "
+                "cost_usd, verdicts) VALUES ('old-request', :t, '/v1/chat/completions', 200, 3, 4, 9.5, 0.0, '{}')"
+            ),
+            {"t": datetime(2030, 1, 1, tzinfo=UTC)},
+        )
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    with Ledger(url) as ledger:
+        assert ledger.schema_version() == len(MIGRATIONS)
+        (old,) = ledger.requests()
+        assert (old.request_id, old.completion_tokens, old.watermark) == ("old-request", 4, None)
+        ledger.add_request(a_request(1, watermark="0123456789abcdef")).result()
+        assert ledger.requests()[0].watermark == "0123456789abcdef"
 
 
 def test_processes_opening_a_fresh_ledger_at_once_migrate_it_once(url: str, raw: sa.Engine) -> None:

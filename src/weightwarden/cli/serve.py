@@ -19,6 +19,7 @@ from weightwarden.gateway.config import EMBEDDER_NAME, GatewayConfig, ModelSpec,
 from weightwarden.gateway.policy import load_serving_policy
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger.records import utcnow
+from weightwarden.watermark.base import load_watermark_config
 
 
 def _public_name(ref: str) -> str:
@@ -80,10 +81,14 @@ def serve(
         specs.append(ModelSpec(name or "default", "local", ref="default", slots=slots))
     if embedder and all(sp.kind != "embedder" for sp in specs):
         specs.append(ModelSpec(EMBEDDER_NAME, "embedder", slots=slots))
+    serving = load_serving_policy(policy)
+    # watermark: true in the policy: the configured key, or a new one in HOME (its fingerprint goes in each audit row)
+    mark = load_watermark_config(s, create=True) if serving.watermark else None
     config = GatewayConfig(
         ledger_url=s.db_url,
         models=tuple(specs),
-        policy=load_serving_policy(policy),
+        policy=serving,
+        watermark=mark,
         admin_key=os.environ.get("WARDEN_ADMIN_KEY") or None,
         max_body_bytes=max_body,
         request_timeout=timeout,
@@ -102,6 +107,8 @@ def serve(
         app = create_app(config, ledger=ledger)
         if not quiet:
             guard = "on" if app.state.gateway.guard.enabled else "off"
+            if mark is not None:
+                guard += f" · watermark key {mark.fingerprint}"
             names = ", ".join(sp.name for sp in specs)
             err_console.print(
                 f"serving {names} on http://{host}:{port}/v1 · guard {guard} · ledger {ledger.url}", highlight=False

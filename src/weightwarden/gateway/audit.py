@@ -46,6 +46,7 @@ class Exchange:
     verdicts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     prompt_text: str | None = None
     response_text: str | None = None
+    watermark: str | None = None  # the watermark key's fingerprint, when the answer is being marked
     client_gone: bool = False
     done: bool = False
 
@@ -74,6 +75,7 @@ class Exchange:
             verdicts=self.verdicts,
             prompt_text=self.prompt_text if store_text else None,
             response_text=self.response_text if store_text else None,
+            watermark=self.watermark,
         )
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from weightwarden.errors import ConfigError
 from weightwarden.gateway.policy import ServingPolicy, default_serving_policy
+from weightwarden.watermark.base import WatermarkConfig
 
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 ModelKind = Literal["local", "upstream", "embedder"]
@@ -69,6 +70,7 @@ class GatewayConfig:
     upstream_timeout: float = 60.0
     hash_cache: Path | None = None
     retention_check_seconds: float = 3600.0
+    watermark: WatermarkConfig | None = None  # the key and parameters, required when the policy says watermark: true
 
 
 def _int(value: Any, where: str) -> int:

@@ -5,7 +5,8 @@ One YAML file, passed with `warden serve --policy FILE`. It is a guard policy (t
 
     store_text: false          # keep prompt and answer text in the audit rows (off by default)
     retention_days: 30         # after this, stored text is blanked (the rest of the row stays)
-    watermark: false           # placeholder: watermarking arrives in a later release
+    watermark: false           # true: mark every generated answer (key: WARDEN_WATERMARK_KEY, watermark_key_file
+                               # or HOME/watermark.key); each audit row keeps the key's fingerprint
     prices:                    # USD per million tokens, for costs and USD budgets; "*" is every other model
       "*": {prompt: 0.0, completion: 0.0}
     input:                     # the guard: without input/output keys the guard's bundled policy applies;
@@ -90,8 +91,9 @@ def parse_serving_policy(data: Any, source: str) -> ServingPolicy:
     retention = data.get("retention_days", 30)
     if isinstance(retention, bool) or not isinstance(retention, (int, float)) or retention <= 0:
         raise ConfigError(f"{source}: retention_days must be a positive number of days")
-    if data.get("watermark", False) is not False:
-        raise ConfigError(f"{source}: watermark: true is not available yet; set it to false or remove it")
+    watermark = data.get("watermark", False)
+    if not isinstance(watermark, bool):
+        raise ConfigError(f"{source}: watermark must be true or false")
     prices_raw = data.get("prices") or {}
     if not isinstance(prices_raw, dict):
         raise ConfigError(f'{source}: prices maps model names (or "*") to {{prompt: X, completion: Y}}')
@@ -102,6 +104,7 @@ def parse_serving_policy(data: Any, source: str) -> ServingPolicy:
         guard=load_guard_policy(guard_part if has_rules else None, source),
         store_text=store_text,
         retention_days=float(retention),
+        watermark=watermark,
         prices=prices,
         source=source,
     )

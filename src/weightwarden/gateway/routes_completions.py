@@ -73,6 +73,7 @@ async def completions(request: Request) -> Response:
         counts = [await in_thread(backend.prompt_tokens, p) for p in prompts]
         ex.prompt_tokens = sum(counts)
         params = gw.params(
+            ex,
             backend,
             max(counts),
             max_tokens=max(body.max_tokens, 1),

@@ -80,6 +80,7 @@ async def chat_completions(request: Request) -> Response:
         ex.prompt_text = json.dumps([m.as_dict() for m in messages], ensure_ascii=False)
         ex.prompt_tokens = await in_thread(backend.chat_tokens, messages)
         params = gw.params(
+            ex,
             backend,
             ex.prompt_tokens,
             max_tokens=body.requested_max_tokens,

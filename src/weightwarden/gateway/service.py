@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Scope
 
+from weightwarden.errors import ConfigError
 from weightwarden.gateway.audit import AuditLog, Exchange
 from weightwarden.gateway.auth import KeyStore
 from weightwarden.gateway.backends import Backend, Router, build_backend
@@ -20,6 +21,7 @@ from weightwarden.gateway.limits import Limiter, Reservation
 from weightwarden.gateway.metrics import Metrics
 from weightwarden.ledger import Ledger
 from weightwarden.runtimes import GenerationParams, HashCache
+from weightwarden.watermark.processor import WatermarkProcessor
 
 log = logging.getLogger("weightwarden.gateway")
 
@@ -50,9 +52,32 @@ class Gateway:
             self.close_ledger()
             raise
         self.router = Router(backends)
+        self.watermark: WatermarkProcessor | None = None
+        if self.policy.watermark:
+            try:
+                self.watermark = self._watermark(config)
+            except BaseException:
+                self.router.close()
+                self.close_ledger()
+                raise
         in_flight = "Requests admitted to a model, running or waiting."
         self.metrics.add_gauge("warden_queue_in_flight", in_flight, ("model",), self._in_flight)
         self.metrics.add_gauge("warden_queue_slots", "Slots of each model's queue.", ("model",), self._slots)
+
+    def _watermark(self, config: GatewayConfig) -> WatermarkProcessor:
+        """The policy asks to mark every answer: refuse to start unless every text model can take the mark."""
+        if config.watermark is None:
+            raise ConfigError(
+                f"{self.policy.source} says watermark: true but no watermark key was given: set WARDEN_WATERMARK_KEY "
+                "or run `warden watermark keygen`"
+            )
+        if upstream := [b.name for b in self.router.backends.values() if b.kind == "upstream"]:
+            raise ConfigError(
+                f"{self.policy.source} says watermark: true, but {', '.join(upstream)} is served by an upstream server "
+                "that this gateway cannot mark: serve it locally or set watermark: false"
+            )
+        log.info("watermarking every answer with key %s", config.watermark.fingerprint)
+        return WatermarkProcessor(config.watermark)
 
     def _in_flight(self) -> dict[tuple[str, ...], float]:
         return {(b.name,): float(b.queue.in_flight) for b in self.router.backends.values()}
@@ -101,6 +126,7 @@ class Gateway:
 
     def params(
         self,
+        ex: Exchange,
         backend: Backend,
         prompt_tokens: int,
         *,
@@ -127,7 +153,16 @@ class Gateway:
             wanted = min(wanted, backend.n_ctx - prompt_tokens)
         if seed is None:
             seed = 0 if temperature == 0 else secrets.randbelow(2**31)
-        return GenerationParams(max_tokens=wanted, temperature=temperature, top_p=top_p, seed=seed % 2**32, stop=stop)
+        if self.watermark is not None:
+            ex.watermark = self.watermark.config.fingerprint
+        return GenerationParams(
+            max_tokens=wanted,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed % 2**32,
+            stop=stop,
+            logits_processor=self.watermark,
+        )
 
     def admit(self, ex: Exchange, backend: Backend, tokens: int, completion_tokens: int) -> Reservation | None:
         """Check the key's limits and take a queue slot; raises TooManyRequests (and holds nothing) if either fails.

@@ -123,7 +123,12 @@ def m002_gateway(conn: Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_gateway]
+def m003_request_watermark(conn: Connection) -> None:
+    """Add requests.watermark: the fingerprint of the watermark key a response was marked with (never the key)."""
+    conn.execute(sa.text("ALTER TABLE requests ADD COLUMN watermark VARCHAR(16)"))
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_gateway, m003_request_watermark]
 
 
 def version_of(migration: Migration) -> int:

@@ -118,3 +118,4 @@ class RequestRecord:
     verdicts: dict[str, Any] = field(default_factory=dict)
     prompt_text: str | None = None
     response_text: str | None = None
+    watermark: str | None = None  # the watermark key's fingerprint, when the answer was watermarked

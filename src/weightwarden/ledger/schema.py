@@ -133,6 +133,7 @@ requests = sa.Table(
     json_column("verdicts"),
     sa.Column("prompt_text", sa.Text, nullable=True),
     sa.Column("response_text", sa.Text, nullable=True),
+    sa.Column("watermark", sa.String(16), nullable=True),  # m003: the key's fingerprint when the answer was marked
     sa.Index("ix_requests_key_id_time", "key_id", "time"),
     sa.Index("ix_requests_time", "time"),
 )
