@@ -356,7 +356,7 @@ choices_field: choices
 target_field: answer
 choice_prefix: " "
 fewshot: {n: 0, seed: 1234}
-metrics: [acc, acc_norm, stereotyped_in_ambiguous]
+metrics: [acc, acc_norm, accuracy_gap, stereotyped_in_ambiguous]
 """)
     write_text(DATA / "bias" / "pairs.yaml", """name: pairs
 suite: bias
