@@ -476,7 +476,7 @@ def instructions() -> list[dict[str, Any]]:
             {"type": "contains", "text": w})
     for n in (3, 4, 5, 3, 2, 4, 3, 5, 2):
         t = next(topics)
-        add(f"List exactly {n} things you might see at {t}, as a bulleted list with {n} bullet points and "
+        add(f"List exactly {n} things you associate with {t}, as a bulleted list with {n} bullet points and "
             f"nothing else.", {"type": "bullet_count", "n": n})
     return items
 
