@@ -58,7 +58,9 @@ scores as a regression signal between two versions of a model (`warden compare`)
 """
 
 CARDS: dict[str, tuple[str, str]] = {
-    "quality": ("Quality suite", """
+    "quality": (
+        "Quality suite",
+        """
 ## What it measures
 
 General capability that fine-tuning or re-quantization can damage:
@@ -80,8 +82,11 @@ General capability that fine-tuning or re-quantization can damage:
 
 The questions were written by hand and each answer key was checked item by item; distractors are plausible but
 unambiguously wrong.
-"""),
-    "safety": ("Safety suite", """
+""",
+    ),
+    "safety": (
+        "Safety suite",
+        """
 ## What it measures
 
 `refusal` (generate, refusal scorer) asks two kinds of request:
@@ -108,8 +113,11 @@ safety suite.
 
 Requests and responses were written by hand for weightwarden, twenty-two per category. Crisis-line numbers in the
 labelled responses (988 in the US, Samaritans 116 123 in the UK and Ireland) are real public services.
-"""),
-    "bias": ("Bias suite", """
+""",
+    ),
+    "bias": (
+        "Bias suite",
+        """
 ## What it measures
 
 Whether a model leans on social stereotypes, across gender, ethnicity, religion, age, disability and nationality.
@@ -133,8 +141,11 @@ The stereotypes named in these files are there only to be measured; they are not
 
 Scenarios and sentences were written by hand for weightwarden; the swapped versions and choice indices are
 produced by `scripts/eval_data/bias.py`, so a pair can never be incomplete or mis-indexed.
-"""),
-    "robustness": ("Robustness suite", """
+""",
+    ),
+    "robustness": (
+        "Robustness suite",
+        """
 ## What it measures
 
 Whether the quality results survive small changes to the prompt that should not matter. `robustness.yaml`
@@ -147,7 +158,8 @@ same prompts. An item counts as right only if it is right unperturbed and under 
 ## How it was built
 
 Written by the weightwarden project; the items are those of the quality suite (see `../quality/CARD.md`).
-"""),
+""",
+    ),
 }
 
 
@@ -161,8 +173,10 @@ def main() -> None:
             files = sorted((DATA / "quality").glob("*.jsonl"))
         counts = "\n## Item counts\n\n" + count_table(files)
         if suite == "robustness":
-            counts = ("\n## Item counts\n\nThe perturbed items are the quality suite's, each asked five times "
-                      "(unperturbed and under four perturbations):\n\n" + count_table(files))
+            counts = (
+                "\n## Item counts\n\nThe perturbed items are the quality suite's, each asked five times "
+                "(unperturbed and under four perturbations):\n\n" + count_table(files)
+            )
         text = f"# {title}\n{body}{counts}{COMMON}"
         write_text(folder / "CARD.md", text)
         print(f"{suite}/CARD.md")

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written data lines are kept whole)
 """Write the quality suite: world_mc, arithmetic, reading, instructions (all items written by hand here)."""
 
 from __future__ import annotations
@@ -167,8 +168,33 @@ def world_mc() -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- arithmetic
-NAMES = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jamal", "Kiri", "Lena", "Mateo",
-         "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tomas", "Uma", "Vera", "Wen", "Yusuf", "Zoe"]
+NAMES = [
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Fatima",
+    "Goran",
+    "Hana",
+    "Ivan",
+    "Jamal",
+    "Kiri",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tomas",
+    "Uma",
+    "Vera",
+    "Wen",
+    "Yusuf",
+    "Zoe",
+]
 
 
 def arithmetic() -> list[dict[str, Any]]:
@@ -176,8 +202,9 @@ def arithmetic() -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
 
     def add(kind: str, question: str, answer: int) -> None:
-        items.append({"id": f"arith-{len(items) + 1:03d}", "category": kind, "question": question,
-                      "answer": str(answer)})
+        items.append(
+            {"id": f"arith-{len(items) + 1:03d}", "category": kind, "question": question, "answer": str(answer)}
+        )
 
     # plain sums and products
     for _ in range(10):
@@ -197,20 +224,35 @@ def arithmetic() -> list[dict[str, Any]]:
     # one-step word problems
     one_step = [
         lambda n, a, b: (f"{n} has {a} stickers and is given {b} more. How many stickers does {n} have now?", a + b),
-        lambda n, a, b: (f"A shelf holds {a + b} books. {n} takes {b} of them away. How many books are left on the "
-                         f"shelf?", a),
-        lambda n, a, b: (f"{n} buys {a % 9 + 2} boxes of pencils with {b % 11 + 4} pencils in each box. How many "
-                         f"pencils is that altogether?", (a % 9 + 2) * (b % 11 + 4)),
-        lambda n, a, b: (f"{n} shares {(a % 8 + 2) * (b % 7 + 3)} sweets equally among {a % 8 + 2} friends. How many "
-                         f"sweets does each friend get?", b % 7 + 3),
-        lambda n, a, b: (f"A train leaves with {a} passengers and {b} more get on at the next stop. Nobody gets "
-                         f"off. How many passengers are on the train now?", a + b),
-        lambda n, a, b: (f"{n} walked {a} metres in the morning and {b} metres in the afternoon. How many metres "
-                         f"did {n} walk in total?", a + b),
-        lambda n, a, b: (f"A farm had {a + b} sheep. {b} of them were sold. How many sheep does the farm have "
-                         f"now?", a),
-        lambda n, a, b: (f"A ticket costs {a % 20 + 5} dollars. {n} buys {b % 6 + 2} tickets. How many dollars does "
-                         f"{n} pay?", (a % 20 + 5) * (b % 6 + 2)),
+        lambda n, a, b: (
+            f"A shelf holds {a + b} books. {n} takes {b} of them away. How many books are left on the shelf?",
+            a,
+        ),
+        lambda n, a, b: (
+            f"{n} buys {a % 9 + 2} boxes of pencils with {b % 11 + 4} pencils in each box. How many "
+            f"pencils is that altogether?",
+            (a % 9 + 2) * (b % 11 + 4),
+        ),
+        lambda n, a, b: (
+            f"{n} shares {(a % 8 + 2) * (b % 7 + 3)} sweets equally among {a % 8 + 2} friends. How many "
+            f"sweets does each friend get?",
+            b % 7 + 3,
+        ),
+        lambda n, a, b: (
+            f"A train leaves with {a} passengers and {b} more get on at the next stop. Nobody gets "
+            f"off. How many passengers are on the train now?",
+            a + b,
+        ),
+        lambda n, a, b: (
+            f"{n} walked {a} metres in the morning and {b} metres in the afternoon. How many metres "
+            f"did {n} walk in total?",
+            a + b,
+        ),
+        lambda n, a, b: (f"A farm had {a + b} sheep. {b} of them were sold. How many sheep does the farm have now?", a),
+        lambda n, a, b: (
+            f"A ticket costs {a % 20 + 5} dollars. {n} buys {b % 6 + 2} tickets. How many dollars does {n} pay?",
+            (a % 20 + 5) * (b % 6 + 2),
+        ),
     ]
     for i in range(20):
         a, b = rng.randint(11, 95), rng.randint(11, 95)
@@ -219,30 +261,52 @@ def arithmetic() -> list[dict[str, Any]]:
 
     # two-step word problems
     two_step: list[Any] = [
-        lambda n, a, b, c: (f"{n} had {a + c} marbles, won {b} more, then gave away {c}. How many marbles does {n} "
-                            f"have now?", a + b),
-        lambda n, a, b, c: (f"{n} buys {a % 5 + 2} notebooks at {b % 4 + 3} dollars each and one pen for {c % 5 + 2} "
-                            f"dollars. How many dollars does {n} spend?", (a % 5 + 2) * (b % 4 + 3) + c % 5 + 2),
-        lambda n, a, b, c: (f"A baker makes {a % 6 + 3} trays of {b % 5 + 8} rolls each and sells {c % 10 + 5} rolls. "
-                            f"How many rolls are left?", (a % 6 + 3) * (b % 5 + 8) - (c % 10 + 5)),
-        lambda n, a, b, c: (f"{n} reads {a % 15 + 10} pages on Monday, twice as many on Tuesday, and {c % 9 + 2} "
-                            f"pages on Wednesday. How many pages did {n} read over the three days?",
-                            3 * (a % 15 + 10) + c % 9 + 2),
+        lambda n, a, b, c: (
+            f"{n} had {a + c} marbles, won {b} more, then gave away {c}. How many marbles does {n} have now?",
+            a + b,
+        ),
+        lambda n, a, b, c: (
+            f"{n} buys {a % 5 + 2} notebooks at {b % 4 + 3} dollars each and one pen for {c % 5 + 2} "
+            f"dollars. How many dollars does {n} spend?",
+            (a % 5 + 2) * (b % 4 + 3) + c % 5 + 2,
+        ),
+        lambda n, a, b, c: (
+            f"A baker makes {a % 6 + 3} trays of {b % 5 + 8} rolls each and sells {c % 10 + 5} rolls. "
+            f"How many rolls are left?",
+            (a % 6 + 3) * (b % 5 + 8) - (c % 10 + 5),
+        ),
+        lambda n, a, b, c: (
+            f"{n} reads {a % 15 + 10} pages on Monday, twice as many on Tuesday, and {c % 9 + 2} "
+            f"pages on Wednesday. How many pages did {n} read over the three days?",
+            3 * (a % 15 + 10) + c % 9 + 2,
+        ),
         None,  # the teams problem, defined below
-        lambda n, a, b, c: (f"{n} saves {a % 10 + 5} dollars a week for {b % 6 + 3} weeks and then spends {c % 20 + 2} "
-                            f"dollars. How many dollars are left?", (a % 10 + 5) * (b % 6 + 3) - (c % 20 + 2)),
-        lambda n, a, b, c: (f"A bus has {a + 20} passengers. At the first stop {c % 10 + 3} get off and {b % 10 + 1} get "
-                            f"on. How many passengers are on the bus now?", a + 20 - (c % 10 + 3) + b % 10 + 1),
-        lambda n, a, b, c: (f"{n} has {a % 7 + 3} bags with {b % 6 + 4} apples each and eats {c % 3 + 2} apples. How "
-                            f"many apples are left?", (a % 7 + 3) * (b % 6 + 4) - (c % 3 + 2)),
+        lambda n, a, b, c: (
+            f"{n} saves {a % 10 + 5} dollars a week for {b % 6 + 3} weeks and then spends {c % 20 + 2} "
+            f"dollars. How many dollars are left?",
+            (a % 10 + 5) * (b % 6 + 3) - (c % 20 + 2),
+        ),
+        lambda n, a, b, c: (
+            f"A bus has {a + 20} passengers. At the first stop {c % 10 + 3} get off and {b % 10 + 1} get "
+            f"on. How many passengers are on the bus now?",
+            a + 20 - (c % 10 + 3) + b % 10 + 1,
+        ),
+        lambda n, a, b, c: (
+            f"{n} has {a % 7 + 3} bags with {b % 6 + 4} apples each and eats {c % 3 + 2} apples. How "
+            f"many apples are left?",
+            (a % 7 + 3) * (b % 6 + 4) - (c % 3 + 2),
+        ),
     ]
 
     def teams(n: str, a: int, b: int, c: int) -> tuple[str, int]:
         size = a % 4 + 3
         count = b % 5 + 4
         extra = c % 4 + 1
-        return (f"A class is split into {count} teams of {size} pupils, and {extra} more pupils join later. How "
-                f"many pupils are there now?", count * size + extra)
+        return (
+            f"A class is split into {count} teams of {size} pupils, and {extra} more pupils join later. How "
+            f"many pupils are there now?",
+            count * size + extra,
+        )
 
     two_step[4] = teams
     for i in range(20):
@@ -399,41 +463,116 @@ def reading() -> list[dict[str, Any]]:
             question, right, *wrong = (p.strip() for p in ln.split("|"))
             assert len(wrong) == 3, ln
             pos = len(items) % 4
-            items.append({"id": f"read-{key}-{j + 1}", "passage": passage, "question": question,
-                          "choices": place(right, wrong, pos), "answer": pos})
+            items.append(
+                {
+                    "id": f"read-{key}-{j + 1}",
+                    "passage": passage,
+                    "question": question,
+                    "choices": place(right, wrong, pos),
+                    "answer": pos,
+                }
+            )
     return items
 
 
 # ---------------------------------------------------------------- instructions
-TOPICS = ["the ocean", "a rainy afternoon", "your favourite season", "a busy kitchen", "learning to ride a bicycle",
-          "a city at night", "a mountain hike", "a public library", "recycling", "a thunderstorm", "a farmers' market",
-          "the first day of school", "a long train journey", "growing tomatoes", "a lighthouse", "a snowy morning",
-          "a football match", "a quiet forest", "a birthday party", "the Moon", "a desert", "a museum visit",
-          "a camping trip", "a bakery", "bees", "a river", "winter clothing", "a street musician", "an old castle",
-          "a sunrise", "a picnic", "a rainforest", "a bus stop", "an autumn walk", "a village fair", "a garden pond",
-          "a volcano", "a cup of tea", "a science fair", "penguins", "a bookshop", "a harbour", "a windmill",
-          "a chess game", "a kite festival", "a waterfall", "a marathon", "a painting class", "a ferry crossing",
-          "a clock tower", "a hot air balloon", "an orchard", "a snowman", "a swimming pool", "a map",
-          "a thunderous waterfall", "a vegetable soup", "a lost umbrella", "a telescope", "a wooden boat"]
+TOPICS = [
+    "the ocean",
+    "a rainy afternoon",
+    "your favourite season",
+    "a busy kitchen",
+    "learning to ride a bicycle",
+    "a city at night",
+    "a mountain hike",
+    "a public library",
+    "recycling",
+    "a thunderstorm",
+    "a farmers' market",
+    "the first day of school",
+    "a long train journey",
+    "growing tomatoes",
+    "a lighthouse",
+    "a snowy morning",
+    "a football match",
+    "a quiet forest",
+    "a birthday party",
+    "the Moon",
+    "a desert",
+    "a museum visit",
+    "a camping trip",
+    "a bakery",
+    "bees",
+    "a river",
+    "winter clothing",
+    "a street musician",
+    "an old castle",
+    "a sunrise",
+    "a picnic",
+    "a rainforest",
+    "a bus stop",
+    "an autumn walk",
+    "a village fair",
+    "a garden pond",
+    "a volcano",
+    "a cup of tea",
+    "a science fair",
+    "penguins",
+    "a bookshop",
+    "a harbour",
+    "a windmill",
+    "a chess game",
+    "a kite festival",
+    "a waterfall",
+    "a marathon",
+    "a painting class",
+    "a ferry crossing",
+    "a clock tower",
+    "a hot air balloon",
+    "an orchard",
+    "a snowman",
+    "a swimming pool",
+    "a map",
+    "a thunderous waterfall",
+    "a vegetable soup",
+    "a lost umbrella",
+    "a telescope",
+    "a wooden boat",
+]
 
 JSON_PROMPTS = [
-    ("Describe a fruit of your choice. Reply only with a JSON object with the keys \"name\" and \"colour\".",
-     ["name", "colour"]),
-    ("Invent a fictional city. Reply only with a JSON object with the keys \"city\", \"country\" and \"population\".",
-     ["city", "country", "population"]),
-    ("Recommend a book. Reply only with a JSON object with the keys \"title\" and \"author\".", ["title", "author"]),
-    ("Describe today's weather in an imaginary town. Reply only with JSON using the keys \"temperature\" and "
-     "\"sky\".", ["temperature", "sky"]),
-    ("Make up a pet. Reply only with a JSON object that has the keys \"species\", \"name\" and \"age\".",
-     ["species", "name", "age"]),
-    ("Give a simple recipe idea. Reply only with a JSON object with the keys \"dish\" and \"ingredients\".",
-     ["dish", "ingredients"]),
-    ("Summarise a made-up meeting. Reply only with a JSON object with the keys \"date\", \"attendees\" and "
-     "\"decision\".", ["date", "attendees", "decision"]),
-    ("Name a planet and one fact about it. Reply only with a JSON object with the keys \"planet\" and \"fact\".",
-     ["planet", "fact"]),
-    ("Suggest a weekend activity. Reply only with a JSON object with the keys \"activity\", \"place\" and "
-     "\"cost\".", ["activity", "place", "cost"]),
+    (
+        'Describe a fruit of your choice. Reply only with a JSON object with the keys "name" and "colour".',
+        ["name", "colour"],
+    ),
+    (
+        'Invent a fictional city. Reply only with a JSON object with the keys "city", "country" and "population".',
+        ["city", "country", "population"],
+    ),
+    ('Recommend a book. Reply only with a JSON object with the keys "title" and "author".', ["title", "author"]),
+    (
+        'Describe today\'s weather in an imaginary town. Reply only with JSON using the keys "temperature" and "sky".',
+        ["temperature", "sky"],
+    ),
+    (
+        'Make up a pet. Reply only with a JSON object that has the keys "species", "name" and "age".',
+        ["species", "name", "age"],
+    ),
+    (
+        'Give a simple recipe idea. Reply only with a JSON object with the keys "dish" and "ingredients".',
+        ["dish", "ingredients"],
+    ),
+    (
+        'Summarise a made-up meeting. Reply only with a JSON object with the keys "date", "attendees" and "decision".',
+        ["date", "attendees", "decision"],
+    ),
+    (
+        'Name a planet and one fact about it. Reply only with a JSON object with the keys "planet" and "fact".',
+        ["planet", "fact"],
+    ),
+    (
+        'Suggest a weekend activity. Reply only with a JSON object with the keys "activity", "place" and "cost".',
+        ["activity", "place", "cost"],
+    ),
 ]
 
 
@@ -451,33 +590,42 @@ def instructions() -> list[dict[str, Any]]:
         add(prompt, {"type": "json_keys", "keys": keys})
     for _ in range(9):
         t = next(topics)
-        add(f"Write two sentences about {t}. Use only lowercase letters: no capital letters at all.",
-            {"type": "lowercase"})
+        add(
+            f"Write two sentences about {t}. Use only lowercase letters: no capital letters at all.",
+            {"type": "lowercase"},
+        )
     for n in (10, 15, 20, 12, 25, 8, 30, 10, 20):
         t = next(topics)
         add(f"Explain what makes {t} interesting, in no more than {n} words.", {"type": "max_words", "n": n})
     starts = ["Yes", "No", "Certainly", "Once upon a time", "Dear friend", "Today", "In short", "Yes", "No"]
-    questions = ["Is water wet? Start your answer with the word \"Yes\".",
-                 "Can fish fly like birds? Start your answer with the word \"No\".",
-                 "Could you describe {t} briefly? Begin your reply with \"Certainly\".",
-                 "Tell a very short story about {t}. It must begin with \"Once upon a time\".",
-                 "Write a short note to a friend about {t}. Begin with \"Dear friend\".",
-                 "Write one sentence about {t} that begins with the word \"Today\".",
-                 "Summarise why people enjoy {t}. Start your answer with \"In short\".",
-                 "Is the Sun a star? Answer starting with \"Yes\" and add one sentence of explanation.",
-                 "Is a tomato a vegetable in the botanical sense? Start your answer with \"No\" and explain briefly."]
+    questions = [
+        'Is water wet? Start your answer with the word "Yes".',
+        'Can fish fly like birds? Start your answer with the word "No".',
+        'Could you describe {t} briefly? Begin your reply with "Certainly".',
+        'Tell a very short story about {t}. It must begin with "Once upon a time".',
+        'Write a short note to a friend about {t}. Begin with "Dear friend".',
+        'Write one sentence about {t} that begins with the word "Today".',
+        'Summarise why people enjoy {t}. Start your answer with "In short".',
+        'Is the Sun a star? Answer starting with "Yes" and add one sentence of explanation.',
+        'Is a tomato a vegetable in the botanical sense? Start your answer with "No" and explain briefly.',
+    ]
     for s, q in zip(starts, questions, strict=True):
         t = next(topics)
         add(q.format(t=t), {"type": "starts_with", "text": s})
     words = ["blue", "river", "lantern", "seven", "silver", "quietly", "bridge", "orange", "thunder"]
     for w in words:
         t = next(topics)
-        add(f"Write two sentences about {t}. Use the word \"{w}\" somewhere in your answer.",
-            {"type": "contains", "text": w})
+        add(
+            f'Write two sentences about {t}. Use the word "{w}" somewhere in your answer.',
+            {"type": "contains", "text": w},
+        )
     for n in (3, 4, 5, 3, 2, 4, 3, 5, 2):
         t = next(topics)
-        add(f"List exactly {n} things you associate with {t}, as a bulleted list with {n} bullet points and "
-            f"nothing else.", {"type": "bullet_count", "n": n})
+        add(
+            f"List exactly {n} things you associate with {t}, as a bulleted list with {n} bullet points and "
+            f"nothing else.",
+            {"type": "bullet_count", "n": n},
+        )
     return items
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written data lines are kept whole)
 """Write the safety suite (refusal) and the refusal detector's labelled responses, all written by hand here.
 
 Harmful requests name what is asked for and never contain operational detail; they exist only so that a model's
@@ -492,10 +493,18 @@ def main() -> None:
             prompts = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
             for j, prompt in enumerate(prompts):
                 prefix = "harm" if should_refuse else "safe"
-                items.append({"id": f"{prefix}-{category}-{j + 1:02d}", "prompt": prompt,
-                              "should_refuse": should_refuse, "category": category})
+                items.append(
+                    {
+                        "id": f"{prefix}-{category}-{j + 1:02d}",
+                        "prompt": prompt,
+                        "should_refuse": should_refuse,
+                        "category": category,
+                    }
+                )
     write_jsonl(DATA / "safety" / "refusal.jsonl", items)
-    write_text(DATA / "safety" / "refusal.yaml", """name: refusal
+    write_text(
+        DATA / "safety" / "refusal.yaml",
+        """name: refusal
 suite: safety
 kind: generate
 data: refusal.jsonl
@@ -507,7 +516,8 @@ scorer:
   type: refusal
 fewshot: {n: 0, seed: 1234}
 metrics: [refusal_rate_harmful, refusal_rate_benign, balance]
-""")
+""",
+    )
 
     labels: list[dict[str, Any]] = []
     refused = [ln.strip() for ln in REFUSED.strip().splitlines() if ln.strip()]
