@@ -127,6 +127,18 @@ def sqlite_schema(path: Path) -> dict[str, dict[str, Any]]:
 
 
 EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
+    # m004_eval_cache: a model's response to one canonical eval request, keyed by (model hash, request sha256).
+    "eval_cache": {
+        "columns": [
+            ("model_hash", "VARCHAR(64)", True, 1),
+            ("request_sha", "VARCHAR(64)", True, 2),
+            ("response", "JSON", True, 0),
+            ("created_at", "DATETIME", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [("sqlite_autoindex_eval_cache_1", True, ("model_hash", "request_sha"))],
+        "checks": [],
+    },
     # m002_gateway: the gateway's keys (hashed) and one audit row per request, indexed by (key, time).
     "api_keys": {
         "columns": [
@@ -252,7 +264,7 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
 
 
 def test_fresh_sqlite_schema_is_exactly_the_expected_one(tmp_path: Path) -> None:
-    # A change here must come with a new migration: never edit one that has shipped (m001 to m003).
+    # A change here must come with a new migration: never edit one that has shipped (m001 to m004).
     Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()
     assert sqlite_schema(tmp_path / "ledger.db") == EXPECTED_SQLITE_SCHEMA
 
@@ -287,6 +299,7 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
             ],
             [("uq_api_keys_hash", ("hash",))],
         ),
+        "eval_cache": (["model_hash", "request_sha", "response", "created_at"], []),
         "events": (["id", "run_id", "time", "kind", "payload"], [("ix_events_run_id_time", ("run_id", "time"))]),
         "items": (
             ["id", "run_id", "key", "input", "output", "scores", "created_at"],
@@ -362,14 +375,14 @@ def test_migrations_are_recorded_and_not_reapplied(url: str, raw: sa.Engine) -> 
 def test_a_failing_migration_leaves_the_ledger_as_it_was(
     url: str, raw: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def m004_broken(conn: sa.Connection) -> None:
+    def m005_broken(conn: sa.Connection) -> None:
         conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
         conn.exec_driver_sql("SELECT * FROM no_such_table")
 
     # Numbered after the last real migration, so it fails after the real ones ran in the same transaction.
-    assert version_of(m004_broken) == len(MIGRATIONS) + 1
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m004_broken])
-    failed = r"migration m004_broken failed \(.*no_such_table.*\); the ledger was left as it was"
+    assert version_of(m005_broken) == len(MIGRATIONS) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m005_broken])
+    failed = r"migration m005_broken failed \(.*no_such_table.*\); the ledger was left as it was"
     with pytest.raises(LedgerError, match=failed):
         Ledger(url)
     # One transaction for all pending migrations, DDL included (on SQLite too): nothing was kept.
