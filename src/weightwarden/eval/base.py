@@ -104,10 +104,15 @@ class PerturbationTask:
     seed: int = 1234
     description: str = ""
     digest: str = ""
+    resolved: tuple[Task, ...] = ()  # the tasks named in `tasks`, filled in by suites.resolve_tasks
 
     @property
     def id(self) -> str:
         return f"{self.suite}.{self.name}"
+
+    @property
+    def kind(self) -> str:
+        return "perturbation"
 
 
 @dataclass(frozen=True)

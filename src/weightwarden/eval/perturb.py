@@ -65,7 +65,9 @@ def whitespace(text: str, rng: random.Random, rate: float = 0.3) -> str:
     m = re.search(r"\S+\s*$", text)
     if m:
         body, tail = text[: m.start()], text[m.start() :]
-    return re.sub(r"(?<=\S) (?=\S)", lambda _: " " * (2 + rng.randrange(2)) if rng.random() < rate else " ", body) + tail
+    return (
+        re.sub(r"(?<=\S) (?=\S)", lambda _: " " * (2 + rng.randrange(2)) if rng.random() < rate else " ", body) + tail
+    )
 
 
 def reword(text: str, rng: random.Random) -> str:

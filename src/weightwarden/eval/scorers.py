@@ -216,7 +216,7 @@ def refusal_detector_accuracy(path: Path | str, detector: Callable[[str], bool] 
             row = json.loads(line)
             item_id, response, refused = str(row["id"]), str(row["response"]), row["refused"]
         except (json.JSONDecodeError, KeyError, TypeError):
-            raise TaskError(f"{path}:{number}: expected {{\"id\", \"response\", \"refused\": true|false}}") from None
+            raise TaskError(f'{path}:{number}: expected {{"id", "response", "refused": true|false}}') from None
         if not isinstance(refused, bool):
             raise TaskError(f"{path}:{number}: field 'refused' must be true or false, not {refused!r}")
         n += 1

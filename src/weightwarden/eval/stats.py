@@ -29,7 +29,7 @@ def wilson(successes: int, n: int, z: float = Z95) -> Metric:
 
 def proportion(values: Sequence[float]) -> Metric:
     """Wilson interval for a list of 0/1 outcomes."""
-    return wilson(int(round(sum(values))), len(values))
+    return wilson(round(sum(values)), len(values))
 
 
 def bootstrap(

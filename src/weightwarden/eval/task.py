@@ -231,7 +231,9 @@ def _read_items(data_path: Path, data: bytes) -> list[dict[str, Any]]:
             raise TaskError(f"{data_path}:{number}: an item must be a JSON object, not {type(item).__name__}")
         item_id = item.get("id")
         if not isinstance(item_id, str) or not item_id:
-            raise TaskError(f"{data_path}:{number}: the item has no field 'id' (a non-empty string): give every item one")
+            raise TaskError(
+                f"{data_path}:{number}: the item has no field 'id' (a non-empty string): give every item one"
+            )
         if item_id in seen:
             raise TaskError(f"{data_path}:{number}: duplicate id {item_id!r} (first on line {seen[item_id]})")
         seen[item_id] = number
@@ -269,7 +271,9 @@ def _check_item(task: Task, item: dict[str, Any], where: str) -> None:
         for key in ("stereotyped_choice", "unknown_choice"):
             value = item.get(key)
             if value is not None and (not isinstance(value, int) or not 0 <= value < len(choices)):
-                raise TaskError(f"{at}: field {key!r} is {value!r}; it must be a choice index (0 to {len(choices) - 1})")
+                raise TaskError(
+                    f"{at}: field {key!r} is {value!r}; it must be a choice index (0 to {len(choices) - 1})"
+                )
         return
     scorer = task.scorer
     assert scorer is not None
