@@ -49,8 +49,15 @@ def run_config(tasks: Sequence[EvalTask], limit: int | None, backend: str) -> di
     return {"format": EVAL_FORMAT, "tasks": digests, "limit": limit, "backend": backend}
 
 
+def limited(items: Sequence[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """At most limit items, evenly spaced through the file, so a sorted file (harmful first) still gives a mix."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    return [items[i * len(items) // limit] for i in range(limit)]
+
+
 def _items(task: Task, limit: int | None) -> list[dict[str, Any]]:
-    return list(task.items if limit is None else task.items[:limit])
+    return limited(task.items, limit)
 
 
 def _work(tasks: Sequence[EvalTask], limit: int | None) -> list[tuple[EvalTask, Task, dict[str, Any]]]:
@@ -173,7 +180,7 @@ def run_eval(
     model_hash: a model already recorded in the ledger (Ledger.upsert_model).
     resume: the id of an eval run to continue; else, with auto_resume, the latest unfinished eval run of the same
     model with the same config (tasks, limit, backend) is continued. Items it already holds are not run again.
-    limit: at most this many items per task (the first ones in the file).
+    limit: at most this many items per task, evenly spaced through its file.
     """
     if limit is not None and limit < 1:
         raise TaskError(f"--limit must be at least 1, not {limit}")
