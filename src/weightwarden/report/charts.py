@@ -47,7 +47,8 @@ def interval_bars(rows: Sequence[dict[str, Any]], title: str = "") -> str:
             f'<rect x="{left:.1f}" y="{y + 4}" width="{max(right - left, 1.0):.1f}" height="{_ROW_H - 8}" '
             'fill="#5b8def"><title>'
             f"{escape(str(r['label']))}: {value:.3f} [{low:.3f}, {high:.3f}] n={r.get('n', '')}</title></rect>"
-            f'<line x1="{x(low):.1f}" y1="{mid:.1f}" x2="{x(high):.1f}" y2="{mid:.1f}" stroke="#222" stroke-width="1.5"/>'
+            f'<line x1="{x(low):.1f}" y1="{mid:.1f}" x2="{x(high):.1f}" y2="{mid:.1f}" '
+            'stroke="#222" stroke-width="1.5"/>'
             f'<line x1="{x(low):.1f}" y1="{y + 6}" x2="{x(low):.1f}" y2="{y + _ROW_H - 6}" stroke="#222"/>'
             f'<line x1="{x(high):.1f}" y1="{y + 6}" x2="{x(high):.1f}" y2="{y + _ROW_H - 6}" stroke="#222"/>'
             f'<text x="{_LABEL_W + _BAR_W + 8}" y="{mid + 4:.1f}">{value:.3f} (n={r.get("n", "")})</text>'
