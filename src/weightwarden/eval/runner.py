@@ -187,6 +187,7 @@ def run_eval(
     if not tasks:
         raise TaskError("no tasks to run: name a suite or pass --task PATH.yaml")
     started = time.perf_counter()
+    work = _work(tasks, limit)
     config = run_config(tasks, limit, runtime.info.name) | (extra_config or {})
     run: RunRecord | None = None
     if resume is not None:
@@ -210,7 +211,6 @@ def run_eval(
         run_id = ledger.start_run("eval", model_hash, config)
         done_keys = set()
     rt = CachedRuntime(runtime, model_hash, ledger if use_cache else None)
-    work = _work(tasks, limit)
     total = len(work)
     resumed = added = 0
     try:
