@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from weightwarden.errors import TaskError
-from weightwarden.eval import EvalResult, PerturbationTask, Task, load_run_items, load_suite, load_task, run_eval
+from weightwarden.eval import (
+    EvalResult,
+    PerturbationTask,
+    Task,
+    latest_eval_run,
+    load_run_items,
+    load_run_result,
+    load_suite,
+    load_task,
+    run_eval,
+)
 from weightwarden.eval import suites as suites_module
 from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import Artifact, Generation, GenerationParams, LogLikelihood, Message, RuntimeInfo
@@ -88,6 +98,10 @@ def test_multiple_choice_by_loglikelihood_gets_the_capitals_right(
     fr = items["quality.capitals"]["fr"]
     assert fr.input["prompt"] == "The capital of France is" and fr.output["pred"] == 0 and fr.primary == 1.0
     assert fr.output["loglikelihoods"][0] > -1.0  # the raw-logits path, not llama.cpp's broken echo logprobs
+    recorded = load_run_result(shared, everything.run_id)
+    assert {t.task_id: {k: m.as_dict() for k, m in t.metrics.items()} for t in recorded} == metrics_of(everything)
+    latest = latest_eval_run(shared, default_artifact.sha256, load_suite("all", DATA), None, "llama.cpp")
+    assert latest is not None
     run = shared.run(everything.run_id)
     assert run is not None and run.kind == "eval" and run.status == "ok"
     assert run.model_hash == default_artifact.sha256

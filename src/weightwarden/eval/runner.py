@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from weightwarden.errors import TaskError
-from weightwarden.eval.base import EvalResult, ItemScore, PerturbationTask, Task
+from weightwarden.eval.base import EvalResult, ItemScore, Metric, PerturbationTask, Task, TaskResult
 from weightwarden.eval.cache import CachedRuntime
 from weightwarden.eval.metrics import task_metrics
 from weightwarden.eval.perturb import perturb
@@ -267,3 +267,34 @@ def load_run_items(ledger: Ledger, run_id: str) -> dict[str, dict[str, ItemScore
         output = rec.output if isinstance(rec.output, dict) else {"value": rec.output}
         out.setdefault(task_id, {})[iid] = ItemScore(task_id, iid, inp, output, dict(rec.scores))
     return out
+
+
+def load_run_result(ledger: Ledger, run_id: str) -> list[TaskResult]:
+    """The task metrics a finished eval run recorded in its summary (no model needed)."""
+    run = ledger.run(run_id)
+    if run is None or run.kind != "eval":
+        raise TaskError(f"no eval run {run_id} in {ledger.url}: `warden eval` prints the run id it writes")
+    if run.status != "ok" or not run.summary:
+        raise TaskError(f"eval run {run_id} is {run.status}, not finished: run `warden eval --resume {run_id}`")
+    return [
+        TaskResult(
+            t["task"],
+            t["suite"],
+            t["kind"],
+            int(t["n"]),
+            {k: Metric.from_dict(m) for k, m in t["metrics"].items()},
+            dict(t.get("extra", {})),
+        )
+        for t in run.summary["tasks"]
+    ]
+
+
+def latest_eval_run(
+    ledger: Ledger, model_hash: str, tasks: Sequence[EvalTask], limit: int | None, backend: str
+) -> RunRecord | None:
+    """The newest finished eval run of this model with exactly these tasks, limit and backend, if any."""
+    config = run_config(tasks, limit, backend)
+    for run in ledger.runs(model_hash=model_hash, kind="eval", limit=100):
+        if run.status == "ok" and run.config == config:
+            return run
+    return None
