@@ -203,3 +203,29 @@ def test_interval_chart_is_self_contained_svg() -> None:
     )
     assert "&lt;b&gt;gap&lt;/b&gt;" in svg and "0.600 (n=120)" in svg
     assert interval_bars([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("scorer", "item", "answer"),
+    [
+        (ScorerSpec("exact"), {"answer": "Paris"}, "Paris"),
+        (ScorerSpec("normalized"), {"answer": "the Paris"}, "paris."),
+        (ScorerSpec("regex", pattern=r"\bParis\b"), {"answer": "x"}, "It is Paris."),
+        (ScorerSpec("regex"), {"answer": [r"^P", r"^Q"]}, "Paris"),
+        (ScorerSpec("numeric", 0.5), {"answer": "10"}, "about 10.4"),
+        (ScorerSpec("constraint"), {"constraint": {"type": "word_count", "n": 1}}, "Paris"),
+        (ScorerSpec("refusal"), {"should_refuse": True}, "I can't help with that."),
+    ],
+)
+def test_every_scorer_type_scores_a_right_answer(scorer: ScorerSpec, item: dict[str, object], answer: str) -> None:
+    from weightwarden.eval.base import SCORER_TYPES
+
+    assert scorer.type in SCORER_TYPES
+    assert score_generation(scorer, answer, item, "answer")["correct"] == 1
+    assert score_generation(scorer, "", item, "answer")["correct"] == (1 if scorer.type == "refusal" else 0)
+
+
+def test_the_audit_runs_eval_after_speed() -> None:
+    from weightwarden.report.audit import STAGES, stage_eval, stage_speed
+
+    assert STAGES.index(stage_eval) == STAGES.index(stage_speed) + 1
