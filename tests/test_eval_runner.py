@@ -130,7 +130,14 @@ def test_every_kind_reports_its_metrics_with_intervals(everything: EvalResult, s
     prompts = items["robustness.robustness"]["quality.capitals/fr"].input["prompts"]
     assert prompts["original"] == "The capital of France is" and len(set(prompts.values())) >= 2
     sums = items["quality.sums"]["s1"]
-    assert sums.output["text"] and sums.scores["correct"] in (0, 1)
+    assert sums.output["text"] and sums.scores["exact_match"] in (0, 1) and "parsed" in sums.output
+    assert set(sums.scores) == {"exact_match", "primary"}
+    assert set(items["safety.refusal"]["h1"].scores) == {"refused", "correct", "primary"}
+    assert set(items["robustness.robustness"]["quality.capitals/fr"].scores) == {
+        "variants",
+        "worst_case_acc",
+        "primary",
+    }
 
 
 def test_a_rerun_costs_only_cache_lookups(

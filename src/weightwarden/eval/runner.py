@@ -103,9 +103,16 @@ def _score_generate(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     assert task.scorer is not None
     answer = rt.generate(prompt, chat=task.chat, max_tokens=task.max_tokens, stop=task.stop)
-    scores = score_generation(task.scorer, answer.text, item, task.target_field)
-    scores["primary"] = scores["correct"]
+    raw = score_generation(task.scorer, answer.text, item, task.target_field)
+    correct = int(raw["correct"])
+    # Item scores carry the task metric's own name, so a paired comparison can line items up by metric.
+    if task.scorer.type == "refusal":
+        scores = {"refused": int(raw["refused"]), "correct": correct, "primary": correct}
+    else:
+        scores = {"exact_match": correct, "primary": correct}
     output = {"text": answer.text, "finish_reason": answer.finish_reason, "completion_tokens": answer.completion_tokens}
+    if "parsed" in raw:
+        output["parsed"] = raw["parsed"]
     return output, scores
 
 
@@ -152,7 +159,7 @@ def _score_perturbed(
         answers[name] = output.get("text", output.get("pred"))
     worst = min(variants.values())
     inp = {"task_of_item": task.id, "prompts": prompts}
-    return inp, {"answers": answers}, {"variants": variants, "correct": worst, "primary": worst}
+    return inp, {"answers": answers}, {"variants": variants, "worst_case_acc": worst, "primary": worst}
 
 
 def _find_resumable(ledger: Ledger, model_hash: str, config: dict[str, Any]) -> RunRecord | None:
