@@ -952,3 +952,26 @@ def test_old_request_text_is_forgotten_and_the_rest_kept(ledger: Ledger) -> None
     assert [(rows[n].prompt_text, rows[n].response_text) for n in (0, 1)] == [(None, None)] * 2
     assert rows[3].prompt_text == "prompt 3" and rows[0].completion_tokens == 0 and rows[0].verdicts
     assert ledger.forget_request_text(before=a_request(2).time) == 0
+
+
+# -- eval cache (m004) -------------------------------------------------------------------------------
+
+
+def test_eval_cache_round_trip_keeps_the_first_answer(ledger: Ledger) -> None:
+    model = sha("smollm2-135m")
+    assert ledger.cached_response(model, sha("request")) is None
+    answer = {"tokens": [1, 2], "token_logprobs": [-0.25, -1.5], "is_greedy": True, "text": "é\u0000"}
+    ledger.cache_response(model, sha("request"), answer)
+    ledger.cache_response(model, sha("request"), {"other": 1})  # a second writer's answer is not stored over it
+    assert ledger.cached_response(model, sha("request")) == answer
+    assert ledger.cached_response(sha("another model"), sha("request")) is None
+
+
+def test_an_interrupted_run_is_reopened_to_resume(ledger: Ledger) -> None:
+    run_id = started(ledger)
+    ledger.finish_run(run_id, "interrupted", {"items_stored": 3})
+    ledger.reopen_run(run_id)
+    run = ledger.run(run_id)
+    assert run is not None and (run.status, run.ended_at) == ("running", None)
+    with pytest.raises(LedgerError, match="no run NOPE"):
+        ledger.reopen_run("NOPE")
