@@ -23,7 +23,8 @@ _REWORDINGS = [
     (re.compile(r"\bPassage:"), "Text:"),
     (re.compile(r"\bAnswer with (?:the|a) number only\b", re.I), "Reply with just the number"),
     (re.compile(r"\bAnswer\b"), "Respond"),
-    (re.compile(r"\bWhat is\b"), "Tell me what is"),
+    (re.compile(r"\bWhat is\b"), "What's"),
+    (re.compile(r"\bReply with\b"), "Respond with"),
 ]
 _WORD = re.compile(r"[A-Za-z]{4,}")
 
