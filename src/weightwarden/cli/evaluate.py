@@ -72,7 +72,10 @@ def evaluate(
         typer.Option("--task", help="A task file (YAML beside its JSONL data); repeat for more.", show_default=False),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most N items per task.", show_default=False)
+        int | None,
+        typer.Option(
+            "--limit", min=1, help="At most N items per task, evenly spaced through each file.", show_default=False
+        ),
     ] = None,
     resume: Annotated[
         str | None,
