@@ -151,3 +151,13 @@ def test_limit_takes_evenly_spaced_items() -> None:
     items = [{"id": str(i)} for i in range(10)]
     assert [it["id"] for it in limited(items, 4)] == ["0", "2", "5", "7"]
     assert limited(items, 20) == items and limited(items, None) == items
+
+
+def test_every_installed_builtin_task_loads_and_describes_itself() -> None:
+    suites = available_suites()
+    if not suites:
+        pytest.skip("the built-in suites are not installed in this checkout")
+    for suite in suites:
+        for task in load_suite(suite):
+            assert task.description, f"{task.path} has no description"
+            assert task.suite == suite, f"{task.path} says suite {task.suite}, but lives in {suite}/"
