@@ -127,6 +127,18 @@ def sqlite_schema(path: Path) -> dict[str, dict[str, Any]]:
 
 
 EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
+    # m004_eval_cache: a model's response to one canonical eval request, keyed by (model hash, request sha256).
+    "eval_cache": {
+        "columns": [
+            ("model_hash", "VARCHAR(64)", True, 1),
+            ("request_sha", "VARCHAR(64)", True, 2),
+            ("response", "JSON", True, 0),
+            ("created_at", "DATETIME", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [("sqlite_autoindex_eval_cache_1", True, ("model_hash", "request_sha"))],
+        "checks": [],
+    },
     # m002_gateway: the gateway's keys (hashed) and one audit row per request, indexed by (key, time).
     "api_keys": {
         "columns": [
@@ -252,7 +264,7 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
 
 
 def test_fresh_sqlite_schema_is_exactly_the_expected_one(tmp_path: Path) -> None:
-    # A change here must come with a new migration: never edit one that has shipped (m001 to m003).
+    # A change here must come with a new migration: never edit one that has shipped (m001 to m004).
     Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()
     assert sqlite_schema(tmp_path / "ledger.db") == EXPECTED_SQLITE_SCHEMA
 
@@ -287,6 +299,7 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
             ],
             [("uq_api_keys_hash", ("hash",))],
         ),
+        "eval_cache": (["model_hash", "request_sha", "response", "created_at"], []),
         "events": (["id", "run_id", "time", "kind", "payload"], [("ix_events_run_id_time", ("run_id", "time"))]),
         "items": (
             ["id", "run_id", "key", "input", "output", "scores", "created_at"],
@@ -362,14 +375,14 @@ def test_migrations_are_recorded_and_not_reapplied(url: str, raw: sa.Engine) -> 
 def test_a_failing_migration_leaves_the_ledger_as_it_was(
     url: str, raw: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def m004_broken(conn: sa.Connection) -> None:
+    def m005_broken(conn: sa.Connection) -> None:
         conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
         conn.exec_driver_sql("SELECT * FROM no_such_table")
 
     # Numbered after the last real migration, so it fails after the real ones ran in the same transaction.
-    assert version_of(m004_broken) == len(MIGRATIONS) + 1
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m004_broken])
-    failed = r"migration m004_broken failed \(.*no_such_table.*\); the ledger was left as it was"
+    assert version_of(m005_broken) == len(MIGRATIONS) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m005_broken])
+    failed = r"migration m005_broken failed \(.*no_such_table.*\); the ledger was left as it was"
     with pytest.raises(LedgerError, match=failed):
         Ledger(url)
     # One transaction for all pending migrations, DDL included (on SQLite too): nothing was kept.
@@ -939,3 +952,26 @@ def test_old_request_text_is_forgotten_and_the_rest_kept(ledger: Ledger) -> None
     assert [(rows[n].prompt_text, rows[n].response_text) for n in (0, 1)] == [(None, None)] * 2
     assert rows[3].prompt_text == "prompt 3" and rows[0].completion_tokens == 0 and rows[0].verdicts
     assert ledger.forget_request_text(before=a_request(2).time) == 0
+
+
+# -- eval cache (m004) -------------------------------------------------------------------------------
+
+
+def test_eval_cache_round_trip_keeps_the_first_answer(ledger: Ledger) -> None:
+    model = sha("smollm2-135m")
+    assert ledger.cached_response(model, sha("request")) is None
+    answer = {"tokens": [1, 2], "token_logprobs": [-0.25, -1.5], "is_greedy": True, "text": "é\u0000"}
+    ledger.cache_response(model, sha("request"), answer)
+    ledger.cache_response(model, sha("request"), {"other": 1})  # a second writer's answer is not stored over it
+    assert ledger.cached_response(model, sha("request")) == answer
+    assert ledger.cached_response(sha("another model"), sha("request")) is None
+
+
+def test_an_interrupted_run_is_reopened_to_resume(ledger: Ledger) -> None:
+    run_id = started(ledger)
+    ledger.finish_run(run_id, "interrupted", {"items_stored": 3})
+    ledger.reopen_run(run_id)
+    run = ledger.run(run_id)
+    assert run is not None and (run.status, run.ended_at) == ("running", None)
+    with pytest.raises(LedgerError, match="no run NOPE"):
+        ledger.reopen_run("NOPE")

@@ -7,7 +7,8 @@
     ├── CorruptModel            a file that claims a format but breaks its rules
     ├── CapabilityError         a runtime asked for something it cannot do (honestly)
     ├── RemoteError             a remote server that cannot be reached or answers badly
-    └── LedgerError             the ledger cannot be opened, migrated or written
+    ├── LedgerError             the ledger cannot be opened, migrated or written
+    └── TaskError               an eval task or suite file that cannot be used
 
 Every message says what went wrong and what to do next.
 """
@@ -47,3 +48,7 @@ class RemoteError(WardenError):
 
 class LedgerError(WardenError):
     """The ledger cannot be opened, migrated or written."""
+
+
+class TaskError(WardenError):
+    """An eval task file, its data file or a suite that cannot be used."""

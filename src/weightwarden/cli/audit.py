@@ -35,7 +35,12 @@ def audit(
         Path | None,
         typer.Option("--out", help="Folder for report folders (default ./warden-report).", show_default=False),
     ] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Measure speed once instead of best of two.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Measure speed once instead of best of two; evaluate 5 items per task, not the full suites."
+        ),
+    ] = False,
     train: Annotated[
         Path | None,
         typer.Option(

@@ -128,7 +128,21 @@ def m003_request_watermark(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE requests ADD COLUMN watermark VARCHAR(16)"))
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_gateway, m003_request_watermark]
+def m004_eval_cache(conn: Connection) -> None:
+    """Create eval_cache: a model's answer to one canonical request, so a rerun of an eval costs only lookups."""
+    md = sa.MetaData()
+    sa.Table(
+        "eval_cache",
+        md,
+        sa.Column("model_hash", sa.String(64), primary_key=True),
+        sa.Column("request_sha", sa.String(64), primary_key=True),
+        json_column("response"),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_gateway, m003_request_watermark, m004_eval_cache]
 
 
 def version_of(migration: Migration) -> int:

@@ -137,3 +137,12 @@ requests = sa.Table(
     sa.Index("ix_requests_key_id_time", "key_id", "time"),
     sa.Index("ix_requests_time", "time"),
 )
+
+eval_cache = sa.Table(
+    "eval_cache",
+    metadata,
+    sa.Column("model_hash", sa.String(64), primary_key=True),
+    sa.Column("request_sha", sa.String(64), primary_key=True),  # sha256 of the canonical JSON of the request
+    json_column("response"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

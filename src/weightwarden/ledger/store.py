@@ -155,6 +155,16 @@ class Ledger:
 
         self._write(f"finish run {run_id}", work)
 
+    def reopen_run(self, run_id: str) -> None:
+        """Mark an unfinished (interrupted or failed) run as running again, to resume it under the same id."""
+
+        def work(conn: Connection) -> None:
+            stmt = sa.update(schema.runs).where(schema.runs.c.id == run_id).values(status="running", ended_at=None)
+            if conn.execute(stmt).rowcount == 0:
+                raise LedgerError(f"no run {run_id} in the ledger: resume an id that `warden eval` printed")
+
+        self._write(f"reopen run {run_id}", work)
+
     def add_event(self, kind: str, payload: dict[str, Any], run_id: str | None = None) -> None:
         """Record an event, of a run or of none."""
 
@@ -164,6 +174,25 @@ class Ledger:
             conn.execute(sa.insert(schema.events).values(run_id=run_id, time=utcnow(), kind=kind, payload=payload))
 
         self._write(f"add a {kind} event", work)
+
+    # -- eval cache --------------------------------------------------------------------------------
+
+    def cached_response(self, model_hash: str, request_sha: str) -> Any | None:
+        """The stored response of a model to a request (by the sha256 of its canonical JSON), or None."""
+        t = schema.eval_cache
+        stmt = sa.select(t.c.response).where(t.c.model_hash == model_hash, t.c.request_sha == request_sha)
+        rows = self._read("a cached response", stmt)
+        return rows[0]["response"] if rows else None
+
+    def cache_response(self, model_hash: str, request_sha: str, response: Any) -> None:
+        """Store a model's response to a request; a response already stored for the pair is kept."""
+        t = schema.eval_cache
+        dialect = self._engine.dialect.name
+        insert = sqlite.insert(t) if dialect == "sqlite" else postgresql.insert(t)
+        stmt = insert.values(
+            model_hash=model_hash, request_sha=request_sha, response=response, created_at=utcnow()
+        ).on_conflict_do_nothing(index_elements=["model_hash", "request_sha"])
+        self._write("cache a response", lambda conn: conn.execute(stmt))
 
     # -- gateway: keys and requests ----------------------------------------------------------------
 

@@ -12,10 +12,12 @@ from typing import Any
 from weightwarden import __version__
 from weightwarden.config import Settings
 from weightwarden.errors import WardenError
+from weightwarden.eval import available_suites, load_suite, run_eval
 from weightwarden.guard.quality import guard_stage
 from weightwarden.inspect import inspection_stage
 from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
 from weightwarden.provenance.audit import provenance_stage
+from weightwarden.report.charts import interval_bars
 from weightwarden.report.facts import model_facts
 from weightwarden.report.html import write_report
 from weightwarden.runtimes import Artifact, GenerationParams, Message, Runtime
@@ -157,6 +159,47 @@ def stage_speed(ctx: AuditContext) -> StageResult:
     )
 
 
+# Items per task in a --quick audit (the full suites otherwise): on two busy cores the robustness suite's
+# 128-token instruction items take about 30 s each under five perturbations, so quick stays small.
+QUICK_EVAL_LIMIT = 5
+
+
+def stage_eval(ctx: AuditContext) -> StageResult:
+    """Evaluation: the built-in suites (a few items per task when quick), each metric with its 95% interval."""
+    suites = available_suites()
+    if not suites:
+        return StageResult(
+            "eval", "Evaluation", "warn", "the built-in eval suites are not installed: reinstall weightwarden"
+        )
+    tasks = [t for suite in suites for t in load_suite(suite)]
+    limit = QUICK_EVAL_LIMIT if ctx.quick else None
+    result = run_eval(ctx.runtime, ctx.artifact.sha256, tasks, ctx.ledger, limit=limit)
+    rows: list[dict[str, Any]] = []
+    charts: dict[str, str] = {}
+    by_suite: dict[str, list[dict[str, Any]]] = {}
+    for t in result.tasks:
+        for name, m in t.metrics.items():
+            row = {"suite": t.suite, "task": t.task_id, "metric": name, **m.as_dict()}
+            rows.append(row)
+            by_suite.setdefault(t.suite, []).append(row)
+    for suite, suite_rows in by_suite.items():
+        bars = [{"label": f"{r['task'].split('.', 1)[-1]} · {r['metric']}", **r} for r in suite_rows]
+        charts[suite] = interval_bars(bars, f"{suite} (95% intervals)")
+    headline = []
+    for r in rows:
+        if r["metric"] in ("acc", "exact_match", "balance", "worst_case_acc", "stereotype_preference"):
+            headline.append(f"{r['task']} {r['metric']} {r['value']:.2f}")
+    n_items = sum(t.n for t in result.tasks)
+    summary = (
+        f"{len(result.tasks)} tasks in {', '.join(suites)}, {n_items} items"
+        + (f" (at most {limit} per task)" if limit else "")
+        + f"; {result.requests} model calls, {result.cached} cached; "
+        + "; ".join(headline[:6])
+    )
+    data = {"run_id": result.run_id, "limit": limit, "charts": charts, "result": result.as_dict()}
+    return StageResult("eval", "Evaluation", "ok", summary, rows, data)
+
+
 def stage_guard(ctx: AuditContext) -> StageResult:
     """The guard's measured quality (from the committed evaluation) and a live check that it loads and blocks."""
     r = guard_stage()
@@ -187,6 +230,7 @@ STAGES: tuple[Stage, ...] = (
     stage_smoke,
     stage_loglikelihood,
     stage_speed,
+    stage_eval,
     stage_guard,
     stage_provenance,
 )

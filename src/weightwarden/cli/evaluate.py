@@ -1,0 +1,148 @@
+"""`warden eval`: run built-in suites or your own task files on a model, with 95% intervals, into the ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from weightwarden.cli.common import (
+    BackendOption,
+    DbOption,
+    JsonOption,
+    QuietOption,
+    check_backend,
+    console,
+    err_console,
+    resolve_model,
+    settings,
+)
+from weightwarden.errors import TaskError
+from weightwarden.eval import EvalResult, load_suite, load_task, resolve_tasks, run_eval
+from weightwarden.eval.suites import SUITES, EvalTask
+from weightwarden.ledger import Ledger, ModelRecord
+from weightwarden.runtimes import load_runtime
+
+
+def _tasks(suite: str | None, task_files: list[Path]) -> list[EvalTask]:
+    tasks: list[EvalTask] = []
+    if suite is not None:
+        tasks.extend(load_suite(suite))
+    tasks.extend(load_task(p) for p in task_files)
+    if not tasks:
+        raise TaskError("nothing to evaluate: pass --suite (quality, safety, bias, robustness or all) or --task PATH")
+    return resolve_tasks(tasks)
+
+
+def _table(result: EvalResult, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("task", "metric", "value", "95% interval", "n", "method"):
+        table.add_column(col, justify="right" if col in ("value", "n") else "left")
+    for t in result.tasks:
+        first = True
+        for name, m in t.metrics.items():
+            table.add_row(
+                t.task_id if first else "",
+                name,
+                f"{m.value:.3f}",
+                f"[{m.low:.3f}, {m.high:.3f}]",
+                str(m.n),
+                m.method,
+            )
+            first = False
+        if not t.metrics:
+            table.add_row(t.task_id, "(no items)", "", "", "0", "")
+    return table
+
+
+def evaluate(
+    model: Annotated[
+        str, typer.Argument(help="`default`, a .gguf file, a Hugging Face folder, or openai:URL#model.")
+    ] = "default",
+    suite: Annotated[
+        str | None,
+        typer.Option("--suite", help=f"A built-in suite: {', '.join(SUITES)} or all.", show_default=False),
+    ] = None,
+    task: Annotated[
+        list[Path] | None,
+        typer.Option("--task", help="A task file (YAML beside its JSONL data); repeat for more.", show_default=False),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", min=1, help="At most N items per task, evenly spaced through each file.", show_default=False
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue this eval run (by default the latest unfinished run with the same tasks continues).",
+            show_default=False,
+        ),
+    ] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an unfinished one matches.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every request, ignoring cached answers.")] = False,
+    backend: BackendOption = "auto",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Evaluate MODEL on built-in suites (--suite) and/or your own tasks (--task): each metric with a 95% interval."""
+    s = settings(db=db)
+    tasks = _tasks(suite if suite is not None or task else "all", task or [])
+    artifact = resolve_model(model, s, quiet or as_json)
+    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    try:
+        with Ledger(s.db_url) as ledger:
+            ledger.upsert_model(
+                ModelRecord(
+                    hash=artifact.sha256,
+                    name=artifact.name,
+                    format=artifact.format,
+                    size_bytes=artifact.size_bytes,
+                    metadata={"ref": artifact.ref},
+                )
+            )
+            kwargs = {"limit": limit, "resume": resume, "auto_resume": not fresh, "use_cache": not no_cache}
+            if quiet or as_json:
+                result = run_eval(runtime, artifact.sha256, tasks, ledger, **kwargs)  # type: ignore[arg-type]
+            else:
+                with Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=err_console,
+                    transient=True,
+                ) as bar:
+                    job = bar.add_task("eval", total=None)
+
+                    def progress(done: int, total: int, task_id: str) -> None:
+                        bar.update(job, completed=done, total=total, description=task_id)
+
+                    result = run_eval(
+                        runtime,
+                        artifact.sha256,
+                        tasks,
+                        ledger,
+                        progress=progress,
+                        **kwargs,  # type: ignore[arg-type]
+                    )
+    finally:
+        runtime.close()
+    if as_json:
+        out = {"model": {"name": artifact.name, "ref": artifact.ref, "sha256": artifact.sha256}, **result.as_dict()}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    console.print(_table(result, f"eval of {artifact.name} ({artifact.short_hash})"))
+    console.print(
+        f"run {result.run_id} · {result.requests} model calls, {result.cached} from cache"
+        + (f", {result.resumed_items} items resumed" if result.resumed_items else "")
+        + f" · {result.seconds:.1f} s",
+        highlight=False,
+    )
