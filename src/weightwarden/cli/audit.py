@@ -55,6 +55,15 @@ def audit(
             "--bench", help="A benchmark file (JSONL, CSV or text) for the contamination check.", show_default=False
         ),
     ] = None,
+    eval_limit: Annotated[
+        int,
+        typer.Option(
+            "--eval-limit",
+            min=0,
+            help="Items per built-in eval task (spread through each file); 0 evaluates every item (over an hour on "
+            "two cores). --quick uses at most 3.",
+        ),
+    ] = 10,
     backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -70,7 +79,15 @@ def audit(
         with Ledger(s.db_url) as ledger:
             if quiet or as_json:
                 report = run_audit(
-                    artifact, runtime, ledger, s.report_dir, quick=quick, settings=s, train=train, bench=bench
+                    artifact,
+                    runtime,
+                    ledger,
+                    s.report_dir,
+                    quick=quick,
+                    settings=s,
+                    train=train,
+                    bench=bench,
+                    eval_limit=eval_limit,
                 )
             else:
                 with err_console.status("auditing") as status:
@@ -84,6 +101,7 @@ def audit(
                         settings=s,
                         train=train,
                         bench=bench,
+                        eval_limit=eval_limit,
                     )
     finally:
         runtime.close()

@@ -55,6 +55,7 @@ class AuditContext:
     settings: Settings | None = None
     train: Path | None = None
     bench: Path | None = None
+    eval_limit: int | None = None  # items per eval task; None: AUDIT_EVAL_LIMIT, 0: all
 
 
 Stage = Callable[[AuditContext], StageResult]
@@ -161,7 +162,10 @@ def stage_speed(ctx: AuditContext) -> StageResult:
 
 # Items per task in a --quick audit (the full suites otherwise): on two busy cores the robustness suite's
 # 128-token instruction items take about 30 s each under five perturbations, so quick stays small.
-QUICK_EVAL_LIMIT = 5
+# Items per task the audit evaluates: a spread-out sample (its intervals show how little n is), so `make demo` takes
+# minutes, not the hour or more the full suites take on two cores; `warden eval` or `audit --eval-limit 0` runs all.
+AUDIT_EVAL_LIMIT = 10
+QUICK_EVAL_LIMIT = 3
 
 
 def stage_eval(ctx: AuditContext) -> StageResult:
@@ -172,7 +176,10 @@ def stage_eval(ctx: AuditContext) -> StageResult:
             "eval", "Evaluation", "warn", "the built-in eval suites are not installed: reinstall weightwarden"
         )
     tasks = [t for suite in suites for t in load_suite(suite)]
-    limit = QUICK_EVAL_LIMIT if ctx.quick else None
+    wanted = ctx.eval_limit if ctx.eval_limit is not None else AUDIT_EVAL_LIMIT
+    if ctx.quick:
+        wanted = min(wanted, QUICK_EVAL_LIMIT) if wanted else QUICK_EVAL_LIMIT
+    limit = wanted or None  # 0: every item
     result = run_eval(ctx.runtime, ctx.artifact.sha256, tasks, ctx.ledger, limit=limit)
     rows: list[dict[str, Any]] = []
     charts: dict[str, str] = {}
@@ -247,6 +254,7 @@ def run_audit(
     settings: Settings | None = None,
     train: Path | None = None,
     bench: Path | None = None,
+    eval_limit: int | None = None,
 ) -> dict[str, Any]:
     """Run every stage, record the run in the ledger, write the report; returns the report (with its paths)."""
     ledger.upsert_model(
@@ -262,7 +270,7 @@ def run_audit(
     run_id = ledger.start_run(
         "audit", artifact.sha256, {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name}
     )
-    ctx = AuditContext(artifact, runtime, ledger, run_id, quick, settings, train, bench)
+    ctx = AuditContext(artifact, runtime, ledger, run_id, quick, settings, train, bench, eval_limit)
     results: list[StageResult] = []
     status = "ok"
     try:
