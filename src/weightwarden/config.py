@@ -44,6 +44,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("watermark_delta", 2.0, "Watermark: logit bias added to green tokens while generating."),
     Setting("watermark_context", 1, "Watermark: how many previous tokens seed the green list."),
     Setting("watermark_fpr", 0.001, "Watermark detection: false-positive rate at which text is called watermarked."),
+    Setting("power_watts", 15.0, "Cost: the machine's power draw while generating, in watts (a laptop CPU: 15-45)."),
+    Setting("usd_per_kwh", 0.30, "Cost: the price of electricity, USD per kWh."),
+    Setting("usd_per_hour", 0.0, "Cost: a rented machine's hourly price in USD; when above 0 it replaces power."),
 )
 
 
@@ -61,6 +64,16 @@ class Settings:
     watermark_delta: float
     watermark_context: int
     watermark_fpr: float
+    power_watts: float
+    usd_per_kwh: float
+    usd_per_hour: float
+
+    @property
+    def usd_per_second(self) -> float:
+        """What a second of this machine costs: the rented price, else its power at the electricity price."""
+        if self.usd_per_hour > 0:
+            return self.usd_per_hour / 3600
+        return self.power_watts / 1000 * self.usd_per_kwh / 3600
 
     @property
     def db_url(self) -> str:

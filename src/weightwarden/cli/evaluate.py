@@ -23,18 +23,21 @@ from weightwarden.cli.common import (
 )
 from weightwarden.errors import TaskError
 from weightwarden.eval import EvalResult, load_suite, load_task, resolve_tasks, run_eval
+from weightwarden.eval.performance import performance
 from weightwarden.eval.suites import SUITES, EvalTask
 from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import load_runtime
 
 
-def _tasks(suite: str | None, task_files: list[Path]) -> list[EvalTask]:
+def _tasks(suite: str | None, task_files: list[Path], *, allow_empty: bool = False) -> list[EvalTask]:
     tasks: list[EvalTask] = []
     if suite is not None:
         tasks.extend(load_suite(suite))
     tasks.extend(load_task(p) for p in task_files)
-    if not tasks:
-        raise TaskError("nothing to evaluate: pass --suite (quality, safety, bias, robustness or all) or --task PATH")
+    if not tasks and not allow_empty:
+        raise TaskError(
+            "nothing to evaluate: pass --suite (quality, safety, bias, robustness, performance or all) or --task PATH"
+        )
     return resolve_tasks(tasks)
 
 
@@ -65,7 +68,12 @@ def evaluate(
     ] = "default",
     suite: Annotated[
         str | None,
-        typer.Option("--suite", help=f"A built-in suite: {', '.join(SUITES)} or all.", show_default=False),
+        typer.Option(
+            "--suite",
+            help=f"A built-in suite: {', '.join(SUITES)}, performance (speed, memory, cost per 1M tokens from the "
+            "power_watts/usd_per_kwh or usd_per_hour settings) or all.",
+            show_default=False,
+        ),
     ] = None,
     task: Annotated[
         list[Path] | None,
@@ -94,7 +102,9 @@ def evaluate(
 ) -> None:
     """Evaluate MODEL on built-in suites (--suite) and/or your own tasks (--task): each metric with a 95% interval."""
     s = settings(db=db)
-    tasks = _tasks(suite if suite is not None or task else "all", task or [])
+    chosen = suite if suite is not None or task else "all"
+    perf_wanted = chosen in ("performance", "all")
+    tasks = _tasks(None if chosen == "performance" else chosen, task or [], allow_empty=perf_wanted)
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
     try:
@@ -109,7 +119,10 @@ def evaluate(
                 )
             )
             kwargs = {"limit": limit, "resume": resume, "auto_resume": not fresh, "use_cache": not no_cache}
-            if quiet or as_json:
+            if not tasks:  # performance only
+                run_id = ledger.start_run("eval", artifact.sha256, {"suites": ["performance"]})
+                result = EvalResult(run_id, artifact.sha256, [])
+            elif quiet or as_json:
                 result = run_eval(runtime, artifact.sha256, tasks, ledger, **kwargs)  # type: ignore[arg-type]
             else:
                 with Progress(
@@ -133,6 +146,14 @@ def evaluate(
                         progress=progress,
                         **kwargs,  # type: ignore[arg-type]
                     )
+            if perf_wanted:
+                if not (quiet or as_json):
+                    err_console.print("measuring speed (5 repeats)", highlight=False)
+                perf = performance(runtime, s)
+                result.tasks.append(perf)
+                ledger.add_event("eval.performance", perf.as_dict(), result.run_id)
+                if not tasks:
+                    ledger.finish_run(result.run_id, "ok", {"tasks": [perf.as_dict()]})
     finally:
         runtime.close()
     if as_json:
