@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from weightwarden import __version__
-from weightwarden.cli import audit, generate, keys, models, provenance, scan, serve, watermark
+from weightwarden.cli import audit, compare, generate, keys, models, provenance, scan, serve, watermark
 from weightwarden.cli import inspect as inspect_cmd
 from weightwarden.cli.common import err_console
 from weightwarden.errors import WardenError
@@ -41,6 +41,7 @@ app.command(name="models")(models.models)
 app.command(name="generate")(generate.generate)
 app.command(name="chat")(generate.chat)
 app.command(name="audit")(audit.audit)
+app.command(name="compare")(compare.compare)
 app.command(name="inspect")(inspect_cmd.inspect)
 app.command(name="bom")(inspect_cmd.bom)
 app.command(name="sign")(inspect_cmd.sign)

@@ -1,0 +1,1 @@
+"""Evaluation: tasks, scorers, suites, the runner, statistics and the paired comparison of two runs."""
