@@ -107,9 +107,9 @@ def paired_bootstrap(
     delta = float(diff.mean())
     means = _bootstrap_means(diff, resamples, seed)
     low, high = (float(x) for x in np.percentile(means, [2.5, 97.5]))
-    if np.all(diff == diff[0]):
+    if float(np.ptp(diff)) <= 1e-12 * max(1.0, float(np.abs(diff).max())):
         # no spread: the difference is the same on every item, so it is either exactly zero or certain
-        p = 1.0 if delta == 0 else 0.0
+        p = 1.0 if abs(delta) <= 1e-12 else 0.0
     else:
         extreme = int(np.count_nonzero(np.abs(means - delta) >= abs(delta) - 1e-12))
         p = min(1.0, (extreme + 1) / (resamples + 1))
