@@ -202,11 +202,15 @@ def test_cli_compare_exit_codes(cli, home: Path, default_artifact) -> None:  # t
     gates = home.parent / "gates.yaml"
     gates.write_text("quality.acc: {max_drop: 0.05}\n")
 
-    ok = cli("compare", "default", "default", "--run-base", base_run, "--run-candidate", base_run, "--gates", str(gates))
+    ok = cli(
+        "compare", "default", "default", "--run-base", base_run, "--run-candidate", base_run, "--gates", str(gates)
+    )
     assert ok.code == 0, ok.err
     assert "gate quality.acc: PASS" in ok.out
 
-    bad = cli("compare", "default", "default", "--run-base", base_run, "--run-candidate", worse_run, "--gates", str(gates))
+    bad = cli(
+        "compare", "default", "default", "--run-base", base_run, "--run-candidate", worse_run, "--gates", str(gates)
+    )
     assert bad.code == 1, bad.err
     assert "gate quality.acc: FAIL" in bad.out and "right->wrong" in bad.out
 
