@@ -63,7 +63,7 @@ def test_suite_pools_tasks_and_continuous_metrics_use_bootstrap() -> None:
 
 
 def test_unpaired_items_are_reported_not_tested() -> None:
-    cmp = compare(BASE, WORSE[:30] + [ItemScore("quality.world_mc", "extra", "acc", 1.0)])
+    cmp = compare(BASE, [*WORSE[:30], ItemScore("quality.world_mc", "extra", "acc", 1.0)])
     assert cmp.get("quality.acc") is not None
     assert cmp.get("quality.acc").result.n == 30  # type: ignore[union-attr]
     assert len(cmp.base_only) == 10 and cmp.candidate_only == [("quality.world_mc", "extra")]
@@ -108,7 +108,7 @@ def test_lower_is_better_metrics_gate_on_a_rise() -> None:
 
 
 def test_a_gate_on_a_missing_metric_is_an_error() -> None:
-    with pytest.raises(CompareError, match="names no metric.*quality.acc"):
+    with pytest.raises(CompareError, match=r"names no metric.*quality\.acc"):
         compare(BASE, WORSE).check([Gate("safety.refusal_rate_harmful", 0.02)])
 
 
