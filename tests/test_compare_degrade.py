@@ -1,0 +1,76 @@
+"""The gate tested both ways on a real model: a GGUF copy with one layer scrambled fails it, the original passes.
+
+Items: tests/data/compare_easy_mc.jsonl (easy facts), scored by exact log-likelihood argmax (acc).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from easy_mc import accuracy, load_items, score_items
+from weightwarden.errors import WardenError
+from weightwarden.eval.compare import Gate, compare
+from weightwarden.eval.degrade import layer_tensors, scramble_gguf
+from weightwarden.runtimes import Artifact
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+
+LAYER = 1
+GATE = Gate("quality.acc", max_drop=0.05)
+
+
+@pytest.fixture(scope="module")
+def scrambled(default_artifact: Artifact, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert default_artifact.path is not None
+    out = tmp_path_factory.mktemp("degraded") / "scrambled.gguf"
+    assert scramble_gguf(default_artifact.path, out, layer_tensors(LAYER), seed=0) == layer_tensors(LAYER)
+    return out
+
+
+def test_only_the_chosen_layer_changes(default_artifact: Artifact, scrambled: Path) -> None:
+    import gguf
+
+    assert default_artifact.path is not None
+    src, dst = gguf.GGUFReader(default_artifact.path), gguf.GGUFReader(scrambled)
+    assert scrambled.stat().st_size == default_artifact.path.stat().st_size
+    assert {k: f.contents() for k, f in src.fields.items()} == {k: f.contents() for k, f in dst.fields.items()}
+    changed = []
+    for a, b in zip(src.tensors, dst.tensors, strict=True):
+        assert (a.name, a.tensor_type, list(a.shape)) == (b.name, b.tensor_type, list(b.shape))
+        if not np.array_equal(a.data, b.data):
+            changed.append(a.name)
+            # the same blocks, in another order: a permutation, not noise
+            assert sorted(map(bytes, a.data.reshape(-1, 20))) == sorted(map(bytes, b.data.reshape(-1, 20)))
+    assert changed == layer_tensors(LAYER)
+
+
+def test_scramble_refuses_bad_requests(default_artifact: Artifact, tmp_path: Path) -> None:
+    assert default_artifact.path is not None
+    with pytest.raises(WardenError, match="no tensor blk.99"):
+        scramble_gguf(default_artifact.path, tmp_path / "x.gguf", ["blk.99.ffn_down.weight"])
+    with pytest.raises(WardenError, match="in place"):
+        scramble_gguf(default_artifact.path, default_artifact.path, layer_tensors(0))
+
+
+def test_gate_fails_the_degraded_model_and_passes_the_original(llama: LlamaCppRuntime, scrambled: Path) -> None:
+    items = load_items()
+    assert len(items) >= 40
+    base = score_items(llama, items)
+    again = score_items(llama, items)
+    degraded_rt = LlamaCppRuntime(scrambled, n_ctx=512)
+    try:
+        degraded = score_items(degraded_rt, items)
+    finally:
+        degraded_rt.close()
+    assert accuracy(base) >= 0.6  # the items are easy for the original
+
+    [same] = compare(base, again).check([GATE])
+    assert same.passed and same.drop == 0
+
+    cmp = compare(base, degraded)
+    [gate] = cmp.check([GATE])
+    assert not gate.passed, f"degraded acc {accuracy(degraded):.3f} vs {accuracy(base):.3f}"
+    assert gate.drop > 0.05
+    assert any(f.direction == "right->wrong" for f in cmp.flips)
