@@ -48,7 +48,7 @@ def test_only_the_chosen_layer_changes(default_artifact: Artifact, scrambled: Pa
 
 def test_scramble_refuses_bad_requests(default_artifact: Artifact, tmp_path: Path) -> None:
     assert default_artifact.path is not None
-    with pytest.raises(WardenError, match="no tensor blk.99"):
+    with pytest.raises(WardenError, match=r"no tensor blk\.99"):
         scramble_gguf(default_artifact.path, tmp_path / "x.gguf", ["blk.99.ffn_down.weight"])
     with pytest.raises(WardenError, match="in place"):
         scramble_gguf(default_artifact.path, default_artifact.path, layer_tensors(0))
