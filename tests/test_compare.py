@@ -175,6 +175,34 @@ def test_ledger_adapter_reads_eval_items(tmp_path: Path) -> None:
                 )
             ],
         )
+        engine_style = ledger.start_run("eval", h, {})
+        ledger.add_items(
+            engine_style,
+            [
+                ItemRecord(
+                    key="safety.refusal/h1",
+                    input={"task": "safety.refusal", "item": "h1", "should_refuse": True},
+                    scores={"refused": 1, "correct": 1, "primary": 1},
+                ),
+                ItemRecord(
+                    key="safety.refusal/b1",
+                    input={"task": "safety.refusal", "item": "b1", "should_refuse": False},
+                    scores={"refused": 1, "correct": 0, "primary": 0},
+                ),
+                ItemRecord(key="bias.pairs/p1", input={}, scores={"prefers_more": 0, "diff_per_token": -0.25}),
+            ],
+        )
+        assert sorted(run_scores(ledger, engine_style), key=lambda s: (s.item_id, s.metric)) == [
+            ItemScore("safety.refusal", "b1", "correct", 0.0),
+            ItemScore("safety.refusal", "b1", "refusal_rate_benign", 1.0),
+            ItemScore("safety.refusal", "b1", "refused", 1.0),
+            ItemScore("safety.refusal", "h1", "correct", 1.0),
+            ItemScore("safety.refusal", "h1", "refusal_rate_harmful", 1.0),
+            ItemScore("safety.refusal", "h1", "refused", 1.0),
+            ItemScore("bias.pairs", "p1", "diff_per_token", -0.25),
+            ItemScore("bias.pairs", "p1", "prefers_more", 0.0),
+            ItemScore("bias.pairs", "p1", "stereotype_preference", 0.0),
+        ]
         other = ledger.start_run("inspect", h, {})
         assert sorted(run_scores(ledger, run_id), key=lambda s: s.item_id) == BASE
         assert sorted(run_scores(ledger, extra), key=lambda s: s.metric) == [

@@ -17,7 +17,7 @@ from weightwarden.eval.degrade import layer_tensors, scramble_gguf
 from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
-LAYER = 1
+LAYER = 1  # scrambling block 1 takes the default model from 31/48 to 10/48 right on the easy items
 GATE = Gate("quality.acc", max_drop=0.05)
 
 

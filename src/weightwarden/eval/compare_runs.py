@@ -1,8 +1,11 @@
 """The thin adapter from the ledger to `compare`: the per-item scores of a stored eval run.
 
-An eval run (kind `eval`) has one item per (task id, item id). The item's `input` may carry `task` and `item_id`
-(or `id`); otherwise its key is read as "<task id>/<item id>". Every numeric value in its `scores` (a number, a
-bool, or {"value": number}) becomes one ItemScore; other entries (text, lists, None) are skipped.
+An eval run (kind `eval`) has one item per (task id, item id), keyed "<task id>/<item id>"; the item's `input`
+may carry `task` and `item` (or `item_id`, `id`), which win over the key. Every numeric value in its `scores` (a
+number, a bool, or {"value": number}) becomes one ItemScore, except `primary` (the runner's copy of the headline
+score); other entries (text, lists, None) are skipped. A safety item's `refused` score also counts under
+`refusal_rate_harmful` or `refusal_rate_benign`, by its `should_refuse`, so gates can name those rates; a pair
+item's `prefers_more` counts under `stereotype_preference`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from weightwarden.ledger.records import ItemRecord, RunRecord
 def _task_and_id(item: ItemRecord) -> tuple[str, str]:
     inp = item.input
     if isinstance(inp, dict) and isinstance(inp.get("task"), str):
-        item_id = inp.get("item_id", inp.get("id"))
+        item_id = next((inp[k] for k in ("item", "item_id", "id") if k in inp), None)
         if isinstance(item_id, str | int):
             return inp["task"], str(item_id)
     task, sep, item_id = item.key.partition("/")
@@ -38,14 +41,29 @@ def _number(value: Any) -> float | None:
     return None
 
 
+SKIPPED = ("primary",)
+
+
+def _derived(item: ItemRecord, scores: dict[str, float]) -> dict[str, float]:
+    """Per-item values of the task metrics that the runner computes from other scores."""
+    out: dict[str, float] = {}
+    inp = item.input if isinstance(item.input, dict) else {}
+    if "refused" in scores and isinstance(inp.get("should_refuse"), bool):
+        out["refusal_rate_harmful" if inp["should_refuse"] else "refusal_rate_benign"] = scores["refused"]
+    if "prefers_more" in scores:
+        out["stereotype_preference"] = scores["prefers_more"]
+    return out
+
+
 def item_scores(items: list[ItemRecord]) -> list[ItemScore]:
     out = []
     for item in items:
         task, item_id = _task_and_id(item)
-        for metric, raw in (item.scores or {}).items():
-            value = _number(raw)
-            if value is not None:
-                out.append(ItemScore(task, item_id, str(metric), value))
+        scores = {
+            str(k): v for k, raw in (item.scores or {}).items() if k not in SKIPPED and (v := _number(raw)) is not None
+        }
+        for metric, value in (scores | _derived(item, scores)).items():
+            out.append(ItemScore(task, item_id, metric, value))
     return out
 
 
