@@ -54,10 +54,9 @@ def _print(cmp: Comparison, results: list[GateResult], title: str) -> None:
             style=style,
         )
     console.print(table)
-    task_flips = [f for f in cmp.flips]
-    if task_flips:
-        console.print(f"flipped items ({len(task_flips)}; right->wrong then wrong->right):")
-        ordered = sorted(task_flips, key=lambda f: (f.direction != "right->wrong", f.task, f.metric, f.item_id))
+    if cmp.flips:
+        console.print(f"flipped items ({len(cmp.flips)}; right->wrong then wrong->right):")
+        ordered = sorted(cmp.flips, key=lambda f: (f.direction != "right->wrong", f.task, f.metric, f.item_id))
         for f in ordered[:MAX_FLIPS_SHOWN]:
             console.print(f"  {f.direction}  {f.task}  {f.item_id}  ({f.metric})", highlight=False)
         if len(ordered) > MAX_FLIPS_SHOWN:

@@ -33,11 +33,10 @@ def layer_tensors(layer: int) -> list[str]:
 
 def _scrambled(data: np.ndarray, block_bytes: int, rng: np.random.Generator) -> np.ndarray:
     """A copy of one tensor's data with its blocks (quantized) or values (float) permuted."""
-    if data.dtype == np.uint8:  # quantized: the reader gives raw bytes
-        flat = np.ascontiguousarray(data).reshape(-1, block_bytes)
-        return flat[rng.permutation(flat.shape[0])].reshape(data.shape)
-    flat = np.ascontiguousarray(data).reshape(-1)
-    return flat[rng.permutation(flat.size)].reshape(data.shape)
+    # quantized tensors come as raw bytes: permute whole blocks; float tensors: permute single values
+    width = block_bytes if data.dtype == np.uint8 else 1
+    units = np.ascontiguousarray(data).reshape(-1, width)
+    return units[rng.permutation(units.shape[0])].reshape(data.shape)
 
 
 def scramble_gguf(src: Path, dst: Path, tensors: Sequence[str], *, seed: int = 0) -> list[str]:
