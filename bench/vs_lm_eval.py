@@ -1,7 +1,11 @@
 """Our multiple-choice accuracy against EleutherAI lm-evaluation-harness on the same task and the same weights.
 
 Run: PYTHONPATH=src .venv/bin/python bench/vs_lm_eval.py [--items tests/data/compare_easy_mc.jsonl]
-     [--lm-eval-python /work/lmeval-venv/bin/python] [--hf-dir DIR] [--json]
+     [--lm-eval-python /work/lmeval-venv/bin/python] [--hf-dir DIR] [--json] [--out FILE]
+
+lm-eval lives in its own venv (it pins its own datasets/evaluate stack):
+  .venv/bin/python -m venv /work/lmeval-venv && /work/lmeval-venv/bin/pip install torch==2.13.0 lm_eval==0.4.13 \
+      transformers==5.24.0 accelerate gguf
 
 The default GGUF model is dequantized once (transformers) into a Hugging Face folder, unless --hf-dir names one.
 lm-eval (its `hf` backend, float32, CPU) runs on that folder as a subprocess, on a local JSONL task written here
@@ -144,7 +148,8 @@ def main() -> None:
     ap.add_argument("--items", type=Path, default=EASY_MC, help="JSONL: id, question, choices, answer (index).")
     ap.add_argument("--lm-eval-python", default="/work/lmeval-venv/bin/python")
     ap.add_argument("--hf-dir", type=Path, default=None, help="A dequantized folder to reuse (default: make one).")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="Print the summary as JSON instead of a table.")
+    ap.add_argument("--out", type=Path, default=None, help="Also write the summary as JSON to this file.")
     args = ap.parse_args()
     gguf = default_model_path()
     items = load_items(args.items)
@@ -162,7 +167,7 @@ def main() -> None:
     rows = {"lm-eval (hf)": lm, "weightwarden transformers": hf, "weightwarden llama.cpp": ll}
     agree = {name: sum(r["per_item"][k][0] == lm["per_item"][k][0] for k in lm["per_item"]) for name, r in rows.items()}
     summary = {
-        "task": str(args.items),
+        "task": args.items.name,
         "n": lm["n"],
         **{
             name: {k: r[k] for k in ("acc", "acc_norm", "wall_s")} | {"acc_agree_with_lm_eval": agree[name]}
@@ -176,6 +181,8 @@ def main() -> None:
         "time_ratio_lm_eval_over_transformers": lm["wall_s"] / hf["wall_s"],
         "time_ratio_lm_eval_over_llamacpp": lm["wall_s"] / ll["wall_s"],
     }
+    if args.out is not None:
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
     if args.json:
         print(json.dumps(summary, indent=2))
         return
