@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from weightwarden import __version__
-from weightwarden.cli import audit, evaluate, generate, keys, models, provenance, scan, serve, watermark
+from weightwarden.cli import audit, compare, evaluate, generate, keys, models, provenance, scan, serve, watermark
 from weightwarden.cli import inspect as inspect_cmd
 from weightwarden.cli.common import err_console
 from weightwarden.errors import WardenError
@@ -42,6 +42,7 @@ app.command(name="generate")(generate.generate)
 app.command(name="chat")(generate.chat)
 app.command(name="eval")(evaluate.evaluate)
 app.command(name="audit")(audit.audit)
+app.command(name="compare")(compare.compare)
 app.command(name="inspect")(inspect_cmd.inspect)
 app.command(name="bom")(inspect_cmd.bom)
 app.command(name="sign")(inspect_cmd.sign)

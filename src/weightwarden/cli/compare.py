@@ -1,0 +1,141 @@
+"""`warden compare BASE CANDIDATE`: two stored eval runs, paired tests per metric, flipped items, CI gates.
+
+Exit 0 when every gate passes, 1 when one fails, 2 on an error (a missing run, a bad gate, a model mismatch).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from weightwarden.cli.common import DbOption, JsonOption, QuietOption, console, err_console, resolve_model, settings
+from weightwarden.eval.compare import CompareError, Comparison, Gate, GateResult, gate_from_flag, gates_from_yaml
+from weightwarden.eval.compare import compare as compare_scores
+from weightwarden.eval.compare_runs import eval_run, run_scores
+from weightwarden.ledger import Ledger
+
+MAX_FLIPS_SHOWN = 20
+
+
+def _gates(gates_file: Path | None, flags: list[str]) -> list[Gate]:
+    gates: dict[str, Gate] = {}
+    if gates_file is not None:
+        try:
+            text = gates_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CompareError(f"cannot read gates file {gates_file}: {exc.strerror or exc}; check the path") from None
+        gates.update((g.metric, g) for g in gates_from_yaml(text, str(gates_file)))
+    gates.update((g.metric, g) for g in map(gate_from_flag, flags))  # a flag overrides the file's gate
+    return list(gates.values())
+
+
+def _print(cmp: Comparison, results: list[GateResult], title: str) -> None:
+    table = Table(title=title)
+    for col in ("metric", "n", "base", "candidate", "delta", "95% interval", "p", "test", "flips -/+"):
+        table.add_column(col, justify="left" if col in ("metric", "test") else "right")
+    for m in cmp.metrics:
+        r = m.result
+        flips = f"{r.base_only}/{r.candidate_only}" if r.method == "mcnemar" else ""
+        style = "red" if m.drop > 0 and r.p_value < 0.05 else "green" if m.drop < 0 and r.p_value < 0.05 else ""
+        table.add_row(
+            m.name,
+            str(r.n),
+            f"{r.base:.4f}",
+            f"{r.candidate:.4f}",
+            f"{r.delta:+.4f}",
+            f"[{r.low:+.4f}, {r.high:+.4f}]",
+            f"{r.p_value:.3g}",
+            r.method,
+            flips,
+            style=style,
+        )
+    console.print(table)
+    if cmp.flips:
+        console.print(f"flipped items ({len(cmp.flips)}; right->wrong then wrong->right):")
+        ordered = sorted(cmp.flips, key=lambda f: (f.direction != "right->wrong", f.task, f.metric, f.item_id))
+        for f in ordered[:MAX_FLIPS_SHOWN]:
+            console.print(f"  {f.direction}  {f.task}  {f.item_id}  ({f.metric})", highlight=False)
+        if len(ordered) > MAX_FLIPS_SHOWN:
+            console.print(f"  ... and {len(ordered) - MAX_FLIPS_SHOWN} more (--json lists them all)")
+    if cmp.base_only or cmp.candidate_only:
+        err_console.print(
+            f"[yellow]warning:[/] {len(cmp.base_only)} item(s) only in base, {len(cmp.candidate_only)} only in "
+            "candidate: they are left out of the paired tests"
+        )
+    for g in results:
+        mark = "[green]PASS[/]" if g.passed else "[red]FAIL[/]"
+        console.print(f"gate {g.gate.metric}: {mark} ({g.reason}, n={g.n})", highlight=False)
+
+
+def compare(
+    base: Annotated[str, typer.Argument(help="The base model: `default`, a .gguf file, a folder, openai:URL#model.")],
+    candidate: Annotated[str, typer.Argument(help="The candidate model (a fine-tune, a new quantization, ...).")],
+    run_base: Annotated[
+        str | None, typer.Option("--run-base", help="The eval run id of BASE (from `warden eval`).", show_default=False)
+    ] = None,
+    run_candidate: Annotated[
+        str | None,
+        typer.Option("--run-candidate", help="The eval run id of CANDIDATE (from `warden eval`).", show_default=False),
+    ] = None,
+    gates_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--gates", help="YAML gates: `quality.acc: {max_drop: 0.01, significance: 0.05}`.", show_default=False
+        ),
+    ] = None,
+    gate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--gate", help="A gate, repeatable: quality.acc:max_drop=0.01[,significance=0.05].", show_default=False
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Compare two eval runs item by item: each metric's delta with a paired test, the flipped items, and gates.
+
+    Exit code 0 when every gate passes, 1 when a gate fails, 2 on an error.
+    """
+    if not run_base or not run_candidate:
+        missing = " and ".join(n for n, v in (("--run-base", run_base), ("--run-candidate", run_candidate)) if not v)
+        raise CompareError(
+            f"{missing} not given: compare works on stored eval runs; make them first with "
+            f"`warden eval {base}` and `warden eval {candidate}`, then pass the run ids they print "
+            "as --run-base and --run-candidate"
+        )
+    gates = _gates(gates_file, gate or [])
+    s = settings(db=db)
+    with Ledger(s.db_url) as ledger:
+        runs = {}
+        for side, ref, run_id in (("base", base, run_base), ("candidate", candidate, run_candidate)):
+            run = eval_run(ledger, run_id, side)
+            artifact = resolve_model(ref, s, quiet or as_json)
+            if artifact.sha256 != run.model_hash:
+                raise CompareError(
+                    f"run {run_id} evaluated model {run.model_hash[:12]}, but {side} {ref!r} is {artifact.short_hash}: "
+                    f"pass the run of {ref} as --run-{side}"
+                )
+            if run.status != "ok" and not as_json:
+                err_console.print(f"[yellow]warning:[/] {side} run {run_id} is {run.status}; comparing what it stored")
+            runs[side] = run
+        cmp = compare_scores(run_scores(ledger, run_base, "base"), run_scores(ledger, run_candidate, "candidate"))
+    results = cmp.check(gates)
+    failed = [g for g in results if not g.passed]
+    if as_json:
+        out = {
+            "base": {"model": base, "run_id": run_base, "model_hash": runs["base"].model_hash},
+            "candidate": {"model": candidate, "run_id": run_candidate, "model_hash": runs["candidate"].model_hash},
+            **cmp.as_dict(),
+            "gates": [g.as_dict() for g in results],
+            "passed": not failed,
+        }
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        _print(cmp, results, f"{candidate} ({run_candidate}) against {base} ({run_base})")
+    if failed:
+        raise typer.Exit(1)

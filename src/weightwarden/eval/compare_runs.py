@@ -1,0 +1,90 @@
+"""The thin adapter from the ledger to `compare`: the per-item scores of a stored eval run.
+
+An eval run (kind `eval`) has one item per (task id, item id), keyed "<task id>/<item id>"; the item's `input`
+may carry `task` and `item` (or `item_id`, `id`), which win over the key. Every numeric value in its `scores` (a
+number, a bool, or {"value": number}) becomes one ItemScore, except `primary` (the runner's copy of the headline
+score); other entries (text, lists, None) are skipped. A safety item's `refused` score also counts under
+`refusal_rate_harmful` or `refusal_rate_benign`, by its `should_refuse`, so gates can name those rates; a pair
+item's `prefers_more` counts under `stereotype_preference`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from weightwarden.eval.compare import CompareError, ItemScore
+from weightwarden.ledger import Ledger
+from weightwarden.ledger.records import ItemRecord, RunRecord
+
+
+def _task_and_id(item: ItemRecord) -> tuple[str, str]:
+    inp = item.input
+    if isinstance(inp, dict) and isinstance(inp.get("task"), str):
+        item_id = next((inp[k] for k in ("item", "item_id", "id") if k in inp), None)
+        if isinstance(item_id, str | int):
+            return inp["task"], str(item_id)
+    task, sep, item_id = item.key.partition("/")
+    if not sep or not task or not item_id:
+        raise CompareError(
+            f"eval item {item.key!r} of run {item.run_id} names no task: expected a key '<task id>/<item id>'"
+        )
+    return task, item_id
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, dict):
+        value = value.get("value")
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+SKIPPED = ("primary",)
+
+
+def _derived(item: ItemRecord, scores: dict[str, float]) -> dict[str, float]:
+    """Per-item values of the task metrics that the runner computes from other scores."""
+    out: dict[str, float] = {}
+    inp = item.input if isinstance(item.input, dict) else {}
+    if "refused" in scores and isinstance(inp.get("should_refuse"), bool):
+        out["refusal_rate_harmful" if inp["should_refuse"] else "refusal_rate_benign"] = scores["refused"]
+    if "prefers_more" in scores:
+        out["stereotype_preference"] = scores["prefers_more"]
+    return out
+
+
+def item_scores(items: list[ItemRecord]) -> list[ItemScore]:
+    out = []
+    for item in items:
+        task, item_id = _task_and_id(item)
+        scores = {
+            str(k): v for k, raw in (item.scores or {}).items() if k not in SKIPPED and (v := _number(raw)) is not None
+        }
+        for metric, value in (scores | _derived(item, scores)).items():
+            out.append(ItemScore(task, item_id, metric, value))
+    return out
+
+
+def eval_run(ledger: Ledger, run_id: str, side: str) -> RunRecord:
+    """The run, checked to exist and to be an eval run."""
+    run = ledger.run(run_id)
+    if run is None:
+        raise CompareError(
+            f"no run {run_id!r} in the ledger {ledger.url} ({side}): check the id that `warden eval` printed"
+        )
+    if run.kind != "eval":
+        raise CompareError(
+            f"run {run_id} ({side}) is a {run.kind!r} run, not an eval run: pass the id `warden eval` printed"
+        )
+    return run
+
+
+def run_scores(ledger: Ledger, run_id: str, side: str = "run") -> list[ItemScore]:
+    """All ItemScores of an eval run."""
+    eval_run(ledger, run_id, side)
+    scores = item_scores(ledger.items(run_id))
+    if not scores:
+        raise CompareError(f"eval run {run_id} ({side}) has no scored items: did it finish? rerun `warden eval`")
+    return scores
