@@ -25,7 +25,7 @@ from weightwarden.errors import TaskError
 from weightwarden.eval import EvalResult, load_suite, load_task, resolve_tasks, run_eval
 from weightwarden.eval.performance import performance
 from weightwarden.eval.suites import SUITES, EvalTask
-from weightwarden.ledger import Ledger, ModelRecord
+from weightwarden.ledger import Ledger
 from weightwarden.runtimes import load_runtime
 
 
@@ -109,15 +109,7 @@ def evaluate(
     runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
     try:
         with Ledger(s.db_url) as ledger:
-            ledger.upsert_model(
-                ModelRecord(
-                    hash=artifact.sha256,
-                    name=artifact.name,
-                    format=artifact.format,
-                    size_bytes=artifact.size_bytes,
-                    metadata={"ref": artifact.ref},
-                )
-            )
+            ledger.upsert_model(artifact.model_record())
             kwargs = {"limit": limit, "resume": resume, "auto_resume": not fresh, "use_cache": not no_cache}
             if not tasks:  # performance only
                 run_id = ledger.start_run("eval", artifact.sha256, {"suites": ["performance"]})

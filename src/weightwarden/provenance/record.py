@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
+from weightwarden.ledger import ItemRecord, Ledger
 from weightwarden.provenance.regurgitation import RegurgitationReport
 from weightwarden.provenance.report import ContaminationReport
 from weightwarden.runtimes.artifact import Artifact
 
 
 def _start(ledger: Ledger, artifact: Artifact, kind: str, config: dict[str, Any]) -> str:
-    ledger.upsert_model(
-        ModelRecord(
-            hash=artifact.sha256,
-            name=artifact.name,
-            format=artifact.format,
-            size_bytes=artifact.size_bytes,
-            metadata={"ref": artifact.ref, "path": str(artifact.path) if artifact.path else artifact.base_url},
-        )
-    )
+    ledger.upsert_model(artifact.model_record())
     return ledger.start_run(kind, artifact.sha256, config)
 
 

@@ -15,7 +15,7 @@ from weightwarden.errors import WardenError
 from weightwarden.eval import available_suites, load_suite, run_eval
 from weightwarden.guard.quality import guard_stage
 from weightwarden.inspect import inspection_stage
-from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
+from weightwarden.ledger import ItemRecord, Ledger
 from weightwarden.provenance.audit import provenance_stage
 from weightwarden.report.charts import interval_bars
 from weightwarden.report.facts import model_facts
@@ -257,15 +257,7 @@ def run_audit(
     eval_limit: int | None = None,
 ) -> dict[str, Any]:
     """Run every stage, record the run in the ledger, write the report; returns the report (with its paths)."""
-    ledger.upsert_model(
-        ModelRecord(
-            hash=artifact.sha256,
-            name=artifact.name,
-            format=artifact.format,
-            size_bytes=artifact.size_bytes,
-            metadata={"ref": artifact.ref, "path": str(artifact.path) if artifact.path else artifact.base_url},
-        )
-    )
+    ledger.upsert_model(artifact.model_record())
     started = datetime.now(UTC)
     run_id = ledger.start_run(
         "audit", artifact.sha256, {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name}
