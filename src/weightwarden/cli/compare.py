@@ -12,11 +12,26 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from weightwarden.cli.common import DbOption, JsonOption, QuietOption, console, err_console, resolve_model, settings
+from weightwarden.cli.common import (
+    BackendOption,
+    DbOption,
+    JsonOption,
+    QuietOption,
+    check_backend,
+    console,
+    err_console,
+    resolve_model,
+    settings,
+)
+from weightwarden.cli.evaluate import select_tasks
+from weightwarden.config import Settings
+from weightwarden.eval import run_eval
 from weightwarden.eval.compare import CompareError, Comparison, Gate, GateResult, gate_from_flag, gates_from_yaml
 from weightwarden.eval.compare import compare as compare_scores
 from weightwarden.eval.compare_runs import eval_run, run_scores
+from weightwarden.eval.suites import EvalTask
 from weightwarden.ledger import Ledger
+from weightwarden.runtimes import load_runtime
 
 MAX_FLIPS_SHOWN = 20
 
@@ -71,6 +86,21 @@ def _print(cmp: Comparison, results: list[GateResult], title: str) -> None:
         console.print(f"gate {g.gate.metric}: {mark} ({g.reason}, n={g.n})", highlight=False)
 
 
+def _evaluate(
+    ref: str, s: Settings, tasks: list[EvalTask], limit: int | None, backend: str, ledger: Ledger, quiet: bool
+) -> str:
+    """Evaluate one model for compare and return the run id; answers already in the ledger's cache are reused."""
+    artifact = resolve_model(ref, s, quiet)
+    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    try:
+        ledger.upsert_model(artifact.model_record())
+        if not quiet:
+            err_console.print(f"evaluating {ref} (answers already in the ledger are reused)", highlight=False)
+        return run_eval(runtime, artifact.sha256, tasks, ledger, limit=limit).run_id
+    finally:
+        runtime.close()
+
+
 def compare(
     base: Annotated[str, typer.Argument(help="The base model: `default`, a .gguf file, a folder, openai:URL#model.")],
     candidate: Annotated[str, typer.Argument(help="The candidate model (a fine-tune, a new quantization, ...).")],
@@ -93,6 +123,20 @@ def compare(
             "--gate", help="A gate, repeatable: quality.acc:max_drop=0.01[,significance=0.05].", show_default=False
         ),
     ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite", help="Without run ids: evaluate both models on this built-in suite first.", show_default=False
+        ),
+    ] = None,
+    task: Annotated[
+        list[Path] | None,
+        typer.Option("--task", help="Without run ids: evaluate both models on this task first.", show_default=False),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="With --suite/--task: items per task.", show_default=False)
+    ] = None,
+    backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
@@ -101,16 +145,21 @@ def compare(
 
     Exit code 0 when every gate passes, 1 when a gate fails, 2 on an error.
     """
-    if not run_base or not run_candidate:
+    to_run = select_tasks(suite, task or [], allow_empty=True) if (suite or task) else []
+    if (not run_base or not run_candidate) and not to_run:
         missing = " and ".join(n for n, v in (("--run-base", run_base), ("--run-candidate", run_candidate)) if not v)
         raise CompareError(
-            f"{missing} not given: compare works on stored eval runs; make them first with "
-            f"`warden eval {base}` and `warden eval {candidate}`, then pass the run ids they print "
+            f"{missing} not given: pass --suite or --task to evaluate the models now, or make the runs first "
+            f"with `warden eval {base}` and `warden eval {candidate}` and pass the run ids they print "
             "as --run-base and --run-candidate"
         )
     gates = _gates(gates_file, gate or [])
     s = settings(db=db)
     with Ledger(s.db_url) as ledger:
+        if not run_base:
+            run_base = _evaluate(base, s, to_run, limit, backend, ledger, quiet or as_json)
+        if not run_candidate:
+            run_candidate = _evaluate(candidate, s, to_run, limit, backend, ledger, quiet or as_json)
         runs = {}
         for side, ref, run_id in (("base", base, run_base), ("candidate", candidate, run_candidate)):
             run = eval_run(ledger, run_id, side)

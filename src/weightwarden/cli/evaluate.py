@@ -29,7 +29,7 @@ from weightwarden.ledger import Ledger
 from weightwarden.runtimes import load_runtime
 
 
-def _tasks(suite: str | None, task_files: list[Path], *, allow_empty: bool = False) -> list[EvalTask]:
+def select_tasks(suite: str | None, task_files: list[Path], *, allow_empty: bool = False) -> list[EvalTask]:
     tasks: list[EvalTask] = []
     if suite is not None:
         tasks.extend(load_suite(suite))
@@ -104,7 +104,7 @@ def evaluate(
     s = settings(db=db)
     chosen = suite if suite is not None or task else "all"
     perf_wanted = chosen in ("performance", "all")
-    tasks = _tasks(None if chosen == "performance" else chosen, task or [], allow_empty=perf_wanted)
+    tasks = select_tasks(None if chosen == "performance" else chosen, task or [], allow_empty=perf_wanted)
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
     try:
