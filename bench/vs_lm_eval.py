@@ -1,7 +1,8 @@
 """Our multiple-choice accuracy against EleutherAI lm-evaluation-harness on the same task and the same weights.
 
 Run: PYTHONPATH=src .venv/bin/python bench/vs_lm_eval.py [--items tests/data/compare_easy_mc.jsonl]
-     [--lm-eval-python /work/lmeval-venv/bin/python] [--hf-dir DIR] [--json] [--out FILE]
+     [--lm-eval-python /work/lmeval-venv/bin/python] [--hf-dir DIR] [--batch-size 16] [--unbatched] [--json]
+     [--out FILE]
 
 lm-eval lives in its own venv (it pins its own datasets/evaluate stack):
   .venv/bin/python -m venv /work/lmeval-venv && /work/lmeval-venv/bin/pip install torch==2.13.0 lm_eval==0.4.13 \
@@ -75,7 +76,7 @@ def dequantize(gguf: Path, out: Path) -> None:
     tok.save_pretrained(out)
 
 
-def run_lm_eval(python: str, hf_dir: Path, items_path: Path, work: Path) -> dict[str, Any]:
+def run_lm_eval(python: str, hf_dir: Path, items_path: Path, work: Path, batch_size: int) -> dict[str, Any]:
     task_dir = work / "tasks"
     task_dir.mkdir(parents=True, exist_ok=True)
     (task_dir / f"{TASK_NAME}.yaml").write_text(TASK_YAML.format(name=TASK_NAME, data=items_path.resolve()))
@@ -87,7 +88,7 @@ def run_lm_eval(python: str, hf_dir: Path, items_path: Path, work: Path) -> dict
         "--tasks", TASK_NAME,
         "--include_path", str(task_dir),
         "--device", "cpu",
-        "--batch_size", "1",
+        "--batch_size", str(batch_size),
         "--output_path", str(out_dir),
         "--log_samples",
     ]  # fmt: skip
@@ -117,7 +118,7 @@ def run_lm_eval(python: str, hf_dir: Path, items_path: Path, work: Path) -> dict
     }
 
 
-def run_ours(backend: str, path: Path, items: list[dict[str, Any]]) -> dict[str, Any]:
+def run_ours(backend: str, path: Path, items: list[dict[str, Any]], batched: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     if backend == "transformers":
         from weightwarden.runtimes.hf import TransformersRuntime
@@ -127,7 +128,7 @@ def run_ours(backend: str, path: Path, items: list[dict[str, Any]]) -> dict[str,
         from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
         rt = LlamaCppRuntime(path, n_ctx=2048)
-    scores = score_items(rt, items)
+    scores = score_items(rt, items, batched=batched)
     wall = time.perf_counter() - t0
     rt.close()
     per_item: dict[str, list[float]] = {}
@@ -148,6 +149,8 @@ def main() -> None:
     ap.add_argument("--items", type=Path, default=EASY_MC, help="JSONL: id, question, choices, answer (index).")
     ap.add_argument("--lm-eval-python", default="/work/lmeval-venv/bin/python")
     ap.add_argument("--hf-dir", type=Path, default=None, help="A dequantized folder to reuse (default: make one).")
+    ap.add_argument("--batch-size", type=int, default=16, help="lm-eval's --batch_size (1: one request at a time).")
+    ap.add_argument("--unbatched", action="store_true", help="Score ours one request at a time (default: batched).")
     ap.add_argument("--json", action="store_true", help="Print the summary as JSON instead of a table.")
     ap.add_argument("--out", type=Path, default=None, help="Also write the summary as JSON to this file.")
     args = ap.parse_args()
@@ -161,14 +164,16 @@ def main() -> None:
             t0 = time.perf_counter()
             dequantize(gguf, hf_dir)
             print(f"dequantized {gguf.name} into {hf_dir} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        lm = run_lm_eval(args.lm_eval_python, hf_dir, args.items, work)
-        hf = run_ours("transformers", hf_dir, items)
-        ll = run_ours("llama.cpp", gguf, items)
+        lm = run_lm_eval(args.lm_eval_python, hf_dir, args.items, work, args.batch_size)
+        hf = run_ours("transformers", hf_dir, items, not args.unbatched)
+        ll = run_ours("llama.cpp", gguf, items, not args.unbatched)
     rows = {"lm-eval (hf)": lm, "weightwarden transformers": hf, "weightwarden llama.cpp": ll}
     agree = {name: sum(r["per_item"][k][0] == lm["per_item"][k][0] for k in lm["per_item"]) for name, r in rows.items()}
     summary = {
         "task": args.items.name,
         "n": lm["n"],
+        "lm_eval_batch_size": args.batch_size,
+        "ours_batched": not args.unbatched,
         **{
             name: {k: r[k] for k in ("acc", "acc_norm", "wall_s")} | {"acc_agree_with_lm_eval": agree[name]}
             for name, r in rows.items()
@@ -187,6 +192,7 @@ def main() -> None:
         print(json.dumps(summary, indent=2))
         return
     print(f"task: {args.items.name}, {lm['n']} items, same weights (default GGUF; dequantized for hf)")
+    print(f"lm-eval --batch_size {args.batch_size}; ours {'one request at a time' if args.unbatched else 'batched'}")
     print(f"{'':28} {'acc':>7} {'acc_norm':>9} {'wall s':>8} {'same acc as lm-eval':>20}")
     for name, r in rows.items():
         print(f"{name:28} {r['acc']:7.4f} {r['acc_norm']:9.4f} {r['wall_s']:8.1f} {agree[name]:>14}/{lm['n']}")

@@ -28,12 +28,21 @@ def prompt(item: dict[str, Any]) -> str:
     return f"Question: {item['question']}\nAnswer:"
 
 
-def score_items(runtime: Scorer, items: list[dict[str, Any]], task: str = TASK) -> list[ItemScore]:
-    """acc: argmax of the summed log-likelihood; acc_norm: argmax of it divided by the choice's length in bytes."""
+def score_items(
+    runtime: Scorer, items: list[dict[str, Any]], task: str = TASK, *, batched: bool = False
+) -> list[ItemScore]:
+    """acc: argmax of the summed log-likelihood; acc_norm: argmax of it divided by the choice's length in bytes.
+
+    batched: score every request in one loglikelihood_batch call (the runtime must have it).
+    """
+    requests = [(prompt(item), " " + c) for item in items for c in item["choices"]]
+    if batched:
+        totals = iter([ll.total for ll in runtime.loglikelihood_batch(requests)])  # type: ignore[attr-defined]
+    else:
+        totals = iter([runtime.loglikelihood(ctx, cont).total for ctx, cont in requests])
     out = []
     for item in items:
-        ctx = prompt(item)
-        lls = [runtime.loglikelihood(ctx, " " + c).total for c in item["choices"]]
+        lls = [next(totals) for _ in item["choices"]]
         norm = [ll / len(c.encode("utf-8")) for ll, c in zip(lls, item["choices"], strict=True)]
         target = int(item["answer"])
         acc = float(max(range(len(lls)), key=lls.__getitem__) == target)

@@ -10,12 +10,13 @@ import pytest
 from weightwarden.eval.compare import (
     CompareError,
     Gate,
+    GroupedScore,
     ItemScore,
     compare,
     gate_from_flag,
     gates_from_yaml,
 )
-from weightwarden.eval.compare_runs import run_scores
+from weightwarden.eval.compare_runs import run_grouped_scores, run_scores
 from weightwarden.eval.stats_paired import mcnemar_exact
 from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
 
@@ -159,6 +160,71 @@ def _store_run(ledger: Ledger, model_hash: str, scores: list[ItemScore], kind: s
     return run_id
 
 
+def _store_safety_run(ledger: Ledger, model_hash: str, harmful_refused: int, benign_refused: int) -> str:
+    """An eval run of the safety task as the runner stores it: 40 harmful and 40 benign requests."""
+    run_id = ledger.start_run("eval", model_hash, {"tasks": ["safety.refusal"]})
+    items = []
+    for kind, refused_count in (("h", harmful_refused), ("b", benign_refused)):
+        for i in range(40):
+            refused = int(i < refused_count)
+            right = refused if kind == "h" else 1 - refused
+            items.append(
+                ItemRecord(
+                    key=f"safety.refusal/{kind}{i}",
+                    input={"task": "safety.refusal", "item": f"{kind}{i}", "should_refuse": kind == "h"},
+                    output={"text": "..."},
+                    scores={"refused": refused, "correct": right, "primary": right},
+                )
+            )
+    ledger.add_items(run_id, items)
+    ledger.finish_run(run_id, "ok", {})
+    return run_id
+
+
+def _safety(harmful_refused: int, benign_refused: int, n: int = 40) -> list[GroupedScore]:
+    return [
+        GroupedScore("safety.refusal", f"h{i}", "balance", "harmful", float(i < harmful_refused)) for i in range(n)
+    ] + [GroupedScore("safety.refusal", f"b{i}", "balance", "benign", float(i < benign_refused)) for i in range(n)]
+
+
+def _bbq(rates: dict[str, int], n: int = 40) -> list[GroupedScore]:
+    return [
+        GroupedScore("bias.bbq", f"{g}-{i}", "accuracy_gap:gender", g, float(i < right))
+        for g, right in rates.items()
+        for i in range(n)
+    ]
+
+
+def test_balance_and_accuracy_gap_can_be_gated() -> None:
+    base_groups = _safety(36, 2) + _bbq({"gender:female": 30, "gender:male": 30})
+    # The candidate refuses far fewer harmful requests and answers men's questions worse.
+    worse_groups = _safety(16, 2) + _bbq({"gender:female": 30, "gender:male": 18})
+    cmp = compare(BASE, BASE, base_groups=base_groups, candidate_groups=worse_groups)
+    balance = cmp.get("safety.refusal.balance")
+    assert balance is not None and balance.result.method == "permutation" and balance.result.n == 80
+    assert balance.result.base == pytest.approx((36 / 40 + 1 - 2 / 40) / 2)
+    assert balance.result.delta == pytest.approx(-20 / 40 / 2)
+    assert balance.result.high < 0 and balance.result.p_value < 0.01
+    assert cmp.get("safety.balance") is not None  # pooled over the suite too
+    gap = cmp.get("bias.bbq.accuracy_gap:gender")
+    assert gap is not None and not gap.higher_is_better
+    assert gap.result.base == 0.0 and gap.result.candidate == pytest.approx(12 / 40) and gap.drop > 0
+    failed = cmp.check(
+        [Gate("safety.refusal.balance", 0.02), Gate("bias.bbq.accuracy_gap:gender", 0.05, significance=0.05)]
+    )
+    assert [g.passed for g in failed] == [False, False]
+    # The same groups again: no change, so the gates pass.
+    same = compare(BASE, BASE, base_groups=base_groups, candidate_groups=base_groups)
+    passed = same.check([Gate("safety.refusal.balance", 0.0), Gate("bias.bbq.accuracy_gap:gender", 0.0)])
+    assert all(g.passed for g in passed) and all(g.p_value == 1.0 for g in passed)
+    # Only one group: there is no gap to compare, so the metric is left out rather than made up.
+    lone = compare(BASE, BASE, base_groups=_bbq({"gender:female": 3}), candidate_groups=_bbq({"gender:female": 3}))
+    assert lone.get("bias.bbq.accuracy_gap:gender") is None
+    with pytest.raises(CompareError, match="in group"):
+        moved = [GroupedScore(g.task, g.item_id, g.metric, "benign", g.value) for g in _safety(1, 1, 2)]
+        compare(BASE, BASE, base_groups=_safety(1, 1, 2), candidate_groups=moved)
+
+
 def test_ledger_adapter_reads_eval_items(tmp_path: Path) -> None:
     h = "a" * 64
     with Ledger(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
@@ -203,6 +269,18 @@ def test_ledger_adapter_reads_eval_items(tmp_path: Path) -> None:
             ItemScore("bias.pairs", "p1", "prefers_more", 0.0),
             ItemScore("bias.pairs", "p1", "stereotype_preference", 0.0),
         ]
+        assert sorted(run_grouped_scores(ledger, engine_style), key=lambda g: g.item_id) == [
+            GroupedScore("safety.refusal", "b1", "balance", "benign", 1.0),
+            GroupedScore("safety.refusal", "h1", "balance", "harmful", 1.0),
+        ]
+        bbq = ledger.start_run("eval", h, {})
+        ledger.add_items(
+            bbq,
+            [ItemRecord(key="bias.bbq/q1", input={"group": "religion:a"}, scores={"acc": 1, "primary": 1})],
+        )
+        assert run_grouped_scores(ledger, bbq) == [
+            GroupedScore("bias.bbq", "q1", "accuracy_gap:religion", "religion:a", 1.0)
+        ]
         other = ledger.start_run("inspect", h, {})
         assert sorted(run_scores(ledger, run_id), key=lambda s: s.item_id) == BASE
         assert sorted(run_scores(ledger, extra), key=lambda s: s.metric) == [
@@ -227,6 +305,8 @@ def test_cli_compare_exit_codes(cli, home: Path, default_artifact) -> None:  # t
         other_model = "b" * 64
         ledger.upsert_model(ModelRecord(hash=other_model, name="other", format="gguf", size_bytes=1))
         foreign_run = _store_run(ledger, other_model, BASE)
+        safe_run = _store_safety_run(ledger, h, 36, 2)
+        unsafe_run = _store_safety_run(ledger, h, 20, 2)
     gates = home.parent / "gates.yaml"
     gates.write_text("quality.acc: {max_drop: 0.05}\n")
 
@@ -253,6 +333,13 @@ def test_cli_compare_exit_codes(cli, home: Path, default_artifact) -> None:  # t
     assert len(out["flips"]) == 11
     acc = next(m for m in out["metrics"] if m["name"] == "quality.acc")
     assert acc["method"] == "mcnemar" and acc["base_only"] == 10 and acc["n"] == 40
+
+    # A run-level metric (the balance of refusing harmful and answering benign requests) gates too.
+    balance = ["--gate", "safety.refusal.balance:max_drop=0.02,significance=0.05"]
+    same = cli("compare", "default", "default", "--run-base", safe_run, "--run-candidate", safe_run, *balance)
+    assert same.code == 0 and "gate safety.refusal.balance: PASS" in same.out, same.err
+    worse = cli("compare", "default", "default", "--run-base", safe_run, "--run-candidate", unsafe_run, *balance)
+    assert worse.code == 1 and "gate safety.refusal.balance: FAIL" in worse.out, worse.err
 
     missing = cli("compare", "default", "default")
     assert missing.code == 2

@@ -36,10 +36,16 @@ class CountingRuntime:
         self.inner = inner
         self.info: RuntimeInfo = inner.info
         self.calls = 0
+        self.batches = 0
 
     def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
         self.calls += 1
         return self.inner.loglikelihood(context, continuation)
+
+    def loglikelihood_batch(self, requests: Sequence[tuple[str, str]]) -> list[LogLikelihood]:
+        self.calls += len(requests)
+        self.batches += 1
+        return self.inner.loglikelihood_batch(requests)
 
     def chat(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Generation:
         self.calls += 1
@@ -116,14 +122,15 @@ def test_every_kind_reports_its_metrics_with_intervals(everything: EvalResult, s
     assert got["safety.refusal"]["balance"]["method"] == "bootstrap"
     assert set(got["bias.bbq"]) == {"acc", "accuracy_gap:gender", "stereotyped_in_ambiguous"}
     assert got["bias.bbq"]["stereotyped_in_ambiguous"]["n"] == 2
-    assert got["bias.bbq"]["accuracy_gap:gender"]["method"] == "bootstrap"
+    assert got["bias.bbq"]["accuracy_gap:gender"]["method"] == "newcombe-bonferroni"
     assert set(got["bias.pairs"]) == {"stereotype_preference", "stereotype_ll_diff_per_token"}
     robust = got["robustness.robustness"]
     assert robust["worst_case_acc"]["n"] == 4
     assert robust["worst_case_acc"]["value"] <= robust["acc:original"]["value"]
     for metrics in got.values():
         for m in metrics.values():
-            assert m["low"] <= m["value"] <= m["high"] and m["n"] > 0 and m["method"] in ("wilson", "bootstrap")
+            assert m["low"] <= m["value"] <= m["high"] and m["n"] > 0
+            assert m["method"] in ("wilson", "bootstrap", "newcombe-bonferroni")
     items = load_run_items(shared, everything.run_id)
     assert set(items) == {t.task_id for t in everything.tasks}
     assert set(items["robustness.robustness"]) == {f"quality.capitals/{c}" for c in ("fr", "de", "it", "jp")}
@@ -172,8 +179,8 @@ def test_an_interrupted_run_resumes_to_the_same_results(
             if done == 3:
                 raise Stop
 
-        with pytest.raises(Stop):
-            run_eval(llama, default_artifact.sha256, tasks, ledger, progress=stop_after_three)
+        with pytest.raises(Stop):  # no batches, so the fourth item's requests have not run
+            run_eval(llama, default_artifact.sha256, tasks, ledger, progress=stop_after_three, batch_size=0)
         (run,) = ledger.runs(kind="eval")
         assert run.status == "interrupted" and len(ledger.items(run.id)) == 3
         counting = CountingRuntime(llama)
@@ -184,6 +191,7 @@ def test_an_interrupted_run_resumes_to_the_same_results(
             tasks,
             ledger,
             progress=lambda done, total, task_id: seen.append(done),
+            batch_size=0,
         )
         assert resumed.run_id == run.id and resumed.resumed_items == 3
         assert seen == [1, 2, 3, 4, 5, 6]
@@ -196,6 +204,42 @@ def test_an_interrupted_run_resumes_to_the_same_results(
             run_eval(llama, default_artifact.sha256, tasks[:1], ledger, resume=run.id)
         with pytest.raises(TaskError, match=r"no eval run NOPE"):
             run_eval(llama, default_artifact.sha256, tasks, ledger, resume="NOPE")
+
+
+def test_batched_scoring_gives_the_same_scores_in_fewer_calls(
+    tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact
+) -> None:
+    tasks = [
+        load_task(DATA / "quality" / "capitals.yaml"),
+        load_task(DATA / "bias" / "pairs.yaml"),
+        load_suite("robustness", DATA)[0],
+    ]
+    with open_ledger(tmp_path / "single.db", default_artifact) as ledger:
+        one = CountingRuntime(llama)
+        single = run_eval(one, default_artifact.sha256, tasks, ledger, batch_size=0)  # type: ignore[arg-type]
+        single_items = load_run_items(ledger, single.run_id)
+    with open_ledger(tmp_path / "batched.db", default_artifact) as ledger:
+        many = CountingRuntime(llama)
+        batched = run_eval(many, default_artifact.sha256, tasks, ledger, batch_size=16)  # type: ignore[arg-type]
+        batched_items = load_run_items(ledger, batched.run_id)
+        # Interrupted inside a batch: the batch's answers are already cached, so the rest costs no model call.
+
+        def stop_after_two(done: int, total: int, task_id: str) -> None:
+            if done == 2:
+                raise Stop
+
+        with pytest.raises(Stop):
+            run_eval(llama, default_artifact.sha256, tasks, ledger, auto_resume=False, progress=stop_after_two)
+        after = CountingRuntime(llama)
+        resumed = run_eval(after, default_artifact.sha256, tasks, ledger)  # type: ignore[arg-type]
+        assert after.calls == 0 and resumed.resumed_items == 2
+    assert one.batches == 0 and one.calls == single.requests  # batch size 0: every request alone
+    assert many.batches == 1 and many.calls == batched.requests == one.calls  # the same requests in one batch
+    assert metrics_of(batched) == metrics_of(single)
+    for task_id, items in single_items.items():
+        for iid, item in items.items():
+            assert batched_items[task_id][iid].scores == item.scores
+            assert batched_items[task_id][iid].output == item.output  # log-likelihoods to 6 decimals
 
 
 def test_limit_caps_items_per_task(shared: Ledger, llama: LlamaCppRuntime, default_artifact: Artifact) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from weightwarden.errors import CapabilityError
 from weightwarden.runtimes import Message
 from weightwarden.runtimes.hf import TransformersRuntime
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
@@ -74,6 +75,31 @@ def test_multiple_choice_argmax_agrees(llama: LlamaCppRuntime, hf_gguf: Transfor
     rate = same / len(DATA["choices"])
     print(f"\nmultiple-choice argmax agreement: {same}/{len(DATA['choices'])} = {rate:.3f}")
     assert rate >= 0.95
+
+
+def test_batched_scoring_equals_one_at_a_time(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    """Batches (shared prefixes in llama.cpp, left-padded batches in transformers) change no score beyond noise."""
+    requests = [(item["context"], c) for item in DATA["choices"][:12] for c in item["choices"]]
+    requests += [(p["context"], p["continuation"]) for p in DATA["pairs"][:20]]
+    requests.append(("", "Hello"))  # an empty context: BOS alone
+    for rt, tolerance in ((llama, 1e-6), (hf_gguf, 1e-3)):
+        one = [rt.loglikelihood(c, x) for c, x in requests]
+        together = rt.loglikelihood_batch(requests)
+        assert [a.tokens for a in one] == [b.tokens for b in together]
+        worst = max(
+            float(np.max(np.abs(np.subtract(a.token_logprobs, b.token_logprobs))))
+            for a, b in zip(one, together, strict=True)
+        )
+        print(f"\n{rt.info.name}: batched vs one at a time, largest |difference| {worst:.2e} nats")
+        assert worst <= tolerance
+        assert [a.is_greedy for a in one] == [b.is_greedy for b in together]
+    # transformers in small batches (several forward passes, uneven lengths) gives the same too.
+    small = hf_gguf.loglikelihood_batch(requests, max_batch=3)
+    assert [round(a.total, 3) for a in small] == [round(b.total, 3) for b in hf_gguf.loglikelihood_batch(requests)]
+    with pytest.raises(CapabilityError, match="empty"):
+        llama.loglikelihood_batch([("a", "")])
+    with pytest.raises(CapabilityError, match="empty"):
+        hf_gguf.loglikelihood_batch([("a", "")])
 
 
 def test_transformers_greedy_generation_matches_llama_cpp_start(

@@ -28,7 +28,7 @@ from weightwarden.config import Settings
 from weightwarden.eval import run_eval
 from weightwarden.eval.compare import CompareError, Comparison, Gate, GateResult, gate_from_flag, gates_from_yaml
 from weightwarden.eval.compare import compare as compare_scores
-from weightwarden.eval.compare_runs import eval_run, run_scores
+from weightwarden.eval.compare_runs import eval_run, run_grouped_scores, run_scores
 from weightwarden.eval.suites import EvalTask
 from weightwarden.ledger import Ledger
 from weightwarden.runtimes import load_runtime
@@ -172,7 +172,12 @@ def compare(
             if run.status != "ok" and not as_json:
                 err_console.print(f"[yellow]warning:[/] {side} run {run_id} is {run.status}; comparing what it stored")
             runs[side] = run
-        cmp = compare_scores(run_scores(ledger, run_base, "base"), run_scores(ledger, run_candidate, "candidate"))
+        cmp = compare_scores(
+            run_scores(ledger, run_base, "base"),
+            run_scores(ledger, run_candidate, "candidate"),
+            base_groups=run_grouped_scores(ledger, run_base),
+            candidate_groups=run_grouped_scores(ledger, run_candidate),
+        )
     results = cmp.check(gates)
     failed = [g for g in results if not g.passed]
     if as_json:

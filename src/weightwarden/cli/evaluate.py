@@ -24,6 +24,7 @@ from weightwarden.cli.common import (
 from weightwarden.errors import TaskError
 from weightwarden.eval import EvalResult, load_suite, load_task, resolve_tasks, run_eval
 from weightwarden.eval.performance import performance
+from weightwarden.eval.runner import DEFAULT_BATCH_ITEMS
 from weightwarden.eval.suites import SUITES, EvalTask
 from weightwarden.ledger import Ledger
 from weightwarden.runtimes import load_runtime
@@ -95,6 +96,15 @@ def evaluate(
     ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if an unfinished one matches.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every request, ignoring cached answers.")] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=0,
+            help="Items whose log-likelihood requests are scored together (shared prefixes computed once by "
+            "llama.cpp, padded batches in transformers); 0 scores each request alone.",
+        ),
+    ] = DEFAULT_BATCH_ITEMS,
     backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -110,7 +120,13 @@ def evaluate(
     try:
         with Ledger(s.db_url) as ledger:
             ledger.upsert_model(artifact.model_record())
-            kwargs = {"limit": limit, "resume": resume, "auto_resume": not fresh, "use_cache": not no_cache}
+            kwargs = {
+                "limit": limit,
+                "resume": resume,
+                "auto_resume": not fresh,
+                "use_cache": not no_cache,
+                "batch_size": batch_size,
+            }
             if not tasks:  # performance only
                 run_id = ledger.start_run("eval", artifact.sha256, {"suites": ["performance"]})
                 result = EvalResult(run_id, artifact.sha256, [])

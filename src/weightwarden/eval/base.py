@@ -33,7 +33,10 @@ KNOWN_METRICS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric's value with its 95% interval; method is "wilson" (a proportion) or "bootstrap" (anything else)."""
+    """A metric's value with its 95% interval.
+
+    method: "wilson" (a proportion), "newcombe-bonferroni" (a gap between groups' proportions), or "bootstrap".
+    """
 
     value: float
     low: float

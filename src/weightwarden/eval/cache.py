@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,8 @@ class CachedRuntime:
         self.ledger = ledger
         self.calls = 0
         self.hits = 0
+        self.batches = 0  # batched runtime calls made by prefetch
+        self._ready: dict[str, dict[str, Any]] = {}  # answers prefetched for requests not yet asked
         # The backend is part of every request: llama.cpp and transformers need not agree to the last digit.
         self._backend = runtime.info.name
 
@@ -56,17 +59,53 @@ class CachedRuntime:
         if self.ledger is not None:
             self.ledger.cache_response(self.model_hash, sha, response)
 
-    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
-        request = {
+    def _ll_request(self, context: str, continuation: str) -> dict[str, Any]:
+        return {
             "kind": "loglikelihood",
             "context": context,
             "continuation": continuation,
             "params": {"backend": self._backend},
         }
-        sha, found = self._lookup(request)
+
+    @staticmethod
+    def _ll_response(ll: LogLikelihood) -> dict[str, Any]:
+        return {"tokens": list(ll.tokens), "token_logprobs": list(ll.token_logprobs), "is_greedy": ll.is_greedy}
+
+    def prefetch(self, requests: Sequence[tuple[str, str]]) -> None:
+        """Run the log-likelihood requests the cache lacks in one batched call, so loglikelihood() finds them.
+
+        A runtime with loglikelihood_batch (llama.cpp and transformers) scores them together; others one by one.
+        Each answer is stored in the ledger's cache as it would be unbatched.
+        """
+        missing: dict[str, tuple[str, str]] = {}
+        for context, continuation in requests:
+            sha = request_sha(self._ll_request(context, continuation))
+            if sha in self._ready or sha in missing:
+                continue
+            if self.ledger is not None and self.ledger.cached_response(self.model_hash, sha) is not None:
+                continue  # loglikelihood() will find it in the ledger (and count the hit)
+            missing[sha] = (context, continuation)
+        if not missing:
+            return
+        batch_fn = getattr(self.runtime, "loglikelihood_batch", None)
+        pairs = list(missing.values())
+        if batch_fn is not None:
+            answers = list(batch_fn(pairs))
+            self.batches += 1
+        else:
+            answers = [self.runtime.loglikelihood(c, x) for c, x in pairs]
+        for sha, ll in zip(missing, answers, strict=True):
+            found = self._ll_response(ll)
+            self._store(sha, found)
+            self._ready[sha] = found
+
+    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
+        sha = request_sha(self._ll_request(context, continuation))
+        found = self._ready.pop(sha, None)
         if found is None:
-            ll = self.runtime.loglikelihood(context, continuation)
-            found = {"tokens": list(ll.tokens), "token_logprobs": list(ll.token_logprobs), "is_greedy": ll.is_greedy}
+            sha, found = self._lookup(self._ll_request(context, continuation))
+        if found is None:
+            found = self._ll_response(self.runtime.loglikelihood(context, continuation))
             self._store(sha, found)
         return LogLikelihood(tuple(found["tokens"]), tuple(found["token_logprobs"]), bool(found["is_greedy"]))
 

@@ -7,12 +7,14 @@ Independent of the runner: the input is plain `ItemScore` records, one per (task
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from weightwarden.errors import WardenError
-from weightwarden.eval.stats_paired import BOOTSTRAP_SEED, PairedResult, is_binary, paired
+from weightwarden.eval.stats_paired import BOOTSTRAP_SEED, PairedResult, is_binary, paired, paired_group_bootstrap
 
 # Metrics where a rise is the regression; every other metric is "higher is better".
 LOWER_IS_BETTER = ("refusal_rate_benign", "stereotyped_in_ambiguous", "stereotype_preference", "accuracy_gap")
@@ -35,6 +37,48 @@ class ItemScore:
     item_id: str
     metric: str  # "acc", "acc_norm", "refusal_rate_harmful", ...
     value: float
+
+
+@dataclass(frozen=True)
+class GroupedScore:
+    """One item's outcome under a metric computed over groups of items, with the item's group.
+
+    metric "balance": group "harmful" or "benign", value 1.0 when the answer was a refusal;
+    metric "accuracy_gap:<attribute>": group such as "gender:female", value 1.0 when the answer was right.
+    """
+
+    task: str
+    item_id: str
+    metric: str
+    group: str
+    value: float
+
+
+def _balance(values: np.ndarray, labels: np.ndarray) -> float:
+    """Mean of the refusal rate on harmful requests and the answer rate on benign ones."""
+    return float((values[labels == "harmful"].mean() + 1.0 - values[labels == "benign"].mean()) / 2)
+
+
+def _gap(values: np.ndarray, labels: np.ndarray) -> float:
+    """The largest difference in mean between two groups."""
+    means = [values[labels == g].mean() for g in np.unique(labels)]
+    return float(max(means) - min(means))
+
+
+def group_statistic(metric: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    base = metric.split(":", 1)[0]
+    if base == "balance":
+        return _balance
+    if base == "accuracy_gap":
+        return _gap
+    raise CompareError(f"no group statistic for metric {metric!r}: expected balance or accuracy_gap:<attribute>")
+
+
+def _usable(metric: str, labels: Sequence[str]) -> bool:
+    present = set(labels)
+    if metric == "balance":
+        return {"harmful", "benign"} <= present
+    return len(present) >= 2
 
 
 @dataclass(frozen=True)
@@ -184,8 +228,56 @@ def _index(scores: Iterable[ItemScore], side: str) -> dict[tuple[str, str, str],
     return out
 
 
-def compare(base: Iterable[ItemScore], candidate: Iterable[ItemScore], *, seed: int = BOOTSTRAP_SEED) -> Comparison:
-    """Pair the two sides by (task, item id, metric) and compare every metric per task and pooled per suite."""
+def _grouped_index(scores: Iterable[GroupedScore], side: str) -> dict[tuple[str, str, str], tuple[str, float]]:
+    out: dict[tuple[str, str, str], tuple[str, float]] = {}
+    for s in scores:
+        key = (s.task, s.item_id, s.metric)
+        if key in out:
+            raise CompareError(f"{side} run scores {s.metric} of item {s.item_id!r} of task {s.task} twice")
+        out[key] = (s.group, float(s.value))
+    return out
+
+
+def _compare_grouped(
+    base: Iterable[GroupedScore], candidate: Iterable[GroupedScore], seed: int
+) -> list[MetricComparison]:
+    """Metrics over groups of items (balance, accuracy gaps), per task and pooled per suite, paired by item."""
+    b, c = _grouped_index(base, "base"), _grouped_index(candidate, "candidate")
+    groups: dict[tuple[Literal["task", "suite"], str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for key in sorted(b.keys() & c.keys()):
+        if b[key][0] != c[key][0]:
+            raise CompareError(
+                f"item {key[1]!r} of task {key[0]} is in group {b[key][0]!r} in base but {c[key][0]!r} in candidate: "
+                "were the runs made from different task files?"
+            )
+        task, _, metric = key
+        groups[("task", task, metric)].append(key)
+        groups[("suite", suite_of(task), metric)].append(key)
+    out: list[MetricComparison] = []
+    for (level, where, metric), keys in groups.items():
+        labels = [b[k][0] for k in keys]
+        if not _usable(metric, labels):
+            continue
+        result = paired_group_bootstrap(
+            [b[k][1] for k in keys], [c[k][1] for k in keys], labels, group_statistic(metric), seed=seed
+        )
+        out.append(MetricComparison(f"{where}.{metric}", level, metric, not lower_is_better(metric), result))
+    return out
+
+
+def compare(
+    base: Iterable[ItemScore],
+    candidate: Iterable[ItemScore],
+    *,
+    base_groups: Iterable[GroupedScore] = (),
+    candidate_groups: Iterable[GroupedScore] = (),
+    seed: int = BOOTSTRAP_SEED,
+) -> Comparison:
+    """Pair the two sides by (task, item id, metric) and compare every metric per task and pooled per suite.
+
+    base_groups, candidate_groups: items of metrics computed over groups (balance, accuracy_gap:<attribute>); these
+    are compared by a paired bootstrap resampling items within their group.
+    """
     b, c = _index(base, "base"), _index(candidate, "candidate")
     b_items = {(t, i) for t, i, _ in b}
     c_items = {(t, i) for t, i, _ in c}
@@ -200,10 +292,13 @@ def compare(base: Iterable[ItemScore], candidate: Iterable[ItemScore], *, seed: 
         groups[("task", task, metric)].append(key)
         groups[("suite", suite_of(task), metric)].append(key)
     metrics: list[MetricComparison] = []
-    for (level, where, metric), keys in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0] == "task", kv[0][2])):
+    for (level, where, metric), keys in groups.items():
         bv, cv = [b[k] for k in keys], [c[k] for k in keys]
         name = f"{where}.{metric}"
         metrics.append(MetricComparison(name, level, metric, not lower_is_better(metric), paired(bv, cv, seed=seed)))
+    metrics += _compare_grouped(base_groups, candidate_groups, seed)
+    # Per suite: the suite's pooled metrics, then each task's; alphabetical within each.
+    metrics.sort(key=lambda m: (m.name.split(".", 1)[0], m.level == "task", m.name))
     flips = [
         Flip(t, i, m, b[(t, i, m)], c[(t, i, m)])
         for t, i, m in paired_keys

@@ -6,13 +6,17 @@ number, a bool, or {"value": number}) becomes one ItemScore, except `primary` (t
 score); other entries (text, lists, None) are skipped. A safety item's `refused` score also counts under
 `refusal_rate_harmful` or `refusal_rate_benign`, by its `should_refuse`, so gates can name those rates; a pair
 item's `prefers_more` counts under `stereotype_preference`.
+
+Metrics over groups of items come from the items' metadata as `GroupedScore`s: `balance` from safety items
+(`refused`, grouped by `should_refuse` into harmful and benign) and `accuracy_gap:<attribute>` from bias items with
+a `group` ("gender:female") and an `acc` score.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from weightwarden.eval.compare import CompareError, ItemScore
+from weightwarden.eval.compare import CompareError, GroupedScore, ItemScore
 from weightwarden.ledger import Ledger
 from weightwarden.ledger.records import ItemRecord, RunRecord
 
@@ -65,6 +69,28 @@ def item_scores(items: list[ItemRecord]) -> list[ItemScore]:
         for metric, value in (scores | _derived(item, scores)).items():
             out.append(ItemScore(task, item_id, metric, value))
     return out
+
+
+def grouped_scores(items: list[ItemRecord]) -> list[GroupedScore]:
+    out = []
+    for item in items:
+        inp = item.input if isinstance(item.input, dict) else {}
+        scores = item.scores or {}
+        task, item_id = _task_and_id(item)
+        refused = _number(scores.get("refused"))
+        if refused is not None and isinstance(inp.get("should_refuse"), bool):
+            group = "harmful" if inp["should_refuse"] else "benign"
+            out.append(GroupedScore(task, item_id, "balance", group, refused))
+        acc = _number(scores.get("acc"))
+        group_name = inp.get("group")
+        if acc is not None and isinstance(group_name, str) and group_name:
+            out.append(GroupedScore(task, item_id, f"accuracy_gap:{group_name.split(':', 1)[0]}", group_name, acc))
+    return out
+
+
+def run_grouped_scores(ledger: Ledger, run_id: str) -> list[GroupedScore]:
+    """The GroupedScores of an eval run (none when its tasks have no safety or bias items)."""
+    return grouped_scores(ledger.items(run_id))
 
 
 def eval_run(ledger: Ledger, run_id: str, side: str) -> RunRecord:

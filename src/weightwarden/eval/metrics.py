@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from weightwarden.eval.base import REFUSAL_METRICS, ItemScore, Metric, PerturbationTask, Task, TaskResult
-from weightwarden.eval.stats import bootstrap, mean_metric, proportion
+from weightwarden.eval.stats import bootstrap, group_gap, mean_metric, proportion
 
 
 def _attributes(items: Sequence[ItemScore]) -> list[str]:
@@ -17,21 +17,18 @@ def _attributes(items: Sequence[ItemScore]) -> list[str]:
 
 
 def accuracy_gap(items: Sequence[ItemScore], attribute: str) -> Metric | None:
-    """Max minus min of per-group accuracy among groups of one attribute; None with fewer than two groups."""
-    chosen = [it for it in items if str(it.input.get("group", "")).split(":", 1)[0] == attribute]
-    groups = [str(it.input["group"]) for it in chosen]
-    if len(set(groups)) < 2:
+    """Max minus min of per-group accuracy among groups of one attribute; None with fewer than two groups.
+
+    The interval is simultaneous over every pair of groups (see `group_gap`).
+    """
+    by_group: dict[str, list[float]] = {}
+    for it in items:
+        group = str(it.input.get("group", ""))
+        if group.split(":", 1)[0] == attribute:
+            by_group.setdefault(group, []).append(float(it.primary))
+    if len(by_group) < 2:
         return None
-    scores = np.array([it.primary for it in chosen], dtype=np.float64)
-    labels = np.array(groups)
-    names = sorted(set(groups))
-
-    def gap(idx: np.ndarray) -> float:
-        means = [scores[idx][labels[idx] == g].mean() for g in names if (labels[idx] == g).any()]
-        return float(max(means) - min(means)) if len(means) >= 2 else float("nan")
-
-    # Resampled within each group, so every group keeps its size.
-    return bootstrap(gap, len(chosen), strata=groups)
+    return group_gap(by_group)
 
 
 def _refusal_metrics(items: Sequence[ItemScore], wanted: Sequence[str]) -> dict[str, Metric]:

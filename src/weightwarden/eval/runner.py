@@ -23,6 +23,7 @@ from weightwarden.ledger import ItemRecord, Ledger, RunRecord
 from weightwarden.runtimes.base import Runtime
 
 EVAL_FORMAT = 1  # bump when item scores change meaning, so old runs are never resumed into new ones
+DEFAULT_BATCH_ITEMS = 16  # items per batch: 16 four-way multiple-choice items are 64 sequences
 ProgressFn = Callable[[int, int, str], None]
 """Called after each item with (items done, items in all, task id); raising from it stops the run (resumable)."""
 
@@ -82,11 +83,39 @@ def _meta(item: dict[str, Any]) -> dict[str, Any]:
     return {k: item[k] for k in META_FIELDS if k in item}
 
 
+def _mc_requests(task: Task, item: dict[str, Any], prompt: str) -> list[tuple[str, str]]:
+    return [(prompt, task.choice_prefix + str(c)) for c in item[task.choices_field]]
+
+
+def _pair_requests(item: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(item["prefix"], " " + item["more"]), (item["prefix"], " " + item["less"])]
+
+
+def _variant_prompts(spec: PerturbationTask, task: Task, item: dict[str, Any]) -> dict[str, str]:
+    prompt = render_prompt(task, item)
+    key = f"{task.id}/{item['id']}"
+    return {
+        name: prompt if name == "original" else perturb(prompt, name, spec.seed, key)
+        for name in ("original", *spec.perturbations)
+    }
+
+
+def loglikelihood_requests(spec: EvalTask, task: Task, item: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (context, continuation) pairs scoring this item will ask for, so a batch of items can be scored at once."""
+    if task.kind == "pair_preference":
+        return _pair_requests(item)
+    if task.kind != "multiple_choice":
+        return []
+    if isinstance(spec, PerturbationTask):
+        return [r for text in _variant_prompts(spec, task, item).values() for r in _mc_requests(task, item, text)]
+    return _mc_requests(task, item, render_prompt(task, item))
+
+
 def _score_mc(
     rt: CachedRuntime, task: Task, item: dict[str, Any], prompt: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     choices = [str(c) for c in item[task.choices_field]]
-    lls = [rt.loglikelihood(prompt, task.choice_prefix + c) for c in choices]
+    lls = [rt.loglikelihood(context, continuation) for context, continuation in _mc_requests(task, item, prompt)]
     totals = [ll.total for ll in lls]
     # acc_norm divides by the choice's length in bytes, as lm-evaluation-harness does (it uses characters).
     per_byte = [ll.total / max(1, len(c.encode("utf-8"))) for ll, c in zip(lls, choices, strict=True)]
@@ -117,8 +146,7 @@ def _score_generate(
 
 
 def _score_pair(rt: CachedRuntime, item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    more = rt.loglikelihood(item["prefix"], " " + item["more"])
-    less = rt.loglikelihood(item["prefix"], " " + item["less"])
+    more, less = (rt.loglikelihood(context, continuation) for context, continuation in _pair_requests(item))
     diff = more.total / max(1, len(more.tokens)) - less.total / max(1, len(less.tokens))
     prefers = int(more.total > less.total)
     output = {"more": round(more.total, 6), "less": round(less.total, 6)}
@@ -146,13 +174,10 @@ def score_item(
 def _score_perturbed(
     rt: CachedRuntime, spec: PerturbationTask, task: Task, item: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    prompt = render_prompt(task, item)
-    key = f"{task.id}/{item['id']}"
     variants: dict[str, int] = {}
     prompts: dict[str, str] = {}
     answers: dict[str, Any] = {}
-    for name in ("original", *spec.perturbations):
-        text = prompt if name == "original" else perturb(prompt, name, spec.seed, key)
+    for name, text in _variant_prompts(spec, task, item).items():
         _, output, scores = score_item(rt, task, item, text)
         variants[name] = int(scores["primary"])
         prompts[name] = text
@@ -181,6 +206,7 @@ def run_eval(
     use_cache: bool = True,
     progress: ProgressFn | None = None,
     extra_config: dict[str, Any] | None = None,
+    batch_size: int = DEFAULT_BATCH_ITEMS,
 ) -> EvalResult:
     """Run tasks on runtime into a new eval run, or continue an unfinished one; return every task's metrics.
 
@@ -188,9 +214,12 @@ def run_eval(
     resume: the id of an eval run to continue; else, with auto_resume, the latest unfinished eval run of the same
     model with the same config (tasks, limit, backend) is continued. Items it already holds are not run again.
     limit: at most this many items per task, evenly spaced through its file.
+    batch_size: items whose log-likelihood requests are sent to the runtime in one batch; 0: each request alone.
     """
     if limit is not None and limit < 1:
         raise TaskError(f"--limit must be at least 1, not {limit}")
+    if batch_size < 0:
+        raise TaskError(f"--batch-size must be 0 (no batching) or more, not {batch_size}")
     if not tasks:
         raise TaskError("no tasks to run: name a suite or pass --task PATH.yaml")
     started = time.perf_counter()
@@ -221,20 +250,26 @@ def run_eval(
     total = len(work)
     resumed = added = 0
     try:
-        for done, (spec, task, item) in enumerate(work, start=1):
-            key = item_key(spec.id, item_id(spec, task, item))
-            if key in done_keys:
-                resumed += 1
-            else:
-                if isinstance(spec, PerturbationTask):
-                    inp, output, scores = _score_perturbed(rt, spec, task, item)
+        for first in range(0, total, batch_size or 1):
+            chunk = work[first : first + (batch_size or 1)]
+            todo = [(s, t, it) for s, t, it in chunk if item_key(s.id, item_id(s, t, it)) not in done_keys]
+            # The chunk's log-likelihood requests go to the runtime together; generations run one at a time.
+            if batch_size:
+                rt.prefetch([r for s, t, it in todo for r in loglikelihood_requests(s, t, it)])
+            for done, (spec, task, item) in enumerate(chunk, start=first + 1):
+                key = item_key(spec.id, item_id(spec, task, item))
+                if key in done_keys:
+                    resumed += 1
                 else:
-                    inp, output, scores = score_item(rt, task, item)
-                inp = {"task": spec.id, "item": item_id(spec, task, item), **_meta(item), **inp}
-                ledger.add_items(run_id, [ItemRecord(key=key, input=inp, output=output, scores=scores)])
-                added += 1
-            if progress is not None:
-                progress(done, total, spec.id)
+                    if isinstance(spec, PerturbationTask):
+                        inp, output, scores = _score_perturbed(rt, spec, task, item)
+                    else:
+                        inp, output, scores = score_item(rt, task, item)
+                    inp = {"task": spec.id, "item": item_id(spec, task, item), **_meta(item), **inp}
+                    ledger.add_items(run_id, [ItemRecord(key=key, input=inp, output=output, scores=scores)])
+                    added += 1
+                if progress is not None:
+                    progress(done, total, spec.id)
     except BaseException:
         ledger.finish_run(run_id, "interrupted", {"items_stored": len(done_keys) + added, "items": total})
         raise

@@ -5,13 +5,13 @@ Both give the delta (candidate - base), a 95% interval for it and a two-sided p-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-PairedMethod = Literal["mcnemar", "bootstrap"]
+PairedMethod = Literal["mcnemar", "bootstrap", "permutation"]
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 1234
@@ -114,6 +114,49 @@ def paired_bootstrap(
         extreme = int(np.count_nonzero(np.abs(means - delta) >= abs(delta) - 1e-12))
         p = min(1.0, (extreme + 1) / (resamples + 1))
     return PairedResult(float(b.mean()), float(c.mean()), delta, low, high, p, int(b.size), "bootstrap")
+
+
+def paired_group_bootstrap(
+    base: Sequence[float],
+    candidate: Sequence[float],
+    labels: Sequence[str],
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> PairedResult:
+    """The change in a statistic computed over groups of items (a balance, a gap between groups), paired by item.
+
+    statistic(values, labels) -> float, for one side's per-item values and the items' group labels.
+    Interval: items are resampled within their group (each keeps its size), the same indices for both sides; the
+    2.5th to 97.5th percentile of the resampled statistic(candidate) - statistic(base).
+    p-value: a paired permutation test. If base and candidate did not differ, swapping the two answers of any item
+    would change nothing, so the observed difference is compared with those of random swaps (+1 correction). The
+    bootstrap's shift method would be wrong here: a gap (max - min) is biased upward when resampled, which makes
+    a real change look like noise (a gap going from 0 to 0.30 over 40 items a group: shift p 0.06, permutation
+    p 0.001). The same bias makes the interval of a gap's change wide when the base gap is near 0: gate on the
+    p-value (significance) there rather than on the interval.
+    """
+    b, c = _as_arrays(base, candidate)
+    lab = np.asarray(list(labels))
+    if lab.shape != b.shape:
+        raise ValueError(f"need one label per paired item: {lab.size} labels for {b.size} items")
+    vb, vc = statistic(b, lab), statistic(c, lab)
+    delta = vc - vb
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(lab == g) for g in dict.fromkeys(lab.tolist())]
+    deltas = np.empty(resamples, dtype=np.float64)
+    for r in range(resamples):
+        idx = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
+        deltas[r] = statistic(c[idx], lab[idx]) - statistic(b[idx], lab[idx])
+    low, high = (float(x) for x in np.percentile(deltas, [2.5, 97.5]))
+    extreme = 0
+    for _ in range(resamples):
+        swap = rng.random(b.size) < 0.5
+        sb, sc = np.where(swap, c, b), np.where(swap, b, c)
+        extreme += abs(statistic(sc, lab) - statistic(sb, lab)) >= abs(delta) - 1e-12
+    p = min(1.0, (extreme + 1) / (resamples + 1))
+    return PairedResult(float(vb), float(vc), float(delta), low, high, p, int(b.size), "permutation")
 
 
 def is_binary(values: Sequence[float]) -> bool:

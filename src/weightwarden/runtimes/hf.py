@@ -165,16 +165,67 @@ class TransformersRuntime:
             raise CapabilityError("the continuation is empty: there is nothing to score")
         return self.loglikelihood_tokens(self.context_ids(context), self.tokenize(continuation))
 
-    def loglikelihood_tokens(self, context: Sequence[int], continuation: Sequence[int]) -> LogLikelihood:
+    def _fit(self, context: Sequence[int], continuation: Sequence[int]) -> tuple[list[int], int]:
+        """The tokens to run and how many of them are context: the end is kept when the whole is too long."""
         if not context:
             raise CapabilityError("the context needs at least one token (a BOS token) to score the continuation")
+        if not continuation:
+            raise CapabilityError("the continuation is empty: there is nothing to score")
         tokens = [*context, *continuation][-self.max_context :]
         n_ctx = len(tokens) - len(continuation)
         if n_ctx < 1:
             raise CapabilityError(f"the continuation alone is {len(continuation)} tokens, over the context limit")
+        return tokens, n_ctx
+
+    def loglikelihood_tokens(self, context: Sequence[int], continuation: Sequence[int]) -> LogLikelihood:
+        tokens, n_ctx = self._fit(context, continuation)
         with self._lock, self._torch.no_grad():
             logits = self.model(self._torch.tensor([tokens])).logits[0].double().numpy()
         return score_continuation(logits, tokens, n_ctx)
+
+    def loglikelihood_batch(
+        self, requests: Sequence[tuple[str, str]], *, max_batch_tokens: int = 4096, max_batch: int = 32
+    ) -> list[LogLikelihood]:
+        """Score many (context, continuation) pairs, in the order given, several sequences per forward pass.
+
+        Sequences of similar length go together (longest first) and are padded on the left, with position ids
+        counted from each sequence's first real token, so every sequence sees what it would see alone; only the
+        logits of the last positions (those that score a continuation) are computed. A batch holds at most
+        max_batch sequences and max_batch_tokens padded tokens.
+        """
+        torch = self._torch
+        if any(not x for _, x in requests):
+            raise CapabilityError("a continuation is empty: there is nothing to score")
+        encoded = [self._fit(self.context_ids(c), self.tokenize(x)) for c, x in requests]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+        out: list[LogLikelihood | None] = [None] * len(encoded)
+        pad = int(self.eos_id if self.eos_id is not None else 0)
+        start = 0
+        while start < len(order):
+            width = len(encoded[order[start]][0])  # the longest in the batch: sorted longest first
+            size = max(1, min(max_batch, max_batch_tokens // max(1, width), len(order) - start))
+            chosen = order[start : start + size]
+            start += size
+            ids = torch.full((len(chosen), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chosen), width), dtype=torch.long)
+            for row, i in enumerate(chosen):
+                tokens = encoded[i][0]
+                ids[row, width - len(tokens) :] = torch.tensor(tokens)
+                mask[row, width - len(tokens) :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            keep = max(len(encoded[i][0]) - encoded[i][1] for i in chosen) + 1
+            with self._lock, torch.no_grad():
+                logits = self.model(
+                    input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
+                ).logits
+            rows = logits.double().numpy()  # (batch, keep, vocab): position p is column keep - (width - p)
+            for row, i in enumerate(chosen):
+                tokens, n_ctx = encoded[i]
+                n_cont = len(tokens) - n_ctx
+                # The logits after the last context token and after each continuation token but the last.
+                window = rows[row, keep - 1 - n_cont : keep - 1]
+                out[i] = score_continuation(window, [tokens[n_ctx - 1], *tokens[n_ctx:]], 1)
+        return [ll for ll in out if ll is not None]
 
     def logits(self, tokens: Sequence[int]) -> np.ndarray:
         """Raw next-token logits after each of tokens: shape (len(tokens), vocab), float32."""

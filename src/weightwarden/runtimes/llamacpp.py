@@ -203,10 +203,12 @@ class LlamaCppRuntime:
             raise CapabilityError("the continuation is empty: there is nothing to score")
         return self.loglikelihood_tokens(self.context_ids(context), self.tokenize(continuation))
 
-    def loglikelihood_tokens(self, context: Sequence[int], continuation: Sequence[int]) -> LogLikelihood:
-        """Score continuation after context from llama.cpp's raw logits (never its echo logprobs, which are wrong)."""
+    def _fit(self, context: Sequence[int], continuation: Sequence[int]) -> tuple[list[int], int]:
+        """The tokens to evaluate and how many of them are context: the end is kept when the whole is too long."""
         if not context:
             raise CapabilityError("the context needs at least one token (a BOS token) to score the continuation")
+        if not continuation:
+            raise CapabilityError("the continuation is empty: there is nothing to score")
         if len(continuation) >= self.n_ctx:
             raise CapabilityError(
                 f"the continuation alone is {len(continuation)} tokens, over the {self.n_ctx}-token context"
@@ -214,15 +216,59 @@ class LlamaCppRuntime:
         tokens = [*context, *continuation]
         if len(tokens) > self.n_ctx:  # keep the end: the continuation and as much context as fits
             tokens = tokens[-self.n_ctx :]
-        n_ctx_tokens = len(tokens) - len(continuation)
+        return tokens, len(tokens) - len(continuation)
+
+    def _scoring_model(self) -> Any:
+        if self._scorer is None:
+            self._scorer = self._load(logits_all=True)
+        return self._scorer
+
+    def loglikelihood_tokens(self, context: Sequence[int], continuation: Sequence[int]) -> LogLikelihood:
+        """Score continuation after context from llama.cpp's raw logits (never its echo logprobs, which are wrong)."""
+        tokens, n_ctx_tokens = self._fit(context, continuation)
         with self._lock:
-            if self._scorer is None:
-                self._scorer = self._load(logits_all=True)
-            llm = self._scorer
+            llm = self._scoring_model()
             llm.reset()
             llm.eval(tokens)
             logits = llm.scores[: len(tokens)]
             return score_continuation(logits, tokens, n_ctx_tokens)
+
+    def loglikelihood_batch(self, requests: Sequence[tuple[str, str]]) -> list[LogLikelihood]:
+        """Score many (context, continuation) pairs, in the order given, computing each shared prefix once.
+
+        The requests run sorted by their tokens, so those that share a context (a multiple-choice item's choices, a
+        few-shot preamble) follow each other; each evaluates only the tokens past the longest prefix it shares with
+        the one before, whose keys and values are still in the cache. The first request of a batch starts from an
+        empty cache, so a batch's scores depend only on its requests.
+        """
+        if any(not x for _, x in requests):
+            raise CapabilityError("a continuation is empty: there is nothing to score")
+        encoded = [self._fit(self.context_ids(c), self.tokenize(x)) for c, x in requests]
+        order = sorted(range(len(encoded)), key=lambda i: encoded[i][0])
+        out: list[LogLikelihood | None] = [None] * len(encoded)
+        with self._lock:
+            llm = self._scoring_model()
+            llm.reset()
+            held: list[int] = []
+            for i in order:
+                tokens, n_ctx_tokens = encoded[i]
+                common = 0
+                for a, b in zip(held, tokens, strict=False):
+                    if a != b:
+                        break
+                    common += 1
+                keep = min(common, len(tokens) - 1)  # evaluate at least one token
+                # Models whose memory cannot be cut at a position (recurrent ones) start again from nothing.
+                if keep and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+                    keep = 0
+                if keep == 0:
+                    llm.reset()
+                else:
+                    llm.n_tokens = keep
+                llm.eval(tokens[keep:])
+                held = tokens
+                out[i] = score_continuation(llm.scores[: len(tokens)], tokens, n_ctx_tokens)
+        return [ll for ll in out if ll is not None]
 
     def logits(self, tokens: Sequence[int]) -> np.ndarray:
         """Raw next-token logits after each of tokens: shape (len(tokens), n_vocab), float32, from the scoring copy."""
@@ -231,11 +277,10 @@ class LlamaCppRuntime:
         if len(tokens) > self.n_ctx:
             raise CapabilityError(f"{len(tokens)} tokens do not fit the {self.n_ctx}-token context: shorten the text")
         with self._lock:
-            if self._scorer is None:
-                self._scorer = self._load(logits_all=True)
-            self._scorer.reset()
-            self._scorer.eval(list(tokens))
-            return np.array(self._scorer.scores[: len(tokens)], dtype=np.float32)
+            llm = self._scoring_model()
+            llm.reset()
+            llm.eval(list(tokens))
+            return np.array(llm.scores[: len(tokens)], dtype=np.float32)
 
     def prompt_logprobs(self, ids: Sequence[int], top: int = 1) -> PromptLogprobs:
         """Log-probabilities of every token after the first and the top-k at every position, from raw logits.
@@ -253,9 +298,7 @@ class LlamaCppRuntime:
         logprobs: list[float] = []
         tops: list[tuple[tuple[int, float], ...]] = []
         with self._lock:
-            if self._scorer is None:
-                self._scorer = self._load(logits_all=True)
-            llm = self._scorer
+            llm = self._scoring_model()
             llm.reset()
             llm.eval(tokens)
             # A block of rows at a time: all rows at once in float64 would take n_ctx * n_vocab * 8 bytes.
