@@ -1,13 +1,15 @@
-"""Batched against one-request-at-a-time scoring in `warden eval`'s runner, on the built-in log-likelihood tasks.
+"""Batched against one-request-at-a-time evaluation in `warden eval`'s runner, on the built-in tasks.
 
-Run: PYTHONPATH=src .venv/bin/python bench/eval_batching.py [--limit 40] [--batch-size 16] [--threads 2]
-     [--backends llama.cpp,transformers] [--json] [--out FILE]
+Run: PYTHONPATH=src .venv/bin/python bench/eval_batching.py [--part scoring|generation] [--limit 40]
+     [--batch-size 16] [--threads 2] [--backends llama.cpp,transformers] [--json] [--out FILE]
 
-Each backend loads the default model once; then the same tasks (world_mc, reading, bbq, pairs: every
-multiple-choice and pair-preference task, --limit items each) run through run_eval twice into fresh SQLite
+Each backend loads the default model once; then the same tasks run through run_eval twice into fresh SQLite
 ledgers with the request cache off: --batch-size 0 (every request alone) and --batch-size N. The order
 alternates per repeat so neither side always runs on a warm machine. Printed: wall time of each, the ratio, and
-how many stored item scores are identical between the two runs (they must all be).
+how many stored item scores (and, for generation, answers) are identical between the two runs.
+--part scoring: every log-likelihood task (world_mc, reading, bbq, pairs); the scores must all be identical.
+--part generation (llama.cpp only): the generation tasks (arithmetic, instructions, refusal); batched greedy
+decoding changes the shapes of llama.cpp's sums, so a near tie can go the other way and some answers differ.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from weightwarden.ledger import Ledger
 from weightwarden.runtimes import load_runtime
 from weightwarden.runtimes.artifact import resolve
 
-TASKS = ("quality.world_mc", "quality.reading", "bias.bbq", "bias.pairs")
+PARTS = {
+    "scoring": ("quality.world_mc", "quality.reading", "bias.bbq", "bias.pairs"),
+    "generation": ("quality.arithmetic", "quality.instructions", "safety.refusal"),
+}
 
 
 def one_run(runtime: Any, model: Any, tasks: list[EvalTask], limit: int, batch_size: int, work: Path) -> dict[str, Any]:
@@ -38,11 +43,13 @@ def one_run(runtime: Any, model: Any, tasks: list[EvalTask], limit: int, batch_s
         seconds = time.perf_counter() - t0
         items = load_run_items(ledger, result.run_id)
     scores = {f"{t}/{i}": s.scores for t, by_id in items.items() for i, s in by_id.items()}
-    return {"seconds": seconds, "requests": result.requests, "scores": scores}
+    texts = {f"{t}/{i}": s.output.get("text") for t, by_id in items.items() for i, s in by_id.items()}
+    return {"seconds": seconds, "requests": result.requests, "scores": scores, "texts": texts}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=sorted(PARTS), default="scoring", help="Which tasks (default scoring).")
     ap.add_argument("--limit", type=int, default=40, help="Items per task (default 40).")
     ap.add_argument("--batch-size", type=int, default=16, help="Items per batch on the batched side (default 16).")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for both backends (default 2).")
@@ -52,8 +59,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="Also write the summary as JSON here.")
     args = ap.parse_args()
     model = resolve("default")
-    tasks = [t for t in load_suite("all") if t.id in TASKS]
-    summary: dict[str, Any] = {"tasks": [t.id for t in tasks], "limit": args.limit, "batch_size": args.batch_size}
+    tasks = [t for t in load_suite("all") if t.id in PARTS[args.part]]
+    summary: dict[str, Any] = {
+        "part": args.part,
+        "tasks": [t.id for t in tasks],
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+    }
     with tempfile.TemporaryDirectory(prefix="ww-batching-") as tmp:
         for backend in args.backends.split(","):
             runtime = load_runtime(model, backend, threads=args.threads)  # type: ignore[arg-type]
@@ -69,6 +82,7 @@ def main() -> None:
             runtime.close()
             single, batched = best[0], best[args.batch_size]
             same = sum(batched["scores"].get(k) == v for k, v in single["scores"].items())
+            same_text = sum(batched["texts"].get(k) == v for k, v in single["texts"].items())
             summary[backend] = {
                 "requests": single["requests"],
                 "unbatched_s": round(single["seconds"], 2),
@@ -76,6 +90,7 @@ def main() -> None:
                 "speedup": round(single["seconds"] / batched["seconds"], 2),
                 "items": len(single["scores"]),
                 "identical_item_scores": same,
+                "identical_answers": same_text,
             }
     if args.out is not None:
         args.out.write_text(json.dumps(summary, indent=2) + "\n")
@@ -83,12 +98,16 @@ def main() -> None:
         print(json.dumps(summary, indent=2))
         return
     print(f"tasks {', '.join(summary['tasks'])}; {args.limit} items each; best of {args.repeats}")
-    print(f"{'backend':14} {'requests':>9} {'one at a time s':>16} {'batched s':>10} {'speed-up':>9} {'same scores':>12}")
+    print(
+        f"{'backend':14} {'requests':>9} {'one at a time s':>16} {'batched s':>10} {'speed-up':>9} "
+        f"{'same scores':>12} {'same answers':>13}"
+    )
     for backend in args.backends.split(","):
         r = summary[backend]
         print(
             f"{backend:14} {r['requests']:>9} {r['unbatched_s']:>16.1f} {r['batched_s']:>10.1f} "
-            f"{r['speedup']:>8.2f}x {r['identical_item_scores']:>6}/{r['items']}"
+            f"{r['speedup']:>8.2f}x {r['identical_item_scores']:>6}/{r['items']} "
+            f"{r['identical_answers']:>7}/{r['items']}"
         )
 
 

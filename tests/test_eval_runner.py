@@ -47,6 +47,13 @@ class CountingRuntime:
         self.batches += 1
         return self.inner.loglikelihood_batch(requests)
 
+    def generate_batch(
+        self, prompts: Sequence[str | Sequence[Message]], params: GenerationParams = GenerationParams()
+    ) -> list[Generation]:
+        self.calls += len(prompts)
+        self.batches += 1
+        return self.inner.generate_batch(prompts, params)
+
     def chat(self, messages: Sequence[Message], params: GenerationParams = GenerationParams()) -> Generation:
         self.calls += 1
         return self.inner.chat(messages, params)

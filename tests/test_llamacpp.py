@@ -105,3 +105,42 @@ def test_bad_scoring_requests(llama: LlamaCppRuntime) -> None:
 def test_overlong_prompt_is_refused_clearly(llama: LlamaCppRuntime) -> None:
     with pytest.raises(CapabilityError, match="shorten"):
         llama.complete("word " * 5000, GREEDY)
+
+
+def test_batched_greedy_generation(llama: LlamaCppRuntime) -> None:
+    """Several greedy answers decoded together: repeatable, limits and stops kept, the same answers up to noise."""
+    prompts: list[str | list[Message]] = [
+        [Message("user", q)]
+        for q in (
+            "Which city is the capital of France?",
+            "Name three colours.",
+            "What is 12 + 30?",
+            "Write a haiku about rain.",
+            "How do I stop a running Python program?",
+            "List two planets.",
+            "What is the opposite of hot?",
+            "Tell me a joke about computers.",
+            "Explain what a noun is.",  # nine prompts: more than one group of BATCH_SEQUENCES (8)
+        )
+    ]
+    prompts.append("The quick brown fox")  # completion, not chat
+    params = GenerationParams(max_tokens=24, temperature=0.0)
+    together = llama.generate_batch(prompts, params)
+    assert [g.text for g in llama.generate_batch(prompts, params)] == [g.text for g in together]
+    alone = [llama.complete(p, params) if isinstance(p, str) else llama.chat(p, params) for p in prompts]
+    for a, b in zip(alone, together, strict=True):
+        assert b.completion_tokens <= 24 and b.prompt_tokens == a.prompt_tokens
+        assert b.finish_reason in ("stop", "length") and (b.finish_reason == "length") == (b.completion_tokens == 24)
+        # A batch changes the shapes of the sums, so a near tie between two tokens can go the other way; the
+        # start of every answer still agrees.
+        assert a.text[:12] == b.text[:12], (a.text, b.text)
+    same = sum(a.text == b.text for a, b in zip(alone, together, strict=True))
+    print(f"\nbatched greedy answers identical to one at a time: {same}/{len(prompts)}")
+    assert same >= len(prompts) // 2
+    assert "Paris" in together[0].text
+    # A stop string ends the answer there, as one at a time.
+    stopped = llama.generate_batch(prompts[:3], GenerationParams(max_tokens=40, temperature=0.0, stop=(" ",)))
+    assert all(" " not in g.text and g.finish_reason == "stop" for g in stopped)
+    # Sampling is not batched: it runs one at a time and equals chat() with the same seed.
+    sampled = GenerationParams(max_tokens=12, temperature=0.8, seed=3)
+    assert llama.generate_batch(prompts[:2], sampled)[1].text == llama.chat(prompts[1], sampled).text  # type: ignore[arg-type]

@@ -9,13 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightwarden.ledger import Ledger
-from weightwarden.runtimes.base import GenerationParams, LogLikelihood, Message, Runtime
+from weightwarden.runtimes.base import Generation, GenerationParams, LogLikelihood, Message, Runtime
 
 
 def request_sha(request: dict[str, Any]) -> str:
     """sha256 of a request's canonical JSON (sorted keys, no spaces, UTF-8)."""
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+GenerationRequest = tuple[str, bool, int, tuple[str, ...]]
+"""(prompt, through the chat template, max_tokens, stop strings): one greedy generation."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,7 @@ class CachedRuntime:
             self._store(sha, found)
         return LogLikelihood(tuple(found["tokens"]), tuple(found["token_logprobs"]), bool(found["is_greedy"]))
 
-    def generate(self, prompt: str, *, chat: bool, max_tokens: int, stop: tuple[str, ...] = ()) -> Answer:
-        """A greedy (temperature 0) answer: through the chat template as one user message, or as raw completion."""
-        params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0, stop=stop)
+    def _gen_request(self, prompt: str, chat: bool, max_tokens: int, stop: tuple[str, ...]) -> dict[str, Any]:
         wire = {
             "max_tokens": max_tokens,
             "temperature": 0.0,
@@ -119,22 +121,62 @@ class CachedRuntime:
             "stop": list(stop),
             "backend": self._backend,
         }
-        request: dict[str, Any] = (
-            {"kind": "chat", "messages": [{"role": "user", "content": prompt}], "params": wire}
-            if chat
-            else {"kind": "complete", "context": prompt, "params": wire}
-        )
-        sha, found = self._lookup(request)
+        if chat:
+            return {"kind": "chat", "messages": [{"role": "user", "content": prompt}], "params": wire}
+        return {"kind": "complete", "context": prompt, "params": wire}
+
+    @staticmethod
+    def _gen_response(gen: Generation) -> dict[str, Any]:
+        return {
+            "text": gen.text,
+            "finish_reason": gen.finish_reason,
+            "prompt_tokens": gen.prompt_tokens,
+            "completion_tokens": gen.completion_tokens,
+        }
+
+    def prefetch_generations(self, requests: Sequence[GenerationRequest]) -> None:
+        """Answer the generation requests the cache lacks together, so generate() finds them.
+
+        A runtime with generate_batch (llama.cpp) decodes several greedy answers per step; others answer one by one.
+        Requests are grouped by their length limit and stop strings, which a batch shares.
+        """
+        missing: dict[str, GenerationRequest] = {}
+        for req in requests:
+            sha = request_sha(self._gen_request(*req))
+            if sha in self._ready or sha in missing:
+                continue
+            if self.ledger is not None and self.ledger.cached_response(self.model_hash, sha) is not None:
+                continue
+            missing[sha] = req
+        batch_fn = getattr(self.runtime, "generate_batch", None)
+        if len(missing) < 2 or batch_fn is None:
+            return  # generate() runs them one by one
+        by_params: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+        for sha, (_, _, max_tokens, stop) in missing.items():
+            by_params.setdefault((max_tokens, stop), []).append(sha)
+        for (max_tokens, stop), shas in by_params.items():
+            params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0, stop=stop)
+            prompts = [[Message("user", missing[sha][0])] if missing[sha][1] else missing[sha][0] for sha in shas]
+            answers = batch_fn(prompts, params)
+            self.batches += 1
+            for sha, gen in zip(shas, answers, strict=True):
+                found = self._gen_response(gen)
+                self._store(sha, found)
+                self._ready[sha] = found
+
+    def generate(self, prompt: str, *, chat: bool, max_tokens: int, stop: tuple[str, ...] = ()) -> Answer:
+        """A greedy (temperature 0) answer: through the chat template as one user message, or as raw completion."""
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0, stop=stop)
+        request = self._gen_request(prompt, chat, max_tokens, stop)
+        sha = request_sha(request)
+        found = self._ready.pop(sha, None)
+        if found is None:
+            sha, found = self._lookup(request)
         if found is None:
             gen = (
                 self.runtime.chat([Message("user", prompt)], params) if chat else self.runtime.complete(prompt, params)
             )
-            found = {
-                "text": gen.text,
-                "finish_reason": gen.finish_reason,
-                "prompt_tokens": gen.prompt_tokens,
-                "completion_tokens": gen.completion_tokens,
-            }
+            found = self._gen_response(gen)
             self._store(sha, found)
         return Answer(
             str(found["text"]),

@@ -13,7 +13,7 @@ from typing import Any
 
 from weightwarden.errors import TaskError
 from weightwarden.eval.base import EvalResult, ItemScore, Metric, PerturbationTask, Task, TaskResult
-from weightwarden.eval.cache import CachedRuntime
+from weightwarden.eval.cache import CachedRuntime, GenerationRequest
 from weightwarden.eval.metrics import task_metrics
 from weightwarden.eval.perturb import perturb
 from weightwarden.eval.scorers import refusal_detector_accuracy, score_generation
@@ -109,6 +109,18 @@ def loglikelihood_requests(spec: EvalTask, task: Task, item: dict[str, Any]) -> 
     if isinstance(spec, PerturbationTask):
         return [r for text in _variant_prompts(spec, task, item).values() for r in _mc_requests(task, item, text)]
     return _mc_requests(task, item, render_prompt(task, item))
+
+
+def generation_requests(spec: EvalTask, task: Task, item: dict[str, Any]) -> list[GenerationRequest]:
+    """The greedy generations scoring this item will ask for, so a batch of items can be answered at once."""
+    if task.kind != "generate":
+        return []
+    prompts = (
+        list(_variant_prompts(spec, task, item).values())
+        if isinstance(spec, PerturbationTask)
+        else [render_prompt(task, item)]
+    )
+    return [(p, task.chat, task.max_tokens, tuple(task.stop)) for p in prompts]
 
 
 def _score_mc(
@@ -256,6 +268,7 @@ def run_eval(
             # The chunk's log-likelihood requests go to the runtime together; generations run one at a time.
             if batch_size:
                 rt.prefetch([r for s, t, it in todo for r in loglikelihood_requests(s, t, it)])
+                rt.prefetch_generations([r for s, t, it in todo for r in generation_requests(s, t, it)])
             for done, (spec, task, item) in enumerate(chunk, start=first + 1):
                 key = item_key(spec.id, item_id(spec, task, item))
                 if key in done_keys:

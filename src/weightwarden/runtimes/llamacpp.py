@@ -51,6 +51,9 @@ class PromptLogprobs:
     top: tuple[tuple[tuple[int, float], ...], ...]
 
 
+BATCH_SEQUENCES = 8  # answers decoded together by generate_batch
+
+
 class LlamaCppRuntime:
     """A GGUF model run by llama.cpp. One lock: a llama.cpp context is not thread-safe."""
 
@@ -62,6 +65,7 @@ class LlamaCppRuntime:
         self.seed = seed
         self._lock = threading.Lock()
         self._scorer: Any = None
+        self._batcher: Any = None
         t0 = time.perf_counter()
         self._llm = self._load(logits_all=False)
         self.info = RuntimeInfo(
@@ -188,6 +192,41 @@ class LlamaCppRuntime:
         self, messages: Sequence[Message], params: GenerationParams = GenerationParams()
     ) -> Iterator[Chunk]:
         return self._stream(self._prompt_ids(self.render(messages), special=True), params)
+
+    def generate_batch(
+        self, prompts: Sequence[str | Sequence[Message]], params: GenerationParams = GenerationParams()
+    ) -> list[Generation]:
+        """Answer many prompts (a str is completed, a list of messages goes through the chat template) together.
+
+        Greedy answers (temperature 0, no logits processor) are decoded up to BATCH_SEQUENCES at a time in one
+        multi-sequence context; anything else runs one prompt at a time.
+        """
+        ids = [
+            self._prompt_ids(p, special=False) if isinstance(p, str) else self._prompt_ids(self.render(p), True)
+            for p in prompts
+        ]
+        if params.temperature > 0 or params.logits_processor is not None or len(ids) < 2:
+            return [self._collect(x, params) for x in ids]
+        from weightwarden.runtimes.llamacpp_batch import BatchedGreedy, GreedyRequest
+
+        requests = [
+            GreedyRequest(x, max(1, min(params.max_tokens, self.n_ctx - len(x))), tuple(params.stop)) for x in ids
+        ]
+        for x in ids:
+            self._kwargs(x, params)  # the same "prompt too long" error as one at a time
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._batcher is None:
+                with _quiet_stderr():  # llama.cpp warns that the shared cache is longer than the training context
+                    self._batcher = BatchedGreedy(
+                        self._llm, n_seq=BATCH_SEQUENCES, n_ctx_per_seq=self.n_ctx, threads=self.threads
+                    )
+            answers = self._batcher.generate(requests, self.detokenize)
+        seconds = (time.perf_counter() - t0) / len(ids)
+        return [
+            Generation(text, len(x), len(out), finish, seconds)
+            for x, (out, text, finish) in zip(ids, answers, strict=True)
+        ]
 
     # -- scoring ----------------------------------------------------------------------------------------------
     def context_ids(self, context: str) -> list[int]:
@@ -320,6 +359,9 @@ class LlamaCppRuntime:
 
     def close(self) -> None:
         with self._lock:
+            if self._batcher is not None:
+                self._batcher.close()
+                self._batcher = None
             for llm in (self._llm, self._scorer):
                 if llm is not None:
                     with contextlib.suppress(Exception):
