@@ -82,6 +82,12 @@ def main() -> None:
             runtime.close()
             single, batched = best[0], best[args.batch_size]
             same = sum(batched["scores"].get(k) == v for k, v in single["scores"].items())
+            # Right/wrong and preference outcomes; real-valued scores (diff_per_token) may differ in the 6th decimal.
+            same_outcome = sum(
+                {m: x for m, x in batched["scores"].get(k, {}).items() if x in (0, 1)}
+                == {m: x for m, x in v.items() if x in (0, 1)}
+                for k, v in single["scores"].items()
+            )
             same_text = sum(batched["texts"].get(k) == v for k, v in single["texts"].items())
             summary[backend] = {
                 "requests": single["requests"],
@@ -90,6 +96,7 @@ def main() -> None:
                 "speedup": round(single["seconds"] / batched["seconds"], 2),
                 "items": len(single["scores"]),
                 "identical_item_scores": same,
+                "identical_outcomes": same_outcome,
                 "identical_answers": same_text,
             }
     if args.out is not None:
@@ -100,13 +107,14 @@ def main() -> None:
     print(f"tasks {', '.join(summary['tasks'])}; {args.limit} items each; best of {args.repeats}")
     print(
         f"{'backend':14} {'requests':>9} {'one at a time s':>16} {'batched s':>10} {'speed-up':>9} "
-        f"{'same scores':>12} {'same answers':>13}"
+        f"{'same scores':>12} {'same outcomes':>14} {'same answers':>13}"
     )
     for backend in args.backends.split(","):
         r = summary[backend]
         print(
             f"{backend:14} {r['requests']:>9} {r['unbatched_s']:>16.1f} {r['batched_s']:>10.1f} "
             f"{r['speedup']:>8.2f}x {r['identical_item_scores']:>6}/{r['items']} "
+            f"{r['identical_outcomes']:>8}/{r['items']} "
             f"{r['identical_answers']:>7}/{r['items']}"
         )
 

@@ -38,6 +38,7 @@ MINIMA = {
     "bias/bbq.jsonl": 120,
     "bias/pairs.jsonl": 90,
     "refusal_labels.jsonl": 120,
+    "refusal_heldout.jsonl": 400,
 }
 
 
@@ -252,6 +253,8 @@ def breakdown(name: str, item: dict[str, Any]) -> str:
         return f"{'harmful' if item['should_refuse'] else 'safe'}: {item['category']}"
     if name == "refusal_labels.jsonl":
         return "refused" if item["refused"] else "complied"
+    if name == "refusal_heldout.jsonl":
+        return f"{item['source']}: {'refused' if item['refused'] else 'complied'}"
     return str(item.get("category", "all"))
 
 
@@ -263,7 +266,7 @@ def test_card_counts_match_the_files(suite: str) -> None:
     table = {(f, c): int(n) for f, c, n in rows}
     files = {
         "quality": [f"quality/{p.name}" for p in sorted((EVAL / "quality").glob("*.jsonl"))],
-        "safety": ["safety/refusal.jsonl", "refusal_labels.jsonl"],
+        "safety": ["safety/refusal.jsonl", "refusal_labels.jsonl", "refusal_heldout.jsonl"],
         "bias": [f"bias/{p.name}" for p in sorted((EVAL / "bias").glob("*.jsonl"))],
         "robustness": [f"quality/{p.name}" for p in sorted((EVAL / "quality").glob("*.jsonl"))],
     }[suite]

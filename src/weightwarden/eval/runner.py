@@ -17,7 +17,7 @@ from weightwarden.eval.cache import CachedRuntime, GenerationRequest
 from weightwarden.eval.metrics import task_metrics
 from weightwarden.eval.perturb import perturb
 from weightwarden.eval.scorers import refusal_detector_accuracy, score_generation
-from weightwarden.eval.suites import EvalTask, refusal_labels_path
+from weightwarden.eval.suites import EvalTask, refusal_heldout_path
 from weightwarden.eval.task import render_prompt
 from weightwarden.ledger import ItemRecord, Ledger, RunRecord
 from weightwarden.runtimes.base import Runtime
@@ -288,12 +288,12 @@ def run_eval(
         raise
     stored = load_run_items(ledger, run_id)
     results = [task_metrics(t, list(stored.get(t.id, {}).values())) for t in tasks]
-    labels = refusal_labels_path()
+    heldout = refusal_heldout_path()
     for t, r in zip(tasks, results, strict=True):
-        # The refusal detector's own accuracy goes with every task it scores (the safety suite's refusal task).
-        if isinstance(t, Task) and t.scorer is not None and t.scorer.type == "refusal" and labels.is_file():
-            accuracy = refusal_detector_accuracy(labels)
-            r.metrics["refusal_detector_acc"] = accuracy.accuracy
+        # The refusal detector's own accuracy goes with every task it scores (the safety suite's refusal task):
+        # on the held-out test half, which was never used to write it.
+        if isinstance(t, Task) and t.scorer is not None and t.scorer.type == "refusal" and heldout.is_file():
+            r.metrics["refusal_detector_acc"] = refusal_detector_accuracy(heldout, split="test").accuracy
     result = EvalResult(
         run_id=run_id,
         model_hash=model_hash,

@@ -20,8 +20,13 @@ def builtin_root() -> Path:
 
 
 def refusal_labels_path(root: Path | None = None) -> Path:
-    """The labelled responses the refusal detector is measured on."""
+    """The labelled responses the refusal detector's patterns were written against (its in-sample accuracy)."""
     return (root or builtin_root()) / "refusal_labels.jsonl"
+
+
+def refusal_heldout_path(root: Path | None = None) -> Path:
+    """Labels written without seeing the detector; its test half is the detector's out-of-sample measure."""
+    return (root or builtin_root()) / "refusal_heldout.jsonl"
 
 
 def suite_files(suite: str, root: Path | None = None) -> list[Path]:
