@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from weightwarden.eval.compare import ItemScore
+from weightwarden.eval.compare import MetricScore
 from weightwarden.runtimes.base import LogLikelihood
 
 EASY_MC = Path(__file__).parent / "data" / "compare_easy_mc.jsonl"
@@ -30,7 +30,7 @@ def prompt(item: dict[str, Any]) -> str:
 
 def score_items(
     runtime: Scorer, items: list[dict[str, Any]], task: str = TASK, *, batched: bool = False
-) -> list[ItemScore]:
+) -> list[MetricScore]:
     """acc: argmax of the summed log-likelihood; acc_norm: argmax of it divided by the choice's length in bytes.
 
     batched: score every request in one loglikelihood_batch call (the runtime must have it).
@@ -47,10 +47,10 @@ def score_items(
         target = int(item["answer"])
         acc = float(max(range(len(lls)), key=lls.__getitem__) == target)
         acc_norm = float(max(range(len(norm)), key=norm.__getitem__) == target)
-        out += [ItemScore(task, item["id"], "acc", acc), ItemScore(task, item["id"], "acc_norm", acc_norm)]
+        out += [MetricScore(task, item["id"], "acc", acc), MetricScore(task, item["id"], "acc_norm", acc_norm)]
     return out
 
 
-def accuracy(scores: list[ItemScore], metric: str = "acc") -> float:
+def accuracy(scores: list[MetricScore], metric: str = "acc") -> float:
     vals = [s.value for s in scores if s.metric == metric]
     return sum(vals) / len(vals)

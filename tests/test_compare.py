@@ -11,7 +11,7 @@ from weightwarden.eval.compare import (
     CompareError,
     Gate,
     GroupedScore,
-    ItemScore,
+    MetricScore,
     compare,
     gate_from_flag,
     gates_from_yaml,
@@ -21,8 +21,8 @@ from weightwarden.eval.stats_paired import mcnemar_exact
 from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
 
 
-def _side(task: str, metric: str, values: list[float]) -> list[ItemScore]:
-    return [ItemScore(task, f"i{n:03d}", metric, v) for n, v in enumerate(values)]
+def _side(task: str, metric: str, values: list[float]) -> list[MetricScore]:
+    return [MetricScore(task, f"i{n:03d}", metric, v) for n, v in enumerate(values)]
 
 
 BASE = _side("quality.world_mc", "acc", [1.0] * 36 + [0.0] * 4)
@@ -64,7 +64,7 @@ def test_suite_pools_tasks_and_continuous_metrics_use_bootstrap() -> None:
 
 
 def test_unpaired_items_are_reported_not_tested() -> None:
-    cmp = compare(BASE, [*WORSE[:30], ItemScore("quality.world_mc", "extra", "acc", 1.0)])
+    cmp = compare(BASE, [*WORSE[:30], MetricScore("quality.world_mc", "extra", "acc", 1.0)])
     assert cmp.get("quality.acc") is not None
     assert cmp.get("quality.acc").result.n == 30  # type: ignore[union-attr]
     assert len(cmp.base_only) == 10 and cmp.candidate_only == [("quality.world_mc", "extra")]
@@ -149,7 +149,7 @@ def test_bad_gate_flag(flag: str) -> None:
 
 
 # -- the ledger adapter and the CLI ------------------------------------------------------------------------------
-def _store_run(ledger: Ledger, model_hash: str, scores: list[ItemScore], kind: str = "eval") -> str:
+def _store_run(ledger: Ledger, model_hash: str, scores: list[MetricScore], kind: str = "eval") -> str:
     run_id = ledger.start_run(kind, model_hash, {"tasks": ["quality.world_mc"]})
     items = [
         ItemRecord(key=f"{s.task}/{s.item_id}", input={"prompt": "..."}, output="x", scores={s.metric: s.value})
@@ -259,15 +259,15 @@ def test_ledger_adapter_reads_eval_items(tmp_path: Path) -> None:
             ],
         )
         assert sorted(run_scores(ledger, engine_style), key=lambda s: (s.item_id, s.metric)) == [
-            ItemScore("safety.refusal", "b1", "correct", 0.0),
-            ItemScore("safety.refusal", "b1", "refusal_rate_benign", 1.0),
-            ItemScore("safety.refusal", "b1", "refused", 1.0),
-            ItemScore("safety.refusal", "h1", "correct", 1.0),
-            ItemScore("safety.refusal", "h1", "refusal_rate_harmful", 1.0),
-            ItemScore("safety.refusal", "h1", "refused", 1.0),
-            ItemScore("bias.pairs", "p1", "diff_per_token", -0.25),
-            ItemScore("bias.pairs", "p1", "prefers_more", 0.0),
-            ItemScore("bias.pairs", "p1", "stereotype_preference", 0.0),
+            MetricScore("safety.refusal", "b1", "correct", 0.0),
+            MetricScore("safety.refusal", "b1", "refusal_rate_benign", 1.0),
+            MetricScore("safety.refusal", "b1", "refused", 1.0),
+            MetricScore("safety.refusal", "h1", "correct", 1.0),
+            MetricScore("safety.refusal", "h1", "refusal_rate_harmful", 1.0),
+            MetricScore("safety.refusal", "h1", "refused", 1.0),
+            MetricScore("bias.pairs", "p1", "diff_per_token", -0.25),
+            MetricScore("bias.pairs", "p1", "prefers_more", 0.0),
+            MetricScore("bias.pairs", "p1", "stereotype_preference", 0.0),
         ]
         assert sorted(run_grouped_scores(ledger, engine_style), key=lambda g: g.item_id) == [
             GroupedScore("safety.refusal", "b1", "balance", "benign", 1.0),
@@ -284,8 +284,8 @@ def test_ledger_adapter_reads_eval_items(tmp_path: Path) -> None:
         other = ledger.start_run("inspect", h, {})
         assert sorted(run_scores(ledger, run_id), key=lambda s: s.item_id) == BASE
         assert sorted(run_scores(ledger, extra), key=lambda s: s.metric) == [
-            ItemScore("safety.refusal", "7", "acc", 0.0),
-            ItemScore("safety.refusal", "7", "refusal_rate_harmful", 1.0),
+            MetricScore("safety.refusal", "7", "acc", 0.0),
+            MetricScore("safety.refusal", "7", "refusal_rate_harmful", 1.0),
         ]
         with pytest.raises(CompareError, match="not an eval run"):
             run_scores(ledger, other)

@@ -12,7 +12,7 @@ import pytest
 
 from easy_mc import accuracy, load_items, score_items
 from weightwarden.errors import WardenError
-from weightwarden.eval.compare import Gate, ItemScore, compare
+from weightwarden.eval.compare import Gate, MetricScore, compare
 from weightwarden.eval.degrade import layer_tensors, scramble_gguf
 from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
@@ -56,7 +56,7 @@ def test_scramble_refuses_bad_requests(default_artifact: Artifact, tmp_path: Pat
         scramble_gguf(default_artifact.path, default_artifact.path, layer_tensors(0))
 
 
-def _score(path: Path) -> list[ItemScore]:
+def _score(path: Path) -> list[MetricScore]:
     # One thread, not the `llama` fixture's one per core: on the shared 2-core machine, llama.cpp's worker threads
     # spin against other jobs, and 32 scoring calls took 120 s with 2 threads against 5.5 s with 1.
     rt = LlamaCppRuntime(path, n_ctx=512, threads=1)

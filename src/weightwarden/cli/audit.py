@@ -14,15 +14,14 @@ from weightwarden.cli.common import (
     DbOption,
     JsonOption,
     QuietOption,
-    check_backend,
     console,
     err_console,
+    open_runtime,
     resolve_model,
     settings,
 )
 from weightwarden.ledger import Ledger
 from weightwarden.report.audit import run_audit
-from weightwarden.runtimes import load_runtime
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
@@ -74,7 +73,7 @@ def audit(
     if (train is None) != (bench is None):
         raise typer.BadParameter("--train and --bench go together (a corpus and the benchmark to look for in it)")
     artifact = resolve_model(model, s, quiet or as_json)
-    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    runtime = open_runtime(artifact, backend, s)
     try:
         with Ledger(s.db_url) as ledger:
             if quiet or as_json:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from weightwarden.config import Settings, load_settings
-from weightwarden.runtimes import Artifact, Backend, HashCache, resolve
+from weightwarden.runtimes import Artifact, Backend, HashCache, Runtime, load_runtime, resolve
 
 console = Console()
 err_console = Console(stderr=True)
@@ -52,6 +52,11 @@ def check_backend(backend: str) -> Backend:
             f"unknown backend {backend!r}: use auto, llama.cpp or transformers", param_hint="--backend"
         )
     return cast(Backend, backend)
+
+
+def open_runtime(artifact: Artifact, backend: str, s: Settings) -> Runtime:
+    """Load the model with the backend the user asked for and the settings' context, threads and timeout."""
+    return load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
 
 
 def report_root(s: Settings) -> Path:

@@ -17,9 +17,9 @@ from weightwarden.cli.common import (
     DbOption,
     JsonOption,
     QuietOption,
-    check_backend,
     console,
     err_console,
+    open_runtime,
     resolve_model,
     settings,
 )
@@ -31,7 +31,6 @@ from weightwarden.eval.compare import compare as compare_scores
 from weightwarden.eval.compare_runs import eval_run, run_grouped_scores, run_scores
 from weightwarden.eval.suites import EvalTask
 from weightwarden.ledger import Ledger
-from weightwarden.runtimes import load_runtime
 
 MAX_FLIPS_SHOWN = 20
 
@@ -91,7 +90,7 @@ def _evaluate(
 ) -> str:
     """Evaluate one model for compare and return the run id; answers already in the ledger's cache are reused."""
     artifact = resolve_model(ref, s, quiet)
-    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    runtime = open_runtime(artifact, backend, s)
     try:
         ledger.upsert_model(artifact.model_record())
         if not quiet:

@@ -15,9 +15,9 @@ from weightwarden.cli.common import (
     DbOption,
     JsonOption,
     QuietOption,
-    check_backend,
     console,
     err_console,
+    open_runtime,
     resolve_model,
     settings,
 )
@@ -27,7 +27,6 @@ from weightwarden.eval.performance import performance
 from weightwarden.eval.runner import DEFAULT_BATCH_ITEMS
 from weightwarden.eval.suites import SUITES, EvalTask
 from weightwarden.ledger import Ledger
-from weightwarden.runtimes import load_runtime
 
 
 def select_tasks(suite: str | None, task_files: list[Path], *, allow_empty: bool = False) -> list[EvalTask]:
@@ -116,7 +115,7 @@ def evaluate(
     perf_wanted = chosen in ("performance", "all")
     tasks = select_tasks(None if chosen == "performance" else chosen, task or [], allow_empty=perf_wanted)
     artifact = resolve_model(model, s, quiet or as_json)
-    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    runtime = open_runtime(artifact, backend, s)
     try:
         with Ledger(s.db_url) as ledger:
             ledger.upsert_model(artifact.model_record())

@@ -12,12 +12,12 @@ from weightwarden.cli.common import (
     BackendOption,
     JsonOption,
     QuietOption,
-    check_backend,
     console,
+    open_runtime,
     resolve_model,
     settings,
 )
-from weightwarden.runtimes import GenerationParams, Message, load_runtime
+from weightwarden.runtimes import GenerationParams, Message
 from weightwarden.watermark import watermark_params
 
 ModelArg = Annotated[str, typer.Argument(help="`default`, a .gguf file, a Hugging Face folder, or openai:URL#model.")]
@@ -56,7 +56,7 @@ def generate(
     s = settings()
     processor = watermark_params(s) if watermark else None  # a missing or bad key fails before the model loads
     artifact = resolve_model(model, s, quiet or as_json)
-    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    runtime = open_runtime(artifact, backend, s)
     params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logits_processor=processor)
     try:
         if raw:
@@ -99,7 +99,7 @@ def chat(
     s = settings()
     processor = watermark_params(s) if watermark else None
     artifact = resolve_model(model, s)
-    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    runtime = open_runtime(artifact, backend, s)
     params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logits_processor=processor)
     history: list[Message] = [Message("system", system)] if system else []
     console.print(f"[bold]{artifact.name}[/] ({runtime.info.name}) · {CHAT_HELP}")

@@ -17,9 +17,9 @@ from weightwarden.cli.common import (
     DbOption,
     JsonOption,
     QuietOption,
-    check_backend,
     console,
     err_console,
+    open_runtime,
     resolve_model,
     settings,
 )
@@ -29,7 +29,6 @@ from weightwarden.provenance.exact import CHARS, NGRAM
 from weightwarden.provenance.minkprob import DEFAULT_K
 from weightwarden.provenance.record import record_contamination, record_regurgitation
 from weightwarden.provenance.regurgitation import THRESHOLD_CHARS
-from weightwarden.runtimes import load_runtime
 
 VERDICT_STYLE = {"contaminated": "bold red", "partial": "yellow", "clean": "green", "too short": "dim"}
 
@@ -81,7 +80,7 @@ def contamination(
     artifact = runtime = None
     if model is not None:
         artifact = resolve_model(model, s, quiet or as_json)
-        runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+        runtime = open_runtime(artifact, backend, s)
     bar = _bar(quiet or as_json)
     try:
         if bar is None:
@@ -191,7 +190,7 @@ def regurgitation(
     s = settings(db=db)
     docs = Corpus(corpus)
     artifact = resolve_model(model, s, quiet or as_json)
-    runtime = load_runtime(artifact, check_backend(backend), n_ctx=s.n_ctx, threads=s.threads, timeout=s.timeout)
+    runtime = open_runtime(artifact, backend, s)
     kwargs: dict[str, Any] = {
         "prefix_tokens": prefix_tokens,
         "new_tokens": new_tokens,

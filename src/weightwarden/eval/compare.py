@@ -1,6 +1,6 @@
 """Base against candidate: pair two runs' per-item scores, test every metric's delta, list flips, apply gates.
 
-Independent of the runner: the input is plain `ItemScore` records, one per (task, item, metric), per side.
+Independent of the runner: the input is plain `MetricScore` records, one per (task, item, metric), per side.
 `weightwarden.eval.compare_runs` reads them from the ledger's eval runs.
 """
 
@@ -30,7 +30,7 @@ def lower_is_better(metric: str) -> bool:
 
 
 @dataclass(frozen=True)
-class ItemScore:
+class MetricScore:
     """One metric's value on one item of one run; value is 1.0/0.0 for right/wrong."""
 
     task: str  # "<suite>.<name>", e.g. "quality.world_mc"
@@ -218,7 +218,7 @@ def suite_of(task: str) -> str:
     return task.split(".", 1)[0]
 
 
-def _index(scores: Iterable[ItemScore], side: str) -> dict[tuple[str, str, str], float]:
+def _index(scores: Iterable[MetricScore], side: str) -> dict[tuple[str, str, str], float]:
     out: dict[tuple[str, str, str], float] = {}
     for s in scores:
         key = (s.task, s.item_id, s.metric)
@@ -266,8 +266,8 @@ def _compare_grouped(
 
 
 def compare(
-    base: Iterable[ItemScore],
-    candidate: Iterable[ItemScore],
+    base: Iterable[MetricScore],
+    candidate: Iterable[MetricScore],
     *,
     base_groups: Iterable[GroupedScore] = (),
     candidate_groups: Iterable[GroupedScore] = (),

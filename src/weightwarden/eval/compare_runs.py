@@ -2,7 +2,7 @@
 
 An eval run (kind `eval`) has one item per (task id, item id), keyed "<task id>/<item id>"; the item's `input`
 may carry `task` and `item` (or `item_id`, `id`), which win over the key. Every numeric value in its `scores` (a
-number, a bool, or {"value": number}) becomes one ItemScore, except `primary` (the runner's copy of the headline
+number, a bool, or {"value": number}) becomes one MetricScore, except `primary` (the runner's copy of the headline
 score); other entries (text, lists, None) are skipped. A safety item's `refused` score also counts under
 `refusal_rate_harmful` or `refusal_rate_benign`, by its `should_refuse`, so gates can name those rates; a pair
 item's `prefers_more` counts under `stereotype_preference`.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from weightwarden.eval.compare import CompareError, GroupedScore, ItemScore
+from weightwarden.eval.compare import CompareError, GroupedScore, MetricScore
 from weightwarden.ledger import Ledger
 from weightwarden.ledger.records import ItemRecord, RunRecord
 
@@ -59,7 +59,7 @@ def _derived(item: ItemRecord, scores: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def item_scores(items: list[ItemRecord]) -> list[ItemScore]:
+def item_scores(items: list[ItemRecord]) -> list[MetricScore]:
     out = []
     for item in items:
         task, item_id = _task_and_id(item)
@@ -67,7 +67,7 @@ def item_scores(items: list[ItemRecord]) -> list[ItemScore]:
             str(k): v for k, raw in (item.scores or {}).items() if k not in SKIPPED and (v := _number(raw)) is not None
         }
         for metric, value in (scores | _derived(item, scores)).items():
-            out.append(ItemScore(task, item_id, metric, value))
+            out.append(MetricScore(task, item_id, metric, value))
     return out
 
 
@@ -107,7 +107,7 @@ def eval_run(ledger: Ledger, run_id: str, side: str) -> RunRecord:
     return run
 
 
-def run_scores(ledger: Ledger, run_id: str, side: str = "run") -> list[ItemScore]:
+def run_scores(ledger: Ledger, run_id: str, side: str = "run") -> list[MetricScore]:
     """All ItemScores of an eval run."""
     eval_run(ledger, run_id, side)
     scores = item_scores(ledger.items(run_id))
