@@ -8,8 +8,9 @@ ledgers with the request cache off: --batch-size 0 (every request alone) and --b
 alternates per repeat so neither side always runs on a warm machine. Printed: wall time of each, the ratio, and
 how many stored item scores (and, for generation, answers) are identical between the two runs.
 --part scoring: every log-likelihood task (world_mc, reading, bbq, pairs); the scores must all be identical.
---part generation (llama.cpp only): the generation tasks (arithmetic, instructions, refusal); batched greedy
-decoding changes the shapes of llama.cpp's sums, so a near tie can go the other way and some answers differ.
+--part generation (llama.cpp only): the generation tasks (arithmetic, instructions, refusal), with
+--batch-generations on the batched side; batched greedy decoding changes the shapes of llama.cpp's sums, so a near
+tie can go the other way and some answers differ (which is why `warden eval` leaves it off by default).
 """
 
 from __future__ import annotations
@@ -39,7 +40,16 @@ def one_run(runtime: Any, model: Any, tasks: list[EvalTask], limit: int, batch_s
     with Ledger(f"sqlite:///{db}") as ledger:
         ledger.upsert_model(model.model_record())
         t0 = time.perf_counter()
-        result = run_eval(runtime, model.sha256, tasks, ledger, limit=limit, use_cache=False, batch_size=batch_size)
+        result = run_eval(
+            runtime,
+            model.sha256,
+            tasks,
+            ledger,
+            limit=limit,
+            use_cache=False,
+            batch_size=batch_size,
+            batch_generations=batch_size > 0,
+        )
         seconds = time.perf_counter() - t0
         items = load_run_items(ledger, result.run_id)
     scores = {f"{t}/{i}": s.scores for t, by_id in items.items() for i, s in by_id.items()}

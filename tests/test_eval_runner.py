@@ -249,6 +249,29 @@ def test_batched_scoring_gives_the_same_scores_in_fewer_calls(
             assert batched_items[task_id][iid].output == item.output  # log-likelihoods to 6 decimals
 
 
+def test_generations_are_batched_only_when_asked(
+    tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact
+) -> None:
+    tasks = [load_task(DATA / "quality" / "sums.yaml"), load_task(DATA / "safety" / "refusal.yaml")]
+    with open_ledger(tmp_path / "gen.db", default_artifact) as ledger:
+        plain = CountingRuntime(llama)
+        alone = run_eval(plain, default_artifact.sha256, tasks, ledger, use_cache=False)  # type: ignore[arg-type]
+        assert plain.batches == 0 and plain.calls == alone.requests > 2  # answers one at a time by default
+        together = CountingRuntime(llama)
+        batched = run_eval(
+            together,  # type: ignore[arg-type]
+            default_artifact.sha256,
+            tasks,
+            ledger,
+            use_cache=False,
+            batch_generations=True,
+        )
+        assert together.batches >= 1 and together.calls == batched.requests == alone.requests
+        items = load_run_items(ledger, batched.run_id)
+        assert all(isinstance(it.output.get("text"), str) for by_id in items.values() for it in by_id.values())
+        assert {t.task_id for t in batched.tasks} == {t.task_id for t in alone.tasks}
+
+
 def test_limit_caps_items_per_task(shared: Ledger, llama: LlamaCppRuntime, default_artifact: Artifact) -> None:
     tasks = load_suite("bias", DATA)
     result = run_eval(llama, default_artifact.sha256, tasks, shared, limit=1)

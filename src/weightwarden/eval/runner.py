@@ -219,6 +219,7 @@ def run_eval(
     progress: ProgressFn | None = None,
     extra_config: dict[str, Any] | None = None,
     batch_size: int = DEFAULT_BATCH_ITEMS,
+    batch_generations: bool = False,
 ) -> EvalResult:
     """Run tasks on runtime into a new eval run, or continue an unfinished one; return every task's metrics.
 
@@ -227,6 +228,11 @@ def run_eval(
     model with the same config (tasks, limit, backend) is continued. Items it already holds are not run again.
     limit: at most this many items per task, evenly spaced through its file.
     batch_size: items whose log-likelihood requests are sent to the runtime in one batch; 0: each request alone.
+      Batched log-likelihoods equal one-at-a-time ones (llama.cpp: exactly; transformers: to about 1e-5).
+    batch_generations: also decode the chunk's greedy answers together (llama.cpp), about 2x faster; but a batch
+      changes the shapes of llama.cpp's sums, so near ties can go the other way and many answers differ in their
+      wording from one-at-a-time answers (19 of 72 identical in bench/eval_batching.py), and an answer then
+      depends on which items shared its batch (a resumed run can differ from an uninterrupted one). Off by default.
     """
     if limit is not None and limit < 1:
         raise TaskError(f"--limit must be at least 1, not {limit}")
@@ -268,7 +274,8 @@ def run_eval(
             # The chunk's log-likelihood requests go to the runtime together; generations run one at a time.
             if batch_size:
                 rt.prefetch([r for s, t, it in todo for r in loglikelihood_requests(s, t, it)])
-                rt.prefetch_generations([r for s, t, it in todo for r in generation_requests(s, t, it)])
+                if batch_generations:
+                    rt.prefetch_generations([r for s, t, it in todo for r in generation_requests(s, t, it)])
             for done, (spec, task, item) in enumerate(chunk, start=first + 1):
                 key = item_key(spec.id, item_id(spec, task, item))
                 if key in done_keys:

@@ -50,7 +50,9 @@ class BatchedGreedy:
         self._lib = llama_cpp
         self.n_seq = n_seq
         self.n_ctx_per_seq = n_ctx_per_seq
-        params = llama_cpp.llama_context_default_params()
+        # The loaded model's own context settings (attention kernel, cache types, threads), so that answers differ
+        # from one-at-a-time ones only by the batch shapes; then room for n_seq sequences.
+        params = type(llm.context_params).from_buffer_copy(llm.context_params)
         params.n_ctx = n_ctx_per_seq * n_seq
         params.n_batch = max(512, n_seq)
         params.n_ubatch = max(512, n_seq)
