@@ -270,6 +270,15 @@ def test_generations_are_batched_only_when_asked(
         items = load_run_items(ledger, batched.run_id)
         assert all(isinstance(it.output.get("text"), str) for by_id in items.values() for it in by_id.values())
         assert {t.task_id for t in batched.tasks} == {t.task_id for t in alone.tasks}
+    # Batched answers are cached apart: a run without batching never takes them from the cache, and vice versa.
+    with open_ledger(tmp_path / "cache.db", default_artifact) as ledger:
+        run_eval(llama, default_artifact.sha256, tasks, ledger, batch_generations=True)
+        after = CountingRuntime(llama)
+        run_eval(after, default_artifact.sha256, tasks, ledger)  # type: ignore[arg-type]
+        assert after.calls == alone.requests
+        again = CountingRuntime(llama)
+        run_eval(again, default_artifact.sha256, tasks, ledger, batch_generations=True)  # type: ignore[arg-type]
+        assert again.calls == 0
 
 
 def test_limit_caps_items_per_task(shared: Ledger, llama: LlamaCppRuntime, default_artifact: Artifact) -> None:

@@ -38,7 +38,9 @@ class CachedRuntime:
     ledger None: no cache, every request runs. calls: requests actually run; hits: requests answered from the cache.
     """
 
-    def __init__(self, runtime: Runtime, model_hash: str, ledger: Ledger | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, model_hash: str, ledger: Ledger | None = None, *, batch_generations: bool = False
+    ) -> None:
         self.runtime = runtime
         self.model_hash = model_hash
         self.ledger = ledger
@@ -46,6 +48,9 @@ class CachedRuntime:
         self.hits = 0
         self.batches = 0  # batched runtime calls made by prefetch
         self._ready: dict[str, dict[str, Any]] = {}  # answers prefetched for requests not yet asked
+        # Answers decoded in batches can differ from one-at-a-time ones, so they are cached under their own keys:
+        # a run without batching never reuses them.
+        self.batch_generations = batch_generations
         # The backend is part of every request: llama.cpp and transformers need not agree to the last digit.
         self._backend = runtime.info.name
 
@@ -121,6 +126,8 @@ class CachedRuntime:
             "stop": list(stop),
             "backend": self._backend,
         }
+        if self.batch_generations:
+            wire["batched"] = True
         if chat:
             return {"kind": "chat", "messages": [{"role": "user", "content": prompt}], "params": wire}
         return {"kind": "complete", "context": prompt, "params": wire}

@@ -264,7 +264,7 @@ def run_eval(
     else:
         run_id = ledger.start_run("eval", model_hash, config)
         done_keys = set()
-    rt = CachedRuntime(runtime, model_hash, ledger if use_cache else None)
+    rt = CachedRuntime(runtime, model_hash, ledger if use_cache else None, batch_generations=batch_generations)
     total = len(work)
     resumed = added = 0
     try:

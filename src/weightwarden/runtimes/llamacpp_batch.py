@@ -69,15 +69,13 @@ class BatchedGreedy:
         self._batch = llama_cpp.llama_batch_init(max(512, n_seq), 0, n_seq)
 
     def close(self) -> None:
+        """Free the context (before the model it shares: LlamaCppRuntime.close does that in order)."""
         if self._batch is not None:
             self._lib.llama_batch_free(self._batch)
             self._batch = None
         if self._ctx:
             self._lib.llama_free(self._ctx)
             self._ctx = None
-
-    def __del__(self) -> None:
-        self.close()
 
     def _add(self, token: int, pos: int, seq_id: int, logits: bool) -> None:
         b = self._batch
