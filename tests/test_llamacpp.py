@@ -131,13 +131,26 @@ def test_batched_greedy_generation(llama: LlamaCppRuntime) -> None:
     for a, b in zip(alone, together, strict=True):
         assert b.completion_tokens <= 24 and b.prompt_tokens == a.prompt_tokens
         assert b.finish_reason in ("stop", "length") and (b.finish_reason == "length") == (b.completion_tokens == 24)
-        # A batch changes the shapes of the sums, so a near tie between two tokens can go the other way; the
-        # start of every answer still agrees.
-        assert a.text[:12] == b.text[:12], (a.text, b.text)
     same = sum(a.text == b.text for a, b in zip(alone, together, strict=True))
     print(f"\nbatched greedy answers identical to one at a time: {same}/{len(prompts)}")
-    assert same >= len(prompts) // 2
     assert "Paris" in together[0].text
+    # A batch changes the shapes of llama.cpp's sums, so where two tokens nearly tie the batch may pick the other
+    # one, and the answers part ways (even at the first token). What must hold: every token the batch picked is
+    # the model's top choice up to such noise, judged by the independent float32 scoring copy.
+    from weightwarden.runtimes.llamacpp_batch import GreedyRequest
+
+    ids = [
+        llama._prompt_ids(p, False) if isinstance(p, str) else llama._prompt_ids(llama.render(p), True) for p in prompts
+    ]
+    worst = 0.0
+    for prompt_ids, (out, _, _) in zip(
+        ids, llama._batcher.generate([GreedyRequest(x, 24) for x in ids], llama.detokenize), strict=True
+    ):
+        logits = llama.logits(prompt_ids + out)[len(prompt_ids) - 1 : -1]
+        for row, token in zip(logits, out, strict=True):
+            worst = max(worst, float(row.max() - row[token]))
+    print(f"largest gap between a batch-picked token and the top token: {worst:.3f} logits")
+    assert worst < 0.5
     # A stop string ends the answer there, as one at a time.
     stopped = llama.generate_batch(prompts[:3], GenerationParams(max_tokens=40, temperature=0.0, stop=(" ",)))
     assert all(" " not in g.text and g.finish_reason == "stop" for g in stopped)
