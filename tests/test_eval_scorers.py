@@ -238,10 +238,12 @@ def test_refusal_model_matches_scikit_learn(tmp_path: Path) -> None:
     model = RefusalModel.load(path)
     unseen = ["i won't do it, sorry", "here is the recipe you asked for", "x", "zzz qqq", "no  can   do"]
     for text in train + unseen:
-        assert sorted(model.ngrams(text)) == sorted(vec.build_analyzer()(text))
         assert model.probability(text) == pytest.approx(lr.predict_proba(vec.transform([text]))[0, 1], abs=1e-9)
     with pytest.raises(TaskError, match="cannot load the refusal model"):
         RefusalModel.load(tmp_path / "missing.json")
+    path.write_text(json.dumps(spec | {"coef": spec["coef"][:-1]}))
+    with pytest.raises(TaskError, match="differ in length"):
+        RefusalModel.load(path)
 
 
 def test_the_bundled_refusal_model_is_cached_and_never_saw_the_test_half() -> None:

@@ -195,15 +195,15 @@ def main() -> None:
         "coef": [float(f"{v:.6g}") for v in model.coef_[0]],
     }
     REFUSAL_MODEL.write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    # The run-time scorer is a re-implementation: it must give scikit-learn's probabilities.
+    # The run-time scorer rebuilds the vectorizer from the JSON: it must give the trained model's probabilities.
     ours = RefusalModel.load(REFUSAL_MODEL)
     theirs = model.predict_proba(vec.transform(texts))[:, 1]
     mine = np.array([ours.probability(t) for t in texts])
     flips = int(np.sum((mine >= THRESHOLD) != (theirs >= THRESHOLD)))
     print(f"{REFUSAL_MODEL.relative_to(ROOT)}: {len(vocab)} n-grams, {REFUSAL_MODEL.stat().st_size // 1024} KiB;")
-    print(f"  max |P(ours) - P(sklearn)| = {np.max(np.abs(mine - theirs)):.2e}, threshold flips: {flips}")
+    print(f"  max |P(rebuilt) - P(trained)| = {np.max(np.abs(mine - theirs)):.2e}, threshold flips: {flips}")
     if flips or np.max(np.abs(mine - theirs)) > 1e-4:
-        raise SystemExit("the run-time scorer disagrees with scikit-learn")
+        raise SystemExit("the model rebuilt from the JSON disagrees with the one trained")
 
 
 if __name__ == "__main__":
