@@ -95,7 +95,21 @@ def test_batched_scoring_equals_one_at_a_time(llama: LlamaCppRuntime, hf_gguf: T
         assert [a.is_greedy for a in one] == [b.is_greedy for b in together]
     # transformers in small batches (several forward passes, uneven lengths) gives the same too.
     small = hf_gguf.loglikelihood_batch(requests, max_batch=3)
-    assert [round(a.total, 3) for a in small] == [round(b.total, 3) for b in hf_gguf.loglikelihood_batch(requests)]
+    assert [a.total for a in small] == pytest.approx([b.total for b in hf_gguf.loglikelihood_batch(requests)], abs=1e-3)
+    # A model whose forward pass has no logits_to_keep gets every position computed and the end kept.
+    real = hf_gguf.model
+
+    def without_logits_to_keep(**kwargs: object) -> object:
+        if "logits_to_keep" in kwargs:
+            raise TypeError("forward() got an unexpected keyword argument 'logits_to_keep'")
+        return real(**kwargs)
+
+    hf_gguf.model = without_logits_to_keep
+    try:
+        fallback = hf_gguf.loglikelihood_batch(requests[:10])
+    finally:
+        hf_gguf.model = real
+    assert [a.total for a in fallback] == pytest.approx([b.total for b in small[:10]], abs=1e-3)
     with pytest.raises(CapabilityError, match="empty"):
         llama.loglikelihood_batch([("a", "")])
     with pytest.raises(CapabilityError, match="empty"):

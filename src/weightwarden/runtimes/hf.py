@@ -215,9 +215,12 @@ class TransformersRuntime:
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             keep = max(len(encoded[i][0]) - encoded[i][1] for i in chosen) + 1
             with self._lock, torch.no_grad():
-                logits = self.model(
-                    input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
-                ).logits
+                try:
+                    logits = self.model(
+                        input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
+                    ).logits
+                except TypeError:  # an architecture without logits_to_keep: compute every position, keep the end
+                    logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -keep:]
             rows = logits.double().numpy()  # (batch, keep, vocab): position p is column keep - (width - p)
             for row, i in enumerate(chosen):
                 tokens, n_ctx = encoded[i]
