@@ -270,6 +270,9 @@ def test_generations_are_batched_only_when_asked(
         items = load_run_items(ledger, batched.run_id)
         assert all(isinstance(it.output.get("text"), str) for by_id in items.values() for it in by_id.values())
         assert {t.task_id for t in batched.tasks} == {t.task_id for t in alone.tasks}
+        run = ledger.run(batched.run_id)
+        assert run is not None and run.config.get("batch_generations") is True
+        assert "batch_generations" not in (ledger.run(alone.run_id) or run).config
     # Batched answers are cached apart: a run without batching never takes them from the cache, and vice versa.
     with open_ledger(tmp_path / "cache.db", default_artifact) as ledger:
         run_eval(llama, default_artifact.sha256, tasks, ledger, batch_generations=True)

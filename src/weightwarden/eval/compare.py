@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from weightwarden.errors import WardenError
-from weightwarden.eval.stats_paired import BOOTSTRAP_SEED, PairedResult, is_binary, paired, paired_group_bootstrap
+from weightwarden.eval.stats_paired import BOOTSTRAP_SEED, PairedResult, is_binary, paired, paired_group_test
 
 # Metrics where a rise is the regression; every other metric is "higher is better".
 LOWER_IS_BETTER = ("refusal_rate_benign", "stereotyped_in_ambiguous", "stereotype_preference", "accuracy_gap")
@@ -258,7 +258,7 @@ def _compare_grouped(
         labels = [b[k][0] for k in keys]
         if not _usable(metric, labels):
             continue
-        result = paired_group_bootstrap(
+        result = paired_group_test(
             [b[k][1] for k in keys], [c[k][1] for k in keys], labels, group_statistic(metric), seed=seed
         )
         out.append(MetricComparison(f"{where}.{metric}", level, metric, not lower_is_better(metric), result))

@@ -243,6 +243,8 @@ def run_eval(
     started = time.perf_counter()
     work = _work(tasks, limit)
     config = run_config(tasks, limit, runtime.info.name) | (extra_config or {})
+    if batch_generations:  # batched answers differ from one-at-a-time ones: never resume one kind into the other
+        config["batch_generations"] = True
     run: RunRecord | None = None
     if resume is not None:
         run = ledger.run(resume)

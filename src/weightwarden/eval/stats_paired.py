@@ -116,7 +116,7 @@ def paired_bootstrap(
     return PairedResult(float(b.mean()), float(c.mean()), delta, low, high, p, int(b.size), "bootstrap")
 
 
-def paired_group_bootstrap(
+def paired_group_test(
     base: Sequence[float],
     candidate: Sequence[float],
     labels: Sequence[str],
