@@ -1,69 +1,172 @@
-"""Requests/s and p50/p99 latency of short chat completions through the gateway against the runtime called directly.
+"""The gateway under the load a team brings: streaming clients at 1, 8 and 64 against the runtime called directly.
 
-Run: .venv/bin/python bench/gateway.py [--clients 1,4] [--requests 40] [--max-tokens 8] [--guard] [--json]
-Both paths use one llama.cpp runtime in this process, N concurrent clients and the same prompt; the gateway path
-adds HTTP over loopback, JSON, the key check, limits, the queue, the audit row (and the guard with --guard).
-The ratio column is gateway / direct. With one client the ratio is the gateway's overhead per request; with several,
-both paths wait for the one model, and the gateway's first-come-first-served queue trades a higher median for a
-much lower p99 than threads racing for the runtime's lock.
+Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--max-tokens 16] [--no-guard] [--json]
+
+The gateway runs in this process (as `warden serve default` would, with the default guard policy unless
+--no-guard) over one llama.cpp runtime; the clients run in a separate process (asyncio + httpx, real SSE parsing),
+so they do not share this process's interpreter with the server. Each client streams chat completions back to back
+for --seconds; on a 429 it waits what the gateway's retry-after-ms says (at most 2 s) and tries again, as the openai
+client does. For each number of clients the bench prints total generated tok/s, time to first token (p50/p99) of
+admitted requests, status counts, dropped connections, and audit rows against requests sent.
+
+The baseline, measured in the same run, is the same runtime called directly (chat_stream) by the same number of
+threads: ratio = gateway / direct. The targets: 0 responses >= 500, 0 dropped, audit rows == requests, total tok/s at
+64 clients >= 0.9x one client's, TTFT p50 at 64 <= 2x one client's, and gateway/direct >= 0.95x at 1 and 8 clients.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import socket
-import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import httpx
-import uvicorn
-
-from weightwarden.gateway import GatewayConfig, ModelSpec, create_app
-from weightwarden.gateway.auth import KeyStore
-from weightwarden.gateway.policy import parse_serving_policy
-from weightwarden.ledger import Ledger
-from weightwarden.runtimes import GenerationParams, Message, resolve
-from weightwarden.runtimes.llamacpp import LlamaCppRuntime
-
-QUESTION = "Which city is the capital of France?"
+PROMPT = "Count from one to one hundred in words, separated by commas."
 
 
-def measure(call: Callable[[], None], clients: int, requests: int) -> dict[str, float]:
-    """Run `requests` calls from `clients` threads; requests/s and latency percentiles in ms."""
-    latencies: list[float] = []
-    lock = threading.Lock()
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
-    def one(_: int) -> None:
-        t0 = time.perf_counter()
-        call()
-        with lock:
-            latencies.append(time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, range(requests)))
-    wall = time.perf_counter() - t0
-    ms = sorted(x * 1000 for x in latencies)
+# -- the client process ------------------------------------------------------------------------------------
+
+
+async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[str, Any]) -> None:
+    import httpx
+
+    body = {
+        "model": "default",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), headers=headers) as http:
+        while time.monotonic() < until:
+            t0 = time.monotonic()
+            try:
+                async with http.stream("POST", url, json=body) as resp:
+                    out["status"][resp.status_code] += 1
+                    if resp.status_code == 429:
+                        await resp.aread()
+                        wait = float(resp.headers.get("retry-after-ms", "1000")) / 1000
+                        await asyncio.sleep(min(2.0, wait))
+                        continue
+                    if resp.status_code != 200:
+                        await resp.aread()
+                        out["errors"].append(f"{resp.status_code}: {resp.text[:200]}")
+                        continue
+                    first, tokens, done = None, 0, False
+                    async for line in resp.aiter_lines():
+                        if not line.startswith("data: "):
+                            continue
+                        data = line[6:]
+                        if data == "[DONE]":
+                            done = True
+                            break
+                        event = json.loads(data)
+                        if "error" in event:
+                            out["errors"].append(str(event["error"])[:200])
+                            break
+                        delta = event["choices"][0]["delta"] if event.get("choices") else {}
+                        if delta.get("content"):
+                            tokens += 1
+                            if first is None:
+                                first = time.monotonic() - t0
+                    if not done:
+                        out["dropped"] += 1
+                        continue
+                    out["tokens"] += tokens
+                    out["completed"] += 1
+                    if first is not None:
+                        out["ttft"].append(first)
+            except (httpx.HTTPError, OSError) as exc:
+                out["dropped"] += 1
+                out["errors"].append(f"{type(exc).__name__}: {exc}"[:200])
+
+
+async def _load(url: str, key: str, clients: int, seconds: float, max_tokens: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": Counter(), "tokens": 0, "completed": 0, "dropped": 0, "ttft": [], "errors": []}
+    t0 = time.monotonic()
+    until = t0 + seconds
+    await asyncio.gather(*(_client(url, key, max_tokens, until, out) for _ in range(clients)))
+    wall = time.monotonic() - t0
     return {
-        "rps": requests / wall,
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))],
+        "wall_s": wall,
+        "requests": sum(out["status"].values()),
+        "status": {str(k): v for k, v in sorted(out["status"].items())},
+        "completed": out["completed"],
+        "dropped": out["dropped"],
+        "tokens": out["tokens"],
+        "tok_s": out["tokens"] / wall,
+        "ttft_p50_ms": percentile(out["ttft"], 0.5) * 1000,
+        "ttft_p99_ms": percentile(out["ttft"], 0.99) * 1000,
+        "errors": out["errors"][:5],
     }
 
 
-def direct_call(rt: LlamaCppRuntime, params: GenerationParams) -> None:
-    rt.chat([Message("user", QUESTION)], params)
+def client_main(argv: list[str]) -> None:
+    url, key, clients, seconds, max_tokens = argv
+    result = asyncio.run(_load(url, key, int(clients), float(seconds), int(max_tokens)))
+    print(json.dumps(result))
+
+
+# -- the direct baseline -------------------------------------------------------------------------------------
+
+
+def direct(rt: Any, clients: int, seconds: float, max_tokens: int) -> dict[str, Any]:
+    """The same runtime called by `clients` threads back to back (racing for its lock), streaming."""
+    from weightwarden.runtimes import GenerationParams, Message
+
+    params = GenerationParams(max_tokens=max_tokens)
+    lock = threading.Lock()
+    tokens: list[int] = []
+    ttft: list[float] = []
+    until = time.monotonic() + seconds
+
+    def one() -> None:
+        while time.monotonic() < until:
+            t0, first, n = time.monotonic(), None, 0
+            for chunk in rt.chat_stream([Message("user", PROMPT)], params):
+                if chunk.text:
+                    n += 1
+                    if first is None:
+                        first = time.monotonic() - t0
+            with lock:
+                tokens.append(n)
+                if first is not None:
+                    ttft.append(first)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - t0
+    return {
+        "requests": len(tokens),
+        "tokens": sum(tokens),
+        "tok_s": sum(tokens) / wall,
+        "ttft_p50_ms": percentile(ttft, 0.5) * 1000,
+        "ttft_p99_ms": percentile(ttft, 0.99) * 1000,
+    }
 
 
 def free_port() -> int:
@@ -74,86 +177,117 @@ def free_port() -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clients", default="1,4", help="Comma-separated numbers of concurrent clients.")
-    ap.add_argument("--requests", type=int, default=40)
-    ap.add_argument("--max-tokens", type=int, default=8)
-    ap.add_argument("--guard", action="store_true", help="Run the guard's bundled policy on input and output.")
+    ap.add_argument("--clients", default="1,8,64", help="Comma-separated numbers of concurrent streaming clients.")
+    ap.add_argument("--seconds", type=float, default=60.0, help="How long each number of clients streams.")
+    ap.add_argument("--max-tokens", type=int, default=16)
+    ap.add_argument("--no-guard", action="store_true", help="Serve without the guard (the default policy is on).")
+    ap.add_argument("--direct-seconds", type=float, default=20.0, help="How long each direct baseline runs.")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", type=Path, help="Also write the JSON result here.")
     args = ap.parse_args()
+
+    import uvicorn
+
+    from weightwarden.gateway import GatewayConfig, ModelSpec, create_app
+    from weightwarden.gateway.auth import KeyStore
+    from weightwarden.gateway.policy import parse_serving_policy
+    from weightwarden.ledger import Ledger
+    from weightwarden.runtimes import GenerationParams, Message, resolve
+    from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
     artifact = resolve("default")
     assert artifact.path is not None
     rt = LlamaCppRuntime(artifact.path)
-    params = GenerationParams(max_tokens=args.max_tokens)
-    rt.chat([Message("user", QUESTION)], params)  # warm up
+    rt.chat([Message("user", PROMPT)], GenerationParams(max_tokens=4))  # warm up
     counts = [int(c) for c in args.clients.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
     url = f"sqlite:///{tmp / 'ledger.db'}"
-    serving = parse_serving_policy({} if args.guard else {"input": {}, "output": {}}, "bench")
+    serving = parse_serving_policy({"input": {}, "output": {}} if args.no_guard else {}, "bench")
     ledger = Ledger(url)
     secret, _ = KeyStore(ledger).create("bench")
     config = GatewayConfig(
-        ledger_url=url,
-        models=(ModelSpec("default", runtime=rt, model_hash=artifact.sha256, slots=max(counts) * 2),),
-        policy=serving,
+        ledger_url=url, models=(ModelSpec("default", runtime=rt, model_hash=artifact.sha256),), policy=serving
     )
     app = create_app(config, ledger=ledger)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", backlog=4096, timeout_keep_alive=30)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    body = {
-        "model": "default",
-        "messages": [{"role": "user", "content": QUESTION}],
-        "max_tokens": args.max_tokens,
-        "temperature": 0,
-    }
-    local = threading.local()
+    endpoint = f"http://127.0.0.1:{port}/v1/chat/completions"
 
-    def via_gateway() -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(headers={"Authorization": f"Bearer {secret}"}, timeout=300)
-        resp = client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body)
-        if resp.status_code != 200:
-            sys.exit(f"the gateway answered {resp.status_code}: {resp.text}")
-
-    via_gateway()  # warm up
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for n in counts:
-        direct = measure(lambda: direct_call(rt, params), n, args.requests)
-        results[str(n)] = {"direct": direct, "gateway": measure(via_gateway, n, args.requests)}
+        before = len(ledger.requests(limit=1_000_000))
+        proc = subprocess.run(
+            [sys.executable, __file__, "--client", endpoint, secret, str(n), str(args.seconds), str(args.max_tokens)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            sys.exit(f"the load process failed: {proc.stderr[-2000:]}")
+        load = json.loads(proc.stdout)
+        ledger.flush()
+        load["audit_rows"] = len(ledger.requests(limit=1_000_000)) - before
+        entry: dict[str, Any] = {"gateway": load}
+        if n <= 8:
+            entry["direct"] = direct(rt, n, args.direct_seconds, args.max_tokens)
+        results[str(n)] = entry
+        time.sleep(1.0)
     server.should_exit = True
     thread.join(timeout=30)
-    ledger.flush()
-    audited = len(ledger.requests(limit=100_000))
     ledger.close()
+    rt.close()
 
     meta = {
         "machine": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
-        "load_average_1m": os.getloadavg()[0],
-        "requests": args.requests,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_1m_at_end": os.getloadavg()[0],
+        "seconds": args.seconds,
         "max_tokens": args.max_tokens,
-        "guard": args.guard,
-        "audit_rows": audited,
+        "guard": not args.no_guard,
+        "threads": rt.thread_choice.describe(),
     }
+    report = {**meta, "clients": results}
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
-        print(json.dumps({**meta, "clients": results}, indent=2))
+        print(json.dumps(report, indent=2))
         return
-    guard = "on" if args.guard else "off"
     print(
-        f"{args.requests} chat completions of {args.max_tokens} tokens each, guard {guard}, {os.cpu_count()} cores "
-        f"(load average {meta['load_average_1m']:.1f}); {audited} audit rows written"
+        f"streaming chat completions of {args.max_tokens} tokens for {args.seconds:.0f} s per row, guard "
+        f"{'on' if meta['guard'] else 'off'}, {meta['cores']} cores, llama.cpp threads {meta['threads']}"
     )
-    print(f"{'clients':<9}{'measure':<10}{'direct':>12}{'gateway':>12}{'ratio':>10}")
-    for clients, pair in results.items():
-        for key in ("rps", "p50_ms", "p99_ms"):
-            a, b = pair["direct"][key], pair["gateway"][key]
-            print(f"{clients:<9}{key:<10}{a:>12.2f}{b:>12.2f}{b / a:>9.2f}x")
+    print(
+        f"{'clients':>7} {'tok/s':>8} {'direct':>8} {'ratio':>6} {'TTFT p50':>9} {'p99':>8} "
+        f"{'requests':>8} {'audit':>6} {'dropped':>7}  status"
+    )
+    one = results.get("1", {}).get("gateway")
+    for n, entry in results.items():
+        g, d = entry["gateway"], entry.get("direct")
+        ratio = f"{g['tok_s'] / d['tok_s']:.2f}x" if d else "-"
+        print(
+            f"{n:>7} {g['tok_s']:>8.1f} {(d['tok_s'] if d else float('nan')):>8.1f} {ratio:>6} "
+            f"{g['ttft_p50_ms']:>7.0f}ms {g['ttft_p99_ms']:>6.0f}ms {g['requests']:>8} {g['audit_rows']:>6} "
+            f"{g['dropped']:>7}  {g['status']}"
+        )
+        for err in g["errors"]:
+            print(f"        error: {err}")
+    if one and "64" in results:
+        g = results["64"]["gateway"]
+        print(
+            f"64 clients against one: tok/s {g['tok_s'] / one['tok_s']:.2f}x, "
+            f"TTFT p50 {g['ttft_p50_ms'] / one['ttft_p50_ms']:.2f}x"
+        )
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        client_main(sys.argv[2:])
+    else:
+        main()

@@ -2,6 +2,11 @@
 
 Run: .venv/bin/python bench/runtime.py [--repeats 3] [--skip-transformers] [--json]
 Both runtimes load the same GGUF file in the same process; the ratio column is llama.cpp / transformers.
+
+Run: .venv/bin/python bench/runtime.py --busy [--seconds 20] [--json]
+llama.cpp generation tok/s with the machine quiet and with one competing CPU-bound process, for the old default
+(threads = every core, fixed) and the new one (threads chosen per call from the load), in one run; the ratio column
+is busy / quiet. Each figure is the tokens generated over `--seconds` of back-to-back 64-token answers.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,14 +52,71 @@ def bench(backend: str, path: str, repeats: int) -> dict[str, float]:
     }
 
 
+def _spin() -> subprocess.Popen[bytes]:
+    """One CPU-bound process, as another user's job would be."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def generation_rate(rt: object, seconds: float) -> float:
+    """Tokens per second over back-to-back 64-token answers for `seconds` (after one warm-up answer)."""
+    from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+
+    assert isinstance(rt, LlamaCppRuntime)
+    params = GenerationParams(max_tokens=64, stop=())
+    prompt = "Count from one to one hundred in words: one, two, three,"
+    rt.complete(prompt, params)
+    tokens, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        tokens += rt.complete(prompt, params).completion_tokens
+    return tokens / (time.perf_counter() - t0)
+
+
+def busy(path: str, seconds: float) -> dict[str, dict[str, float]]:
+    """Generation tok/s quiet and beside one CPU-bound process, for fixed all-core threads and the per-call choice."""
+    from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+    from weightwarden.runtimes.threads import usable_cores
+
+    cores = usable_cores()
+    out: dict[str, dict[str, float]] = {}
+    for name, threads in ((f"fixed {cores} threads (old default)", cores), ("chosen per call (new default)", 0)):
+        rt = LlamaCppRuntime(path, threads=threads)  # type: ignore[arg-type]
+        quiet = generation_rate(rt, seconds)
+        other = _spin()
+        try:
+            time.sleep(1.0)  # let the competitor show up in /proc/stat before the first choice
+            loaded = generation_rate(rt, seconds)
+            chosen = rt.thread_choice.choose()
+        finally:
+            other.kill()
+            other.wait()
+        rt.close()
+        out[name] = {"quiet_tok_s": quiet, "busy_tok_s": loaded, "ratio": loaded / quiet, "threads_when_busy": chosen}
+        time.sleep(1.0)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-transformers", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--busy", action="store_true", help="Quiet against one competing process, old and new threads.")
+    ap.add_argument("--seconds", type=float, default=20.0, help="With --busy: seconds of generation per figure.")
     args = ap.parse_args()
     artifact = resolve("default")
     assert artifact.path is not None
+    if args.busy:
+        figures = busy(str(artifact.path), args.seconds)
+        if args.json:
+            print(json.dumps({"machine": platform.processor() or platform.machine(), "busy": figures}, indent=2))
+            return
+        print(f"default model, llama.cpp generation, {os.cpu_count()} cores, one competing CPU-bound process")
+        print(f"{'threads':<36}{'quiet tok/s':>12}{'busy tok/s':>12}{'busy/quiet':>12}")
+        for name, f in figures.items():
+            print(f"{name:<36}{f['quiet_tok_s']:>12.1f}{f['busy_tok_s']:>12.1f}{f['ratio']:>11.2f}x")
+        base, new = figures.values()
+        print(f"new default busy / old default quiet: {new['busy_tok_s'] / base['quiet_tok_s']:.2f}x")
+        return
     results = {"llama.cpp": bench("llama.cpp", str(artifact.path), args.repeats)}
     if not args.skip_transformers:
         results["transformers"] = bench("transformers", str(artifact.path), args.repeats)

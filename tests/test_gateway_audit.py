@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -44,6 +45,46 @@ def test_a_burst_of_rows_never_waits_for_a_busy_writer(tmp_path: Path) -> None:
     assert all(r.prompt_text is None and r.response_text is None for r in rows), "store_text is off"
 
 
+def test_rows_that_arrive_while_the_writer_is_busy_go_in_one_transaction(tmp_path: Path) -> None:
+    """Under a flood the ledger commits a batch, not a row: 200 rows behind a slow write make one write job."""
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        gate = threading.Event()
+        ledger._writer.submit_nowait(lambda conn: gate.wait(30))
+        jobs: list[int] = []
+        real = ledger.add_requests
+
+        def counted(take: Callable[[], Sequence[RequestRecord]]) -> Future[int]:
+            future = real(take)
+            future.add_done_callback(lambda f: jobs.append(f.result()))
+            return future
+
+        ledger.add_requests = counted  # type: ignore[method-assign]
+        audit = AuditLog(ledger, Metrics(), store_text=False)
+        for n in range(200):
+            audit.finish(exchange(n))
+        gate.set()
+        ledger.flush()
+        audit.finish(exchange(200))  # the writer is free again: the next row goes at once, in a job of its own
+        ledger.flush()
+        assert jobs == [200, 1] and len(ledger.requests(limit=1000)) == 201
+
+
+def test_one_bad_row_does_not_cost_the_rest_of_its_batch(tmp_path: Path) -> None:
+    metrics = Metrics()
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        gate = threading.Event()
+        ledger._writer.submit_nowait(lambda conn: gate.wait(30))
+        audit = AuditLog(ledger, metrics, store_text=False)
+        first, twin = exchange(1), exchange(2)
+        twin.request_id = first.request_id  # the database refuses a second row with the same id
+        for ex in (first, exchange(3), twin, exchange(4)):
+            audit.finish(ex)
+        gate.set()
+        ledger.flush()
+        rows = ledger.requests(limit=100)
+    assert len(rows) == 3 and metrics.audit_failures.value() == 1
+
+
 def test_text_is_stored_only_when_the_policy_says_so() -> None:
     assert exchange(1).record(store_text=True).prompt_text == "secret prompt"
     record = exchange(1).record(store_text=False)
@@ -56,9 +97,10 @@ class FailingLedger:
     def __init__(self) -> None:
         self.calls = 0
 
-    def add_request(self, rec: RequestRecord) -> Future[None]:
+    def add_requests(self, take: Callable[[], Sequence[RequestRecord]]) -> Future[int]:
         self.calls += 1
-        future: Future[None] = Future()
+        take()
+        future: Future[int] = Future()
         future.set_exception(LedgerError("could not add request: disk I/O error"))
         return future
 

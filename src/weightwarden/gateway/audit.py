@@ -1,9 +1,11 @@
 """One audit row per request, written through the ledger's one writer without ever making a request wait.
 
 An Exchange collects what happens to a request as it goes (key, model, status, tokens, times, cost, guard
-verdicts); AuditLog.finish turns it into a RequestRecord, queues it and updates the metrics. A failed write is
-logged and counted; when the writer falls behind by max_pending rows, new rows are dropped (and counted) rather
-than let memory grow without bound.
+verdicts); AuditLog.finish turns it into a RequestRecord, adds it to a buffer and updates the metrics. One write job
+at a time takes the whole buffer when the writer reaches it, so under a flood (thousands of refused requests a
+second) the rows go in one transaction per batch, not one per row. A failed write is logged and counted; when the
+writer falls behind by max_pending rows, new rows are dropped (and counted) rather than let memory grow without
+bound.
 """
 
 from __future__ import annotations
@@ -80,11 +82,13 @@ class Exchange:
 
 
 class AuditLog:
-    """Writes finished exchanges to the ledger and the metrics."""
+    """Writes finished exchanges to the ledger (in batches) and the metrics."""
 
     def __init__(self, ledger: Ledger, metrics: Metrics, *, store_text: bool, max_pending: int = 10_000) -> None:
         self.ledger, self.metrics, self.store_text, self.max_pending = ledger, metrics, store_text, max_pending
-        self._pending = 0
+        self._pending = 0  # rows buffered or being written
+        self._buffer: list[RequestRecord] = []
+        self._scheduled = False  # a write job is queued that has not yet taken the buffer
         self._lock = threading.Lock()
 
     def finish(self, ex: Exchange) -> None:
@@ -93,29 +97,44 @@ class AuditLog:
             return
         ex.done = True
         self._count(ex)
+        record = ex.record(self.store_text)
         with self._lock:
             if self._pending >= self.max_pending:
                 self.metrics.audit_dropped.inc()
                 log.warning("audit row %s dropped: %d rows wait for the ledger writer", ex.request_id, self._pending)
                 return
             self._pending += 1
+            self._buffer.append(record)
+            if self._scheduled:
+                return  # the queued job will take this row too
+            self._scheduled = True
+        taken = [0]
+
+        def take() -> list[RequestRecord]:
+            with self._lock:
+                rows, self._buffer, self._scheduled = self._buffer, [], False
+            taken[0] = len(rows)
+            return rows
+
         try:
-            self.ledger.add_request(ex.record(self.store_text)).add_done_callback(self._written)
-        except Exception as exc:  # a closed ledger at shutdown, say: the request itself has been answered
-            self._written_failed(ex.request_id, exc)
+            self.ledger.add_requests(take).add_done_callback(lambda f: self._written(f, taken[0]))
+        except Exception as exc:  # a closed ledger at shutdown, say: the requests themselves have been answered
+            self._written_failed(take(), exc)
 
-    def _written(self, future: Future[None]) -> None:
+    def _written(self, future: Future[int], rows: int) -> None:
         with self._lock:
-            self._pending -= 1
-        if (exc := future.exception()) is not None:
-            self.metrics.audit_failures.inc()
-            log.error("an audit row could not be written: %s", exc)
+            self._pending -= rows
+        exc = future.exception()
+        written = 0 if exc is not None else future.result()
+        if written < rows:
+            self.metrics.audit_failures.inc(by=rows - written)
+            log.error("%d of %d audit rows could not be written: %s", rows - written, rows, exc or "see the ledger")
 
-    def _written_failed(self, request_id: str, exc: BaseException) -> None:
+    def _written_failed(self, rows: list[RequestRecord], exc: BaseException) -> None:
         with self._lock:
-            self._pending -= 1
-        self.metrics.audit_failures.inc()
-        log.error("audit row %s could not be queued: %s", request_id, exc)
+            self._pending -= len(rows)
+        self.metrics.audit_failures.inc(by=len(rows))
+        log.error("%d audit rows could not be queued: %s", len(rows), exc)
 
     def _count(self, ex: Exchange) -> None:
         m = self.metrics

@@ -116,6 +116,7 @@ def headers_of(err: GatewayError) -> dict[str, str]:
     headers: dict[str, str] = {}
     if err.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(err.retry_after + 0.999)))
+        headers["retry-after-ms"] = str(max(1, int(err.retry_after * 1000)))  # the openai clients read this first
     if isinstance(err, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     return headers

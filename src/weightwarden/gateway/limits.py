@@ -61,11 +61,13 @@ class Limiter:
         self._window = window
         self._lock = threading.Lock()
         self._usage: dict[str, _Usage] = {}
+        self._keys: dict[str, ApiKeyRecord] = {}  # the record each usage was last checked against
 
     def _state(self, key: ApiKeyRecord, now: float) -> _Usage:
         usage = self._usage.get(key.id)
         if usage is None:
             usage = self._usage[key.id] = _Usage(key.spent_tokens, key.spent_usd)
+        self._keys[key.id] = key
         horizon = now - self._window
         while usage.requests and usage.requests[0] <= horizon:
             usage.requests.popleft()
@@ -74,53 +76,84 @@ class Limiter:
         return usage
 
     def admit(self, caller: Caller, tokens: int, usd: float) -> Reservation | None:
-        """Reserve tokens and usd for one request of caller, or raise TooManyRequests. None: nothing to limit."""
+        """count_request then reserve: the whole admission of one request, or TooManyRequests."""
+        self.count_request(caller)
+        return self.reserve(caller, tokens, usd)
+
+    def count_request(self, caller: Caller) -> None:
+        """Count one request against the key's requests per minute, or raise TooManyRequests (it then does not count).
+
+        Cheap (no tokens needed), so the gateway calls it before any other work on a request.
+        """
         key = caller.record
-        if key is None:
-            return None
+        if key is None or key.rpm is None:
+            return
         with self._lock:
             now = self._clock()
             usage = self._state(key, now)
-            if key.rpm is not None and len(usage.requests) >= key.rpm:
+            if len(usage.requests) >= key.rpm:
                 wait = usage.requests[0] + self._window - now
                 raise TooManyRequests(
                     f"key {key.id} is limited to {key.rpm} requests per minute: retry in {wait:.0f} s",
                     retry_after=wait,
                 )
-            if key.tpm is not None:
-                if tokens > key.tpm:
-                    raise TooManyRequests(
-                        f"this request may use {tokens} tokens, more than key {key.id}'s {key.tpm} tokens per "
-                        "minute: lower max_tokens or shorten the prompt",
-                        code="request_too_large",
-                    )
-                if usage.window_tokens + usage.reserved_tokens + tokens > key.tpm:
-                    wait = usage.tokens[0][0] + self._window - now if usage.tokens else 1.0
-                    raise TooManyRequests(
-                        f"key {key.id} is limited to {key.tpm} tokens per minute: retry in {wait:.0f} s",
-                        retry_after=wait,
-                    )
-            if (
-                key.budget_tokens is not None
-                and usage.spent_tokens + usage.reserved_tokens + tokens > key.budget_tokens
-            ):
-                raise TooManyRequests(
-                    f"key {key.id} has used {usage.spent_tokens} of its {key.budget_tokens}-token budget "
-                    f"({usage.reserved_tokens} more in flight) and this request may use {tokens}: "
-                    "lower max_tokens, or ask for a larger budget",
-                    code="insufficient_quota",
-                )
-            if key.budget_usd is not None and usage.spent_usd + usage.reserved_usd + usd > key.budget_usd:
-                raise TooManyRequests(
-                    f"key {key.id} has spent ${usage.spent_usd:.6f} of its ${key.budget_usd:.6f} budget "
-                    f"(${usage.reserved_usd:.6f} more in flight) and this request may cost ${usd:.6f}: "
-                    "lower max_tokens, or ask for a larger budget",
-                    code="insufficient_quota",
-                )
             usage.requests.append(now)
+
+    def reserve(self, caller: Caller, tokens: int, usd: float) -> Reservation | None:
+        """Reserve tokens and usd for one request of caller, or raise TooManyRequests. None: nothing to limit."""
+        key = caller.record
+        if key is None:
+            return None
+        with self._lock:
+            usage = self._state(key, self._clock())
+            self._check(key, usage, tokens, usd)
             usage.reserved_tokens += tokens
             usage.reserved_usd += usd
             return Reservation(key.id, tokens, usd)
+
+    def extend(self, reservation: Reservation | None, tokens: int, usd: float) -> None:
+        """Grow a reservation by tokens and usd (a redacted prompt came out longer), or raise TooManyRequests."""
+        if reservation is None or reservation.settled or (tokens <= 0 and usd <= 0):
+            return
+        with self._lock:
+            usage = self._usage[reservation.key_id]
+            key = self._keys[reservation.key_id]
+            self._check(key, usage, tokens, usd)
+            usage.reserved_tokens += tokens
+            usage.reserved_usd += usd
+            reservation.tokens += tokens
+            reservation.usd += usd
+
+    def _check(self, key: ApiKeyRecord, usage: _Usage, tokens: int, usd: float) -> None:
+        """Raise TooManyRequests if tokens and usd more would pass a token window or a budget (lock held)."""
+        now = self._clock()
+        if key.tpm is not None:
+            if tokens > key.tpm:
+                raise TooManyRequests(
+                    f"this request may use {tokens} tokens, more than key {key.id}'s {key.tpm} tokens per "
+                    "minute: lower max_tokens or shorten the prompt",
+                    code="request_too_large",
+                )
+            if usage.window_tokens + usage.reserved_tokens + tokens > key.tpm:
+                wait = usage.tokens[0][0] + self._window - now if usage.tokens else 1.0
+                raise TooManyRequests(
+                    f"key {key.id} is limited to {key.tpm} tokens per minute: retry in {wait:.0f} s",
+                    retry_after=wait,
+                )
+        if key.budget_tokens is not None and usage.spent_tokens + usage.reserved_tokens + tokens > key.budget_tokens:
+            raise TooManyRequests(
+                f"key {key.id} has used {usage.spent_tokens} of its {key.budget_tokens}-token budget "
+                f"({usage.reserved_tokens} more in flight) and this request may use {tokens}: "
+                "lower max_tokens, or ask for a larger budget",
+                code="insufficient_quota",
+            )
+        if key.budget_usd is not None and usage.spent_usd + usage.reserved_usd + usd > key.budget_usd:
+            raise TooManyRequests(
+                f"key {key.id} has spent ${usage.spent_usd:.6f} of its ${key.budget_usd:.6f} budget "
+                f"(${usage.reserved_usd:.6f} more in flight) and this request may cost ${usd:.6f}: "
+                "lower max_tokens, or ask for a larger budget",
+                code="insufficient_quota",
+            )
 
     def settle(self, reservation: Reservation | None, tokens: int, usd: float) -> None:
         """Replace a reservation by what the request used (0 when it never ran)."""

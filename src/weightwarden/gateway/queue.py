@@ -1,8 +1,10 @@
 """A bounded line in front of each model: N slots (running or waiting), worker threads, and cancellation.
 
 A llama.cpp context runs one generation at a time, so an in-process model gets one worker thread; an upstream
-server gets as many workers as slots. A request that finds every slot taken is refused at once with 429 and a
-Retry-After estimated from recent service times, rather than waiting unseen. A job's items (streamed chunks) cross
+server gets as many workers as slots. A request takes its slot before any other work is done for it (the guard,
+tokenizing), so one that finds every slot taken is refused at once with 429 and a Retry-After estimated from recent
+service times (jittered, so that refused clients do not all come back at the same moment), rather than waiting
+unseen or costing the model's cores. A job's items (streamed chunks) cross
 to the event loop as they come; cancel() stops the job between two items, so a client that goes away or a request
 past its time limit frees the model within a token.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -62,6 +65,21 @@ class Job(Generic[T]):
         return None
 
 
+class Slot:
+    """A place in a model's queue, taken by ModelQueue.admit: submit a job into it, or release() it. Idempotent."""
+
+    def __init__(self, owner: ModelQueue) -> None:
+        self._owner = owner
+        self.used = False  # a job was submitted into it: the worker gives it back when the job ends
+        self.released = False
+
+    def release(self) -> None:
+        """Give the slot back if no job was submitted into it (a request refused after admission)."""
+        if not self.used and not self.released:
+            self.released = True
+            self._owner.release()
+
+
 class ModelQueue:
     """Admission and worker threads for one model.
 
@@ -87,26 +105,32 @@ class ModelQueue:
     def in_flight(self) -> int:
         return self._admitted
 
-    def admit(self) -> None:
+    def admit(self) -> Slot:
         """Take a slot, or raise TooManyRequests (429) with a Retry-After."""
         with self._lock:
             if self._admitted >= self.slots:
                 self.counts["rejected"] += 1
-                wait = self._service_seconds * self._admitted / self.workers
+                # When the first slot frees, on average, give or take half: refused clients spread their retries.
+                ahead = self._admitted - self.workers + 1
+                wait = self._service_seconds * ahead / self.workers * random.uniform(0.5, 1.5)
                 raise TooManyRequests(
-                    f"model {self.name!r} is busy ({self._admitted} requests in line): retry in {wait:.0f} s",
+                    f"model {self.name!r} is busy ({self._admitted} requests in line): retry in {wait:.2f} s",
                     code="queue_full",
-                    retry_after=max(1.0, wait),
+                    retry_after=max(0.05, wait),
                 )
             self._admitted += 1
+        return Slot(self)
 
     def release(self) -> None:
         """Give back a slot that admit() took for a job that will not be submitted."""
         with self._lock:
             self._admitted -= 1
 
-    def submit(self, work: Callable[[], Iterable[T]], loop: asyncio.AbstractEventLoop) -> Job[T]:
-        """Queue work in a slot admit() took; its slot is given back when it ends."""
+    def submit(self, work: Callable[[], Iterable[T]], loop: asyncio.AbstractEventLoop, slot: Slot) -> Job[T]:
+        """Queue work in a slot admit() took; the slot is given back when the job ends."""
+        if slot.used or slot.released:
+            raise RuntimeError("a queue slot takes one job")
+        slot.used = True
         job: Job[T] = Job(work, loop)
         self._jobs.put(job)
         return job

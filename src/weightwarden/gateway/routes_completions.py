@@ -54,47 +54,54 @@ def completion_work(
 async def completions(request: Request) -> Response:
     gw = gateway_of(request)
     ex = gw.begin(request, "/v1/completions")
-    state: dict[str, Any] = {"run": None, "reservation": None, "streaming": False}
+    state: dict[str, Any] = {"run": None, "reservation": None, "streaming": False, "slot": None}
 
     async def handle() -> Response:
         raw = await gw.body(request)
         body = parse_body(CompletionRequest, raw)
         backend = generator(pick(gw, ex, body.model))
+        state["slot"] = gw.enter(ex, backend)
         prompts = body.prompts
         for p in prompts:
             if isinstance(p, list):
                 backend.check_tokens(p)
-        texts = [await in_thread(backend.prompt_text, p) for p in prompts]
-        cleaned = await guard_input(gw, ex, texts)
-        # A redacted prompt is sent as its (redacted) text, token prompts included.
-        prompts = [p if c == t else c for p, t, c in zip(prompts, texts, cleaned, strict=True)]
-        texts = cleaned
-        ex.prompt_text = texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
-        counts = [await in_thread(backend.prompt_tokens, p) for p in prompts]
-        ex.prompt_tokens = sum(counts)
-        params = gw.params(
-            ex,
-            backend,
-            max(counts),
-            max_tokens=max(body.max_tokens, 1),
-            temperature=body.temperature,
-            top_p=body.top_p,
-            seed=body.seed,
-            stop=body.stops,
-        )
-        generated = params.max_tokens if body.max_tokens > 0 else 0
         if body.logprobs is not None and not backend.scores:
             raise BadRequest(f"{body.model} cannot give log-probabilities", param="logprobs")
-        reservation = state["reservation"] = gw.admit(
-            ex, backend, ex.prompt_tokens + generated * len(prompts), generated * len(prompts)
-        )
+
+        async def fit() -> tuple[Any, int]:
+            counts = [await in_thread(backend.prompt_tokens, p) for p in prompts]
+            ex.prompt_tokens = sum(counts)
+            params = gw.params(
+                ex,
+                backend,
+                max(counts),
+                max_tokens=max(body.max_tokens, 1),
+                temperature=body.temperature,
+                top_p=body.top_p,
+                seed=body.seed,
+                stop=body.stops,
+            )
+            generated = params.max_tokens if body.max_tokens > 0 else 0
+            return params, generated * len(prompts)
+
+        params, generated = await fit()
+        reservation = state["reservation"] = gw.reserve(ex, backend, ex.prompt_tokens + generated, generated)
+        texts = [await in_thread(backend.prompt_text, p) for p in prompts]
+        cleaned = await guard_input(gw, ex, texts)
+        if cleaned != texts:
+            # A redacted prompt is sent as its (redacted) text, token prompts included.
+            prompts = [p if c == t else c for p, t, c in zip(prompts, texts, cleaned, strict=True)]
+            texts = cleaned
+            params, generated = await fit()
+            gw.extend(backend, reservation, ex.prompt_tokens + generated, generated)
+        ex.prompt_text = texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
         loop = asyncio.get_running_loop()
         job: Job[Any]
         if isinstance(backend, UpstreamModel) and body.logprobs is not None:
             forwarded = {**json.loads(raw), "prompt": prompts if len(prompts) > 1 else prompts[0]}
-            job = backend.queue.submit(lambda: [backend.passthrough("/completions", forwarded)], loop)
+            job = backend.queue.submit(lambda: [backend.passthrough("/completions", forwarded)], loop, state["slot"])
         else:
-            job = backend.queue.submit(partial(completion_work, backend, prompts, body, params), loop)
+            job = backend.queue.submit(partial(completion_work, backend, prompts, body, params), loop, state["slot"])
         run = state["run"] = GenerationRun(ex, job, reservation, gw.deadline(ex))
         if body.stream:
             state["streaming"] = True
@@ -142,6 +149,8 @@ async def completions(request: Request) -> Response:
     try:
         return await answer(gw, ex, handle)  # type: ignore[no-any-return]
     finally:
+        if state["slot"] is not None:
+            state["slot"].release()  # a request refused after admission gives its place back (no-op once submitted)
         if not state["streaming"]:
             if state["run"] is not None:
                 state["run"].close()

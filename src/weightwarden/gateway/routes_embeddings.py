@@ -28,7 +28,7 @@ router = APIRouter()
 async def embeddings(request: Request) -> Response:
     gw = gateway_of(request)
     ex = gw.begin(request, "/v1/embeddings")
-    state: dict[str, Any] = {"run": None, "reservation": None}
+    state: dict[str, Any] = {"run": None, "reservation": None, "slot": None}
 
     async def handle() -> Response:
         raw = await gw.body(request)
@@ -38,13 +38,17 @@ async def embeddings(request: Request) -> Response:
         loop = asyncio.get_running_loop()
         job: Job[Any]
         if isinstance(backend, UpstreamModel):
+            state["slot"] = gw.enter(ex, backend)
             estimate = backend.prompt_tokens("".join(texts))
-            state["reservation"] = gw.admit(ex, backend, estimate, 0)
-            job = backend.queue.submit(lambda: [backend.passthrough("/embeddings", json.loads(raw))], loop)
+            state["reservation"] = gw.reserve(ex, backend, estimate, 0)
+            job = backend.queue.submit(
+                lambda: [backend.passthrough("/embeddings", json.loads(raw))], loop, state["slot"]
+            )
         elif isinstance(backend, EmbedderModel):
             embedder = backend
-            state["reservation"] = gw.admit(ex, backend, backend.estimate_tokens(texts), 0)
-            job = backend.queue.submit(lambda: [embedder.embed(texts)], loop)
+            state["slot"] = gw.enter(ex, backend)
+            state["reservation"] = gw.reserve(ex, backend, backend.estimate_tokens(texts), 0)
+            job = backend.queue.submit(lambda: [embedder.embed(texts)], loop, state["slot"])
         else:
             raise BadRequest(
                 f"{body.model} is not an embedding model; this gateway embeds with all-MiniLM-L6-v2", param="model"
@@ -80,6 +84,8 @@ async def embeddings(request: Request) -> Response:
     try:
         return await answer(gw, ex, handle)  # type: ignore[no-any-return]
     finally:
+        if state["slot"] is not None:
+            state["slot"].release()
         if state["run"] is not None:
             state["run"].close()
             ex.completion_tokens = 0

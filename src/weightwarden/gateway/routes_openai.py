@@ -2,9 +2,10 @@
 /v1/embeddings with the tokenizer routes (routes_embeddings) are included in this router.
 
 Every handler follows one path: the exchange begins; the body is read (413 past the limit) and checked (400);
-the model is found (404) and allowed (403); the guard scans the input (400 when it blocks); the key's limits and
-the model's queue admit the request (429); the worker runs it under the time limit (504); the output guard scans
-the answer; the key is charged what was used; the audit row is written.
+the model is found (404) and allowed (403); the model's queue and the key's requests per minute admit the request
+(429) before any other work, then its tokens are counted and reserved against the key's token limits and budgets
+(429); the guard scans the input (400 when it blocks); the worker runs it under the time limit (504); the output
+guard scans the answer; the key is charged what was used; the audit row is written.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from weightwarden.gateway.handling import (
 )
 from weightwarden.gateway.schemas import ChatRequest, parse_body
 from weightwarden.gateway.service import Gateway
-from weightwarden.runtimes import Message
+from weightwarden.runtimes import GenerationParams, Message
 
 router = APIRouter()
 
@@ -66,31 +67,43 @@ async def list_models(request: Request) -> dict[str, Any]:
 async def chat_completions(request: Request) -> Response:
     gw = gateway_of(request)
     ex = gw.begin(request, "/v1/chat/completions")
-    state: dict[str, Any] = {"run": None, "reservation": None, "streaming": False}
+    state: dict[str, Any] = {"run": None, "reservation": None, "streaming": False, "slot": None}
 
     async def handle() -> Response:
         body = parse_body(ChatRequest, await gw.body(request))
         backend = generator(pick(gw, ex, body.model))
+        state["slot"] = gw.enter(ex, backend)
         messages = [Message("system" if m.role == "developer" else m.role, m.text()) for m in body.messages]
+
+        async def fit() -> GenerationParams:
+            ex.prompt_tokens = await in_thread(backend.chat_tokens, messages)
+            return gw.params(
+                ex,
+                backend,
+                ex.prompt_tokens,
+                max_tokens=body.requested_max_tokens,
+                temperature=body.temperature,
+                top_p=body.top_p,
+                seed=body.seed,
+                stop=body.stops,
+            )
+
+        params = await fit()
+        reservation = state["reservation"] = gw.reserve(
+            ex, backend, ex.prompt_tokens + params.max_tokens, params.max_tokens
+        )
         # User and tool messages are the untrusted ones; system messages are the caller's own instructions.
         scanned = [i for i, m in enumerate(messages) if m.role in ("user", "tool")]
         cleaned = await guard_input(gw, ex, [messages[i].content for i in scanned])
-        for i, text in zip(scanned, cleaned, strict=True):
-            messages[i] = Message(messages[i].role, text)
+        if any(messages[i].content != text for i, text in zip(scanned, cleaned, strict=True)):
+            for i, text in zip(scanned, cleaned, strict=True):
+                messages[i] = Message(messages[i].role, text)
+            params = await fit()  # redaction changed the prompt: count it again
+            gw.extend(backend, reservation, ex.prompt_tokens + params.max_tokens, params.max_tokens)
         ex.prompt_text = json.dumps([m.as_dict() for m in messages], ensure_ascii=False)
-        ex.prompt_tokens = await in_thread(backend.chat_tokens, messages)
-        params = gw.params(
-            ex,
-            backend,
-            ex.prompt_tokens,
-            max_tokens=body.requested_max_tokens,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            seed=body.seed,
-            stop=body.stops,
+        job = backend.queue.submit(
+            partial(backend.chat_stream, messages, params), asyncio.get_running_loop(), state["slot"]
         )
-        state["reservation"] = gw.admit(ex, backend, ex.prompt_tokens + params.max_tokens, params.max_tokens)
-        job = backend.queue.submit(partial(backend.chat_stream, messages, params), asyncio.get_running_loop())
         run = state["run"] = GenerationRun(ex, job, state["reservation"], gw.deadline(ex))
         system = "\n".join(m.content for m in messages if m.role == "system")
         if body.stream:
@@ -126,6 +139,8 @@ async def chat_completions(request: Request) -> Response:
     try:
         return await answer(gw, ex, handle)  # type: ignore[no-any-return]
     finally:
+        if state["slot"] is not None:
+            state["slot"].release()  # a request refused after admission gives its place back (no-op once submitted)
         if not state["streaming"]:
             if state["run"] is not None:
                 state["run"].close()

@@ -19,6 +19,7 @@ from weightwarden.gateway.errors import BadRequest, GatewayError, PayloadTooLarg
 from weightwarden.gateway.guard_hook import GuardHook
 from weightwarden.gateway.limits import Limiter, Reservation
 from weightwarden.gateway.metrics import Metrics
+from weightwarden.gateway.queue import Slot
 from weightwarden.ledger import Ledger
 from weightwarden.runtimes import GenerationParams, HashCache
 from weightwarden.watermark.processor import WatermarkProcessor
@@ -164,20 +165,34 @@ class Gateway:
             logits_processor=self.watermark,
         )
 
-    def admit(self, ex: Exchange, backend: Backend, tokens: int, completion_tokens: int) -> Reservation | None:
-        """Check the key's limits and take a queue slot; raises TooManyRequests (and holds nothing) if either fails.
+    def enter(self, ex: Exchange, backend: Backend) -> Slot:
+        """The first thing done for a request once its model is known: a queue slot, then the key's requests per
+        minute; TooManyRequests (holding nothing) if either says no. Costs microseconds, so a flood is refused cheaply.
+        """
+        assert ex.caller is not None
+        slot = backend.queue.admit()
+        try:
+            self.limiter.count_request(ex.caller)
+        except GatewayError:
+            slot.release()
+            raise
+        return slot
+
+    def reserve(self, ex: Exchange, backend: Backend, tokens: int, completion_tokens: int) -> Reservation | None:
+        """Reserve the most the request may use against the key's token limits and budgets, or TooManyRequests.
 
         tokens: the most the request may use in all; completion_tokens: how many of them are generated.
         """
         assert ex.caller is not None
         usd = self.policy.price(backend.name).cost(tokens - completion_tokens, completion_tokens)
-        reservation = self.limiter.admit(ex.caller, tokens, usd)
-        try:
-            backend.queue.admit()
-        except GatewayError:
-            self.limiter.settle(reservation, 0, 0.0)
-            raise
-        return reservation
+        return self.limiter.reserve(ex.caller, tokens, usd)
+
+    def extend(self, backend: Backend, reservation: Reservation | None, tokens: int, completion_tokens: int) -> None:
+        """Grow a reservation to tokens in all (the guard's redaction made the prompt longer)."""
+        if reservation is None or tokens <= reservation.tokens:
+            return
+        usd = self.policy.price(backend.name).cost(tokens - completion_tokens, completion_tokens)
+        self.limiter.extend(reservation, tokens - reservation.tokens, max(0.0, usd - reservation.usd))
 
     def settle(self, ex: Exchange, reservation: Reservation | None) -> None:
         """Charge the key what the exchange used, then audit it."""

@@ -19,22 +19,30 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _CHAR_ORDERS = (2, 3, 4, 5)
 # Different salts per feature family so "ab" the bigram and "ab" the word land in different buckets.
 _SALTS = {n: np.uint64((0x51ED2701 * (n + 1)) & 0xFFFFFFFFFFFFFFFF) for n in (*_CHAR_ORDERS, 100, 101)}
-_POW_CACHE: dict[str, np.ndarray] = {}
+_POW_TABLE = 1 << 16  # characters covered by the read-only tables below; longer texts compute their own
+
+
+def _power_table(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i modulo 2**64 for i < n."""
+    p = np.full(n, _P, dtype=np.uint64)
+    p[0] = 1
+    q = np.full(n, _PINV, dtype=np.uint64)
+    q[0] = 1
+    with np.errstate(over="ignore"):
+        return np.cumprod(p, dtype=np.uint64), np.cumprod(q, dtype=np.uint64)
+
+
+# Built once at import and never written again (read-only arrays): the gateway scans from many threads at once.
+_POWERS = _power_table(_POW_TABLE)
+for _table in _POWERS:
+    _table.setflags(write=False)
 
 
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """P**i and P**-i modulo 2**64 for i < n, grown and cached as needed."""
-    have = _POW_CACHE.get("p")
-    if have is None or len(have) < n:
-        size = max(n, 4096, 2 * (0 if have is None else len(have)))
-        p = np.full(size, _P, dtype=np.uint64)
-        p[0] = 1
-        q = np.full(size, _PINV, dtype=np.uint64)
-        q[0] = 1
-        with np.errstate(over="ignore"):
-            _POW_CACHE["p"] = np.cumprod(p, dtype=np.uint64)
-            _POW_CACHE["q"] = np.cumprod(q, dtype=np.uint64)
-    return _POW_CACHE["p"][:n], _POW_CACHE["q"][:n]
+    """P**i and P**-i modulo 2**64 for i < n: views of the shared tables, or fresh arrays past their end."""
+    if n <= _POW_TABLE:
+        return _POWERS[0][:n], _POWERS[1][:n]
+    return _power_table(n)
 
 
 def _finalize(h: np.ndarray, salt: np.uint64, bits: int) -> np.ndarray:

@@ -260,6 +260,39 @@ class Ledger:
 
         return self._write_nowait(f"add request {rec.request_id}", work)
 
+    def add_requests(self, take: Callable[[], Sequence[RequestRecord]]) -> Future[int]:
+        """Queue one write of many audit rows and return at once; the future holds how many were written.
+
+        take() runs on the writer thread when it reaches the job and returns the rows to insert then, so rows that
+        arrive while the writer is busy join one transaction: under a flood of requests the ledger writes a batch per
+        commit instead of a commit per row.
+        """
+        columns = [c.name for c in schema.requests.columns]
+
+        def work(conn: Connection) -> int:
+            rows = [{name: getattr(rec, name) for name in columns} for rec in take()]
+            if not rows:
+                return 0
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(schema.requests), rows)
+                return len(rows)
+            except sa.exc.SQLAlchemyError:
+                pass  # one bad row (a repeated request id, say) must not cost the others: write them one by one
+            written, failed = 0, None
+            for row in rows:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(schema.requests), [row])
+                    written += 1
+                except sa.exc.SQLAlchemyError as exc:
+                    failed = exc
+            if failed is not None and written == 0:
+                raise failed
+            return written
+
+        return self._write_nowait("add request rows", work)
+
     def requests(
         self,
         *,

@@ -19,6 +19,7 @@ from weightwarden.runtimes.base import Chunk, Generation, GenerationParams, LogL
 from weightwarden.runtimes.chat_template import render_chat
 from weightwarden.runtimes.gguf_file import GGUFSummary, read_gguf
 from weightwarden.runtimes.scoring import score_continuation
+from weightwarden.runtimes.threads import ThreadChooser
 
 
 @contextlib.contextmanager
@@ -61,15 +62,20 @@ class LlamaCppRuntime:
         self.path = Path(path)
         self.gguf: GGUFSummary = read_gguf(self.path)  # checks bounds before llama.cpp touches the file
         self.n_ctx = n_ctx
-        self.threads = threads or (os.cpu_count() or 1)
+        self.thread_choice = ThreadChooser(threads)
+        self.threads = threads or self.thread_choice.cores  # the most threads a call uses
         self.seed = seed
         self._lock = threading.Lock()
+        self._ctx_threads: dict[int, int] = {}  # id of a llama.cpp context -> threads it was last given
         self._scorer: Any = None
         self._batcher: Any = None
         t0 = time.perf_counter()
         self._llm = self._load(logits_all=False)
         self.info = RuntimeInfo(
-            "llama.cpp", self.path.name, time.perf_counter() - t0, {"n_ctx": n_ctx, "threads": self.threads}
+            "llama.cpp",
+            self.path.name,
+            time.perf_counter() - t0,
+            {"n_ctx": n_ctx, "threads": self.threads, "thread_choice": self.thread_choice.describe()},
         )
         meta = self.gguf.metadata
         self.chat_template: str | None = meta.get("tokenizer.chat_template")
@@ -101,6 +107,17 @@ class LlamaCppRuntime:
                 )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"llama.cpp could not load {self.path}: {exc}") from None
+
+    def _threads_for(self, llm: Any) -> Any:
+        """Give llm's context the threads chosen for the call about to run (call with the lock held); return llm."""
+        n = self.thread_choice.choose()
+        ctx = llm.ctx
+        if self._ctx_threads.get(id(llm)) != n:
+            from llama_cpp import llama_set_n_threads
+
+            llama_set_n_threads(ctx, n, n)
+            self._ctx_threads[id(llm)] = n
+        return llm
 
     # -- tokens -----------------------------------------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = False) -> list[int]:
@@ -153,6 +170,7 @@ class LlamaCppRuntime:
     def _stream(self, ids: list[int], params: GenerationParams) -> Iterator[Chunk]:
         kwargs = self._kwargs(ids, params)
         with self._lock:
+            self._threads_for(self._llm)
             self._llm.reset()  # reusing a cached prefix changes batch shapes and so the numerics: greedy would drift
             n = 0
             finish: str | None = None
@@ -162,12 +180,14 @@ class LlamaCppRuntime:
                 if choice.get("text"):
                     n += 1  # llama-cpp-python streams one piece per token (held-back stop text aside)
                     yield Chunk(text=choice["text"])
+                self._threads_for(self._llm)  # a process that started mid-answer gets its core back within a step
             yield Chunk(text="", finish_reason=finish or "stop", prompt_tokens=len(ids), completion_tokens=n)
 
     def _collect(self, ids: list[int], params: GenerationParams) -> Generation:
         kwargs = self._kwargs(ids, params)
         t0 = time.perf_counter()
         with self._lock:
+            self._threads_for(self._llm)
             self._llm.reset()  # see _stream: every answer starts from an empty cache, so temperature 0 repeats
             out = self._llm.create_completion(ids, stream=False, **kwargs)
         choice, usage = out["choices"][0], out["usage"]
@@ -221,6 +241,7 @@ class LlamaCppRuntime:
                     self._batcher = BatchedGreedy(
                         self._llm, n_seq=BATCH_SEQUENCES, n_ctx_per_seq=self.n_ctx, threads=self.threads
                     )
+            self._batcher.set_threads(self.thread_choice.choose())
             answers = self._batcher.generate(requests, self.detokenize)
         seconds = (time.perf_counter() - t0) / len(ids)
         return [
@@ -266,7 +287,7 @@ class LlamaCppRuntime:
         """Score continuation after context from llama.cpp's raw logits (never its echo logprobs, which are wrong)."""
         tokens, n_ctx_tokens = self._fit(context, continuation)
         with self._lock:
-            llm = self._scoring_model()
+            llm = self._threads_for(self._scoring_model())
             llm.reset()
             llm.eval(tokens)
             logits = llm.scores[: len(tokens)]
@@ -286,7 +307,7 @@ class LlamaCppRuntime:
         order = sorted(range(len(encoded)), key=lambda i: encoded[i][0])
         out: list[LogLikelihood | None] = [None] * len(encoded)
         with self._lock:
-            llm = self._scoring_model()
+            llm = self._threads_for(self._scoring_model())
             llm.reset()
             held: list[int] = []
             for i in order:
@@ -316,7 +337,7 @@ class LlamaCppRuntime:
         if len(tokens) > self.n_ctx:
             raise CapabilityError(f"{len(tokens)} tokens do not fit the {self.n_ctx}-token context: shorten the text")
         with self._lock:
-            llm = self._scoring_model()
+            llm = self._threads_for(self._scoring_model())
             llm.reset()
             llm.eval(list(tokens))
             return np.array(llm.scores[: len(tokens)], dtype=np.float32)
@@ -337,7 +358,7 @@ class LlamaCppRuntime:
         logprobs: list[float] = []
         tops: list[tuple[tuple[int, float], ...]] = []
         with self._lock:
-            llm = self._scoring_model()
+            llm = self._threads_for(self._scoring_model())
             llm.reset()
             llm.eval(tokens)
             # A block of rows at a time: all rows at once in float64 would take n_ctx * n_vocab * 8 bytes.

@@ -97,6 +97,10 @@ class BatchedGreedy:
         row = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,))
         return int(np.argmax(row))  # the first of equal maxima, as llama.cpp's greedy sampler picks
 
+    def set_threads(self, n: int) -> None:
+        """The threads the next decodes use (chosen per call from the load; see runtimes/threads.py)."""
+        self._lib.llama_set_n_threads(self._ctx, n, n)
+
     def generate(
         self, requests: Sequence[GreedyRequest], detokenize: Callable[[list[int]], str]
     ) -> list[tuple[list[int], str, str]]:
