@@ -44,6 +44,8 @@ def test_eval_then_compare_gates_both_ways(  # type: ignore[no-untyped-def]
     assert len(lost) > len(report["flips"]) - len(lost), "the scrambled copy loses more items than it gains"
     assert all(f["item_id"].startswith("easy-") for f in report["flips"])
     assert json.loads(same.out)["flips"] == []
+    # Both runs ran here, on one build and thread count: nothing to warn of.
+    assert json.loads(same.out)["platform"]["same"] is True and "warning" not in same.err
     # Without run ids, compare evaluates both models itself; every answer is already in the ledger's cache.
     auto = cli("compare", "default", str(broken), "--task", str(TASK), *gate, "--json")
     assert auto.code == 1, auto.err + auto.out

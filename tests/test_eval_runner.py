@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ from weightwarden.eval import (
     run_eval,
 )
 from weightwarden.eval import suites as suites_module
+from weightwarden.eval.compare_runs import platform_check
+from weightwarden.eval.runner import RESUMED_ELSEWHERE
 from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import Artifact, Generation, GenerationParams, LogLikelihood, Message, RuntimeInfo
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_info
 
 DATA = Path(__file__).parent / "data" / "eval"
 
@@ -211,6 +215,56 @@ def test_an_interrupted_run_resumes_to_the_same_results(
             run_eval(llama, default_artifact.sha256, tasks[:1], ledger, resume=run.id)
         with pytest.raises(TaskError, match=r"no eval run NOPE"):
             run_eval(llama, default_artifact.sha256, tasks, ledger, resume="NOPE")
+
+
+def test_a_run_records_what_it_ran_on(
+    everything: EvalResult, shared: Ledger, llama: LlamaCppRuntime, default_artifact: Artifact
+) -> None:
+    run = shared.run(everything.run_id)
+    assert run is not None
+    assert run.config[PLATFORM_KEY] == platform_info(threads=1).as_dict()
+    assert run.config[PLATFORM_KEY]["llama_features"] and run.config[PLATFORM_KEY]["threads"] == llama.threads == 1
+    assert everything.warnings == []
+    # Where a run ran is not part of what it asked: the finished run is still found by its tasks, limit and backend.
+    found = latest_eval_run(shared, default_artifact.sha256, load_suite("all", DATA), None, "llama.cpp")
+    assert found is not None and found.config[PLATFORM_KEY] == run.config[PLATFORM_KEY]  # it, or a later rerun
+
+
+def test_resuming_on_another_build_warns_and_records_it(
+    tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact
+) -> None:
+    tasks = [load_task(DATA / "quality" / "capitals.yaml")]
+    db = tmp_path / "moved.db"
+
+    def stop_after_two(done: int, total: int, task_id: str) -> None:
+        if done == 2:
+            raise Stop
+
+    with open_ledger(db, default_artifact) as ledger:
+        with pytest.raises(Stop):
+            run_eval(llama, default_artifact.sha256, tasks, ledger, progress=stop_after_two, batch_size=0)
+        (run,) = ledger.runs(kind="eval")
+    with sqlite3.connect(db) as conn:  # as if the run had begun on another machine, with an AVX2-only build
+        config = json.loads(conn.execute("SELECT config FROM runs WHERE id = ?", (run.id,)).fetchone()[0])
+        config[PLATFORM_KEY] |= {"cpu_model": "Intel(R) Core(TM) i7-8700", "llama_features": ["AVX", "AVX2", "FMA"]}
+        conn.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(config), run.id))
+    with open_ledger(db, default_artifact) as ledger:
+        resumed = run_eval(llama, default_artifact.sha256, tasks, ledger, batch_size=0)
+        assert resumed.run_id == run.id and resumed.resumed_items == 2  # resumed, not refused
+        [warning] = resumed.warnings
+        assert run.id in warning and "i7-8700" in warning and "llama.cpp features" in warning
+        [event] = [e for e in ledger.events(run.id) if e.kind == RESUMED_ELSEWHERE]
+        assert event.payload[PLATFORM_KEY] == platform_info(threads=1).as_dict()
+        assert any("i7-8700" in d for d in event.payload["differs"])
+        finished = ledger.run(run.id)
+        assert finished is not None and finished.status == "ok"
+        assert finished.config[PLATFORM_KEY]["cpu_model"] == "Intel(R) Core(TM) i7-8700"  # where it began
+        # A comparison with the mixed run says so, even against itself.
+        check = platform_check(ledger, finished, finished)
+        assert any("was resumed on another build or CPU" in w for w in check.warnings)
+        # A second resume on this machine, of a finished run, starts nothing new and warns of nothing.
+        again = run_eval(llama, default_artifact.sha256, tasks, ledger, batch_size=0)
+        assert again.run_id != run.id and again.warnings == []
 
 
 def test_batched_scoring_gives_the_same_scores_in_fewer_calls(

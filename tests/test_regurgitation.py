@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from weightwarden.ledger import Ledger
 from weightwarden.provenance import Corpus, CorpusError, check_regurgitation
 from weightwarden.provenance.regurgitation import common_prefix, longest_common, ngram_overlap, squash
 from weightwarden.runtimes import GenerationParams
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_info
 
 # Written for these tests: a document the model has never seen.
 FRESH = (
@@ -81,6 +83,9 @@ def test_cli_regurgitation(tmp_path: Path, recited: str) -> None:
     data = json.loads(res.out)
     assert data["flagged"] == ["recited.md"] and data["documents"] == 2 and data["run_id"]
     assert data["corpus"]["skipped"][0]["file"] == "scan.pdf"
+    with Ledger(f"sqlite:///{home / 'ledger.db'}") as ledger:
+        run = ledger.run(data["run_id"])
+    assert run is not None and run.config[PLATFORM_KEY]["build_id"] == platform_info().build_id  # what it ran on
     (tmp_path / "empty").mkdir()
     res = run_warden(home, tmp_path, "regurgitation", "default", "--corpus", "empty")
     assert res.code == 2 and "holds no files" in res.err and "Traceback" not in res.err

@@ -28,7 +28,7 @@ from weightwarden.config import Settings
 from weightwarden.eval import run_eval
 from weightwarden.eval.compare import CompareError, Comparison, Gate, GateResult, gate_from_flag, gates_from_yaml
 from weightwarden.eval.compare import compare as compare_scores
-from weightwarden.eval.compare_runs import eval_run, run_grouped_scores, run_scores
+from weightwarden.eval.compare_runs import eval_run, platform_check, run_grouped_scores, run_scores
 from weightwarden.eval.suites import EvalTask
 from weightwarden.ledger import Ledger
 
@@ -171,6 +171,9 @@ def compare(
             if run.status != "ok" and not as_json:
                 err_console.print(f"[yellow]warning:[/] {side} run {run_id} is {run.status}; comparing what it stored")
             runs[side] = run
+        where = platform_check(ledger, runs["base"], runs["candidate"])
+        for note in where.warnings:  # on stderr even with --json, whose output carries them too
+            err_console.print(f"[yellow]warning:[/] {note}", highlight=False)
         cmp = compare_scores(
             run_scores(ledger, run_base, "base"),
             run_scores(ledger, run_candidate, "candidate"),
@@ -185,6 +188,8 @@ def compare(
             "candidate": {"model": candidate, "run_id": run_candidate, "model_hash": runs["candidate"].model_hash},
             **cmp.as_dict(),
             "gates": [g.as_dict() for g in results],
+            "platform": where.as_dict(),
+            "warnings": where.warnings,
             "passed": not failed,
         }
         typer.echo(json.dumps(out, indent=2))

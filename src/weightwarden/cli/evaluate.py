@@ -27,6 +27,7 @@ from weightwarden.eval.performance import performance
 from weightwarden.eval.runner import DEFAULT_BATCH_ITEMS
 from weightwarden.eval.suites import SUITES, EvalTask
 from weightwarden.ledger import Ledger
+from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_info
 
 
 def select_tasks(suite: str | None, task_files: list[Path], *, allow_empty: bool = False) -> list[EvalTask]:
@@ -137,7 +138,8 @@ def evaluate(
                 "batch_generations": batch_generations,
             }
             if not tasks:  # performance only
-                run_id = ledger.start_run("eval", artifact.sha256, {"suites": ["performance"]})
+                where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
+                run_id = ledger.start_run("eval", artifact.sha256, {"suites": ["performance"], PLATFORM_KEY: where})
                 result = EvalResult(run_id, artifact.sha256, [])
             elif quiet or as_json:
                 result = run_eval(runtime, artifact.sha256, tasks, ledger, **kwargs)  # type: ignore[arg-type]
@@ -173,6 +175,8 @@ def evaluate(
                     ledger.finish_run(result.run_id, "ok", {"tasks": [perf.as_dict()]})
     finally:
         runtime.close()
+    for note in result.warnings:  # on stderr even with --json, whose output carries them too
+        err_console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if as_json:
         out = {"model": {"name": artifact.name, "ref": artifact.ref, "sha256": artifact.sha256}, **result.as_dict()}
         typer.echo(json.dumps(out, indent=2))

@@ -29,6 +29,7 @@ from weightwarden.provenance.exact import CHARS, NGRAM
 from weightwarden.provenance.minkprob import DEFAULT_K
 from weightwarden.provenance.record import record_contamination, record_regurgitation
 from weightwarden.provenance.regurgitation import THRESHOLD_CHARS
+from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_info
 
 VERDICT_STYLE = {"contaminated": "bold red", "partial": "yellow", "clean": "green", "too short": "dim"}
 
@@ -78,9 +79,11 @@ def contamination(
     items = load_bench(bench)
     corpus = Corpus(train) if train is not None else None
     artifact = runtime = None
+    where: dict[str, Any] = {}  # what the model's membership scores ran on
     if model is not None:
         artifact = resolve_model(model, s, quiet or as_json)
         runtime = open_runtime(artifact, backend, s)
+        where = {PLATFORM_KEY: platform_info(threads=runtime.info.details.get("threads")).as_dict()}
     bar = _bar(quiet or as_json)
     try:
         if bar is None:
@@ -101,7 +104,7 @@ def contamination(
             runtime.close()
     out = report.as_dict()
     if artifact is not None:
-        config = {"bench": str(bench), "train": str(train) if train else None, "model": artifact.ref}
+        config = {"bench": str(bench), "train": str(train) if train else None, "model": artifact.ref, **where}
         with Ledger(s.db_url) as ledger:
             out["run_id"] = record_contamination(ledger, artifact, report, config)
     if as_json:
@@ -191,6 +194,7 @@ def regurgitation(
     docs = Corpus(corpus)
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = open_runtime(artifact, backend, s)
+    where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
     kwargs: dict[str, Any] = {
         "prefix_tokens": prefix_tokens,
         "new_tokens": new_tokens,
@@ -212,7 +216,8 @@ def regurgitation(
         runtime.close()
     out = report.as_dict()
     with Ledger(s.db_url) as ledger:
-        out["run_id"] = record_regurgitation(ledger, artifact, report, {"corpus": str(corpus), "model": artifact.ref})
+        config = {"corpus": str(corpus), "model": artifact.ref, PLATFORM_KEY: where}
+        out["run_id"] = record_regurgitation(ledger, artifact, report, config)
     flagged = report.flagged()
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False))

@@ -169,6 +169,7 @@ class EvalResult:
     cached: int = 0  # requests answered from the cache
     resumed_items: int = 0  # items found already stored in the run
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # e.g. resumed on another build or CPU than it began on
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -179,4 +180,5 @@ class EvalResult:
             "cached": self.cached,
             "resumed_items": self.resumed_items,
             "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
         }

@@ -14,11 +14,19 @@ a `group` ("gender:female") and an `acc` score.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from weightwarden.eval.compare import CompareError, GroupedScore, MetricScore
+from weightwarden.eval.runner import RESUMED_ELSEWHERE
 from weightwarden.ledger import Ledger
 from weightwarden.ledger.records import ItemRecord, RunRecord
+from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_differences
+
+NOT_PAIRED = (
+    "scores may differ in the last bits and greedy answers at near ties; "
+    "rerun both on one machine for a paired comparison"
+)
 
 
 def _task_and_id(item: ItemRecord) -> tuple[str, str]:
@@ -114,3 +122,64 @@ def run_scores(ledger: Ledger, run_id: str, side: str = "run") -> list[MetricSco
     if not scores:
         raise CompareError(f"eval run {run_id} ({side}) has no scored items: did it finish? rerun `warden eval`")
     return scores
+
+
+@dataclass(frozen=True)
+class PlatformCheck:
+    """Where two runs ran and, in words, what differs between them that can change scores.
+
+    base, candidate: the platforms the runs recorded (None for a run made before runs recorded one).
+    warnings: what to tell the user; empty when both ran on one build, CPU, library versions and thread count.
+    """
+
+    base: dict[str, Any] | None
+    candidate: dict[str, Any] | None
+    differs: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def same(self) -> bool:
+        return not self.warnings
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "same": self.same,
+            "base": self.base,
+            "candidate": self.candidate,
+            "differs": list(self.differs),
+            "warnings": list(self.warnings),
+        }
+
+
+def _platform(run: RunRecord) -> dict[str, Any] | None:
+    stored = run.config.get(PLATFORM_KEY)
+    return stored if isinstance(stored, dict) else None
+
+
+def platform_check(ledger: Ledger, base: RunRecord, candidate: RunRecord) -> PlatformCheck:
+    """Compare where two eval runs ran; a paired test assumes both ran the same kernels on the same CPU."""
+    a, b = _platform(base), _platform(candidate)
+    warnings: list[str] = []
+    differs: list[str] = []
+    missing = [f"{side} run {run.id}" for side, run, p in (("base", base, a), ("candidate", candidate, b)) if p is None]
+    if missing:
+        warnings.append(
+            f"{' and '.join(missing)} recorded no platform (made before runs recorded one): cannot tell whether both "
+            f"ran on one build and CPU; if not, {NOT_PAIRED}"
+        )
+    elif a is not None and b is not None:
+        differs = platform_differences(a, b)
+        if differs:
+            warnings.append(
+                f"base run {base.id} and candidate run {candidate.id} ran on different builds or CPUs "
+                f"({'; '.join(differs)}): {NOT_PAIRED}"
+            )
+    for side, run in (("base", base), ("candidate", candidate)):
+        for event in ledger.events(run.id):
+            if event.kind == RESUMED_ELSEWHERE:
+                moved = "; ".join(str(d) for d in event.payload.get("differs", []))
+                warnings.append(
+                    f"{side} run {run.id} was resumed on another build or CPU than it began on ({moved}): "
+                    f"its items come from both; {NOT_PAIRED}"
+                )
+    return PlatformCheck(a, b, differs, warnings)

@@ -21,7 +21,9 @@ from weightwarden.eval.suites import EvalTask, refusal_heldout_path
 from weightwarden.eval.task import render_prompt
 from weightwarden.ledger import ItemRecord, Ledger, RunRecord
 from weightwarden.runtimes.base import Runtime
+from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_differences, platform_info
 
+RESUMED_ELSEWHERE = "eval.resumed_on_other_platform"  # event of a run resumed on another build or CPU
 EVAL_FORMAT = 1  # bump when item scores change meaning, so old runs are never resumed into new ones
 DEFAULT_BATCH_ITEMS = 16  # items per batch: 16 four-way multiple-choice items are 64 sequences
 ProgressFn = Callable[[int, int, str], None]
@@ -199,9 +201,16 @@ def _score_perturbed(
     return inp, {"answers": answers}, {"variants": variants, "worst_case_acc": worst, "primary": worst}
 
 
+def same_work(stored: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Whether a stored run's config asks for the same work as config; where it ran (its platform) is not compared."""
+    return {k: v for k, v in stored.items() if k != PLATFORM_KEY} == {
+        k: v for k, v in config.items() if k != PLATFORM_KEY
+    }
+
+
 def _find_resumable(ledger: Ledger, model_hash: str, config: dict[str, Any]) -> RunRecord | None:
     for run in ledger.runs(model_hash=model_hash, kind="eval", limit=50):
-        if run.config == config:
+        if same_work(run.config, config):
             return run if run.status != "ok" else None
     return None
 
@@ -252,19 +261,22 @@ def run_eval(
             raise TaskError(f"no eval run {resume} in {ledger.url}: `warden eval` prints the run id it writes")
         if run.model_hash != model_hash:
             raise TaskError(f"eval run {resume} is of model {run.model_hash[:12]}, not {model_hash[:12]}")
-        if run.config != config:
+        if not same_work(run.config, config):
             raise TaskError(
                 f"eval run {resume} was made with other tasks, task files, limit or backend: "
                 "run it with the same ones, or start afresh without --resume"
             )
     elif auto_resume:
         run = _find_resumable(ledger, model_hash, config)
+    here = platform_info(threads=runtime.info.details.get("threads")).as_dict()
+    notes: list[str] = []
     if run is not None:
         run_id = run.id
+        notes = _resumed_elsewhere(ledger, run, here)
         ledger.reopen_run(run_id)
         done_keys = {it.key for it in ledger.items(run_id)}
     else:
-        run_id = ledger.start_run("eval", model_hash, config)
+        run_id = ledger.start_run("eval", model_hash, config | {PLATFORM_KEY: here})
         done_keys = set()
     rt = CachedRuntime(runtime, model_hash, ledger if use_cache else None, batch_generations=batch_generations)
     total = len(work)
@@ -311,9 +323,29 @@ def run_eval(
         cached=rt.hits,
         resumed_items=resumed,
         seconds=time.perf_counter() - started,
+        warnings=notes,
     )
     ledger.finish_run(run_id, "ok", {"tasks": [r.as_dict() for r in results], "seconds": round(result.seconds, 3)})
     return result
+
+
+def _resumed_elsewhere(ledger: Ledger, run: RunRecord, here: dict[str, Any]) -> list[str]:
+    """Warn (and record an event) when a run is resumed on another build, CPU or library versions than it began on.
+
+    Resuming is allowed: the items stored so far stay valid evidence of where they ran, and the event says where the
+    rest ran. A run made before platforms were recorded has nothing to compare with and is resumed silently.
+    """
+    stored = run.config.get(PLATFORM_KEY)
+    if not isinstance(stored, dict):
+        return []
+    differs = platform_differences(stored, here)
+    if not differs:
+        return []
+    ledger.add_event(RESUMED_ELSEWHERE, {PLATFORM_KEY: here, "differs": differs}, run.id)
+    return [
+        f"eval run {run.id} began on another machine or build and is resumed here ({'; '.join(differs)}): "
+        "its items now come from both; scores may differ in the last bits and greedy answers at near ties"
+    ]
 
 
 def item_id(spec: EvalTask, task: Task, item: dict[str, Any]) -> str:
@@ -359,6 +391,6 @@ def latest_eval_run(
     """The newest finished eval run of this model with exactly these tasks, limit and backend, if any."""
     config = run_config(tasks, limit, backend)
     for run in ledger.runs(model_hash=model_hash, kind="eval", limit=100):
-        if run.status == "ok" and run.config == config:
+        if run.status == "ok" and same_work(run.config, config):
             return run
     return None

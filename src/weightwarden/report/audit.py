@@ -21,6 +21,7 @@ from weightwarden.report.charts import interval_bars
 from weightwarden.report.facts import model_facts
 from weightwarden.report.html import write_report
 from weightwarden.runtimes import Artifact, GenerationParams, Message, Runtime
+from weightwarden.runtimes.platform_info import PLATFORM_KEY, describe, platform_info
 from weightwarden.runtimes.speed import measure_speed
 
 SMOKE_PROMPTS = (
@@ -259,8 +260,11 @@ def run_audit(
     """Run every stage, record the run in the ledger, write the report; returns the report (with its paths)."""
     ledger.upsert_model(artifact.model_record())
     started = datetime.now(UTC)
+    where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
     run_id = ledger.start_run(
-        "audit", artifact.sha256, {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name}
+        "audit",
+        artifact.sha256,
+        {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name, PLATFORM_KEY: where},
     )
     ctx = AuditContext(artifact, runtime, ledger, run_id, quick, settings, train, bench, eval_limit)
     results: list[StageResult] = []
@@ -293,6 +297,8 @@ def run_audit(
         "ended_at": datetime.now(UTC).isoformat(),
         "status": status,
         "model": {"name": artifact.name, "ref": artifact.ref, "sha256": artifact.sha256, "format": artifact.format},
+        # What the evidence ran on: scores differ in the last bits, and greedy answers at near ties, between builds.
+        "platform": {**where, "runtime": runtime.info.name, "summary": describe(where)},
         "stages": [asdict(r) for r in results],
     }
     json_path, html_path = write_report(report, folder)

@@ -78,7 +78,12 @@ class TransformersRuntime:
         self.bos_id = self.tokenizer.bos_token_id
         self.eos_id = self.tokenizer.eos_token_id
         self.chat_template: str | None = getattr(self.tokenizer, "chat_template", None)
-        self.info = RuntimeInfo("transformers", self.path.name, time.perf_counter() - t0, {"dtype": "float32"})
+        self.info = RuntimeInfo(
+            "transformers",
+            self.path.name,
+            time.perf_counter() - t0,
+            {"dtype": "float32", "threads": torch.get_num_threads()},
+        )
 
     def tokenize(self, text: str, add_special: bool = False) -> list[int]:
         ids = list(self.tokenizer.encode(text, add_special_tokens=False))
