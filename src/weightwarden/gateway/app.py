@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from weightwarden.gateway import errors, routes_openai, routes_ops
+from weightwarden.gateway import errors, openapi, routes_openai, routes_ops
 from weightwarden.gateway.auth import KeyGate
 from weightwarden.gateway.config import GatewayConfig
 from weightwarden.gateway.service import Gateway
@@ -43,6 +43,8 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None) -> FastAP
         openapi_url=None,
     )
     app.state.gateway = gw
+    # /openapi.json (routes_ops) serves this to the admin key; openapi_url stays None so FastAPI serves nothing.
+    app.openapi = lambda: openapi.document(app, config)  # type: ignore[method-assign]
     errors.install(app)
     app.include_router(routes_ops.router)
     app.include_router(routes_openai.router)

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from weightwarden.gateway.answers import Completion
 from weightwarden.gateway.audit import Exchange
 from weightwarden.gateway.backends import Generator, LocalModel, UpstreamModel, generator
 from weightwarden.gateway.errors import BadRequest, ContentBlocked, as_gateway_error
@@ -28,6 +29,7 @@ from weightwarden.gateway.handling import (
     release,
     usage,
 )
+from weightwarden.gateway.openapi import GENERATING, documented
 from weightwarden.gateway.queue import Job
 from weightwarden.gateway.schemas import CompletionRequest, parse_body
 from weightwarden.gateway.service import Gateway
@@ -50,7 +52,7 @@ def completion_work(
             yield i, backend.logprobs(prompt, "".join(parts), body.logprobs, body.echo)
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", **documented(Completion, body=CompletionRequest, errors=GENERATING, stream=True))
 async def completions(request: Request) -> Response:
     gw = gateway_of(request)
     ex = gw.begin(request, "/v1/completions")

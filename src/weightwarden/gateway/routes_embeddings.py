@@ -12,11 +12,13 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from weightwarden.gateway import answers
 from weightwarden.gateway.audit import Exchange
 from weightwarden.gateway.backends import EmbedderModel, LocalModel, UpstreamModel
 from weightwarden.gateway.errors import BadRequest
 from weightwarden.gateway.generation import GenerationRun
 from weightwarden.gateway.handling import answer, gateway_of, in_thread, pick
+from weightwarden.gateway.openapi import GENERATING, READING, documented
 from weightwarden.gateway.queue import Job
 from weightwarden.gateway.schemas import DetokenizeRequest, EmbeddingRequest, TokenizeRequest, parse_body
 from weightwarden.gateway.service import Gateway
@@ -24,7 +26,7 @@ from weightwarden.gateway.service import Gateway
 router = APIRouter()
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", **documented(answers.EmbeddingList, body=EmbeddingRequest, errors=GENERATING))
 async def embeddings(request: Request) -> Response:
     gw = gateway_of(request)
     ex = gw.begin(request, "/v1/embeddings")
@@ -115,7 +117,7 @@ def local_model(gw: Gateway, ex: Exchange, name: str | None) -> LocalModel:
     return backend
 
 
-@router.post("/tokenize")
+@router.post("/tokenize", **documented(answers.Tokens, body=TokenizeRequest, errors=READING))
 async def tokenize(request: Request) -> dict[str, Any]:
     gw = gateway_of(request)
     ex = gw.begin(request, "/tokenize")
@@ -135,7 +137,7 @@ async def tokenize(request: Request) -> dict[str, Any]:
         gw.audit.finish(ex)
 
 
-@router.post("/detokenize")
+@router.post("/detokenize", **documented(answers.Detokenized, body=DetokenizeRequest, errors=READING))
 async def detokenize(request: Request) -> dict[str, Any]:
     gw = gateway_of(request)
     ex = gw.begin(request, "/detokenize")
@@ -152,7 +154,7 @@ async def detokenize(request: Request) -> dict[str, Any]:
         gw.audit.finish(ex)
 
 
-@router.get("/tokenizer_info")
+@router.get("/tokenizer_info", **documented(answers.TokenizerInfo, errors=(400, 403, 404)))
 async def tokenizer_info(request: Request, model: str | None = None) -> dict[str, Any]:
     gw = gateway_of(request)
     ex = gw.begin(request, "/tokenizer_info")

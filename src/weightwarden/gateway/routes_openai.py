@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from weightwarden.gateway import routes_completions, routes_embeddings
+from weightwarden.gateway import answers, routes_completions, routes_embeddings
 from weightwarden.gateway.backends import generator
 from weightwarden.gateway.errors import as_gateway_error
 from weightwarden.gateway.generation import EventStream, GenerationRun, sse, sse_error
@@ -35,6 +35,7 @@ from weightwarden.gateway.handling import (
     release,
     usage,
 )
+from weightwarden.gateway.openapi import GENERATING, documented
 from weightwarden.gateway.schemas import ChatRequest, parse_body
 from weightwarden.gateway.service import Gateway
 from weightwarden.runtimes import GenerationParams, Message
@@ -45,7 +46,7 @@ router = APIRouter()
 # -- models -------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", **documented(answers.ModelList))
 async def list_models(request: Request) -> dict[str, Any]:
     gw = gateway_of(request)
     ex = gw.begin(request, "/v1/models")
@@ -63,7 +64,9 @@ async def list_models(request: Request) -> dict[str, Any]:
 # -- chat -----------------------------------------------------------------------------------------------
 
 
-@router.post("/v1/chat/completions")
+@router.post(
+    "/v1/chat/completions", **documented(answers.ChatCompletion, body=ChatRequest, errors=GENERATING, stream=True)
+)
 async def chat_completions(request: Request) -> Response:
     gw = gateway_of(request)
     ex = gw.begin(request, "/v1/chat/completions")

@@ -4,6 +4,7 @@ POST /admin/keys               make a key; the answer holds its secret, the only
 GET  /admin/keys               every key, without secrets
 POST /admin/keys/{id}/revoke   revoke a key now
 GET  /admin/requests           audit rows, newest first (?key_id=&model=&route=&status=&limit=)
+GET  /openapi.json             the OpenAPI document of every route
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import asdict
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from weightwarden.gateway import answers
 from weightwarden.gateway.audit import Exchange
 from weightwarden.gateway.auth import describe_key, parse_expiry
-from weightwarden.gateway.errors import Forbidden, as_gateway_error
+from weightwarden.gateway.errors import Forbidden, NotFound, as_gateway_error
+from weightwarden.gateway.openapi import documented
 from weightwarden.gateway.schemas import KeyCreateRequest, parse_body
 from weightwarden.gateway.service import Gateway
 
@@ -29,12 +32,12 @@ def gateway_of(request: Request) -> Gateway:
     return gw
 
 
-@router.get("/health")
+@router.get("/health", **documented(answers.Health, open_route=True))
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, **documented())
 async def metrics(request: Request) -> PlainTextResponse:
     # Scrapes are not audited: a row every 15 seconds would drown the rows that matter.
     return PlainTextResponse(gateway_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
@@ -56,7 +59,7 @@ async def admin_call(request: Request, route: str, work: Any) -> Any:
         gw.audit.finish(ex)
 
 
-@router.post("/admin/keys")
+@router.post("/admin/keys", **documented(answers.NewKey, body=KeyCreateRequest, errors=(400, 403, 413)))
 async def create_key(request: Request) -> dict[str, Any]:
     raw = await gateway_of(request).body(request)
 
@@ -76,7 +79,7 @@ async def create_key(request: Request) -> dict[str, Any]:
     return await admin_call(request, "/admin/keys", work)  # type: ignore[no-any-return]
 
 
-@router.get("/admin/keys")
+@router.get("/admin/keys", **documented(answers.KeyList, errors=(403,)))
 async def list_keys(request: Request) -> dict[str, Any]:
     def work(gw: Gateway) -> dict[str, Any]:
         return {"object": "list", "data": [describe_key(k) for k in gw.ledger.api_keys()]}
@@ -84,21 +87,24 @@ async def list_keys(request: Request) -> dict[str, Any]:
     return await admin_call(request, "/admin/keys", work)  # type: ignore[no-any-return]
 
 
-@router.post("/admin/keys/{key_id}/revoke")
+@router.post("/admin/keys/{key_id}/revoke", **documented(answers.Key, errors=(403, 404)))
 async def revoke_key(request: Request, key_id: str) -> dict[str, Any]:
     def work(gw: Gateway) -> dict[str, Any]:
+        # The ledger raises a LedgerError (a 500: "unavailable") for an unknown id; the caller named a wrong one.
+        if not any(k.id == key_id for k in gw.ledger.api_keys()):
+            raise NotFound(f"no key {key_id!r}: GET /admin/keys lists the ids", code="key_not_found")
         return describe_key(gw.ledger.revoke_api_key(key_id))
 
     return await admin_call(request, "/admin/keys/revoke", work)  # type: ignore[no-any-return]
 
 
-@router.get("/admin/requests")
+@router.get("/admin/requests", **documented(answers.AuditRows, errors=(400, 403)))
 async def list_requests(
     request: Request,
     key_id: str | None = None,
     model: str | None = None,
     route: str | None = None,
-    status: int | None = None,
+    status: int | None = Query(None, ge=100, le=599),  # an HTTP status; a huge number overflows SQLite's INTEGER
     limit: int = 100,
 ) -> dict[str, Any]:
     def work(gw: Gateway) -> dict[str, Any]:
@@ -108,3 +114,10 @@ async def list_requests(
         return {"object": "list", "data": [{**asdict(r), "time": r.time.isoformat()} for r in rows]}
 
     return await admin_call(request, "/admin/requests", work)  # type: ignore[no-any-return]
+
+
+@router.get("/openapi.json", **documented(dict[str, Any], errors=(403,)))
+async def openapi(request: Request) -> dict[str, Any]:
+    """This gateway's OpenAPI document, for the admin key."""
+    build = request.app.openapi  # openapi.document, set by create_app
+    return await admin_call(request, "/openapi.json", lambda gw: build())  # type: ignore[no-any-return]

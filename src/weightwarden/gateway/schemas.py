@@ -10,6 +10,7 @@ import re
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from weightwarden.gateway.errors import BadRequest
 
@@ -21,6 +22,13 @@ MAX_PROMPTS = 64
 MAX_INPUTS = 2048
 
 T = TypeVar("T", bound=BaseModel)
+# What the validators below refuse, said in the JSON schema that /openapi.json publishes (parsing ignores it).
+_NULL: JsonDict = {"type": "null"}
+_STOP: JsonDict = {"type": "string", "minLength": 1, "maxLength": MAX_STOP_CHARS}
+_ONLY_ONE: JsonDict = {"minimum": 1, "maximum": 1}
+_ONLY_ZERO: JsonDict = {"minimum": 0, "maximum": 0}
+_NONE_OR_EMPTY: JsonDict = {"anyOf": [_NULL, {"type": "array", "maxItems": 0}]}
+_TOKENS: JsonDict = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
 _TYPE_TAG = re.compile(r"(str|int|float|bool|list\[.*\]|dict\[.*\]|function-\w+\[.*)")
 
 
@@ -53,13 +61,17 @@ class _Sampling(_Body):
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int | None = Field(None, ge=-(2**63), lt=2**63)
-    stop: str | list[str] | None = None
+    stop: str | list[str] | None = Field(
+        None, json_schema_extra={"anyOf": [_STOP, {"type": "array", "items": _STOP, "maxItems": MAX_STOP}, _NULL]}
+    )
     stream: bool = False
-    stream_options: StreamOptions | None = None
-    n: int = 1
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    logit_bias: dict[str, float] | None = None
+    stream_options: StreamOptions | None = Field(None, description="only with stream: true")
+    n: int = Field(1, json_schema_extra=_ONLY_ONE)
+    presence_penalty: float = Field(0.0, json_schema_extra=_ONLY_ZERO)
+    frequency_penalty: float = Field(0.0, json_schema_extra=_ONLY_ZERO)
+    logit_bias: dict[str, float] | None = Field(
+        None, json_schema_extra={"anyOf": [{"type": "object", "maxProperties": 0}, _NULL]}
+    )
     user: str | None = Field(None, max_length=256)
 
     @field_validator("stop")
@@ -97,11 +109,19 @@ class ChatRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
-    tools: Any = None
-    functions: Any = None
-    tool_choice: Any = None
-    response_format: Any = None
-    logprobs: bool | None = None
+    tools: Any = Field(None, json_schema_extra=_NONE_OR_EMPTY)
+    functions: Any = Field(None, json_schema_extra=_NONE_OR_EMPTY)
+    tool_choice: Any = Field(None, json_schema_extra={"enum": [None, "none"]})
+    response_format: Any = Field(
+        None,
+        json_schema_extra={
+            "anyOf": [
+                _NULL,
+                {"type": "object", "properties": {"type": {"const": "text"}}, "required": ["type"], "maxProperties": 1},
+            ]
+        },
+    )
+    logprobs: bool | None = Field(None, json_schema_extra={"enum": [None, False]})
 
     @model_validator(mode="after")
     def _chat_supported(self) -> ChatRequest:
@@ -122,12 +142,21 @@ Prompt = str | list[str] | list[int] | list[list[int]]
 
 
 class CompletionRequest(_Sampling):
-    prompt: Prompt
-    max_tokens: int = Field(16, ge=0, le=MAX_TOKENS)
+    prompt: Prompt = Field(
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_PROMPTS},
+                _TOKENS,
+                {"type": "array", "items": _TOKENS, "minItems": 1, "maxItems": MAX_PROMPTS},
+            ]
+        }
+    )
+    max_tokens: int = Field(16, ge=0, le=MAX_TOKENS, description="0 only with echo: true")
     echo: bool = False
-    logprobs: int | None = Field(None, ge=0, le=20)
-    best_of: int | None = None
-    suffix: str | None = None
+    logprobs: int | None = Field(None, ge=0, le=20, description="not with stream: true")
+    best_of: int | None = Field(None, json_schema_extra={"anyOf": [{"type": "integer", **_ONLY_ONE}, _NULL]})
+    suffix: str | None = Field(None, json_schema_extra={"anyOf": [{"type": "string", "maxLength": 0}, _NULL]})
 
     @model_validator(mode="after")
     def _completion_supported(self) -> CompletionRequest:
@@ -161,7 +190,15 @@ class CompletionRequest(_Sampling):
 
 class EmbeddingRequest(_Body):
     model: str = Field(min_length=1, max_length=256)
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="text; token arrays are refused",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_INPUTS},
+            ]
+        },
+    )
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = None
     user: str | None = Field(None, max_length=256)
@@ -190,7 +227,7 @@ class TokenizeRequest(_Body):
 
 class DetokenizeRequest(_Body):
     model: str | None = None
-    tokens: list[int] = Field(max_length=1_000_000)
+    tokens: list[int] = Field(max_length=1_000_000, json_schema_extra={"items": {"type": "integer", "minimum": 0}})
 
 
 class KeyCreateRequest(_Body):
