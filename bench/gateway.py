@@ -181,6 +181,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="How long each number of clients streams.")
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--no-guard", action="store_true", help="Serve without the guard (the default policy is on).")
+    ap.add_argument("--slots", type=int, help="Requests admitted at once, running or waiting (default: the product's).")
     ap.add_argument("--direct-seconds", type=float, default=20.0, help="How long each direct baseline runs.")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="Also write the JSON result here.")
@@ -205,9 +206,10 @@ def main() -> None:
     serving = parse_serving_policy({"input": {}, "output": {}} if args.no_guard else {}, "bench")
     ledger = Ledger(url)
     secret, _ = KeyStore(ledger).create("bench")
-    config = GatewayConfig(
-        ledger_url=url, models=(ModelSpec("default", runtime=rt, model_hash=artifact.sha256),), policy=serving
-    )
+    spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256)
+    if args.slots:
+        spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256, slots=args.slots)
+    config = GatewayConfig(ledger_url=url, models=(spec,), policy=serving)
     app = create_app(config, ledger=ledger)
     port = free_port()
     server = uvicorn.Server(
@@ -252,6 +254,7 @@ def main() -> None:
         "max_tokens": args.max_tokens,
         "guard": not args.no_guard,
         "threads": rt.thread_choice.describe(),
+        "slots": spec.slots,
     }
     report = {**meta, "clients": results}
     if args.out:
@@ -261,7 +264,8 @@ def main() -> None:
         return
     print(
         f"streaming chat completions of {args.max_tokens} tokens for {args.seconds:.0f} s per row, guard "
-        f"{'on' if meta['guard'] else 'off'}, {meta['cores']} cores, llama.cpp threads {meta['threads']}"
+        f"{'on' if meta['guard'] else 'off'}, {meta['slots']} slots, {meta['cores']} cores, llama.cpp threads "
+        f"{meta['threads']}"
     )
     print(
         f"{'clients':>7} {'tok/s':>8} {'direct':>8} {'ratio':>6} {'TTFT p50':>9} {'p99':>8} "
