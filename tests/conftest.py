@@ -26,7 +26,11 @@ def default_artifact(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
 @pytest.fixture(scope="session")
 def llama(default_artifact: Artifact) -> Iterator[LlamaCppRuntime]:
     assert default_artifact.path is not None
-    rt = LlamaCppRuntime(default_artifact.path, n_ctx=2048)
+    # WARDEN_THREADS as the CLI reads it: llama.cpp's threads spin, so all cores on a shared machine crawl. The
+    # thread count can change sums (llama.cpp splits attention over a cache of 512+ cells among its threads), so
+    # tests compare words only between calls on one runtime object.
+    threads = int(os.environ.get("WARDEN_THREADS") or 0)
+    rt = LlamaCppRuntime(default_artifact.path, n_ctx=2048, threads=threads)
     yield rt
     rt.close()
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
 import pytest
 
+from greedy import NOISE, answer_gap, chat_ids
 from weightwarden import __version__
 from weightwarden.ledger import Ledger
+from weightwarden.runtimes import Message
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
 
 def test_version(cli) -> None:  # type: ignore[no-untyped-def]
@@ -26,13 +30,18 @@ def test_every_command_explains_its_options(cli, command: str) -> None:  # type:
         assert "--backend" in r.out and "openai:URL#model" in r.out
 
 
-def test_generate_json(cli) -> None:  # type: ignore[no-untyped-def]
-    r = cli("generate", "default", "Which city is the capital of France?", "--json", "--max-tokens", "16")
+def test_generate_json(cli, llama: LlamaCppRuntime) -> None:  # type: ignore[no-untyped-def]
+    question = "Which city is the capital of France?"
+    r = cli("generate", "default", question, "--json", "--max-tokens", "16")
     assert r.code == 0, r.err
     out = json.loads(r.out)
-    assert "Paris" in out["text"]
     assert out["runtime"] == "llama.cpp" and len(out["sha256"]) == 64
-    assert 0 < out["usage"]["completion_tokens"] <= 16
+    assert out["text"].strip() and 0 < out["usage"]["completion_tokens"] <= 16
+    assert out["usage"]["prompt_tokens"] == len(chat_ids(llama, question))
+    assert (out["finish_reason"] == "length") == (out["usage"]["completion_tokens"] == 16)
+    # Another process (maybe with other threads): judge the answer by the model's logits, not by its words.
+    # Without the chat template, or sampling instead of greedy, some token would miss the top by whole logits.
+    assert answer_gap(llama, chat_ids(llama, question), out["text"]) < NOISE
 
 
 def test_generate_reads_stdin_and_is_repeatable(cli) -> None:  # type: ignore[no-untyped-def]
@@ -46,12 +55,20 @@ def test_generate_reads_stdin_and_is_repeatable(cli) -> None:  # type: ignore[no
     assert a.out == b.out and a.out.strip()
 
 
-def test_chat_session_with_commands(cli) -> None:  # type: ignore[no-untyped-def]
+def test_chat_session_with_commands(cli, llama: LlamaCppRuntime) -> None:  # type: ignore[no-untyped-def]
     script = "Which city is the capital of France?\n/system Reply in French.\n/reset\n/bogus\nSay hi.\n/exit\n"
     r = cli("chat", "default", "--max-tokens", "16", stdin=script)
     assert r.code == 0, r.err
-    assert "Paris" in r.out
     assert "system prompt set" in r.out and "conversation forgotten" in r.out and "unknown command /bogus" in r.out
+    first = re.search(r"^> (.+?)\n> system prompt set", r.out, re.S | re.M)
+    last = re.search(r"unknown command /bogus[^\n]*\n> (.+)\n> $", r.out, re.S)
+    assert first and last, r.out
+    # Each answer is greedy for the conversation it should have had: the first alone; the last after the system
+    # prompt that /system set (restarting the conversation) and /reset kept. Judged by the model's logits, as the
+    # CLI ran in another process; an answer made for another conversation misses the top choice somewhere.
+    assert answer_gap(llama, chat_ids(llama, "Which city is the capital of France?"), first[1]) < NOISE
+    kept = llama.render([Message("system", "Reply in French."), Message("user", "Say hi.")])
+    assert answer_gap(llama, llama.tokenize(kept, add_special=True), last[1]) < NOISE
 
 
 def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

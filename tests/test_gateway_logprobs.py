@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from gateway_server import Running, serve
-from weightwarden.runtimes import Artifact
+from weightwarden.runtimes import Artifact, GenerationParams
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.runtimes.remote import RemoteRuntime
 
@@ -144,7 +144,8 @@ def test_lm_eval_generation_and_remote_tokenizer_requests_are_accepted(
         "seed": 1234,
     }  # _create_payload(generate=True)
     out = httpx.post(f"{gw.base_url}/completions", json=gen, headers=auth).json()
-    assert out["choices"][0]["text"].startswith(" 4")
+    direct = llama.complete("1, 2, 3,", GenerationParams(max_tokens=4, seed=1234, stop=("<|endoftext|>", "\n\n")))
+    assert out["choices"][0]["text"] == direct.text and direct.text
     # lm-eval's RemoteTokenizer (tokenizer_backend="remote"): /tokenizer_info, /tokenize, /detokenize at the root
     info = httpx.get(f"{gw.root}/tokenizer_info", headers=auth).json()
     assert info["eos_token"] == "<|im_end|>" and "im_start" in (info["chat_template"] or "")

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from greedy import stop_inside
 from weightwarden.errors import CapabilityError
 from weightwarden.runtimes import GenerationParams, Message, Runtime
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
@@ -23,14 +24,18 @@ def test_chat_answers_with_the_models_own_template(llama: LlamaCppRuntime) -> No
     assert prompt == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     question = [Message("user", "Which city is the capital of France?")]
     gen = llama.chat(question, GREEDY)
-    assert "Paris" in gen.text
-    # llama-cpp-python's own chat handler renders the same template with its own Jinja: same answer
+    assert gen.text.strip()
+    # llama-cpp-python's own chat handler renders the same template with its own Jinja. From an empty cache, as
+    # chat() starts, it is the very same computation, so the same answer on any CPU; a template rendered
+    # differently (another prompt) would part ways within a few tokens.
+    llama._llm.reset()
     reference = llama._llm.create_chat_completion(
         messages=[m.as_dict() for m in question], temperature=0, max_tokens=32
     )
     assert gen.text == reference["choices"][0]["message"]["content"]
-    assert gen.prompt_tokens > 5 and 0 < gen.completion_tokens <= 32
-    assert gen.finish_reason in ("stop", "length")
+    assert gen.prompt_tokens == reference["usage"]["prompt_tokens"] > 5
+    assert 0 < gen.completion_tokens <= 32 and gen.finish_reason in ("stop", "length")
+    assert (gen.finish_reason == "length") == (gen.completion_tokens == 32)
 
 
 def test_temperature_zero_repeats_exactly(llama: LlamaCppRuntime) -> None:
@@ -58,10 +63,13 @@ def test_stream_equals_non_stream(llama: LlamaCppRuntime) -> None:
 
 
 def test_stop_sequence_ends_the_answer(llama: LlamaCppRuntime) -> None:
-    full = llama.complete("One, two, three, four, five,", GenerationParams(max_tokens=16)).text
-    assert "six" in full.lower()
-    cut = llama.complete("One, two, three, four, five,", GenerationParams(max_tokens=16, stop=("six",))).text
-    assert "six" not in cut.lower() and full.startswith(cut)
+    full = llama.complete("One, two, three, four, five,", GenerationParams(max_tokens=16))
+    assert full.finish_reason == "length" and full.completion_tokens == 16
+    # Stop on a word of the model's own greedy answer (whatever this CPU made it): the same greedy run, cut there.
+    stop, at = stop_inside(full.text)
+    cut = llama.complete("One, two, three, four, five,", GenerationParams(max_tokens=16, stop=(stop,)))
+    assert cut.text == full.text[:at] and cut.finish_reason == "stop"
+    assert cut.completion_tokens < full.completion_tokens
 
 
 def test_tokenize_round_trip(llama: LlamaCppRuntime) -> None:
@@ -79,8 +87,10 @@ def test_loglikelihood_is_computed_from_logits(llama: LlamaCppRuntime) -> None:
     # DESIGN.md: llama.cpp's echo path says -8.45 here; transformers on the same file says -0.26
     assert -1.0 < ll.total < 0.0
     assert ll.is_greedy
-    wrong = llama.loglikelihood("The capital of France is", " Berlin")
-    assert wrong.total < ll.total and not wrong.is_greedy
+    # The model knows the answer by a clear margin (a score, not a generated word: it holds on any CPU).
+    for other in (" London", " Berlin", " Madrid"):
+        wrong = llama.loglikelihood("The capital of France is", other)
+        assert wrong.total < ll.total - 1.0 and not wrong.is_greedy, other
     assert math.isclose(llama.loglikelihood("The capital of France is", " Paris").total, ll.total, abs_tol=1e-6)
 
 
@@ -126,14 +136,19 @@ def test_batched_greedy_generation(llama: LlamaCppRuntime) -> None:
     prompts.append("The quick brown fox")  # completion, not chat
     params = GenerationParams(max_tokens=24, temperature=0.0)
     together = llama.generate_batch(prompts, params)
-    assert [g.text for g in llama.generate_batch(prompts, params)] == [g.text for g in together]
+    assert all(g.text.strip() for g in together)
+    # Repeatable on one machine: the same batch is the same computation (same sequences in the same cache cells,
+    # same thread count), even after another batch has used the context; nothing it leaves behind may leak in.
+    llama.generate_batch(prompts[3:6], GenerationParams(max_tokens=40, temperature=0.0))
+    again = llama.generate_batch(prompts, params)
+    assert [g.text for g in again] == [g.text for g in together]
+    assert [g.completion_tokens for g in again] == [g.completion_tokens for g in together]
     alone = [llama.complete(p, params) if isinstance(p, str) else llama.chat(p, params) for p in prompts]
     for a, b in zip(alone, together, strict=True):
         assert b.completion_tokens <= 24 and b.prompt_tokens == a.prompt_tokens
         assert b.finish_reason in ("stop", "length") and (b.finish_reason == "length") == (b.completion_tokens == 24)
     same = sum(a.text == b.text for a, b in zip(alone, together, strict=True))
     print(f"\nbatched greedy answers identical to one at a time: {same}/{len(prompts)}")
-    assert "Paris" in together[0].text
     # A batch changes the shapes of llama.cpp's sums, so where two tokens nearly tie the batch may pick the other
     # one, and the answers part ways (even at the first token). What must hold: every token the batch picked is
     # the model's top choice up to such noise, judged by the independent float32 scoring copy.
@@ -142,10 +157,10 @@ def test_batched_greedy_generation(llama: LlamaCppRuntime) -> None:
     ids = [
         llama._prompt_ids(p, False) if isinstance(p, str) else llama._prompt_ids(llama.render(p), True) for p in prompts
     ]
+    picked = llama._batcher.generate([GreedyRequest(x, 24) for x in ids], llama.detokenize)
+    assert [text for _, text, _ in picked] == [g.text for g in together]
     worst = 0.0
-    for prompt_ids, (out, _, _) in zip(
-        ids, llama._batcher.generate([GreedyRequest(x, 24) for x in ids], llama.detokenize), strict=True
-    ):
+    for prompt_ids, (out, _, _) in zip(ids, picked, strict=True):
         logits = llama.logits(prompt_ids + out)[len(prompt_ids) - 1 : -1]
         for row, token in zip(logits, out, strict=True):
             worst = max(worst, float(row.max() - row[token]))

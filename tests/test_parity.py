@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from greedy import NOISE, answer_gap, chat_ids
 from weightwarden.errors import CapabilityError
 from weightwarden.runtimes import Message
 from weightwarden.runtimes.hf import TransformersRuntime
@@ -119,12 +120,20 @@ def test_batched_scoring_equals_one_at_a_time(llama: LlamaCppRuntime, hf_gguf: T
 def test_transformers_greedy_generation_matches_llama_cpp_start(
     llama: LlamaCppRuntime, hf_gguf: TransformersRuntime
 ) -> None:
+    """Every token of each backend's greedy answer is the other's top choice up to noise (near ties pick either)."""
     from weightwarden.runtimes import GenerationParams
 
     p = GenerationParams(max_tokens=6)
-    msgs = [Message("user", "Which city is the capital of France?")]
-    a, b = llama.chat(msgs, p).text, hf_gguf.chat(msgs, p).text
-    assert "Paris" in a and "Paris" in b
+    question = "Which city is the capital of France?"
+    msgs = [Message("user", question)]
+    a, b = llama.chat(msgs, p), hf_gguf.chat(msgs, p)
+    assert a.prompt_tokens == b.prompt_tokens and a.text.strip() and b.text.strip()
+    gaps = (
+        answer_gap(hf_gguf, chat_ids(hf_gguf, question), a.text),
+        answer_gap(llama, chat_ids(llama, question), b.text),
+    )
+    print(f"\ngreedy answers, largest gap to the other backend's top choice: {gaps[0]:.3f}, {gaps[1]:.3f} logits")
+    assert max(gaps) < NOISE
 
 
 def test_transformers_runtime_on_a_hugging_face_folder(hf_gguf: TransformersRuntime, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -146,6 +155,7 @@ def test_transformers_runtime_on_a_hugging_face_folder(hf_gguf: TransformersRunt
     a = rt.loglikelihood("The capital of France is", " Paris")
     b = hf_gguf.loglikelihood("The capital of France is", " Paris")
     assert a.total == pytest.approx(b.total, abs=1e-5)
+    # The same weights through the same transformers code in this process: the same computation, the same words.
     assert (
         rt.chat([Message("user", "Which city is the capital of France?")]).text
         == hf_gguf.chat([Message("user", "Which city is the capital of France?")]).text

@@ -24,11 +24,13 @@ FRESH = (
 )
 
 
+OPENING = "In the small town of Alderbrook, the annual"
+
+
 @pytest.fixture(scope="module")
 def recited(llama: LlamaCppRuntime) -> str:
     """A document the model can recite: its own greedy continuation of a short opening."""
-    opening = "In the small town of Alderbrook, the annual"
-    return opening + llama.complete(opening, GenerationParams(max_tokens=70)).text
+    return OPENING + llama.complete(OPENING, GenerationParams(max_tokens=70)).text
 
 
 def test_overlap_measures() -> None:
@@ -41,10 +43,15 @@ def test_overlap_measures() -> None:
 
 def test_a_recited_document_is_flagged_and_a_fresh_one_is_not(llama: LlamaCppRuntime, recited: str) -> None:
     docs = [("recited.txt", recited), ("fresh.txt", FRESH)]
-    report = check_regurgitation(llama, docs, prefix_tokens=20, new_tokens=30, probes=1)
+    # Probe the recited document at its opening: the probe's prompt is then the opening itself, the very
+    # computation that wrote the document, so the model repeats it on any CPU. (From a later offset the prompt
+    # would hold tokens that were generated one by one, read in one batch: near ties could flip.)
+    opening = llama.tokenize(OPENING)
+    assert llama.tokenize(recited)[: len(opening)] == opening, "the continuation merged with the opening's last token"
+    report = check_regurgitation(llama, docs, prefix_tokens=len(opening), new_tokens=30, probes=1)
     by_doc = {d.doc: d for d in report.documents}
     hit, miss = by_doc["recited.txt"], by_doc["fresh.txt"]
-    # not always the whole continuation: prompt and generation batch the numbers differently, and near-ties can flip
+    assert hit.probes[0].prompt == OPENING and recited.startswith(OPENING + hit.probes[0].generated)
     assert hit.longest_chars >= 50 and hit.ngram_overlap > 0.5 and hit.probes[0].prefix_chars >= 50, hit.as_dict()
     assert miss.longest_chars < 50 and not miss.probes[0].extracted, miss.as_dict()
     assert [d.doc for d in report.flagged()] == ["recited.txt"]

@@ -8,6 +8,12 @@ sequence, which is where the speed comes from.
 
 Only greedy decoding (temperature 0) without a logits processor is batched; anything else goes one at a time
 through `LlamaCppRuntime`.
+
+The same batch gives the same answers every time on one machine: each group starts from a cleared cache (cells
+from 0, in request order) and the thread count is fixed for the context; llama.cpp's CPU kernels compute each
+output in one thread, so how threads share the work does not change the sums. What can change greedy words at a
+near tie: another CPU (its SIMD kernels), another thread count (llama.cpp splits attention over 512+ cache cells
+among threads when one sequence is left), and another batch (other sequences, other cells, other shapes).
 """
 
 from __future__ import annotations
