@@ -5,9 +5,11 @@ Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--max-
 The gateway runs in this process (as `warden serve default` would, with the default guard policy unless
 --no-guard) over one llama.cpp runtime; the clients run in a separate process (asyncio + httpx, real SSE parsing),
 so they do not share this process's interpreter with the server. Each client streams chat completions back to back
-for --seconds; on a 429 it waits what the gateway's retry-after-ms says (at most 2 s) and tries again, as the openai
-client does. For each number of clients the bench prints total generated tok/s, time to first token (p50/p99) of
-admitted requests, status counts, dropped connections, and audit rows against requests sent.
+for --seconds; on a 429 it waits what the gateway's retry-after-ms says (at most 60 s) and tries again, as the
+openai client does. For each number of clients the bench prints total generated tok/s, time to first token (p50/p99) of
+admitted requests (the first content event: with the guard on, the output guard holds back the first ~100
+characters of an answer while it scans them), status counts, dropped connections, and audit rows against requests
+sent. Tokens are the completion tokens each stream's usage chunk reports.
 
 The baseline, measured in the same run, is the same runtime called directly (chat_stream) by the same number of
 threads: ratio = gateway / direct. The targets: 0 responses >= 500, 0 dropped, audit rows == requests, total tok/s at
@@ -55,6 +57,7 @@ async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[s
         "max_tokens": max_tokens,
         "temperature": 0,
         "stream": True,
+        "stream_options": {"include_usage": True},
     }
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), headers=headers) as http:
@@ -66,13 +69,14 @@ async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[s
                     if resp.status_code == 429:
                         await resp.aread()
                         wait = float(resp.headers.get("retry-after-ms", "1000")) / 1000
-                        await asyncio.sleep(min(2.0, wait))
+                        # as the openai client does (up to 60 s), but not past the end of the measurement
+                        await asyncio.sleep(max(0.0, min(60.0, wait, until - time.monotonic())))
                         continue
                     if resp.status_code != 200:
                         await resp.aread()
                         out["errors"].append(f"{resp.status_code}: {resp.text[:200]}")
                         continue
-                    first, tokens, done = None, 0, False
+                    first, tokens, done = None, 0, False  # tokens: the usage chunk's count (the guard may merge deltas)
                     async for line in resp.aiter_lines():
                         if not line.startswith("data: "):
                             continue
@@ -84,11 +88,11 @@ async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[s
                         if "error" in event:
                             out["errors"].append(str(event["error"])[:200])
                             break
+                        if event.get("usage"):
+                            tokens = int(event["usage"]["completion_tokens"])
                         delta = event["choices"][0]["delta"] if event.get("choices") else {}
-                        if delta.get("content"):
-                            tokens += 1
-                            if first is None:
-                                first = time.monotonic() - t0
+                        if delta.get("content") and first is None:
+                            first = time.monotonic() - t0
                     if not done:
                         out["dropped"] += 1
                         continue

@@ -50,7 +50,15 @@ def serve(
     name: Annotated[
         str | None, typer.Option("--name", help="Public name of MODEL (default: `default`, or the file's stem).")
     ] = None,
-    slots: Annotated[int, typer.Option("--slots", min=1, help="Requests admitted per model, running or waiting.")] = 8,
+    slots: Annotated[
+        int,
+        typer.Option(
+            "--slots",
+            min=0,
+            help="Requests admitted per model, running or waiting; more get 429 with the time their turn would come "
+            "(0: 1 for a local model, the one it runs; 8 for the embedder).",
+        ),
+    ] = 0,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds a request may take in all.")] = 300.0,
     max_body: Annotated[int, typer.Option("--max-body-bytes", min=1024, help="Largest request body accepted.")] = 1
     << 20,

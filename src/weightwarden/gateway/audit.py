@@ -50,6 +50,7 @@ class Exchange:
     response_text: str | None = None
     watermark: str | None = None  # the watermark key's fingerprint, when the answer is being marked
     client_gone: bool = False
+    client: tuple[str, int] | None = None  # host and port of the connection, to count clients waiting for a turn
     done: bool = False
 
     def first_token(self) -> None:

@@ -3,7 +3,7 @@
 A routing file (`warden serve --routes FILE`) maps public model names to what answers them:
 
     models:
-      smol: {model: default, slots: 8}                      # in-process: default, a .gguf file or a model folder
+      smol: {model: default, slots: 1}                      # in-process: default, a .gguf file or a model folder
       big: {upstream: http://gpu-box:8000/v1, model: meta-llama/Llama-3.1-8B-Instruct,
             api_key_env: VLLM_API_KEY, slots: 32}           # an OpenAI-compatible server (vLLM, llama.cpp, Ollama)
       all-MiniLM-L6-v2: {embedder: default}                 # the bundled sentence embedder
@@ -23,6 +23,12 @@ from weightwarden.watermark.base import WatermarkConfig
 
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 ModelKind = Literal["local", "upstream", "embedder"]
+# Requests admitted at once, running or waiting, when a model names none. A llama.cpp context runs one request at a
+# time, and a request in line would wait a whole answer (a 16-token answer takes about 0.4 s here) before its first
+# token: so a local model admits the one it runs, and further clients get 429 with the time their turn would come
+# (see gateway/queue.py); enough of them come back each turn that the model rarely waits. `slots` trades first-token
+# time for fewer refusals.
+DEFAULT_SLOTS: dict[str, int] = {"local": 1, "upstream": 8, "embedder": 8}
 
 
 @dataclass(frozen=True)
@@ -30,9 +36,9 @@ class ModelSpec:
     """One public model name and what answers it.
 
     ref: for a local model, what `warden` resolves (default, a path); url and upstream_model: for an upstream.
-    slots: requests admitted at once (running or waiting). runtime / embedder: an already loaded model to use
-    instead of loading ref (tests, benchmarks); the gateway does not close it. model_hash: the ledger identity,
-    computed when not given.
+    slots: requests admitted at once (running or waiting); 0 for DEFAULT_SLOTS of the kind. runtime / embedder: an
+    already loaded model to use instead of loading ref (tests, benchmarks); the gateway does not close it.
+    model_hash: the ledger identity, computed when not given.
     """
 
     name: str
@@ -41,10 +47,14 @@ class ModelSpec:
     url: str | None = None
     upstream_model: str | None = None
     api_key_env: str | None = None
-    slots: int = 8
+    slots: int = 0
     runtime: Any = None
     embedder: Any = None
     model_hash: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.slots <= 0:
+            object.__setattr__(self, "slots", DEFAULT_SLOTS[self.kind])
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ def parse_routes(data: Any, source: str) -> tuple[ModelSpec, ...]:
             raise ConfigError(
                 f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(allowed))}"
             )
-        slots = _int(entry.get("slots", 8), f"{where}.slots")
+        slots = _int(entry["slots"], f"{where}.slots") if "slots" in entry else 0
         if "embedder" in entry:
             if entry["embedder"] != "default":
                 raise ConfigError(f"{where}.embedder: only the bundled embedder is served; write embedder: default")

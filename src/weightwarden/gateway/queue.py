@@ -2,11 +2,17 @@
 
 A llama.cpp context runs one generation at a time, so an in-process model gets one worker thread; an upstream
 server gets as many workers as slots. A request takes its slot before any other work is done for it (the guard,
-tokenizing), so one that finds every slot taken is refused at once with 429 and a Retry-After estimated from recent
-service times (jittered, so that refused clients do not all come back at the same moment), rather than waiting
-unseen or costing the model's cores. A job's items (streamed chunks) cross
-to the event loop as they come; cancel() stops the job between two items, so a client that goes away or a request
-past its time limit frees the model within a token.
+tokenizing), so one that finds every slot taken is refused at once with 429, rather than waiting unseen or costing
+the model's cores.
+
+The Retry-After of a refusal is when that client's turn would come: the clients refused lately and not yet served
+(by their connection) share the model's recent service rate, RETRY_PER_TURN of them coming back per request the
+model finishes, each at a random moment around its turn. So 64 clients behind a model that answers 2 requests a
+second are told about 5 s, not all 200 ms: the model stays busy (a few retries arrive each time a slot frees)
+while refusals stay a dozen a second instead of hundreds, which on a small machine would take the model's cores.
+
+A job's items (streamed chunks) cross to the event loop as they come; cancel() stops the job between two items,
+so a client that goes away or a request past its time limit frees the model within a token.
 """
 
 from __future__ import annotations
@@ -17,13 +23,15 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Generic, Literal, TypeVar
 
 from weightwarden.gateway.errors import TooManyRequests
 
 T = TypeVar("T")
 Outcome = Literal["done", "cancelled", "failed", "skipped"]
+RETRY_PER_TURN = 6  # refused clients told to come back per request the model finishes
+WAITING_HORIZON = 10.0  # seconds a refused client counts as waiting (or longer: its last Retry-After and a half)
 
 
 class Job(Generic[T]):
@@ -94,6 +102,7 @@ class ModelQueue:
         self._admitted = 0
         self._jobs: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._service_seconds = 1.0  # a moving average, for Retry-After
+        self._waiting: dict[Hashable, float] = {}  # refused clients -> until when they count as waiting
         self.counts = {"done": 0, "cancelled": 0, "failed": 0, "skipped": 0, "rejected": 0}
         self._threads = [
             threading.Thread(target=self._run, name=f"model-{name}-{i}", daemon=True) for i in range(workers)
@@ -105,21 +114,36 @@ class ModelQueue:
     def in_flight(self) -> int:
         return self._admitted
 
-    def admit(self) -> Slot:
-        """Take a slot, or raise TooManyRequests (429) with a Retry-After."""
+    def admit(self, client: Hashable = None) -> Slot:
+        """Take a slot, or raise TooManyRequests (429) with a Retry-After.
+
+        client: who asks (a connection), so that the clients waiting for a turn can be counted.
+        """
         with self._lock:
+            now = time.monotonic()
             if self._admitted >= self.slots:
                 self.counts["rejected"] += 1
-                # When the first slot frees, on average, give or take half: refused clients spread their retries.
-                ahead = self._admitted - self.workers + 1
-                wait = self._service_seconds * ahead / self.workers * random.uniform(0.5, 1.5)
+                wait = self._retry_after(client, now)
                 raise TooManyRequests(
                     f"model {self.name!r} is busy ({self._admitted} requests in line): retry in {wait:.2f} s",
                     code="queue_full",
-                    retry_after=max(0.05, wait),
+                    retry_after=wait,
                 )
             self._admitted += 1
+            self._waiting.pop(client, None)
         return Slot(self)
+
+    def _retry_after(self, client: Hashable, now: float) -> float:
+        """When client's turn would come, at random around it (lock held); counts client as waiting until then."""
+        if len(self._waiting) > 1024:  # forget clients that stopped waiting (or never came back)
+            self._waiting = {c: until for c, until in self._waiting.items() if until > now}
+        waiting = sum(1 for until in self._waiting.values() if until > now) + (client not in self._waiting)
+        per_turn = self._service_seconds / self.workers
+        ahead = self._admitted - self.workers + 1  # requests in line before a slot frees
+        turns = ahead + waiting / RETRY_PER_TURN
+        wait = max(0.05, per_turn * turns * random.uniform(0.5, 1.5))
+        self._waiting[client] = now + max(WAITING_HORIZON, 1.5 * wait)
+        return wait
 
     def release(self) -> None:
         """Give back a slot that admit() took for a job that will not be submitted."""
@@ -141,6 +165,7 @@ class ModelQueue:
 
     def _execute(self, job: Job[Any]) -> None:
         t0 = time.monotonic()
+        ending: tuple[str, Any] = ("end", None)
         try:
             if job.cancelled:
                 job.outcome = "skipped"
@@ -157,17 +182,19 @@ class ModelQueue:
                     if close is not None:
                         close()  # a generator's finally runs now: llama.cpp stops and its lock is released
                 job.outcome = "cancelled" if job.cancelled else "done"
-            job._emit("end", None)
         except BaseException as exc:  # the job's failure belongs to its request; the worker lives on
             job.outcome = "failed"
-            job._emit("error", exc)
+            ending = ("error", exc)
         finally:
+            # The slot is free before the request can see its end: a client that sends its next request the moment
+            # this one ends must not find its own previous request still holding the slot.
             with self._lock:
                 self._admitted -= 1
                 self.counts[job.outcome or "failed"] += 1
                 if job.outcome == "done":
                     self._service_seconds = 0.8 * self._service_seconds + 0.2 * (time.monotonic() - t0)
             job.finished.set()
+            job._emit(*ending)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the workers after the jobs already queued."""

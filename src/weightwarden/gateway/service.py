@@ -102,6 +102,8 @@ class Gateway:
     def begin(self, request: Request, route: str) -> Exchange:
         """Start the exchange of an authenticated request (KeyGate put its caller in the request's state)."""
         ex = Exchange(route=route, caller=getattr(request.state, "caller", None))
+        if request.client is not None:  # the connection: a client that comes back on it is the same client
+            ex.client = (request.client.host, request.client.port)
         request.state.exchange = ex
         return ex
 
@@ -170,7 +172,7 @@ class Gateway:
         minute; TooManyRequests (holding nothing) if either says no. Costs microseconds, so a flood is refused cheaply.
         """
         assert ex.caller is not None
-        slot = backend.queue.admit()
+        slot = backend.queue.admit(ex.client)
         try:
             self.limiter.count_request(ex.caller)
         except GatewayError:
