@@ -5,8 +5,8 @@ are cores and another process keeps one core busy, the descheduled thread holds 
 and a step takes several times longer (measured here: 0.2x of the quiet speed with one competing process). So by
 default each call uses the cores that other work left free since the previous look. Other work is the CPU time of
 the cores this process may run on (/proc/stat), less this process's own CPU time, plus the CPU time of this
-process's other live threads (a gateway's event loop answering a flood of requests competes like another process);
-llama.cpp's own workers live only during a call, so they never count. A fixed count (the `threads` setting) turns
+process's other Python threads (a gateway's event loop answering a flood of requests competes like another
+process). llama.cpp's own workers (OpenMP threads, which Python does not know) never count. A fixed count (the `threads` setting) turns
 the choice off.
 """
 
@@ -36,17 +36,22 @@ class CpuSample:
     at: float
     busy: float | None  # None where /proc/stat cannot be read (not Linux): then no choice is made
     own: float
-    threads: dict[int, float]  # native thread id -> CPU seconds, every live thread
+    threads: dict[int, float]  # native thread id -> CPU seconds, for this process's live Python threads
 
 
 def _busy_seconds(cpus: frozenset[int]) -> float | None:
-    """CPU seconds spent not idle on `cpus` since boot, from /proc/stat (user, nice, system, irq, softirq, steal)."""
+    """CPU seconds spent not idle on `cpus` since boot, from /proc/stat (user, system, irq, softirq, steal).
+
+    Time of niced processes counts only when this process is niced too: background work at a lower priority
+    yields its core to us within a time slice, so it does not stall llama.cpp's barriers.
+    """
     try:
         with open("/proc/stat", encoding="ascii") as f:
             lines = f.read().splitlines()
     except OSError:
         return None
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    niced = os.nice(0) > 0
     total = 0
     for line in lines:
         if not line.startswith("cpu") or line.startswith("cpu "):
@@ -55,20 +60,17 @@ def _busy_seconds(cpus: frozenset[int]) -> float | None:
         if int(name[3:]) not in cpus or len(fields) < 8:
             continue
         user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-        total += user + nice + system + irq + softirq + steal
+        total += user + (nice if niced else 0) + system + irq + softirq + steal
     return total / hz
 
 
 def _thread_seconds() -> dict[int, float]:
-    """CPU seconds of each live thread of this process, from /proc/self/task (empty elsewhere)."""
+    """CPU seconds of each live Python thread of this process, from /proc/self/task (empty elsewhere)."""
     out: dict[int, float] = {}
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return out
-    for name in tids:
-        if not name.isdigit():
+    for thread in threading.enumerate():
+        name = thread.native_id
+        if name is None:
             continue
         try:
             with open(f"/proc/self/task/{name}/stat", encoding="ascii", errors="replace") as f:
