@@ -6,8 +6,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
+from weightwarden.runtimes import Artifact, GenerationParams
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.runtimes.threads import CpuSample, ThreadChooser, sample, usable_cores
 
 
@@ -70,3 +73,21 @@ def test_a_real_competing_process_takes_a_core_away() -> None:
     finally:
         spinner.kill()
         spinner.wait()
+
+
+def test_llama_cpp_gives_the_same_numbers_on_one_thread_or_two(default_artifact: Artifact) -> None:
+    """Why choosing threads per call is safe for evidence: a single-sequence context computes each output in one
+    thread, so scores and greedy answers do not depend on how many threads shared the work (long contexts too)."""
+    assert default_artifact.path is not None
+    text = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(60))
+    got = []
+    for threads in (1, 2):
+        rt = LlamaCppRuntime(default_artifact.path, threads=threads)
+        try:
+            ids = rt.tokenize(text)[:700]
+            answer = rt.complete(text[:2500] + " In short,", GenerationParams(max_tokens=16)).text
+            got.append((rt.logits(ids), answer))
+        finally:
+            rt.close()
+    assert len(ids) == 700 and np.array_equal(got[0][0], got[1][0])
+    assert got[0][1] == got[1][1] and got[0][1]
