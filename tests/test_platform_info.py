@@ -98,6 +98,7 @@ def test_this_machine_is_described_and_serialises() -> None:
     again = platform_info(threads=1)
     assert again.build_id == info.build_id and again.threads == 1
     assert platform_differences(info.as_dict(), again.as_dict()) == ["threads 3 vs 1"]
+    assert platform_differences(info.as_dict(), again.as_dict(), backend="llama.cpp") == []  # see test_threads.py
     line = info.summary()
     assert info.build_id in line and all(f in line for f in info.llama_features)
     assert "3 threads" in line and info.cpu_model in line
@@ -136,6 +137,13 @@ def test_differences_name_what_changed() -> None:
         f"numpy {here['packages']['numpy']} vs 0.0.1",
     ]
     assert platform_differences(there, here)[0].startswith("llama.cpp features: +AVX512 ")
+    # One llama.cpp build on two CPUs runs the same kernels: only the build and the libraries count.
+    same_build = here | {"cpu_model": "Intel(R) Core(TM) i7-8700", "cpu_flags": ["avx2", "fma"], "threads": 16}
+    assert platform_differences(here, same_build, backend="llama.cpp") == []
+    assert platform_differences(here, there, backend="llama.cpp") == [
+        platform_differences(here, there)[0],
+        f"numpy {here['packages']['numpy']} vs 0.0.1",
+    ]
     assert platform_differences(here, dict(here)) == []
 
 

@@ -168,7 +168,8 @@ def platform_check(ledger: Ledger, base: RunRecord, candidate: RunRecord) -> Pla
             f"ran on one build and CPU; if not, {NOT_PAIRED}"
         )
     elif a is not None and b is not None:
-        differs = platform_differences(a, b)
+        same_backend = base.config.get("backend") == candidate.config.get("backend")
+        differs = platform_differences(a, b, backend=base.config.get("backend") if same_backend else None)
         if differs:
             warnings.append(
                 f"base run {base.id} and candidate run {candidate.id} ran on different builds or CPUs "

@@ -338,7 +338,7 @@ def _resumed_elsewhere(ledger: Ledger, run: RunRecord, here: dict[str, Any]) -> 
     stored = run.config.get(PLATFORM_KEY)
     if not isinstance(stored, dict):
         return []
-    differs = platform_differences(stored, here)
+    differs = platform_differences(stored, here, backend=run.config.get("backend"))
     if not differs:
         return []
     ledger.add_event(RESUMED_ELSEWHERE, {PLATFORM_KEY: here, "differs": differs}, run.id)

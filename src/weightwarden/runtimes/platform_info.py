@@ -201,27 +201,32 @@ def _set_change(label: str, a: Any, b: Any) -> str | None:
     return f"{label}: {' '.join(parts)}"
 
 
-def platform_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+def platform_differences(a: Mapping[str, Any], b: Mapping[str, Any], backend: str | None = None) -> list[str]:
     """What differs between two stored platforms (as_dict() form) that can change scores, in words; [] if none.
 
     Features and flags are listed as b's against a's: "+AVX512" is in b only, "-AVX512" in a only.
+    backend: "llama.cpp" when both runs used it: then the CPU and the thread count do not count, because a llama.cpp
+    build runs the kernels it was compiled for on any CPU that has them (its features are its compile flags) and a
+    single-sequence context gives the same numbers on any number of threads (tests/test_threads.py). For other
+    backends (torch picks kernels by the CPU at run time, and splits sums by threads) they count.
     """
     out: list[str] = []
     if a.get("llama_cpp_python") != b.get("llama_cpp_python"):
         out.append(
             f"llama-cpp-python {a.get('llama_cpp_python') or 'absent'} vs {b.get('llama_cpp_python') or 'absent'}"
         )
-    for label, key in (("llama.cpp features", "llama_features"), ("CPU flags", "cpu_flags")):
+    compared = (("llama.cpp features", "llama_features"), ("CPU flags", "cpu_flags"))
+    for label, key in compared[:1] if backend == "llama.cpp" else compared:
         change = _set_change(label, a.get(key), b.get(key))
         if change:
             out.append(change)
-    if a.get("cpu_model") != b.get("cpu_model"):
+    if backend != "llama.cpp" and a.get("cpu_model") != b.get("cpu_model"):
         out.append(f"CPU {a.get('cpu_model')!r} vs {b.get('cpu_model')!r}")
     pa, pb = a.get("packages") or {}, b.get("packages") or {}
     for name in sorted(set(pa) | set(pb)):
         if pa.get(name) != pb.get(name):
             out.append(f"{name} {pa.get(name) or 'absent'} vs {pb.get(name) or 'absent'}")
-    if a.get("threads") != b.get("threads"):
+    if backend != "llama.cpp" and a.get("threads") != b.get("threads"):
         out.append(f"threads {a.get('threads')} vs {b.get('threads')}")
     return out
 
