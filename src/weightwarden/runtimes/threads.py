@@ -6,8 +6,8 @@ and a step takes several times longer (measured here: 0.2x of the quiet speed wi
 default each call uses the cores that other work left free since the previous look. Other work is the CPU time of
 the cores this process may run on (/proc/stat), less this process's own CPU time, plus the CPU time of this
 process's other Python threads (a gateway's event loop answering a flood of requests competes like another
-process). llama.cpp's own workers (OpenMP threads, which Python does not know) never count. A fixed count (the `threads` setting) turns
-the choice off.
+process). llama.cpp's own workers (OpenMP threads, which Python does not know) never count. A fixed count (the
+`threads` setting) turns the choice off.
 """
 
 from __future__ import annotations
