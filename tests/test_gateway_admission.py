@@ -103,12 +103,12 @@ def test_retry_after_tells_each_waiting_client_when_its_turn_would_come() -> Non
                 queue.admit(client)
             assert refused.value.retry_after is not None
             waits.append(refused.value.retry_after)
-        # 1 s per request so far (the starting estimate), 6 retries per turn, jitter 0.5 to 1.5: the first refused
-        # client (1 waiting) is told 0.58-1.75 s, the thirtieth (30 waiting) 3-9 s.
-        assert waits[0] <= 1.75 and waits[-1] >= 3.0
+        # 1 s per request so far (the starting estimate), RETRY_PER_TURN 10, jitter 0.5 to 1.5: the first refused
+        # client (1 waiting) is told 0.55-1.65 s, the thirtieth (30 waiting) 2-6 s.
+        assert waits[0] <= 1.65 and waits[-1] >= 2.0
         with pytest.raises(TooManyRequests) as again:
             queue.admit(0)  # a client that comes back still counts once
-        assert again.value.retry_after is not None and again.value.retry_after <= 9.0
+        assert again.value.retry_after is not None and again.value.retry_after <= 6.0
     finally:
         queue.close()
 

@@ -8,8 +8,8 @@ the model's cores.
 The Retry-After of a refusal is when that client's turn would come: the clients refused lately and not yet served
 (by their connection) share the model's recent service rate, RETRY_PER_TURN of them coming back per request the
 model finishes, each at a random moment around its turn. So 64 clients behind a model that answers 2 requests a
-second are told about 5 s, not all 200 ms: the model stays busy (a few retries arrive each time a slot frees)
-while refusals stay a dozen a second instead of hundreds, which on a small machine would take the model's cores.
+second are told about 3 s, not all 200 ms: the model stays busy (several retries arrive each time a slot frees)
+while refusals stay about twenty a second instead of hundreds, which on a small machine would take the model's cores.
 
 A job's items (streamed chunks) cross to the event loop as they come; cancel() stops the job between two items,
 so a client that goes away or a request past its time limit frees the model within a token.
@@ -30,7 +30,7 @@ from weightwarden.gateway.errors import TooManyRequests
 
 T = TypeVar("T")
 Outcome = Literal["done", "cancelled", "failed", "skipped"]
-RETRY_PER_TURN = 6  # refused clients told to come back per request the model finishes
+RETRY_PER_TURN = 10  # refused clients told to come back per request the model finishes
 WAITING_HORIZON = 10.0  # seconds a refused client counts as waiting (or longer: its last Retry-After and a half)
 
 
