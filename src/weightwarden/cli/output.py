@@ -1,0 +1,150 @@
+"""Where the CLI writes, and how a table looks there: a terminal, a CI log, a pipe, a pull-request comment.
+
+Every table is built once as a `Grid` of plain cells and then shown in the format asked for:
+
+    grid = Grid("eval of default", ["task", "metric", "value"], right={"value"})
+    grid.add("arithmetic", "acc", "0.450")
+    show(grid, fmt)              # table (rich), md (a Markdown table) or json (a list of objects)
+
+A console's width is read at each print: COLUMNS when set, the terminal's when writing to one, and otherwise no
+limit, so that a CI log gets every cell whole on one line. Table columns fold rather than cut, so no cell loses text
+at any width.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console, ConsoleDimensions
+from rich.table import Table
+from rich.text import Text
+
+PIPE_WIDTH = 4096  # no terminal and no COLUMNS: lines as long as their content
+Cell = str | Text  # a str is shown literally (never read as markup); a Text carries its style
+
+
+class Format(StrEnum):
+    """How a command prints its result."""
+
+    table = "table"
+    md = "md"
+    json = "json"
+
+
+FormatOption = Annotated[
+    Format | None,
+    typer.Option(
+        "--format",
+        help="table (the default), md (a Markdown table to paste into a pull request) or json (same as --json).",
+        show_default=False,
+    ),
+]
+
+
+def pick_format(fmt: Format | None, as_json: bool) -> Format:
+    """--json is --format json; asking for both json and another format is a usage error."""
+    if as_json and fmt not in (None, Format.json):
+        raise typer.BadParameter(f"--json and --format {fmt.value} disagree: give one", param_hint="--format")
+    return Format.json if as_json else (fmt or Format.table)
+
+
+class AdaptiveConsole(Console):
+    """A rich console whose width follows where it writes, decided at each print (tests swap sys.stdout)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return ConsoleDimensions(int(columns), 25)
+        if self.is_terminal:
+            return super().size
+        return ConsoleDimensions(PIPE_WIDTH, 25)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = AdaptiveConsole()
+err_console = AdaptiveConsole(stderr=True)
+
+
+@dataclass
+class Grid:
+    """A table's title, column names and rows of cells, independent of how it is shown."""
+
+    title: str
+    columns: Sequence[str]
+    right: Iterable[str] = ()  # columns aligned right (numbers)
+    rows: list[list[Cell]] = field(default_factory=list)
+    styles: list[str] = field(default_factory=list)  # one style per row ("" for none)
+    header: bool = True
+
+    def add(self, *cells: Cell, style: str = "") -> None:
+        if len(cells) != len(self.columns):
+            raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
+        self.rows.append(list(cells))
+        self.styles.append(style)
+
+    def plain_rows(self) -> list[list[str]]:
+        return [[c.plain if isinstance(c, Text) else c for c in row] for row in self.rows]
+
+    def rich(self, terminal: bool = True) -> Table:
+        """A rich Table; away from a terminal a light box (one rule under the header) that copies cleanly."""
+        right = set(self.right)
+        table = Table(
+            title=self.title or None,
+            show_header=self.header,
+            box=box.ROUNDED if terminal else box.SIMPLE_HEAD,
+            title_justify="center" if terminal else "left",
+        )
+        for name in self.columns:
+            table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+        for row, style in zip(self.rows, self.styles, strict=True):
+            table.add_row(*(c if isinstance(c, Text) else Text(c) for c in row), style=style or None)
+        return table
+
+    def markdown(self) -> str:
+        """A GitHub-flavoured Markdown table (pipes and newlines in cells escaped), under its title in bold."""
+        right = set(self.right)
+
+        def cell(text: str) -> str:
+            return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>") or " "
+
+        lines = [f"**{cell(self.title)}**", ""] if self.title else []
+        lines.append("| " + " | ".join(cell(c) for c in self.columns) + " |")
+        lines.append("|" + "|".join("---:" if c in right else "---" for c in self.columns) + "|")
+        lines.extend("| " + " | ".join(cell(c) for c in row) + " |" for row in self.plain_rows())
+        return "\n".join(lines)
+
+    def records(self) -> list[dict[str, str]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.plain_rows()]
+
+
+def show(grid: Grid, fmt: Format = Format.table) -> None:
+    """Print one grid to stdout in the format asked for."""
+    if fmt is Format.json:
+        typer.echo(json.dumps({"title": grid.title, "rows": grid.records()}, ensure_ascii=False, indent=2))
+    elif fmt is Format.md:
+        typer.echo(grid.markdown() + "\n")
+    elif console.is_terminal:
+        console.print(grid.rich())
+    else:  # a log or a pipe: no colour codes, no trailing blanks
+        with console.capture() as captured:
+            console.print(grid.rich(terminal=False))
+        typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def styled(text: str, style: str) -> Text:
+    return Text(text, style=style)
