@@ -65,9 +65,10 @@ def contamination(
 ) -> None:
     """Look for benchmark items in a training corpus (13-word and 50-character overlaps), optionally with Min-K%.
 
-    The corpus is streamed, so a multi-GB corpus runs in bounded memory. Each item is contaminated (half or more of the item overlaps), partial, or clean, with
-    the overlapping spans. With --model, Min-K% and Min-K%++ membership scores are added as supporting evidence, and
-    the run is recorded in the ledger. Exit status 1 when an item is contaminated; 2 on an error.
+    The corpus is streamed, so a multi-GB corpus runs in bounded memory. Each item is contaminated (half or more
+    of the item overlaps), partial, or clean, with the overlapping spans. With --model, Min-K% and Min-K%++
+    membership scores are added as supporting evidence, and the run is recorded in the ledger. Exit status 1 when
+    an item is contaminated; 2 on an error.
     """
     s = settings(db=db)
     items = load_bench(bench)
