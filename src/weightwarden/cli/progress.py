@@ -144,7 +144,7 @@ class Reporter:
         if self._total:
             fmt = _size if self.in_bytes else str
             part = f"{head} {fmt(self._done)}/{fmt(self._total)} ({self._done / self._total:.0%}) · {duration(spent)}"
-            if 0 < self._done < self._total:
+            if 0 < self._done < self._total and spent >= 1:  # a rate needs some time to measure
                 part += f" · ETA {duration(spent * (self._total - self._done) / self._done)}"
             return part
         return f"{head} · {duration(spent)}" if spent >= 1 else head
