@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from weightwarden.cli.common import DbOption, JsonOption, QuietOption, console, err_console, settings
-from weightwarden.cli.output import Grid, show
+from weightwarden.cli.output import Grid, emit, show
 from weightwarden.cli.progress import Reporter
 from weightwarden.config import Settings
 from weightwarden.inspect import Inspection, Severity, UsePlan, inspect_model, record_inspection
@@ -116,7 +116,7 @@ def _print_findings(ins: Inspection) -> None:
 def print_inspection(ins: Inspection, show_tensors: bool = False) -> None:
     """The terminal summary: facts, license and verdict, lineage, (tensors,) findings worst first."""
     console.print(f"[bold]{escape(ins.name)}[/] [dim]{escape(ins.path)}[/]")
-    console.print(_facts(ins))
+    emit(_facts(ins))
     _print_license(ins)
     _print_lineage(ins)
     if show_tensors:

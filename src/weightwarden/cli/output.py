@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleDimensions, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -134,12 +134,18 @@ def show(grid: Grid, fmt: Format = Format.table) -> None:
         typer.echo(json.dumps({"title": grid.title, "rows": grid.records()}, ensure_ascii=False, indent=2))
     elif fmt is Format.md:
         typer.echo(grid.markdown() + "\n")
-    elif console.is_terminal:
-        console.print(grid.rich())
-    else:  # a log or a pipe: no colour codes, no trailing blanks
-        with console.capture() as captured:
-            console.print(grid.rich(terminal=False))
-        typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+    else:
+        emit(grid.rich(console.is_terminal))
+
+
+def emit(renderable: RenderableType) -> None:
+    """Print to stdout; in a log or a pipe without the blanks rich pads lines with (and never colour codes)."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
 def echo_json(data: Any) -> None:
