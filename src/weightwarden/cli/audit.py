@@ -77,7 +77,7 @@ def audit(
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = open_runtime(artifact, backend, s)
     try:
-        with Ledger(s.db_url) as ledger, Reporter(f"audit {artifact.name}", quiet=quiet or as_json) as report:
+        with Ledger(s.db_url) as ledger, Reporter(f"audit {model}", quiet=quiet or as_json) as report:
             stages = [st.__name__.removeprefix("stage_") for st in STAGES]
 
             def stage(key: str) -> None:

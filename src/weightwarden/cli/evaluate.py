@@ -159,7 +159,7 @@ def evaluate(
                 result = EvalResult(run_id, artifact.sha256, [])
             else:
                 result = eval_with_progress(
-                    runtime, artifact.sha256, tasks, ledger, quiet or as_json, f"eval {artifact.name}", **kwargs
+                    runtime, artifact.sha256, tasks, ledger, quiet or as_json, f"eval {model}", **kwargs
                 )
             if perf_wanted:
                 if not (quiet or as_json):
