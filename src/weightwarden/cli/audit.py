@@ -20,7 +20,6 @@ from weightwarden.cli.common import (
 from weightwarden.cli.output import Format, FormatOption, Grid, echo_json, pick_format, show, styled
 from weightwarden.cli.progress import Reporter
 from weightwarden.ledger import Ledger
-from weightwarden.report.audit import STAGES, run_audit
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
@@ -74,6 +73,8 @@ def audit(
     s = settings(db=db, report_dir=str(out) if out else None)
     if (train is None) != (bench is None):
         raise typer.BadParameter("--train and --bench go together (a corpus and the benchmark to look for in it)")
+    from weightwarden.report.audit import STAGES, run_audit  # scipy and every stage load only for this command
+
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = open_runtime(artifact, backend, s)
     try:
