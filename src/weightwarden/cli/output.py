@@ -7,12 +7,13 @@ Every table is built once as a `Grid` of plain cells and then shown in the forma
     show(grid, fmt)              # table (rich), md (a Markdown table) or json (a list of objects)
 
 A console's width is read at each print: COLUMNS when set, the terminal's when writing to one, and otherwise no
-limit, so that a CI log gets every cell whole on one line. Table columns fold rather than cut, so no cell loses text
-at any width.
+limit, so that a CI log gets every cell whole on one line. A table too wide for the width is shown one block per
+row (`column  value` lines), and long values fold rather than cut, so no cell loses text at any width.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console, ConsoleDimensions, RenderableType
+from rich.console import Console, ConsoleDimensions, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -96,8 +97,11 @@ class Grid:
     def plain_rows(self) -> list[list[str]]:
         return [[c.plain if isinstance(c, Text) else c for c in row] for row in self.rows]
 
-    def rich(self, terminal: bool = True) -> Table:
-        """A rich Table; away from a terminal a light box (one rule under the header) that copies cleanly."""
+    def rich(self, terminal: bool = True, widths: Sequence[int] | None = None) -> Table:
+        """A rich Table; away from a terminal a light box (one rule under the header) that copies cleanly.
+
+        widths: each column's width (see fit); None lets rich size them.
+        """
         right = set(self.right)
         table = Table(
             title=self.title or None,
@@ -105,11 +109,57 @@ class Grid:
             box=box.ROUNDED if terminal else box.SIMPLE_HEAD,
             title_justify="center" if terminal else "left",
         )
-        for name in self.columns:
-            table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+        for i, name in enumerate(self.columns):
+            table.add_column(
+                name, justify="right" if name in right else "left", overflow="fold", width=widths[i] if widths else None
+            )
         for row, style in zip(self.rows, self.styles, strict=True):
             table.add_row(*(c if isinstance(c, Text) else Text(c) for c in row), style=style or None)
         return table
+
+    def fit(self, width: int) -> list[int] | None:
+        """Column widths that fit width with no word broken: every column at its widest when that fits, else the
+        columns of phrases share what is left (never below their longest word); None when even that cannot fit."""
+        cells = self.plain_rows()
+        natural: list[int] = []
+        least: list[int] = []
+        for i, name in enumerate(self.columns):
+            column = [row[i] for row in cells]
+            heading = max((len(w) for w in name.split()), default=0)
+            longest = max((len(c) for c in column), default=0)
+            phrases = any(" " in c.strip() for c in column)
+            word = max((len(w) for c in column for w in c.split()), default=0) if phrases else longest
+            natural.append(max(longest, len(name)))
+            least.append(max(heading, word, 1))
+        room = width - (3 * len(self.columns) + 1)  # a padding blank each side of a cell, one rule between cells
+        if sum(natural) <= room:
+            return natural
+        if sum(least) > room:
+            return None
+        spare, wants = room - sum(least), [n - m for n, m in zip(natural, least, strict=True)]
+        return [m + w * spare // sum(wants) for m, w in zip(least, wants, strict=True)]
+
+    def expanded(self) -> RenderableType:
+        """One block per row, a `column  value` line per cell: for a width too narrow for the table's columns."""
+        parts: list[RenderableType] = [Text(self.title, style="bold")] if self.title else []
+        for n, (row, style) in enumerate(zip(self.rows, self.styles, strict=True), start=1):
+            block = Table(show_header=False, box=None, pad_edge=False, title=f"-- {n} --", title_justify="left")
+            block.add_column(no_wrap=True, style="bold")
+            block.add_column(overflow="fold")
+            for name, cell in zip(self.columns, row, strict=True):
+                block.add_row(name, cell if isinstance(cell, Text) else Text(cell), style=style or None)
+            parts.append(block)
+        return Group(*parts)
+
+    def fitted(self, width: int, terminal: bool) -> RenderableType:
+        """The table when its columns fit width with no word broken (phrases wrap between words); else one block
+        per row, so that no number or name is ever split or cut."""
+        widths = self.fit(width) if self.header else None
+        if widths is None:
+            return self.expanded() if self.header else self.rich(terminal)
+        table = self.rich(terminal, widths)
+        fits = Console(width=PIPE_WIDTH, file=io.StringIO()).measure(table).maximum <= width
+        return table if fits else self.expanded()
 
     def markdown(self) -> str:
         """A GitHub-flavoured Markdown table (pipes and newlines in cells escaped), under its title in bold."""
@@ -135,7 +185,7 @@ def show(grid: Grid, fmt: Format = Format.table) -> None:
     elif fmt is Format.md:
         typer.echo(grid.markdown() + "\n")
     else:
-        emit(grid.rich(console.is_terminal))
+        emit(grid.fitted(console.width, console.is_terminal))
 
 
 def emit(renderable: RenderableType) -> None:
