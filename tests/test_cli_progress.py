@@ -35,8 +35,19 @@ def test_a_log_gets_a_line_per_stage_and_at_most_one_per_interval() -> None:
     assert lines[0] == "eval default: arithmetic 0/40 (0%) · 0s"
     assert lines[1] == "eval default: arithmetic 10/40 (25%) · 10s · ETA 30s"
     assert lines[2] == "eval default: arithmetic 20/40 (50%) · 20s · ETA 20s"
-    assert lines[-1].startswith("eval default: reading 0/8")
-    assert len(lines) == 6  # stage, 10 s, 20 s, 30 s, 40 s, stage
+    assert lines[-2].startswith("eval default: reading 0/8")
+    assert lines[-1] == "eval default: finished in 40s"
+    assert len(lines) == 7  # stage, 10 s, 20 s, 30 s, 40 s, stage, finished
+
+
+def test_the_eta_comes_from_the_rate_of_the_current_count() -> None:
+    console, buf = _log()
+    clock = Clock()
+    with Reporter("eval", console=console, clock=clock, interval=10) as report:
+        report.update(10, 40, stage="a")  # ten items already done (resumed) when the count starts
+        clock.now += 20
+        report.update(20, 40, stage="b")  # ten more in 20 s: 20 left take 40 s
+    assert buf.getvalue().splitlines()[1] == "eval: b 20/40 (50%) · 20s · ETA 40s"
 
 
 def test_a_stage_without_counts_says_how_long_it_has_run() -> None:
@@ -46,7 +57,11 @@ def test_a_stage_without_counts_says_how_long_it_has_run() -> None:
         report.stage("stage 1/8 facts")
         clock.now += 75
         report.update(0, None)
-    assert buf.getvalue().splitlines() == ["audit: stage 1/8 facts", "audit: stage 1/8 facts · 1m15s"]
+    assert buf.getvalue().splitlines() == [
+        "audit: stage 1/8 facts",
+        "audit: stage 1/8 facts · 1m15s",
+        "audit: finished in 1m15s",
+    ]
 
 
 def test_a_log_gets_a_heartbeat_when_nothing_reports() -> None:
@@ -65,7 +80,7 @@ def test_bytes_are_shown_in_units() -> None:
     clock = Clock()
     with Reporter("hashing", console=console, clock=clock, in_bytes=True) as report:
         report.update(250_000_000, 1_000_000_000, stage="model.gguf")
-    assert buf.getvalue().strip() == "hashing: model.gguf 250.0 MB/1.0 GB (25%) · 0s"
+    assert buf.getvalue().splitlines()[0] == "hashing: model.gguf 250.0 MB/1.0 GB (25%) · 0s"
 
 
 def test_quiet_prints_nothing_and_a_terminal_gets_a_bar() -> None:

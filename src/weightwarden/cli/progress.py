@@ -76,7 +76,9 @@ class Reporter:
         self._stage = ""
         self._done = 0
         self._total: int | None = None
-        self._stage_start = self._last_line = clock()
+        self._start = self._stage_start = self._last_line = clock()
+        self._base = (self._start, 0)  # (when, done) the current count started: the ETA's rate is measured from it
+        self._printed = False
         self._bar: Progress | None = None
         self._task: object = None
         self._stop = threading.Event()
@@ -113,6 +115,9 @@ class Reporter:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=1)
+            if self._printed and kind is None:  # a log that said it started says it finished
+                spent = duration(self.clock() - self._start)
+                self.console.print(f"{self.label}: finished in {spent}", highlight=False, markup=False, soft_wrap=True)
         if self._bar is not None:
             self._bar.stop()
 
@@ -125,32 +130,38 @@ class Reporter:
             return
         with self._lock:
             new_stage = stage is not None and stage != self._stage
+            now = self.clock()
             if new_stage:
-                self._stage, self._stage_start = str(stage), self.clock()
+                self._stage, self._stage_start = str(stage), now
+            if total != self._total or done < self._done:  # a new count: measure its rate afresh
+                self._base = (now, done)
             self._done, self._total = done, total
             if self._bar is not None:
                 description = f"{self.label}: {self._stage}" if self._stage else self.label
                 self._bar.update(self._task, completed=done, total=total, description=description)  # type: ignore[arg-type]
                 return
-            now = self.clock()
             if new_stage or now - self._last_line >= self.interval:
                 self._line(now)
 
     def line(self) -> str:
-        """The log line for the current state: `eval: arithmetic 12/40 (30%) · 1m05s · ETA 2m31s`."""
+        """The log line now: `eval default: arithmetic 12/40 (30%) · 1m05s · ETA 2m31s` (time since the job began;
+        the ETA from the rate since the count began), or `audit default: stage 5/8 eval · 3m10s` without a count."""
         now = self.clock()
         head = f"{self.label}: {self._stage}" if self._stage else self.label
-        spent = now - self._stage_start
         if self._total:
             fmt = _size if self.in_bytes else str
-            part = f"{head} {fmt(self._done)}/{fmt(self._total)} ({self._done / self._total:.0%}) · {duration(spent)}"
-            if 0 < self._done < self._total and spent >= 1:  # a rate needs some time to measure
-                part += f" · ETA {duration(spent * (self._total - self._done) / self._done)}"
+            part = f"{head} {fmt(self._done)}/{fmt(self._total)} ({self._done / self._total:.0%})"
+            part += f" · {duration(now - self._start)}"
+            since, done_then = self._base
+            if done_then < self._done < self._total and now - since >= 1:  # a rate needs some time to measure
+                rate = (self._done - done_then) / (now - since)
+                part += f" · ETA {duration((self._total - self._done) / rate)}"
             return part
+        spent = now - self._stage_start
         return f"{head} · {duration(spent)}" if spent >= 1 else head
 
     def _line(self, now: float) -> None:
-        self._last_line = now
+        self._last_line, self._printed = now, True
         self.console.print(self.line(), highlight=False, markup=False, soft_wrap=True)
 
     def _tick(self) -> None:
