@@ -100,3 +100,21 @@ def test_quiet_prints_nothing_and_a_terminal_gets_a_bar() -> None:
 
 def test_duration() -> None:
     assert [duration(s) for s in (4.4, 65, 3725)] == ["4s", "1m05s", "1h02m"]
+
+
+def test_a_quick_job_says_nothing_in_a_log() -> None:
+    console, buf = _log()
+    clock = Clock()
+    with Reporter("hashing", console=console, clock=clock, in_bytes=True, after=2) as report:
+        report.update(50, 100, stage="small.gguf")
+        clock.now += 0.5
+        report.update(100, 100, stage="small.gguf")
+    assert buf.getvalue() == ""
+    with Reporter("hashing", console=console, clock=clock, in_bytes=True, after=2) as report:
+        report.update(1, 100, stage="big.gguf")
+        clock.now += 3
+        report.update(30, 100, stage="big.gguf")  # past `after`: the first line, with an ETA
+    assert buf.getvalue().splitlines() == [
+        "hashing: big.gguf 30 B/100 B (30%) · 3s · ETA 7s",
+        "hashing: finished in 3s",
+    ]

@@ -14,6 +14,8 @@ from weightwarden.runtimes import Artifact, Backend, HashCache, Runtime, load_ru
 
 __all__ = ["console", "err_console"]
 
+HASH_QUIET_SECONDS = 2.0  # hashing a small model is over before a progress line would help
+
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Ledger: a SQLite file or a postgresql+psycopg:// URL.", show_default=False)
 ]
@@ -34,7 +36,7 @@ def resolve_model(ref: str, s: Settings, quiet: bool = False) -> Artifact:
     cache = HashCache(s.home / "hash-cache.json")
     if quiet:
         return resolve(ref, cache)
-    with Reporter("hashing", in_bytes=True) as report:
+    with Reporter("hashing", in_bytes=True, after=HASH_QUIET_SECONDS) as report:
         return resolve(ref, cache, lambda done, total: report.update(done, total, stage=ref))
 
 

@@ -11,7 +11,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from weightwarden.cli.common import DbOption, JsonOption, QuietOption, console, err_console, settings
+from weightwarden.cli.common import (
+    HASH_QUIET_SECONDS,
+    DbOption,
+    JsonOption,
+    QuietOption,
+    console,
+    err_console,
+    settings,
+)
 from weightwarden.cli.output import Grid, emit, show
 from weightwarden.cli.progress import Reporter
 from weightwarden.config import Settings
@@ -42,7 +50,7 @@ INSPECT_HELP = (
 def run_inspection(model: str, s: Settings, quiet: bool, plan: UsePlan | None = None) -> Inspection:
     """Inspect with the user's hash cache and, unless quiet, a hashing progress bar on stderr."""
     cache = HashCache(s.home / "hash-cache.json")
-    with Reporter("hashing", quiet=quiet, in_bytes=True) as bar:
+    with Reporter("hashing", quiet=quiet, in_bytes=True, after=HASH_QUIET_SECONDS) as bar:
         return inspect_model(model, cache=cache, progress=lambda done, total: bar.update(done, total), plan=plan)
 
 

@@ -53,7 +53,8 @@ class Reporter:
     """Shows progress of one job made of stages; update() and stage() are safe to call from any thread.
 
     label: what the job is ("eval", "audit"); in_bytes: done/total count bytes (hashing); interval: seconds between
-    log lines; console: where to write (stderr by default); clock: for tests.
+    log lines; after: seconds a job runs before its first log line (a quick job, like hashing a small file, says
+    nothing); console: where to write (stderr by default); clock: for tests.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class Reporter:
         quiet: bool = False,
         in_bytes: bool = False,
         interval: float = INTERVAL,
+        after: float = 0.0,
         console: Console | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -70,6 +72,7 @@ class Reporter:
         self.quiet = quiet
         self.in_bytes = in_bytes
         self.interval = interval
+        self.after = after
         self.console = console or err_console
         self.clock = clock
         self._lock = threading.Lock()
@@ -140,7 +143,9 @@ class Reporter:
                 description = f"{self.label}: {self._stage}" if self._stage else self.label
                 self._bar.update(self._task, completed=done, total=total, description=description)  # type: ignore[arg-type]
                 return
-            if new_stage or now - self._last_line >= self.interval:
+            if now - self._start < self.after:
+                return
+            if new_stage or now - self._last_line >= self.interval or not self._printed:
                 self._line(now)
 
     def line(self) -> str:
