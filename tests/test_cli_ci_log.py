@@ -75,3 +75,11 @@ def test_eval_in_a_terminal_draws_a_bar_with_an_eta(home: Path) -> None:
     assert "easy_mc" in text and "acc" in text  # then the table
     quiet = in_terminal(home, "eval", "default", "--task", TASK, "--limit", "6", "--quiet")
     assert "ETA" not in plain(quiet.out)
+
+
+def test_eval_format_md(home: Path) -> None:
+    r = piped(home, "eval", "default", "--task", TASK, "--limit", "6", "--format", "md")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert "| task | metric | value | 95% interval | n | method |" in lines
+    assert any(line.startswith("| quality.easy_mc | acc |") for line in lines), r.out
