@@ -7,8 +7,9 @@ Every table is built once as a `Grid` of plain cells and then shown in the forma
     show(grid, fmt)              # table (rich), md (a Markdown table) or json (a list of objects)
 
 A console's width is read at each print: COLUMNS when set, the terminal's when writing to one, and otherwise no
-limit, so that a CI log gets every cell whole on one line. A table too wide for the width is shown one block per
-row (`column  value` lines), and long values fold rather than cut, so no cell loses text at any width.
+limit, so that a CI log gets every cell whole on one line. When a table is wider than that, its columns of phrases
+wrap between words while numbers and names keep their width; when even that cannot fit, it is shown one block per
+row (`column  value` lines). No cell is ever cut, and no number or name is split across lines.
 """
 
 from __future__ import annotations
