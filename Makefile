@@ -48,6 +48,7 @@ $(STAMP): pyproject.toml requirements.lock $(VENV)/.llama-cpu-wanted
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/warden doctor
 	$(BIN)/warden audit default
 
 test: $(STAMP)

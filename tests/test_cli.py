@@ -84,6 +84,9 @@ def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> 
     r = cli("audit", "default", "--quick", "--train", str(train), "--bench", str(bench))
     assert r.code == 0, r.err
     assert "report:" in r.out
+    # no terminal (as under `make demo | tee`): a progress line on stderr as each stage starts, and per eval task
+    stages = [line for line in r.err.splitlines() if line.startswith("audit default: stage ")]
+    assert stages[0].startswith("audit default: stage 1/") and any(" eval " in line for line in stages), r.err
     reports = list((tmp_path / "warden-report").glob("*/report.json"))
     assert len(reports) == 1
     report = json.loads(reports[0].read_text())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from weightwarden.cli.common import (
     BackendOption,
@@ -15,13 +13,13 @@ from weightwarden.cli.common import (
     JsonOption,
     QuietOption,
     console,
-    err_console,
     open_runtime,
     resolve_model,
     settings,
 )
+from weightwarden.cli.output import Format, FormatOption, Grid, echo_json, pick_format, show, styled
+from weightwarden.cli.progress import Reporter
 from weightwarden.ledger import Ledger
-from weightwarden.report.audit import run_audit
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
@@ -66,55 +64,53 @@ def audit(
     backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
+    fmt: FormatOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Run every stage on MODEL, record the run in the ledger, and write report.html and report.json."""
+    fmt_ = pick_format(fmt, as_json)
+    as_json = fmt_ is Format.json
     s = settings(db=db, report_dir=str(out) if out else None)
     if (train is None) != (bench is None):
         raise typer.BadParameter("--train and --bench go together (a corpus and the benchmark to look for in it)")
+    from weightwarden.report.audit import STAGES, run_audit  # scipy and every stage load only for this command
+
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = open_runtime(artifact, backend, s)
     try:
-        with Ledger(s.db_url) as ledger:
-            if quiet or as_json:
-                report = run_audit(
-                    artifact,
-                    runtime,
-                    ledger,
-                    s.report_dir,
-                    quick=quick,
-                    settings=s,
-                    train=train,
-                    bench=bench,
-                    eval_limit=eval_limit,
-                )
-            else:
-                with err_console.status("auditing") as status:
-                    report = run_audit(
-                        artifact,
-                        runtime,
-                        ledger,
-                        s.report_dir,
-                        quick=quick,
-                        progress=lambda st: status.update(f"stage: {st}"),
-                        settings=s,
-                        train=train,
-                        bench=bench,
-                        eval_limit=eval_limit,
-                    )
+        with Ledger(s.db_url) as ledger, Reporter(f"audit {model}", quiet=quiet or as_json) as report:
+            stages = [st.__name__.removeprefix("stage_") for st in STAGES]
+
+            def stage(key: str) -> None:
+                n = stages.index(key) + 1 if key in stages else 0
+                report.stage(f"stage {n}/{len(stages)} {key}")
+
+            def items(done: int, total: int, task: str) -> None:
+                report.update(done, total, stage=f"stage {stages.index('eval') + 1}/{len(stages)} eval {task}")
+
+            result = run_audit(
+                artifact,
+                runtime,
+                ledger,
+                s.report_dir,
+                quick=quick,
+                progress=stage,
+                settings=s,
+                train=train,
+                bench=bench,
+                eval_limit=eval_limit,
+                item_progress=items,
+            )
     finally:
         runtime.close()
-    if as_json:
-        typer.echo(json.dumps(report, indent=2, default=str))
+    if fmt_ is Format.json:
+        echo_json(result)
     else:
-        table = Table(title=f"audit of {artifact.name} ({artifact.short_hash})")
-        table.add_column("stage")
-        table.add_column("status")
-        table.add_column("summary")
-        for st in report["stages"]:
-            table.add_row(st["title"], f"[{STATUS_STYLE.get(st['status'], 'white')}]{st['status']}[/]", st["summary"])
-        console.print(table)
-        console.print(f"report: {report['paths']['html']}")
-        console.print(f"ledger run {report['run_id']} in {s.db_url}")
-    if report["status"] == "failed":
+        grid = Grid(f"audit of {artifact.name} ({artifact.short_hash})", ("stage", "status", "summary"))
+        for st in result["stages"]:
+            grid.add(st["title"], styled(st["status"], STATUS_STYLE.get(st["status"], "")), st["summary"])
+        show(grid, fmt_)
+        console.print(f"report: {result['paths']['html']}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"ledger run {result['run_id']} in {s.db_url}", highlight=False, markup=False, soft_wrap=True)
+    if result["status"] == "failed":
         raise typer.Exit(1)

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from weightwarden.cli.output import console, err_console
+from weightwarden.cli.progress import Reporter
 from weightwarden.config import Settings, load_settings
 from weightwarden.runtimes import Artifact, Backend, HashCache, Runtime, load_runtime, resolve
 
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["console", "err_console"]
+
+HASH_QUIET_SECONDS = 2.0  # hashing a small model is over before a progress line would help
 
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Ledger: a SQLite file or a postgresql+psycopg:// URL.", show_default=False)
@@ -23,7 +24,7 @@ BackendOption = Annotated[
     typer.Option("--backend", help="How to run a local model: auto (llama.cpp for GGUF), llama.cpp or transformers."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress (bars or log lines) and no chatter.")]
 
 
 def settings(**overrides: Any) -> Settings:
@@ -35,15 +36,8 @@ def resolve_model(ref: str, s: Settings, quiet: bool = False) -> Artifact:
     cache = HashCache(s.home / "hash-cache.json")
     if quiet:
         return resolve(ref, cache)
-    with Progress(
-        TextColumn("hashing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console, transient=True
-    ) as bar:
-        task = bar.add_task("hash", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return resolve(ref, cache, progress)
+    with Reporter("hashing", in_bytes=True, after=HASH_QUIET_SECONDS) as report:
+        return resolve(ref, cache, lambda done, total: report.update(done, total, stage=ref))
 
 
 def check_backend(backend: str) -> Backend:

@@ -5,12 +5,11 @@ Exit 0 when every gate passes, 1 when one fails, 2 on an error (a missing run, a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from weightwarden.cli.common import (
     BackendOption,
@@ -23,9 +22,9 @@ from weightwarden.cli.common import (
     resolve_model,
     settings,
 )
-from weightwarden.cli.evaluate import select_tasks
+from weightwarden.cli.evaluate import eval_with_progress, select_tasks
+from weightwarden.cli.output import Format, FormatOption, Grid, echo_json, pick_format, show
 from weightwarden.config import Settings
-from weightwarden.eval import run_eval
 from weightwarden.eval.compare import CompareError, Comparison, Gate, GateResult, gate_from_flag, gates_from_yaml
 from weightwarden.eval.compare import compare as compare_scores
 from weightwarden.eval.compare_runs import eval_run, platform_check, run_grouped_scores, run_scores
@@ -47,15 +46,14 @@ def _gates(gates_file: Path | None, flags: list[str]) -> list[Gate]:
     return list(gates.values())
 
 
-def _print(cmp: Comparison, results: list[GateResult], title: str) -> None:
-    table = Table(title=title)
-    for col in ("metric", "n", "base", "candidate", "delta", "95% interval", "p", "test", "flips -/+"):
-        table.add_column(col, justify="left" if col in ("metric", "test") else "right")
+def _grid(cmp: Comparison, title: str) -> Grid:
+    columns = ("metric", "n", "base", "candidate", "delta", "95% interval", "p", "test", "flips -/+")
+    grid = Grid(title, columns, right=set(columns) - {"metric", "test"})
     for m in cmp.metrics:
         r = m.result
         flips = f"{r.base_only}/{r.candidate_only}" if r.method == "mcnemar" else ""
         style = "red" if m.drop > 0 and r.p_value < 0.05 else "green" if m.drop < 0 and r.p_value < 0.05 else ""
-        table.add_row(
+        grid.add(
             m.name,
             str(r.n),
             f"{r.base:.4f}",
@@ -67,22 +65,34 @@ def _print(cmp: Comparison, results: list[GateResult], title: str) -> None:
             flips,
             style=style,
         )
-    console.print(table)
+    return grid
+
+
+def _print(cmp: Comparison, results: list[GateResult], title: str, fmt: Format) -> None:
+    md = fmt is Format.md
+    show(_grid(cmp, title), fmt)
     if cmp.flips:
-        console.print(f"flipped items ({len(cmp.flips)}; right->wrong then wrong->right):")
+        console.print(f"flipped items ({len(cmp.flips)}; right->wrong then wrong->right):", markup=False)
         ordered = sorted(cmp.flips, key=lambda f: (f.direction != "right->wrong", f.task, f.metric, f.item_id))
         for f in ordered[:MAX_FLIPS_SHOWN]:
-            console.print(f"  {f.direction}  {f.task}  {f.item_id}  ({f.metric})", highlight=False)
+            line = f"{f.direction}  {f.task}  {f.item_id}  ({f.metric})"
+            console.print(f"- `{line}`" if md else f"  {line}", highlight=False, markup=False)
         if len(ordered) > MAX_FLIPS_SHOWN:
-            console.print(f"  ... and {len(ordered) - MAX_FLIPS_SHOWN} more (--json lists them all)")
+            console.print(f"  ... and {len(ordered) - MAX_FLIPS_SHOWN} more (--json lists them all)", markup=False)
+        if md:
+            console.print()
     if cmp.base_only or cmp.candidate_only:
         err_console.print(
             f"[yellow]warning:[/] {len(cmp.base_only)} item(s) only in base, {len(cmp.candidate_only)} only in "
             "candidate: they are left out of the paired tests"
         )
     for g in results:
-        mark = "[green]PASS[/]" if g.passed else "[red]FAIL[/]"
-        console.print(f"gate {g.gate.metric}: {mark} ({g.reason}, n={g.n})", highlight=False)
+        if md:
+            mark = "PASS" if g.passed else "FAIL"
+            console.print(f"- gate `{g.gate.metric}`: **{mark}** ({g.reason}, n={g.n})", highlight=False, markup=False)
+        else:
+            mark = "[green]PASS[/]" if g.passed else "[red]FAIL[/]"
+            console.print(f"gate {escape(g.gate.metric)}: {mark} ({escape(g.reason)}, n={g.n})", highlight=False)
 
 
 def _evaluate(
@@ -95,7 +105,7 @@ def _evaluate(
         ledger.upsert_model(artifact.model_record())
         if not quiet:
             err_console.print(f"evaluating {ref} (answers already in the ledger are reused)", highlight=False)
-        return run_eval(runtime, artifact.sha256, tasks, ledger, limit=limit).run_id
+        return eval_with_progress(runtime, artifact.sha256, tasks, ledger, quiet, f"eval {ref}", limit=limit).run_id
     finally:
         runtime.close()
 
@@ -138,12 +148,15 @@ def compare(
     backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
+    fmt: FormatOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Compare two eval runs item by item: each metric's delta with a paired test, the flipped items, and gates.
 
     Exit code 0 when every gate passes, 1 when a gate fails, 2 on an error.
     """
+    fmt_ = pick_format(fmt, as_json)
+    as_json = fmt_ is Format.json
     to_run = select_tasks(suite, task or [], allow_empty=True) if (suite or task) else []
     if (not run_base or not run_candidate) and not to_run:
         missing = " and ".join(n for n, v in (("--run-base", run_base), ("--run-candidate", run_candidate)) if not v)
@@ -192,8 +205,8 @@ def compare(
             "warnings": where.warnings,
             "passed": not failed,
         }
-        typer.echo(json.dumps(out, indent=2))
+        echo_json(out)
     else:
-        _print(cmp, results, f"{candidate} ({run_candidate}) against {base} ({run_base})")
+        _print(cmp, results, f"{candidate} ({run_candidate}) against {base} ({run_base})", fmt_)
     if failed:
         raise typer.Exit(1)

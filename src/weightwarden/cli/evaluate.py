@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from weightwarden.cli.common import (
     BackendOption,
@@ -21,12 +18,15 @@ from weightwarden.cli.common import (
     resolve_model,
     settings,
 )
+from weightwarden.cli.output import Format, FormatOption, Grid, echo_json, pick_format, show
+from weightwarden.cli.progress import Reporter
 from weightwarden.errors import TaskError
 from weightwarden.eval import EvalResult, load_suite, load_task, resolve_tasks, run_eval
 from weightwarden.eval.performance import performance
 from weightwarden.eval.runner import DEFAULT_BATCH_ITEMS
 from weightwarden.eval.suites import SUITES, EvalTask
 from weightwarden.ledger import Ledger
+from weightwarden.runtimes import Runtime
 from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_info
 
 
@@ -42,14 +42,12 @@ def select_tasks(suite: str | None, task_files: list[Path], *, allow_empty: bool
     return resolve_tasks(tasks)
 
 
-def _table(result: EvalResult, title: str) -> Table:
-    table = Table(title=title)
-    for col in ("task", "metric", "value", "95% interval", "n", "method"):
-        table.add_column(col, justify="right" if col in ("value", "n") else "left")
+def _grid(result: EvalResult, title: str) -> Grid:
+    grid = Grid(title, ("task", "metric", "value", "95% interval", "n", "method"), right=("value", "n"))
     for t in result.tasks:
         first = True
         for name, m in t.metrics.items():
-            table.add_row(
+            grid.add(
                 t.task_id if first else "",
                 name,
                 f"{m.value:.3f}",
@@ -59,8 +57,23 @@ def _table(result: EvalResult, title: str) -> Table:
             )
             first = False
         if not t.metrics:
-            table.add_row(t.task_id, "(no items)", "", "", "0", "")
-    return table
+            grid.add(t.task_id, "(no items)", "", "", "0", "")
+    return grid
+
+
+def eval_with_progress(
+    runtime: Runtime, model_hash: str, tasks: list[EvalTask], ledger: Ledger, quiet: bool, label: str, **kwargs: Any
+) -> EvalResult:
+    """run_eval with a progress bar (terminal) or log lines (elsewhere) on stderr, per task: done/total and ETA."""
+    with Reporter(label, quiet=quiet) as report:
+        return run_eval(
+            runtime,
+            model_hash,
+            tasks,
+            ledger,
+            progress=lambda done, total, task_id: report.update(done, total, stage=task_id),
+            **kwargs,
+        )
 
 
 def evaluate(
@@ -117,9 +130,12 @@ def evaluate(
     backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
+    fmt: FormatOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Evaluate MODEL on built-in suites (--suite) and/or your own tasks (--task): each metric with a 95% interval."""
+    fmt_ = pick_format(fmt, as_json)
+    as_json = fmt_ is Format.json
     s = settings(db=db)
     chosen = suite if suite is not None or task else "all"
     perf_wanted = chosen in ("performance", "all")
@@ -141,30 +157,10 @@ def evaluate(
                 where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
                 run_id = ledger.start_run("eval", artifact.sha256, {"suites": ["performance"], PLATFORM_KEY: where})
                 result = EvalResult(run_id, artifact.sha256, [])
-            elif quiet or as_json:
-                result = run_eval(runtime, artifact.sha256, tasks, ledger, **kwargs)  # type: ignore[arg-type]
             else:
-                with Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    console=err_console,
-                    transient=True,
-                ) as bar:
-                    job = bar.add_task("eval", total=None)
-
-                    def progress(done: int, total: int, task_id: str) -> None:
-                        bar.update(job, completed=done, total=total, description=task_id)
-
-                    result = run_eval(
-                        runtime,
-                        artifact.sha256,
-                        tasks,
-                        ledger,
-                        progress=progress,
-                        **kwargs,  # type: ignore[arg-type]
-                    )
+                result = eval_with_progress(
+                    runtime, artifact.sha256, tasks, ledger, quiet or as_json, f"eval {model}", **kwargs
+                )
             if perf_wanted:
                 if not (quiet or as_json):
                     err_console.print("measuring speed (5 repeats)", highlight=False)
@@ -178,13 +174,14 @@ def evaluate(
     for note in result.warnings:  # on stderr even with --json, whose output carries them too
         err_console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if as_json:
-        out = {"model": {"name": artifact.name, "ref": artifact.ref, "sha256": artifact.sha256}, **result.as_dict()}
-        typer.echo(json.dumps(out, indent=2))
+        about = {"name": artifact.name, "ref": artifact.ref, "sha256": artifact.sha256}
+        echo_json({"model": about, **result.as_dict()})
         return
-    console.print(_table(result, f"eval of {artifact.name} ({artifact.short_hash})"))
+    show(_grid(result, f"eval of {artifact.name} ({artifact.short_hash})"), fmt_)
     console.print(
         f"run {result.run_id} · {result.requests} model calls, {result.cached} from cache"
         + (f", {result.resumed_items} items resumed" if result.resumed_items else "")
         + f" · {result.seconds:.1f} s",
         highlight=False,
+        markup=False,
     )

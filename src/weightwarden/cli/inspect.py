@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from weightwarden.cli.common import DbOption, JsonOption, QuietOption, console, err_console, settings
+from weightwarden.cli.common import (
+    HASH_QUIET_SECONDS,
+    DbOption,
+    JsonOption,
+    QuietOption,
+    console,
+    err_console,
+    settings,
+)
+from weightwarden.cli.output import Grid, emit, show
+from weightwarden.cli.progress import Reporter
 from weightwarden.config import Settings
 from weightwarden.inspect import Inspection, Severity, UsePlan, inspect_model, record_inspection
 from weightwarden.inspect.licenses import USES
@@ -27,8 +36,10 @@ SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "lo
 VERDICT_STYLE = {"allowed": "green", "allowed-with-obligations": "yellow", "not-allowed": "bold red"}
 
 INSPECT_HELP = (
-    "Inspect MODEL without running it: format, architecture, parameters, quantization, hash, license and what it "
-    "allows, lineage, and unsafe content (pickle imports, chat-template injection, broken structure).\n\n"
+    "What MODEL is, whether loading it is safe, and what its license allows, without running it.\n\n"
+    "Format, architecture, parameters, quantization, hash, license and what it allows, lineage, and unsafe content "
+    "(pickle imports, chat-template injection, broken structure). A file that is no model format is reported as "
+    "such (exit 2).\n\n"
     "Nothing is unpickled, imported or executed; chat templates render only in a sandbox. The result is stored in "
     "the ledger against the model's sha256.\n\n"
     "Exit status: 0 when no finding is critical; 1 when one is (loading the file can run code, or its chat template "
@@ -36,24 +47,11 @@ INSPECT_HELP = (
 )
 
 
-def _hash_progress(quiet: bool) -> tuple[Progress | None, Any]:
-    if quiet:
-        return None, None
-    bar = Progress(
-        TextColumn("hashing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console, transient=True
-    )
-    task = bar.add_task("hash", total=None)
-    return bar, lambda done, total: bar.update(task, completed=done, total=total)
-
-
 def run_inspection(model: str, s: Settings, quiet: bool, plan: UsePlan | None = None) -> Inspection:
     """Inspect with the user's hash cache and, unless quiet, a hashing progress bar on stderr."""
     cache = HashCache(s.home / "hash-cache.json")
-    bar, progress = _hash_progress(quiet)
-    if bar is None:
-        return inspect_model(model, cache=cache, plan=plan)
-    with bar:
-        return inspect_model(model, cache=cache, progress=progress, plan=plan)
+    with Reporter("hashing", quiet=quiet, in_bytes=True, after=HASH_QUIET_SECONDS) as bar:
+        return inspect_model(model, cache=cache, progress=lambda done, total: bar.update(done, total), plan=plan)
 
 
 def _model_path(model: str) -> Path:
@@ -62,8 +60,8 @@ def _model_path(model: str) -> Path:
 
 def _facts(ins: Inspection) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     quant = ", ".join(f"{k} {v}" if k != "method" else f"method {v}" for k, v in ins.quantization.items())
     templates = ins.chat_template.get("templates", [])
     rows = [
@@ -126,19 +124,17 @@ def _print_findings(ins: Inspection) -> None:
 def print_inspection(ins: Inspection, show_tensors: bool = False) -> None:
     """The terminal summary: facts, license and verdict, lineage, (tensors,) findings worst first."""
     console.print(f"[bold]{escape(ins.name)}[/] [dim]{escape(ins.path)}[/]")
-    console.print(_facts(ins))
+    emit(_facts(ins))
     _print_license(ins)
     _print_lineage(ins)
     if show_tensors:
         for f in ins.files:
             tensors = f.details.get("tensors") or []
             if tensors:
-                table = Table(title=f"Tensors of {f.path}", title_justify="left")
-                for col in ("name", "dtype", "shape"):
-                    table.add_column(col)
+                grid = Grid(f"Tensors of {f.path}", ("name", "dtype", "shape"))
                 for t in tensors:
-                    table.add_row(escape(t["name"]), t["dtype"], str(t["shape"]))
-                console.print(table)
+                    grid.add(t["name"], t["dtype"], str(t["shape"]))
+                show(grid)
     _print_findings(ins)
 
 

@@ -6,9 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from weightwarden.cli.common import DbOption, JsonOption, console, err_console, settings
+from weightwarden.cli.output import Grid, show
 from weightwarden.gateway.auth import KeyStore, describe_key, parse_expiry
 from weightwarden.ledger import ApiKeyRecord, Ledger
 from weightwarden.ledger.records import utcnow
@@ -82,9 +82,10 @@ def list_keys(as_json: JsonOption = False, db: DbOption = None) -> None:
     if as_json:
         typer.echo(json.dumps([{**describe_key(k), "status": _status(k)} for k in keys]))
         return
-    table = Table("id", "name", "status", "models", "rpm", "tpm", "tokens used/budget", "USD used/budget", "expires")
+    columns = ("id", "name", "status", "models", "rpm", "tpm", "tokens used/budget", "USD used/budget", "expires")
+    grid = Grid(f"API keys ({len(keys)})", columns, right=columns[4:8])
     for k in keys:
-        table.add_row(
+        grid.add(
             k.id,
             k.name,
             _status(k),
@@ -95,7 +96,7 @@ def list_keys(as_json: JsonOption = False, db: DbOption = None) -> None:
             f"{k.spent_usd:.4f}/{_limit(k.budget_usd)}",
             f"{k.expires_at:%Y-%m-%d %H:%M}" if k.expires_at else "never",
         )
-    console.print(table)
+    show(grid)
 
 
 @app.command("revoke")

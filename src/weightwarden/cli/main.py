@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from weightwarden import __version__
-from weightwarden.cli import audit, compare, evaluate, generate, keys, models, provenance, scan, serve, watermark
+from weightwarden.cli import (
+    audit,
+    compare,
+    doctor,
+    evaluate,
+    generate,
+    keys,
+    models,
+    provenance,
+    scan,
+    serve,
+    watermark,
+)
 from weightwarden.cli import inspect as inspect_cmd
-from weightwarden.cli.common import err_console
+from weightwarden.cli.examples import EXAMPLES, epilog
+from weightwarden.cli.output import err_console
 from weightwarden.errors import WardenError
+
+EXIT_CODES = (
+    "Exit status, every command: 0 ok · 1 a failed gate, a block or a critical finding · "
+    "2 an error (bad input, a missing file, not a model file)."
+)
 
 app = typer.Typer(
     name="warden",
-    help="From an open-weights model file to a guarded, monitored deployment, with evidence for every step.",
+    help="From an open-weights model file to a guarded, monitored deployment, with evidence for every step.\n\n"
+    + EXIT_CODES,
+    epilog=epilog("warden"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 
@@ -37,30 +59,38 @@ def _root(
     """weightwarden: inspect, evaluate, guard and serve open-weights models, with one ledger of evidence."""
 
 
-app.command(name="models")(models.models)
-app.command(name="generate")(generate.generate)
-app.command(name="chat")(generate.chat)
-app.command(name="eval")(evaluate.evaluate)
-app.command(name="audit")(audit.audit)
-app.command(name="compare")(compare.compare)
-app.command(name="inspect")(inspect_cmd.inspect)
-app.command(name="bom")(inspect_cmd.bom)
-app.command(name="sign")(inspect_cmd.sign)
-app.command(name="verify")(inspect_cmd.verify)
-app.command(name="serve")(serve.serve)
-app.command(name="logs")(serve.logs)
-app.add_typer(keys.app, name="keys")
-app.command(name="scan")(scan.scan)
-app.add_typer(watermark.app, name="watermark")
-app.command(name="contamination")(provenance.contamination)
-app.command(name="regurgitation")(provenance.regurgitation)
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "doctor": doctor.doctor,
+    "models": models.models,
+    "generate": generate.generate,
+    "chat": generate.chat,
+    "eval": evaluate.evaluate,
+    "audit": audit.audit,
+    "compare": compare.compare,
+    "inspect": inspect_cmd.inspect,
+    "bom": inspect_cmd.bom,
+    "sign": inspect_cmd.sign,
+    "verify": inspect_cmd.verify,
+    "serve": serve.serve,
+    "logs": serve.logs,
+    "scan": scan.scan,
+    "contamination": provenance.contamination,
+    "regurgitation": provenance.regurgitation,
+}
+for _name, _fn in COMMANDS.items():
+    app.command(name=_name, epilog=epilog(_name))(_fn)
+for _group in (keys.app, watermark.app):
+    for _cmd in _group.registered_commands:
+        _full = f"{_group.info.name} {_cmd.name}"
+        _cmd.epilog = _cmd.epilog or (epilog(_full) if _full in EXAMPLES else None)
+    app.add_typer(_group, epilog=epilog(str(_group.info.name)))
 
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="warden")
     except WardenError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

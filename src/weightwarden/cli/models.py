@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from weightwarden.cli.common import DbOption, JsonOption, console, settings
+from weightwarden.cli.common import DbOption, JsonOption, settings
+from weightwarden.cli.output import Grid, show
 from weightwarden.ledger import Ledger
 from weightwarden.runtimes.artifact import DEFAULT_REF, default_model_path
 
@@ -45,11 +45,9 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"models ({s.db_url})")
-    for col in ("ref", "name", "hash", "format", "size", "last seen"):
-        table.add_column(col)
+    grid = Grid(f"models ({s.db_url})", ("ref", "name", "hash", "format", "size", "last seen"), right=("size",))
     for r in rows:
-        table.add_row(
+        grid.add(
             r["ref"],
             r["name"],
             (r["hash"] or "")[:12],
@@ -57,4 +55,4 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
             f"{(r['size_bytes'] or 0) / 1e6:.1f} MB",
             r["last_seen"] or "",
         )
-    console.print(table)
+    show(grid)

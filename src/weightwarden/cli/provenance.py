@@ -9,8 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from weightwarden.cli.common import (
     BackendOption,
@@ -23,6 +21,9 @@ from weightwarden.cli.common import (
     resolve_model,
     settings,
 )
+from weightwarden.cli.output import Cell, Grid, styled
+from weightwarden.cli.output import show as show_grid
+from weightwarden.cli.progress import Reporter
 from weightwarden.ledger import Ledger
 from weightwarden.provenance import Corpus, check_contamination, check_regurgitation, load_bench
 from weightwarden.provenance.exact import CHARS, NGRAM
@@ -37,14 +38,6 @@ VERDICT_STYLE = {"contaminated": "bold red", "partial": "yellow", "clean": "gree
 def _snippet(text: str, size: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= size else text[: size - 1] + "…"
-
-
-def _bar(quiet: bool) -> Progress | None:
-    if quiet:
-        return None
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
-    )
 
 
 def contamination(
@@ -70,10 +63,12 @@ def contamination(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Check each benchmark item for 13-word and 50-character overlaps with a training corpus (streamed, so a
-    multi-GB corpus runs in bounded memory): contaminated (half or more of the item overlaps), partial, or clean, with
-    the overlapping spans. With --model, Min-K% and Min-K%++ membership scores are added as supporting evidence, and
-    the run is recorded in the ledger. Exit status 1 when an item is contaminated; 2 on an error.
+    """Look for benchmark items in a training corpus (13-word and 50-character overlaps), optionally with Min-K%.
+
+    The corpus is streamed, so a multi-GB corpus runs in bounded memory. Each item is contaminated (half or more
+    of the item overlaps), partial, or clean, with the overlapping spans. With --model, Min-K% and Min-K%++
+    membership scores are added as supporting evidence, and the run is recorded in the ledger. Exit status 1 when
+    an item is contaminated; 2 on an error.
     """
     s = settings(db=db)
     items = load_bench(bench)
@@ -84,21 +79,13 @@ def contamination(
         artifact = resolve_model(model, s, quiet or as_json)
         runtime = open_runtime(artifact, backend, s)
         where = {PLATFORM_KEY: platform_info(threads=runtime.info.details.get("threads")).as_dict()}
-    bar = _bar(quiet or as_json)
     try:
-        if bar is None:
-            report = check_contamination(items, corpus, runtime, k=k)
-        else:
-            with bar:
-                tasks: dict[str, Any] = {}
+        with Reporter("contamination", quiet=quiet or as_json) as bar:
 
-                def progress(phase: str, done: int, total: int | None) -> None:
-                    if phase not in tasks:
-                        label = "reading corpus (chars)" if phase == "corpus" else "scoring items"
-                        tasks[phase] = bar.add_task(label, total=total)
-                    bar.update(tasks[phase], completed=done)
+            def progress(phase: str, done: int, total: int | None) -> None:
+                bar.update(done, total, stage="reading corpus (chars)" if phase == "corpus" else "scoring items")
 
-                report = check_contamination(items, corpus, runtime, k=k, progress=progress)
+            report = check_contamination(items, corpus, runtime, k=k, progress=progress)
     finally:
         if runtime is not None:
             runtime.close()
@@ -120,30 +107,25 @@ def _print_contamination(
 ) -> None:
     order = {"contaminated": 0, "partial": 1, "too short": 2, "clean": 3}
     rows = sorted(rows, key=lambda r: (order.get(r.get("verdict", "clean"), 4), -r.get("min_k_pp", 0.0)))
-    table = Table(title=f"{bench.name}{' against ' + train.name if train else ''}")
-    table.add_column("item")
     has_exact = out["counts"] is not None
-    has_model = rows and "min_k_pp" in rows[0]
-    if has_exact:
-        table.add_column("verdict")
-        table.add_column("13-gram", justify="right")
-        table.add_column("50-char", justify="right")
-    if has_model:
-        table.add_column("Min-K%", justify="right")
-        table.add_column("Min-K%++", justify="right")
-    if has_exact:
-        table.add_column("overlap")
+    has_model = bool(rows) and "min_k_pp" in rows[0]
+    columns = ["item"]
+    columns += ["verdict", "13-gram", "50-char"] if has_exact else []
+    columns += ["Min-K%", "Min-K%++"] if has_model else []
+    columns += ["overlap"] if has_exact else []
+    right = ("13-gram", "50-char", "Min-K%", "Min-K%++")
+    grid = Grid(f"{bench.name}{' against ' + train.name if train else ''}", columns, right=right)
     for r in rows[:show]:
-        cells = [escape(str(r["id"]))]
+        cells: list[Cell] = [str(r["id"])]
         if has_exact:
-            style = VERDICT_STYLE.get(r["verdict"], "white")
-            cells += [f"[{style}]{r['verdict']}[/]", f"{r['word_coverage']:.0%}", f"{r['char_coverage']:.0%}"]
+            style = VERDICT_STYLE.get(r["verdict"], "")
+            cells += [styled(r["verdict"], style), f"{r['word_coverage']:.0%}", f"{r['char_coverage']:.0%}"]
         if has_model:
             cells += [f"{r['min_k']:.2f}", f"{r['min_k_pp']:.2f}"]
         if has_exact:
-            cells.append(escape(_snippet(r["spans"][0]["text"])) if r["spans"] else "")
-        table.add_row(*cells)
-    console.print(table)
+            cells.append(_snippet(r["spans"][0]["text"]) if r["spans"] else "")
+        grid.add(*cells)
+    show_grid(grid)
     if has_exact:
         c = out["counts"]
         console.print(
@@ -186,8 +168,10 @@ def regurgitation(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Prompt MODEL with prefixes of each document in --corpus and compare its greedy continuation with the original:
-    longest verbatim overlap and word 5-gram overlap. Lists the documents over --threshold. Exit status 1 when one
+    """Does MODEL recite the documents in --corpus? Prompts with their prefixes and compares what it writes.
+
+    Each document's greedy continuation is compared with the original: longest verbatim overlap and word 5-gram
+    overlap. Lists the documents over --threshold. Exit status 1 when one
     is listed; 2 on an error.
     """
     s = settings(db=db)
@@ -202,16 +186,14 @@ def regurgitation(
         "threshold_chars": threshold,
         "max_documents": max_documents,
     }
-    bar = _bar(quiet or as_json)
     try:
-        if bar is None:
-            report = check_regurgitation(runtime, docs, **kwargs)
-        else:
-            with bar:
-                task = bar.add_task("probing documents", total=max_documents)
-                report = check_regurgitation(
-                    runtime, docs, progress=lambda done, _name: bar.update(task, completed=done), **kwargs
-                )
+        with Reporter("regurgitation", quiet=quiet or as_json) as bar:
+            report = check_regurgitation(
+                runtime,
+                docs,
+                progress=lambda done, _name: bar.update(done, max_documents, stage="probing documents"),
+                **kwargs,
+            )
     finally:
         runtime.close()
     out = report.as_dict()
@@ -222,20 +204,19 @@ def regurgitation(
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False))
     else:
-        table = Table(title=f"regurgitation of {corpus.name} by {artifact.name}")
-        for col in ("document", "tokens", "longest overlap", "5-gram overlap", "longest verbatim run"):
-            table.add_column(col)
+        columns = ("document", "tokens", "longest overlap", "5-gram overlap", "longest verbatim run")
+        grid = Grid(f"regurgitation of {corpus.name} by {artifact.name}", columns, right=columns[1:4])
         for d in sorted(report.documents, key=lambda d: (-d.longest_chars, d.doc)):
             best = max(d.probes, key=lambda p: len(p.longest), default=None)
-            style = "bold red" if d in flagged else ("dim" if not d.probes else "white")
-            table.add_row(
-                f"[{style}]{escape(d.doc)}[/]",
+            style = "bold red" if d in flagged else ("dim" if not d.probes else "")
+            grid.add(
+                styled(d.doc, style),
                 str(d.tokens),
-                f"{d.longest_chars} chars" if d.probes else escape(d.note),
+                f"{d.longest_chars} chars" if d.probes else d.note,
                 f"{d.ngram_overlap:.0%}" if d.probes else "",
-                escape(_snippet(best.longest)) if best else "",
+                _snippet(best.longest) if best else "",
             )
-        console.print(table)
+        show_grid(grid)
         console.print(
             f"{len(flagged)} of {len(report.documents)} documents at or over {threshold} verbatim characters"
             + (": " + ", ".join(d.doc for d in flagged) if flagged else ""),

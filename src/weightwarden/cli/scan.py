@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from weightwarden.cli.common import JsonOption, QuietOption, console, err_console
+from weightwarden.cli.output import Format, FormatOption, Grid, pick_format, show
+from weightwarden.cli.progress import Reporter
 from weightwarden.guard import Guard, ScanResult, load_policy
 from weightwarden.guard.base import GuardError, Side
 
@@ -25,18 +27,16 @@ def _read_bytes(path: Path) -> bytes:
         raise GuardError(f"cannot read {path}: {exc.strerror or exc}; check the path") from None
 
 
-def _table(result: ScanResult) -> Table:
-    table = Table(
-        title=f"guard ({result.side}, policy {result.policy}) · {result.chars:,} chars · {result.latency_ms:.1f} ms"
-    )
-    for col in ("detector", "label", "score", "threshold", "action", "spans", "ms"):
-        table.add_column(col, overflow="fold")
+def _grid(result: ScanResult) -> Grid:
+    title = f"guard ({result.side}, policy {result.policy}) · {result.chars:,} chars · {result.latency_ms:.1f} ms"
+    columns = ("detector", "label", "score", "threshold", "action", "spans", "ms")
+    grid = Grid(title, columns, right=("score", "threshold", "ms"))
     for v in result.verdicts:
         spans = "; ".join(f"{s.start}-{s.end} {s.kind}: {s.text[:40]!r}" for s in v.spans[:3])
         if len(v.spans) > 3:
             spans += f"; +{len(v.spans) - 3} more"
         style = "red" if v.action == "block" else "yellow" if v.triggered else ""
-        table.add_row(
+        grid.add(
             v.detector,
             v.label,
             f"{v.score:.3f}",
@@ -46,7 +46,7 @@ def _table(result: ScanResult) -> Table:
             f"{v.latency_ms:.2f}",
             style=style,
         )
-    return table
+    return grid
 
 
 def _jsonl_rows(fh: IO[bytes], field: str) -> Iterator[tuple[int, str | bytes | None, dict[str, Any], str | None]]:
@@ -152,10 +152,8 @@ def _scan_jsonl(
         fh = path.open("rb")
     except OSError as exc:
         raise GuardError(f"cannot read {path}: {exc.strerror or exc}; check the path") from None
-    with fh:
-        status = err_console.status("scanning") if not quiet else None
-        if status:
-            status.start()
+    size = path.stat().st_size if path.is_file() else None  # a pipe has no size: progress without an ETA
+    with fh, Reporter(f"scanning {path.name}", quiet=quiet, in_bytes=True) as report:
         try:
             for n, text, keep, error in _jsonl_rows(fh, field):
                 lines += 1
@@ -177,13 +175,10 @@ def _scan_jsonl(
                 pending.append((n, text, keep))
                 if len(pending) >= batch:
                     flush()
-                    if status:
-                        status.update(f"scanned {lines:,} lines, {blocked:,} blocked")
+                    report.update(fh.tell(), size)
             if pending:
                 flush()
         finally:
-            if status:
-                status.stop()
             if pool is not None:
                 pool.shutdown()
     return lines, blocked, errors
@@ -237,12 +232,15 @@ def scan(
         bool, typer.Option("--redacted", help="Print only the text with PII and secrets redacted.")
     ] = False,
     as_json: JsonOption = False,
+    fmt: FormatOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Scan TEXT (or --file F, or `-` for standard input) for injection, jailbreaks, harmful intent, PII and secrets.
 
     Exit code 1 when the policy blocks (with --jsonl: when any line is blocked), 2 on an error.
     """
+    fmt_ = pick_format(fmt, as_json)
+    as_json = fmt_ is Format.json
     sources = sum(x is not None for x in (text, file, jsonl))
     if sources != 1:
         raise typer.BadParameter("give exactly one of TEXT, `-` (standard input), --file FILE or --jsonl FILE")
@@ -272,13 +270,16 @@ def scan(
     elif as_json:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     else:
-        console.print(_table(result))
+        show(_grid(result), fmt_)
         for w in result.warnings:
-            err_console.print(f"[yellow]warning:[/] {w}")
-        verdict = (
-            "[red]BLOCKED[/]" if result.blocked else ("[yellow]flagged[/]" if result.labels else "[green]allowed[/]")
-        )
-        console.print(f"{verdict} · labels: {', '.join(result.labels) or 'none'}")
+            err_console.print(f"[yellow]warning:[/] {escape(w)}")
+        word = "BLOCKED" if result.blocked else ("flagged" if result.labels else "allowed")
+        labels = ", ".join(result.labels) or "none"
+        if fmt_ is Format.md:
+            console.print(f"**{word}** · labels: {labels}", highlight=False, markup=False)
+        else:
+            style = "red" if result.blocked else ("yellow" if result.labels else "green")
+            console.print(f"[{style}]{word}[/] · labels: {escape(labels)}")
         if result.redacted_text is not None and not quiet:
             console.print("redacted:", result.redacted_text, highlight=False, markup=False)
     raise typer.Exit(1 if result.blocked else 0)

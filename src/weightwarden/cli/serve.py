@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from weightwarden.cli.common import DbOption, JsonOption, QuietOption, console, err_console, settings
+from weightwarden.cli.common import DbOption, JsonOption, QuietOption, err_console, settings
+from weightwarden.cli.output import Format, FormatOption, Grid, pick_format, show
 from weightwarden.errors import ConfigError
 from weightwarden.gateway.config import EMBEDDER_NAME, GatewayConfig, ModelSpec, load_routes
 from weightwarden.gateway.policy import load_serving_policy
@@ -169,9 +169,11 @@ def logs(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Most rows to show.")] = 50,
     as_json: JsonOption = False,
+    fmt: FormatOption = None,
     db: DbOption = None,
 ) -> None:
     """The gateway's audit rows, newest first: one per request, with key, model, status, tokens, times and verdicts."""
+    fmt_ = pick_format(fmt, as_json)
     with Ledger(settings(db=db).db_url) as ledger:
         rows = ledger.requests(
             key_id=key,
@@ -182,10 +184,10 @@ def logs(
             until=parse_time(until, "--until"),
             limit=limit,
         )
-    if as_json:
+    if fmt_ is Format.json:
         typer.echo(json.dumps([_row(r) for r in rows], ensure_ascii=False))
         return
-    table = Table(
+    columns = (
         "time (UTC)",
         "request",
         "key",
@@ -198,8 +200,9 @@ def logs(
         "USD",
         "guard",
     )
+    grid = Grid(f"gateway requests ({len(rows)}, newest first)", columns, right=columns[5:10])
     for r in rows:
-        table.add_row(
+        grid.add(
             f"{r.time:%Y-%m-%d %H:%M:%S}",
             r.request_id,
             r.key_id or "-",
@@ -212,4 +215,4 @@ def logs(
             f"{r.cost_usd:.6f}",
             _labels(r),
         )
-    console.print(table)
+    show(grid, fmt_)

@@ -21,6 +21,7 @@ from weightwarden.inspect.package import package_for
 from weightwarden.inspect.pickle_vm import looks_like_pickle
 from weightwarden.inspect.pytorch import inspect_pickle_file
 from weightwarden.inspect.safetensors import check_index_against_shards, inspect_index, inspect_safetensors
+from weightwarden.inspect.sniff import looks_like, opens_as_pickle, read_head, zip_has_pickle
 from weightwarden.inspect.template_scan import scan_template
 from weightwarden.runtimes.artifact import DEFAULT_REF, HashCache, Progress, default_model_path
 
@@ -42,24 +43,28 @@ class UsePlan:
 
 
 def detect_format(path: Path) -> str | None:
-    """The weight format of one file from its first bytes and name, or None when it is not a weight file we read."""
+    """The weight format of one file from its first bytes and name, or None when it is not a weight file we read.
+
+    A pickle suffix alone does not make a pickle: the bytes must start one (see sniff.opens_as_pickle), and a zip is
+    a PyTorch checkpoint only with a pickle inside.
+    """
     name = path.name.lower()
     if name.endswith(".index.json"):
         return "shard-index"
     try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
+        head = read_head(path)
+        size = path.stat().st_size
     except OSError as exc:
         raise ModelNotFound(f"cannot read {path}: {exc}") from None
     if head[:4] == b"GGUF":
         return "gguf"
     if head[:4] == b"PK\x03\x04":
-        return "pytorch"
+        return "pytorch" if zip_has_pickle(path) else None
     if (len(head) >= 9 and head[8:9] == b"{") or name.endswith(".safetensors"):
         return "safetensors"
     if name.endswith(".onnx"):
         return "onnx"
-    if (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or name.endswith(PICKLE_SUFFIXES):
+    if looks_like_pickle(head) or (name.endswith(PICKLE_SUFFIXES) and opens_as_pickle(head, size > len(head))):
         return "pickle"
     return None
 
@@ -196,11 +201,11 @@ def _list_files(path: Path) -> list[tuple[str, Path]]:
     if path.stat().st_size == 0:
         raise UnsupportedModel(f"{path} is empty (0 bytes): download it again")
     if detect_format(path) is None:
-        with path.open("rb") as fh:
-            head = fh.read(8)
+        head = read_head(path)
         raise UnsupportedModel(
-            f"{path} is not a model file weightwarden can read (it starts with {head!r}): `warden inspect` reads "
-            "GGUF, safetensors, PyTorch .bin/.pt/.pth/.ckpt (zip or legacy), pickle and ONNX files, and model folders"
+            f"{path} is not a model file: it looks like {looks_like(head)} ({path.stat().st_size:,} bytes, starting "
+            f"{head[:16]!r}). `warden inspect` recognises GGUF, safetensors, PyTorch .bin/.pt/.pth/.ckpt (a zip with "
+            "a pickle inside, or a legacy pickle), pickle and ONNX files, and model folders"
         )
     return [(path.name, path)]
 

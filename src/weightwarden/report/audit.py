@@ -57,6 +57,7 @@ class AuditContext:
     train: Path | None = None
     bench: Path | None = None
     eval_limit: int | None = None  # items per eval task; None: AUDIT_EVAL_LIMIT, 0: all
+    item_progress: Callable[[int, int, str], None] | None = None  # (done, total, task) inside a stage
 
 
 Stage = Callable[[AuditContext], StageResult]
@@ -181,7 +182,7 @@ def stage_eval(ctx: AuditContext) -> StageResult:
     if ctx.quick:
         wanted = min(wanted, QUICK_EVAL_LIMIT) if wanted else QUICK_EVAL_LIMIT
     limit = wanted or None  # 0: every item
-    result = run_eval(ctx.runtime, ctx.artifact.sha256, tasks, ctx.ledger, limit=limit)
+    result = run_eval(ctx.runtime, ctx.artifact.sha256, tasks, ctx.ledger, limit=limit, progress=ctx.item_progress)
     rows: list[dict[str, Any]] = []
     charts: dict[str, str] = {}
     by_suite: dict[str, list[dict[str, Any]]] = {}
@@ -256,8 +257,12 @@ def run_audit(
     train: Path | None = None,
     bench: Path | None = None,
     eval_limit: int | None = None,
+    item_progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every stage, record the run in the ledger, write the report; returns the report (with its paths)."""
+    """Run every stage, record the run in the ledger, write the report; returns the report (with its paths).
+
+    progress: called with each stage's key as it starts; item_progress: (done, total, task) within the eval stage.
+    """
     ledger.upsert_model(artifact.model_record())
     started = datetime.now(UTC)
     where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
@@ -266,7 +271,7 @@ def run_audit(
         artifact.sha256,
         {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name, PLATFORM_KEY: where},
     )
-    ctx = AuditContext(artifact, runtime, ledger, run_id, quick, settings, train, bench, eval_limit)
+    ctx = AuditContext(artifact, runtime, ledger, run_id, quick, settings, train, bench, eval_limit, item_progress)
     results: list[StageResult] = []
     status = "ok"
     try:
