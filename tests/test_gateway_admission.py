@@ -133,3 +133,27 @@ def test_a_flood_of_clients_gets_no_server_error_and_every_request_is_audited(gw
     assert statuses[200] >= 1 and set(statuses) <= {200, 429}
     rows = gw.rows(n=seen + sent, timeout=30, limit=100_000)
     assert len(rows) == seen + sent, "one audit row per request, refused ones included"
+
+
+def test_the_line_opens_only_as_the_running_request_nears_its_end() -> None:
+    """The default for a local model: one running, one in line, but only in the last quarter of the running one's
+    expected time (1 s, the starting estimate), so a request that waits in line waits at most about that long."""
+    import asyncio
+
+    queue = ModelQueue("m", slots=2, line_window=0.25)
+    release = threading.Event()
+    loop = asyncio.new_event_loop()
+    try:
+        queue.submit(lambda: [release.wait(10)], loop, queue.admit("running"))
+        time.sleep(0.1)
+        with pytest.raises(TooManyRequests) as early:
+            queue.admit("early")  # about 0.9 s to go: the line is closed
+        assert early.value.retry_after is not None and 0.02 <= early.value.retry_after <= 1.5
+        time.sleep(0.75)
+        queue.admit("late")  # about 0.15 s to go: it may wait in line
+        with pytest.raises(TooManyRequests):
+            queue.admit("third")  # two slots taken
+    finally:
+        release.set()
+        queue.close()
+        loop.close()

@@ -56,7 +56,7 @@ def serve(
             "--slots",
             min=0,
             help="Requests admitted per model, running or waiting; more get 429 with the time their turn would come "
-            "(0: 1 for a local model, the one it runs; 8 for the embedder).",
+            "(0: for a local model, the one it runs and one more as it nears its end; 8 for the embedder).",
         ),
     ] = 0,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds a request may take in all.")] = 300.0,

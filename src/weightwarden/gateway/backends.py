@@ -39,7 +39,7 @@ class LocalModel:
         self.runtime = runtime
         self.model_hash: str | None = model_hash
         self.owned = owned
-        self.queue = ModelQueue(spec.name, spec.slots, workers=1)
+        self.queue = ModelQueue(spec.name, spec.slots, workers=1, line_window=spec.line_window)
         self.n_ctx = int(getattr(runtime, "n_ctx", 0) or 0)
         gguf = getattr(runtime, "gguf", None)
         tokens = gguf.metadata.get("tokenizer.ggml.tokens") if gguf is not None else None

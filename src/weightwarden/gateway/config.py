@@ -3,7 +3,7 @@
 A routing file (`warden serve --routes FILE`) maps public model names to what answers them:
 
     models:
-      smol: {model: default, slots: 1}                      # in-process: default, a .gguf file or a model folder
+      smol: {model: default}                                # in-process: default, a .gguf file or a model folder
       big: {upstream: http://gpu-box:8000/v1, model: meta-llama/Llama-3.1-8B-Instruct,
             api_key_env: VLLM_API_KEY, slots: 32}           # an OpenAI-compatible server (vLLM, llama.cpp, Ollama)
       all-MiniLM-L6-v2: {embedder: default}                 # the bundled sentence embedder
@@ -24,11 +24,13 @@ from weightwarden.watermark.base import WatermarkConfig
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 ModelKind = Literal["local", "upstream", "embedder"]
 # Requests admitted at once, running or waiting, when a model names none. A llama.cpp context runs one request at a
-# time, and a request in line would wait a whole answer (a 16-token answer takes about 0.4 s here) before its first
-# token: so a local model admits the one it runs, and further clients get 429 with the time their turn would come
-# (see gateway/queue.py); enough of them come back each turn that the model rarely waits. `slots` trades first-token
-# time for fewer refusals.
-DEFAULT_SLOTS: dict[str, int] = {"local": 1, "upstream": 8, "embedder": 8}
+# time, and a request in line would wait the rest of an answer (a 16-token answer takes about 0.5 s here) before its
+# first token. So a local model admits the one it runs and one more in line, but the line opens only in the last
+# LINE_WINDOW of the running request's expected time: the next request then starts at once, and the model does not
+# sit idle between requests. Further clients get 429 with the time their turn would come (see gateway/queue.py).
+# An explicit `slots` admits that many at any time (more waiting, fewer refusals, later first tokens).
+LINE_WINDOW = 0.25
+DEFAULT_SLOTS: dict[str, int] = {"local": 2, "upstream": 8, "embedder": 8}
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,13 @@ class ModelSpec:
     runtime: Any = None
     embedder: Any = None
     model_hash: str | None = None
+    line_window: float | None = None  # set with the default slots of a local model (see LINE_WINDOW)
 
     def __post_init__(self) -> None:
         if self.slots <= 0:
             object.__setattr__(self, "slots", DEFAULT_SLOTS[self.kind])
+            if self.kind == "local":
+                object.__setattr__(self, "line_window", LINE_WINDOW)
 
 
 @dataclass(frozen=True)

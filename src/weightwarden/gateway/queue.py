@@ -94,10 +94,12 @@ class ModelQueue:
     slots: requests admitted at once, running or waiting; workers: threads running them.
     """
 
-    def __init__(self, name: str, slots: int, workers: int = 1) -> None:
+    def __init__(self, name: str, slots: int, workers: int = 1, *, line_window: float | None = None) -> None:
         if slots < 1 or workers < 1:
             raise ValueError("a model queue needs at least one slot and one worker")
         self.name, self.slots, self.workers = name, slots, workers
+        self.line_window = line_window
+        self._started: dict[int, float] = {}  # running jobs -> when they started
         self._lock = threading.Lock()
         self._admitted = 0
         self._jobs: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
@@ -121,7 +123,7 @@ class ModelQueue:
         """
         with self._lock:
             now = time.monotonic()
-            if self._admitted >= self.slots:
+            if self._admitted >= self.slots or (self._admitted >= self.workers and not self._line_open(now)):
                 self.counts["rejected"] += 1
                 wait = self._retry_after(client, now)
                 raise TooManyRequests(
@@ -133,15 +135,35 @@ class ModelQueue:
             self._waiting.pop(client, None)
         return Slot(self)
 
+    def _remaining(self, now: float) -> float:
+        """Expected seconds until the first running job ends (from the average service time; lock held)."""
+        if not self._started:
+            return 0.0
+        return max(0.0, self._service_seconds - (now - min(self._started.values())))
+
+    def _line_open(self, now: float) -> bool:
+        """Whether a request may wait in line now (lock held). With a line window, only in the last part of the
+        running job's expected time: a request that waits in line then starts almost at once, and the model does not
+        sit idle between two requests. Without one, whenever a slot is free."""
+        if self.line_window is None:
+            return True
+        in_line = self._admitted - self.workers
+        return self._remaining(now) <= self.line_window * self._service_seconds * (in_line + 1)
+
     def _retry_after(self, client: Hashable, now: float) -> float:
         """When client's turn would come, at random around it (lock held); counts client as waiting until then."""
         if len(self._waiting) > 1024:  # forget clients that stopped waiting (or never came back)
             self._waiting = {c: until for c, until in self._waiting.items() if until > now}
         waiting = sum(1 for until in self._waiting.values() if until > now) + (client not in self._waiting)
         per_turn = self._service_seconds / self.workers
-        ahead = self._admitted - self.workers + 1  # requests in line before a slot frees
-        turns = ahead + waiting / RETRY_PER_TURN
-        wait = max(0.05, per_turn * turns * random.uniform(0.5, 1.5))
+        if self.line_window is not None and self._admitted < self.slots:
+            # The line is closed until the running job nears its end: come back then, or later when others wait.
+            soon = max(0.0, self._remaining(now) - self.line_window * self._service_seconds / 2)
+            wait = max(0.02, (soon + per_turn * waiting / RETRY_PER_TURN) * random.uniform(0.5, 1.5))
+        else:
+            ahead = self._admitted - self.workers + 1  # requests in line before a slot frees
+            turns = ahead + waiting / RETRY_PER_TURN
+            wait = max(0.05, per_turn * turns * random.uniform(0.5, 1.5))
         self._waiting[client] = now + max(WAITING_HORIZON, 1.5 * wait)
         return wait
 
@@ -165,6 +187,8 @@ class ModelQueue:
 
     def _execute(self, job: Job[Any]) -> None:
         t0 = time.monotonic()
+        with self._lock:
+            self._started[id(job)] = t0
         ending: tuple[str, Any] = ("end", None)
         try:
             if job.cancelled:
@@ -190,6 +214,7 @@ class ModelQueue:
             # this one ends must not find its own previous request still holding the slot.
             with self._lock:
                 self._admitted -= 1
+                self._started.pop(id(job), None)
                 self.counts[job.outcome or "failed"] += 1
                 if job.outcome == "done":
                     self._service_seconds = 0.8 * self._service_seconds + 0.2 * (time.monotonic() - t0)
