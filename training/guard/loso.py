@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from training.guard.sources import KINDS, LABELS, Item
 
-from weightwarden.guard.encoder import make_vectorizer
+from weightwarden.guard.encoder import make_vectorizer, windows
 from weightwarden.guard.quality import auc, recall_at_fpr
 
 GATE_SHAPE = (1 << 18, 2, 5)  # hashed character 2..5-grams
+WINDOW, STRIDE = 1000, 800  # characters; a 1,000-character window is under MiniLM's 256-token limit
 HEAD_C = 1.0
 GATE_C = 4.0
 GATE_RECALL = 0.99  # the gate lets through at least this share of out-of-source attacks
@@ -59,25 +60,43 @@ def fit_heads(x: np.ndarray, items: list[Item], mask: np.ndarray) -> tuple[np.nd
     return weights, bias
 
 
-def fit_gate(texts: list[str], items: list[Item], mask: np.ndarray) -> tuple[np.ndarray, float]:
-    """The cascade's gate: any attack against benign, on hashed character n-grams."""
+@dataclass
+class GateFeatures:
+    """Hashed n-grams computed once: whole texts (to fit the gate) and every window (to score it as run time does)."""
+
+    whole: Any  # sparse (texts, features)
+    windows: Any  # sparse (windows, features)
+    first: np.ndarray  # index of each text's first window row
+
+
+def gate_features(texts: list[str]) -> GateFeatures:
+    vec = make_vectorizer(*GATE_SHAPE)
+    rows: list[str] = []
+    first = np.zeros(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        first[i] = len(rows)
+        rows.extend(t[s:e] for s, e in windows(t, WINDOW, STRIDE))
+    return GateFeatures(vec.transform(texts), vec.transform(rows), first)
+
+
+def fit_gate(feats: GateFeatures, items: list[Item], mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """The cascade's gate: any attack against benign, on hashed character n-grams of whole texts."""
     from sklearn.linear_model import LogisticRegression
 
-    vec = make_vectorizer(*GATE_SHAPE)
     idx = np.flatnonzero(mask)
-    xs = vec.transform([texts[i] for i in idx])
     y = np.array([bool(items[i].labels) for i in idx], int)
     sw = source_weights(items, mask)[idx]
     sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
     clf = LogisticRegression(C=GATE_C, max_iter=3000, solver="liblinear")
-    clf.fit(xs, y, sample_weight=sw / sw.mean())
+    clf.fit(feats.whole[idx], y, sample_weight=sw / sw.mean())
     return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
 
 
-def gate_scores(texts: list[str], weights: np.ndarray, bias: float) -> np.ndarray:
-    vec = make_vectorizer(*GATE_SHAPE)
-    z = np.asarray(vec.transform(texts) @ weights).ravel() + bias
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))
+def gate_scores(feats: GateFeatures, weights: np.ndarray, bias: float) -> np.ndarray:
+    """Each text's gate score as the run-time gate computes it: the best of its windows."""
+    z = np.asarray(feats.windows @ weights).ravel() + bias
+    per_window = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    return np.asarray(np.maximum.reduceat(per_window, feats.first))
 
 
 @dataclass
@@ -88,9 +107,12 @@ class OutOfSource:
 
 
 def run(
-    items: list[Item], x: np.ndarray, train_mask: np.ndarray, progress: Callable[[str], None] = print
+    items: list[Item],
+    x: np.ndarray,
+    train_mask: np.ndarray,
+    feats: GateFeatures,
+    progress: Callable[[str], None] = print,
 ) -> OutOfSource:
-    texts = [it.text for it in items]
     sources = sorted({items[i].source for i in np.flatnonzero(train_mask)})
     logits = np.full((len(items), len(LABELS)), np.nan)
     gate = np.full(len(items), np.nan)
@@ -100,8 +122,8 @@ def run(
         fit = train_mask & ~left
         wts, b = fit_heads(x, items, fit)
         logits[left] = x[left] @ wts + b
-        gw, gb = fit_gate(texts, items, fit)
-        gate[left] = gate_scores([texts[i] for i in np.flatnonzero(left)], gw, gb)
+        gw, gb = fit_gate(feats, items, fit)
+        gate[left] = gate_scores(feats, gw, gb)[left]
         progress(f"left out {s} ({int(left.sum())} texts) [{k + 1}/{len(sources)}]")
     return OutOfSource(logits, gate, sources)
 
