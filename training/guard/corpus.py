@@ -48,7 +48,9 @@ def save(items: list[Item], path: Path) -> None:
 
 def load(path: Path) -> list[Item]:
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
         d = json.loads(line)
         d["labels"] = tuple(d["labels"])
         out.append(Item(**d))

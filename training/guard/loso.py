@@ -19,7 +19,8 @@ from weightwarden.guard.encoder import make_vectorizer, windows
 from weightwarden.guard.quality import auc, recall_at_fpr
 
 GATE_SHAPE = (1 << 18, 2, 5)  # hashed character 2..5-grams
-WINDOW, STRIDE = 1000, 800  # characters; a 1,000-character window is under MiniLM's 256-token limit
+WINDOW, STRIDE = 1000, 800  # characters: the gate's windows
+CHUNK = 300  # characters: the heads' sentence-sized chunks
 HEAD_C = 1.0
 GATE_C = 4.0
 GATE_RECALL = 0.99  # the gate lets through at least this share of out-of-source attacks
@@ -57,6 +58,58 @@ def fit_heads(x: np.ndarray, items: list[Item], mask: np.ndarray) -> tuple[np.nd
         clf.fit(x[use], y, sample_weight=sw / sw.mean())
         weights[:, h] = clf.coef_[0]
         bias[h] = clf.intercept_[0]
+    return weights, bias
+
+
+@dataclass
+class Chunked:
+    """Every text's sentence-sized chunks, embedded: the heads train and score on these (a text is its top chunk)."""
+
+    x: np.ndarray  # (chunks, dims)
+    first: np.ndarray  # index of each text's first chunk; a text's chunks are contiguous
+
+    def per_text_max(self, logits: np.ndarray) -> np.ndarray:
+        return np.asarray(np.maximum.reduceat(logits, self.first, axis=0))
+
+    def argmax_chunk(self, logits: np.ndarray, texts: np.ndarray) -> np.ndarray:
+        """The index of the highest-scoring chunk of each text in `texts`."""
+        ends = np.append(self.first[1:], len(logits))
+        return np.array([self.first[i] + int(np.argmax(logits[self.first[i] : ends[i]])) for i in texts], dtype=int)
+
+    def counts(self) -> np.ndarray:
+        return np.diff(np.append(self.first, len(self.x)))
+
+
+def fit_heads_mil(
+    xw: np.ndarray, ch: Chunked, items: list[Item], mask: np.ndarray, rounds: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heads on chunks, as multiple-instance learning: an attack text's positive is its highest-scoring chunk
+    (chosen by the whole-text heads first, then by the chunk heads), and every chunk of a benign text is negative."""
+    from sklearn.linear_model import LogisticRegression
+
+    w0, b0 = fit_heads(xw, items, mask)
+    tw = source_weights(items, mask)
+    n_chunks = ch.counts()
+    benign_t = np.flatnonzero(mask & np.array([not it.labels for it in items]))
+    owner = np.repeat(np.arange(len(items)), n_chunks)
+    benign_c = np.flatnonzero(np.isin(owner, benign_t))
+    neg_w = tw[owner[benign_c]] / np.sqrt(n_chunks[owner[benign_c]])
+    weights, bias = np.zeros_like(w0), np.zeros_like(b0)
+    for h, label in enumerate(LABELS):
+        pos_t = np.flatnonzero(mask & np.array([label in it.labels for it in items]))
+        logits = ch.x @ w0[:, h] + b0[h]
+        w, b = w0[:, h], b0[h]
+        for _ in range(rounds):
+            pick = ch.argmax_chunk(logits, pos_t)
+            xs = np.concatenate([ch.x[pick], ch.x[benign_c]])
+            y = np.r_[np.ones(len(pick), int), np.zeros(len(benign_c), int)]
+            sw = np.r_[tw[pos_t], neg_w]
+            sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
+            clf = LogisticRegression(C=HEAD_C, max_iter=2000)
+            clf.fit(xs, y, sample_weight=sw / sw.mean())
+            w, b = clf.coef_[0].astype(np.float32), np.float32(clf.intercept_[0])
+            logits = ch.x @ w + b
+        weights[:, h], bias[h] = w, b
     return weights, bias
 
 
@@ -109,6 +162,7 @@ class OutOfSource:
 def run(
     items: list[Item],
     x: np.ndarray,
+    ch: Chunked,
     train_mask: np.ndarray,
     feats: GateFeatures,
     progress: Callable[[str], None] = print,
@@ -120,8 +174,8 @@ def run(
     for k, s in enumerate(sources):
         left = src == s
         fit = train_mask & ~left
-        wts, b = fit_heads(x, items, fit)
-        logits[left] = x[left] @ wts + b
+        wts, b = fit_heads_mil(x, ch, items, fit)
+        logits[left] = ch.per_text_max(ch.x @ wts + b)[left]
         gw, gb = fit_gate(feats, items, fit)
         gate[left] = gate_scores(feats, gw, gb)[left]
         progress(f"left out {s} ({int(left.sum())} texts) [{k + 1}/{len(sources)}]")

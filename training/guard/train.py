@@ -27,12 +27,12 @@ from training.guard.corpus import HELD_OUT, WHEELS, build, save
 from training.guard.embed import embed_all
 from training.guard.sources import LABELS, Item
 
-from weightwarden.guard.encoder import ENCODER_FILE, ENCODER_FORMAT_VERSION
+from weightwarden.guard.encoder import ENCODER_FILE, ENCODER_FORMAT_VERSION, chunks
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "src/weightwarden/data/guard"
 RESULTS = ROOT / "bench/results/guard_quality.json"
-WINDOW, STRIDE = loso.WINDOW, loso.STRIDE
+WINDOW, STRIDE, CHUNK = loso.WINDOW, loso.STRIDE, loso.CHUNK
 BLOCK_FPR = 0.01  # a label blocks by default only if its out-of-source FPR is at most this on every benign kind
 
 
@@ -82,6 +82,11 @@ def main() -> int:
     say(f"corpus {dedup_stats}")
     x = embed_all([it.text for it in items], args.cache, say)
     texts = [it.text for it in items]
+    pieces = [chunks(t, CHUNK) for t in texts]
+    first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
+    flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
+    say(f"{len(flat)} chunks")
+    ch = loso.Chunked(embed_all(flat, args.cache, say), first)
     held = np.array([it.source in HELD_OUT for it in items])
     train = ~held
     is_benign = np.array([not it.labels for it in items])
@@ -89,7 +94,7 @@ def main() -> int:
 
     feats = loso.gate_features(texts)
     say("gate features computed")
-    oos = loso.run(items, x, train, feats, say)
+    oos = loso.run(items, x, ch, train, feats, say)
     calib_a, calib_b = np.zeros(len(LABELS)), np.zeros(len(LABELS))
     for h, label in enumerate(LABELS):
         pos = np.array([label in it.labels for it in items])
@@ -125,17 +130,17 @@ def main() -> int:
     fold = rng.integers(0, 5, len(items))
     ins_logits = np.full((len(items), len(LABELS)), np.nan)
     for f in range(5):
-        wts, b = loso.fit_heads(x, items, train & (fold != f))
+        wts, b = loso.fit_heads_mil(x, ch, items, train & (fold != f))
         m = train & (fold == f)
-        ins_logits[m] = x[m] @ wts + b
+        ins_logits[m] = ch.per_text_max(ch.x @ wts + b)[m]
     ins = sigmoid(ins_logits * calib_a + calib_b)
     in_source = loso.label_metrics(ins, items, train, thresholds)
     say("in-source folds done")
 
     # the final model: everything but the held-out sources
-    weights, bias = loso.fit_heads(x, items, train)
+    weights, bias = loso.fit_heads_mil(x, ch, items, train)
     gw, gb = loso.fit_gate(feats, items, train)
-    final = sigmoid((x @ weights + bias) * calib_a + calib_b)
+    final = sigmoid(ch.per_text_max(ch.x @ weights + bias) * calib_a + calib_b)
     fgate = loso.gate_scores(feats, gw, gb)
     final_c = np.where((fgate >= gate_thr)[:, None], final, 0.0)
     held_out = {
@@ -158,6 +163,7 @@ def main() -> int:
         calib_b=calib_b,
         window=np.array(WINDOW),
         stride=np.array(STRIDE),
+        chunk=np.array(CHUNK),
         gate_weights=gw.astype(np.float16),
         gate_bias=np.array(gb),
         gate_threshold=np.array(gate_thr),
@@ -195,8 +201,9 @@ def main() -> int:
     card["encoder"] = {
         **measured,
         "heads": list(LABELS),
-        "window_chars": WINDOW,
-        "stride_chars": STRIDE,
+        "gate_window_chars": WINDOW,
+        "gate_stride_chars": STRIDE,
+        "chunk_chars": CHUNK,
         "thresholds": thresholds,
         "actions": actions,
         "gate": loso_tables["gate"],

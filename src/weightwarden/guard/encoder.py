@@ -1,10 +1,10 @@
 """The default learned layer: per-label heads on all-MiniLM-L6-v2 embeddings, behind a cheap hashed-n-gram gate.
 
 A cascade: the gate (logistic regression on hashed character n-grams, a millisecond) scores every text; a text
-below the gate's threshold is clean and never reaches the encoder. The rest is cut into windows, each embedded
-once, and each label's head scores every window; a text's score is its best window. Logits are Platt-scaled on
-out-of-source scores at build time, so a score is a calibrated probability, and the policy's threshold per label
-comes from benign data the heads never trained on (training/guard/train.py writes both).
+below the gate's threshold is clean and never reaches the encoder. The rest is cut into sentence-sized chunks,
+each embedded once, and each label's head scores every chunk; a text's score is its highest chunk. Logits are
+Platt-scaled on out-of-source scores at build time, so a score is a calibrated probability, and the policy's
+threshold per label comes from benign data the heads never trained on (training/guard/train.py writes both).
 
 Weights are a plain npz read with allow_pickle=False; the gate's featuriser is scikit-learn's stateless
 HashingVectorizer rebuilt from the settings stored beside its weights.
@@ -13,6 +13,7 @@ HashingVectorizer rebuilt from the settings stored beside its weights.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from weightwarden.guard.classifier import weights_dir
 
 ENCODER_FILE = "encoder.npz"
 ENCODER_FORMAT_VERSION = 1
-MAX_WINDOWS = 64  # a huge text is scored on this many evenly spread windows (the gate still reads all of it)
+MAX_WINDOWS = 256  # a huge text is scored on this many evenly spread chunks (the gate still reads all of it)
 CACHE_SIZE = 2048
 
 
@@ -83,6 +84,38 @@ def windows(text: str, window: int, stride: int) -> list[tuple[int, int]]:
     return [(s, s + window) for s in starts]
 
 
+_PIECE = re.compile(r"[^\n.!?]*(?:[.!?]+[\"')\]]*\s*|\n+|$)")
+
+
+def chunks(text: str, size: int) -> list[tuple[int, int]]:
+    """Sentence-sized pieces of `text`, merged up to `size` characters (longer sentences are cut at `size`).
+
+    The heads score each chunk and a text scores as its worst chunk, so one planted instruction in a long
+    document is not averaged away by the rest of it.
+    """
+    n = len(text)
+    if n <= size:
+        return [(0, n)]
+    out: list[tuple[int, int]] = []
+    start = end = 0
+    for m in _PIECE.finditer(text):
+        if m.end() == m.start():
+            continue
+        s, e = m.start(), m.end()
+        while e - s > size:  # one over-long sentence: cut it
+            if end > start:
+                out.append((start, end))
+            out.append((s, s + size))
+            s = start = end = s + size
+        if e - start > size and end > start:
+            out.append((start, end))
+            start = s
+        end = e
+    if end > start:
+        out.append((start, end))
+    return [(s, e) for s, e in out if text[s:e].strip()] or [(0, min(n, size))]
+
+
 def thin(spans: list[tuple[int, int]], most: int = MAX_WINDOWS) -> list[tuple[int, int]]:
     """At most `most` of `spans`, evenly spread, first and last kept."""
     if len(spans) <= most:
@@ -129,8 +162,9 @@ class EncoderModel:
     bias: np.ndarray
     calib_a: np.ndarray  # calibrated probability = sigmoid(a * logit + b), per head
     calib_b: np.ndarray
-    window: int
+    window: int  # the gate reads windows of this many characters, `stride` apart
     stride: int
+    chunk: int  # the heads read sentence-sized chunks of at most this many characters
     gate: Gate | None
     sha256: str
     encoder: Encoder | None = field(default=None, repr=False)
@@ -167,6 +201,7 @@ class EncoderModel:
                     calib_b=z["calib_b"].astype(np.float64),
                     window=int(z["window"]),
                     stride=int(z["stride"]),
+                    chunk=int(z["chunk"]),
                     gate=gate,
                     sha256=hashlib.sha256(blob).hexdigest(),
                     encoder=encoder,
@@ -207,22 +242,24 @@ class EncoderModel:
         return result
 
     def _score(self, text: str, use_gate: bool) -> tuple[float, dict[str, EncoderScore]]:
-        spans = windows(text, self.window, self.stride)
+        pieces = chunks(text, self.chunk)
         gate = 1.0
         if use_gate and self.gate is not None:
-            # the gate reads every window; only the windows it passes are embedded
+            # the gate reads every window; only the chunks inside windows it passes are embedded
+            spans = windows(text, self.window, self.stride)
             g = self.gate.scores([text[s:e] for s, e in spans])
             gate = float(g.max())
-            spans = [sp for sp, v in zip(spans, g, strict=True) if v >= self.gate.threshold]
-            if not spans:
+            passed = [sp for sp, v in zip(spans, g, strict=True) if v >= self.gate.threshold]
+            if not passed:
                 return gate, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
-        spans = thin(spans)
-        x = self._encoder().embed_windows([text[s:e] for s, e in spans])
+            pieces = [c for c in pieces if any(c[0] < e and s < c[1] for s, e in passed)]
+        pieces = thin(pieces)
+        x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
         probs = self.calibrated(x @ self.weights + self.bias)
         top = probs.argmax(axis=0)
         out = {}
         for h, head in enumerate(self.heads):
-            s, e = spans[int(top[h])]
+            s, e = pieces[int(top[h])]
             out[head] = EncoderScore(float(probs[top[h], h]), s, e, "encoder")
         return gate, out
 
