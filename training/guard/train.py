@@ -45,24 +45,33 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def sources_table(items: list[Item]) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    """One row per source and package: version, the path(s) read, counts by label or benign kind, licence(s)."""
+    import os.path
+
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    paths: dict[tuple[str, str], set[str]] = {}
     for it in items:
-        k = (it.source, it.package, it.path)
+        k = (it.source, it.package)
         row = rows.setdefault(
             k,
             {
                 "source": it.source,
                 "package": it.package,
                 "version": it.version,
-                "path": it.path,
                 "licence": it.licence,
                 "held_out": it.source in HELD_OUT,
                 "counts": {},
             },
         )
+        if it.licence not in row["licence"]:
+            row["licence"] += f"; {it.licence}"
+        paths.setdefault(k, set()).add(it.path)
         key = ",".join(it.labels) or f"benign:{it.kind}"
         row["counts"][key] = row["counts"].get(key, 0) + 1
-    return sorted(rows.values(), key=lambda r: (r["source"], r["path"]))
+    for k, row in rows.items():
+        ps = sorted(paths[k])
+        row["path"] = ps[0] if len(ps) == 1 else f"{os.path.commonpath(ps) or '.'}/ ({len(ps)} files)"
+    return sorted(rows.values(), key=lambda r: (r["source"], r["package"]))
 
 
 def main() -> int:
@@ -172,6 +181,7 @@ def main() -> int:
     )
     write_fingerprints(items, train, args.out)
     write_policy(args.out / "policy.default.yaml", thresholds, actions)
+    write_card_table(args.out / "README.md", sources_table(items))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     measured = {
         "measured_at": now,
@@ -220,6 +230,25 @@ def main() -> int:
     card_path.write_text(json.dumps(card, indent=1, sort_keys=True, default=float) + "\n", encoding="utf-8")
     say(f"wrote {enc_path}, {card_path}, {args.results}")
     return 0
+
+
+def write_card_table(readme: Path, rows: list[dict[str, Any]]) -> None:
+    """The data card's sources table (package, version, path, counts, licence), between its markers."""
+    lines = [
+        "| source (LOSO unit) | package | version | path | texts by label / benign kind | licence | role |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()))
+        role = "held out, scored once" if r["held_out"] else "training"
+        lines.append(
+            f"| {r['source']} | {r['package']} | {r['version']} | `{r['path']}` | {counts} | {r['licence']} | {role} |"
+        )
+    text = readme.read_text(encoding="utf-8")
+    begin, end = "<!-- sources:begin -->", "<!-- sources:end -->"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail, encoding="utf-8")
 
 
 def live_sample_scores(out: Path, enc_path: Path) -> dict[str, Any]:

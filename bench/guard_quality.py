@@ -1,0 +1,126 @@
+"""The guard's quality out of source: leave-one-source-out tables, false-positive rates per benign kind, and the
+held-out sources scored once - the headline figures. In-source folds are printed beside them, marked as such.
+
+Run (prints the stored build-time results):
+    .venv/bin/python bench/guard_quality.py [--json]
+Rerun the measurement (retrains: every fold and the final heads; rewrites the weights and the results):
+    .venv/bin/python bench/guard_quality.py --rerun --wheels /tmp/gsrc
+which runs `PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc` (see its docstring for the
+`pip download` lines). The results live in bench/results/guard_quality.json with the command and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "guard_quality.json"
+
+
+def ci(v: list[float]) -> str:
+    return f"[{v[0]:.3f}, {v[1]:.3f}]"
+
+
+def tables(r: dict[str, Any]) -> str:
+    out = [
+        f"measured {r['measured_at']} by `{r['command']}`",
+        f"encoder sha256 {r['encoder_sha256'][:16]}, corpus {r['corpus']}",
+        "",
+        "## Leave-one-source-out (headline): each text scored by heads trained without its source",
+        "",
+        "| label | pos | neg | AUC (95% CI) | recall @1% FPR (CI) | recall @2% FPR (CI) | threshold | recall | FPR |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for la, m in r["leave_one_source_out"]["labels"].items():
+        out.append(
+            f"| {la} | {m['positives']} | {m['negatives']} | {m['auc']:.3f} {ci(m['auc_95ci'])} "
+            f"| {m['recall_at_1pct_fpr']:.3f} {ci(m['recall_at_1pct_fpr_95ci'])} "
+            f"| {m['recall_at_2pct_fpr']:.3f} {ci(m['recall_at_2pct_fpr_95ci'])} "
+            f"| {m['threshold']:.3f} | {m['recall_at_threshold']:.3f} | {m['fpr_at_threshold']:.4f} |"
+        )
+    g = r["leave_one_source_out"]["gate"]
+    out += [
+        "",
+        f"gate: threshold {g['threshold']:.4f}; {100 * g['attacks_passed']:.1f}% of out-of-source attacks pass it, "
+        f"{100 * g['benign_reaching_encoder']:.1f}% of out-of-source benign texts reach the encoder",
+        "",
+        "### Per source (left out in turn): recall of its attacks at the policy thresholds, FPR of its benign texts",
+        "",
+        "| source | texts | recall injection | recall jailbreak | recall harmful | benign | FPR (any label) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in r["leave_one_source_out"]["sources"]:
+
+        def cell(la: str, row: dict[str, Any] = row) -> str:
+            return f"{row[f'recall_{la}']:.3f} ({row[f'n_{la}']})" if f"recall_{la}" in row else ""
+
+        fpr = f"{row['fpr_any']:.3f}" if "fpr_any" in row else ""
+        out.append(
+            f"| {row['source']} | {row['texts']} | {cell('injection')} | {cell('jailbreak')} | {cell('harmful')} "
+            f"| {row.get('benign', '')} | {fpr} |"
+        )
+    out += [
+        "",
+        "## False-positive rate per benign kind (out of source; default policy)",
+        "",
+        "| kind | texts | flagged (any label) | blocked | injection | jailbreak | harmful | sources |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, k in r["leave_one_source_out"]["kinds"].items():
+        out.append(
+            f"| {kind} | {k['texts']} | {k['flagged']:.3f} | {k['blocked']:.3f} | {k['fpr_injection']:.3f} "
+            f"| {k['fpr_jailbreak']:.3f} | {k['fpr_harmful']:.3f} | {', '.join(k['sources'])} |"
+        )
+    h = r["held_out"]
+    out += [
+        "",
+        f"## Held-out sources, scored once by the final heads: {', '.join(h['sources'])}",
+        "",
+        "| label | pos | neg | AUC | recall @1% FPR | recall @2% FPR | recall at threshold | FPR at threshold |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for la, m in h["labels"].items():
+        out.append(
+            f"| {la} | {m['positives']} | {m['negatives']} | {m['auc']:.3f} | {m['recall_at_1pct_fpr']:.3f} "
+            f"| {m['recall_at_2pct_fpr']:.3f} | {m['recall_at_threshold']:.3f} | {m['fpr_at_threshold']:.4f} |"
+        )
+    for row in h["rows"]:
+        out.append(f"- {json.dumps(row)}")
+    out += [
+        "",
+        f"policy defaults: thresholds {r['thresholds']}, actions {r['actions']}",
+        "",
+        "## In-source 5-fold (same distribution in train and test; NOT the headline)",
+        "",
+        "| label | AUC | recall @1% FPR | recall @2% FPR |",
+        "|---|---|---|---|",
+    ]
+    for la, m in r["in_source_5fold_not_headline"].items():
+        out.append(f"| {la} | {m['auc']:.3f} | {m['recall_at_1pct_fpr']:.3f} | {m['recall_at_2pct_fpr']:.3f} |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rerun", action="store_true", help="retrain and remeasure (needs --wheels)")
+    ap.add_argument("--wheels", type=Path, help="folder holding the downloaded wheels")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.rerun:
+        if args.wheels is None:
+            ap.error("--rerun needs --wheels DIR")
+        env_path = f"{ROOT / 'src'}:{ROOT}"
+        cmd = [sys.executable, "-m", "training.guard.train", "--wheels", str(args.wheels)]
+        subprocess.run(cmd, check=True, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": env_path})
+    r = json.loads(RESULTS.read_text(encoding="utf-8"))
+    print(json.dumps(r, indent=1) if args.json else tables(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
