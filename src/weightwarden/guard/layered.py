@@ -115,6 +115,8 @@ def combine(text: Text, hits: PatternHits, learned: LearnedScore | None) -> Comb
     details["layer"] = "patterns" if hits.score > ls else (learned.layer if learned else "none")
     if learned is not None and learned.gate is not None:
         details["gate_score"] = round(learned.gate, 4)
+    if learned is not None and learned.end > learned.start:
+        details["best_span"] = [learned.start, learned.end]  # where the learned evidence is strongest, hit or not
     if hits.names:
         details["patterns"] = hits.names
     return Combined(score, original, spans, view, details)

@@ -52,6 +52,7 @@ class ScanResult:
     chars: int
     policy: str
     warnings: list[str] = field(default_factory=list)
+    text: str | None = field(default=None, repr=False)  # the scanned text, for explanations; not serialised
 
     @property
     def flagged(self) -> bool:
@@ -212,6 +213,7 @@ class Guard:
             chars=len(text),
             policy=self.policy.name,
             warnings=warnings,
+            text=text,
         )
 
     @staticmethod
@@ -246,6 +248,11 @@ class Guard:
         return [self.scan(t, side) for t in texts]
 
 
+def result_text(result: ScanResult, start: int, end: int) -> str:
+    """The scanned text's characters [start, end), when the result kept the text."""
+    return result.text[start:end] if result.text is not None else ""
+
+
 def explain(result: ScanResult) -> list[dict[str, Any]]:
     """Why each detector decided as it did: the deciding layer, its score against the threshold, and the span.
 
@@ -253,11 +260,14 @@ def explain(result: ScanResult) -> list[dict[str, Any]]:
     """
     out: list[dict[str, Any]] = []
     for v in result.verdicts:
-        if v.score <= 0.0 and not v.triggered:
-            continue
         layer = str(v.details.get("layer", "patterns"))
+        if v.score <= 0.0 and not v.triggered and layer != "gate":
+            continue
         gate = v.details.get("gate_score")
         span = v.spans[0] if v.spans else None
+        best = v.details.get("best_span")
+        if span is None and isinstance(best, list) and len(best) == 2:
+            span = Span(int(best[0]), int(best[1]), result_text(result, int(best[0]), int(best[1])), "best")
         if layer == "gate":
             why = f"the gate stopped it ({float(gate or 0):.3f} below its threshold): the encoder never ran"
         elif v.triggered:

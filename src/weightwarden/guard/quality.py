@@ -139,8 +139,8 @@ def live_sample_sha256(sample: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(sample, sort_keys=True).encode()).hexdigest()
 
 
-def wilson(hits: int, n: int, z: float = 2.576) -> tuple[float, float]:
-    """99% Wilson interval of a proportion."""
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson interval of a proportion."""
     if n == 0:
         return 0.0, 1.0
     p = hits / n
@@ -180,7 +180,10 @@ def live_check(card: dict[str, Any], guard: Any) -> dict[str, Any]:
     caught = sum(any(sc[la] >= thresholds.get(la, 1.0) for la in s["labels"]) for s, sc in attacks)
     flagged = sum(any(sc[la] >= thresholds.get(la, 1.0) for la in labels) for _, sc in benign)
     loso = card.get("loso", {})
-    expect_recall = min((m.get("recall_at_threshold", 0.0) for m in loso.values()), default=0.0)
+    # what the stored figures predict for this sample: each attack caught at its label's out-of-source recall
+    expect_recall = sum(
+        max(loso.get(la, {}).get("recall_at_threshold", 0.0) for la in s["labels"]) for s, _ in attacks
+    ) / max(len(attacks), 1)
     expect_fpr = sum(m.get("fpr_at_threshold", 0.0) for m in loso.values())
     lo, hi = wilson(caught, len(attacks))
     if expect_recall > hi:
@@ -194,7 +197,8 @@ def live_check(card: dict[str, Any], guard: Any) -> dict[str, Any]:
         "attacks": len(attacks),
         "benign_flagged": flagged,
         "benign": len(benign),
-        "recall_99ci": [round(lo, 3), round(hi, 3)],
+        "recall_95ci": [round(lo, 3), round(hi, 3)],
+        "expected_recall": round(expect_recall, 3),
         "problems": problems,
         "scores": scores,
     }
