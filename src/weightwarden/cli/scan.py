@@ -16,6 +16,7 @@ from weightwarden.cli.output import Format, FormatOption, Grid, pick_format, sho
 from weightwarden.cli.progress import Reporter
 from weightwarden.guard import Guard, ScanResult, load_policy
 from weightwarden.guard.base import GuardError, Side
+from weightwarden.guard.pipeline import explain
 
 MAX_JSONL_LINE = 64 * 1024 * 1024  # a line longer than this is reported as an error, not read into memory whole
 
@@ -228,6 +229,12 @@ def scan(
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Processes scanning --jsonl batches in parallel.")
     ] = 1,
+    explain_: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Say which layer (gate, encoder, patterns...) and which span decided each verdict."
+        ),
+    ] = False,
     redacted: Annotated[
         bool, typer.Option("--redacted", help="Print only the text with PII and secrets redacted.")
     ] = False,
@@ -268,7 +275,10 @@ def scan(
     if redacted:
         typer.echo(result.redacted_text if result.redacted_text is not None else _as_text(data))
     elif as_json:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        data_out = result.as_dict()
+        if explain_:
+            data_out["explain"] = explain(result)
+        typer.echo(json.dumps(data_out, ensure_ascii=False))
     else:
         show(_grid(result), fmt_)
         for w in result.warnings:
@@ -282,6 +292,10 @@ def scan(
             console.print(f"[{style}]{word}[/] · labels: {escape(labels)}")
         if result.redacted_text is not None and not quiet:
             console.print("redacted:", result.redacted_text, highlight=False, markup=False)
+        if explain_:
+            for e in explain(result):
+                where = f" span {e['span']['start']}-{e['span']['end']} {e['span']['text'][:80]!r}" if e["span"] else ""
+                console.print(f"{e['detector']}: {e['why']}{where}", highlight=False, markup=False)
     raise typer.Exit(1 if result.blocked else 0)
 
 

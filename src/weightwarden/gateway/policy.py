@@ -1,7 +1,7 @@
 """The serving policy: the guard's rules plus what the gateway keeps, for how long, and what tokens cost.
 
 One YAML file, passed with `warden serve --policy FILE`. It is a guard policy (the same keys `warden scan
---policy` reads: version, name, deep, max_chars, input, output) with the gateway's own keys beside them:
+--policy` reads: version, name, deep, layers, max_chars, input, output) with the gateway's own keys beside them:
 
     store_text: false          # keep prompt and answer text in the audit rows (off by default)
     retention_days: 30         # after this, stored text is blanked (the rest of the row stays)
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from weightwarden.guard import Policy
 
 GATEWAY_KEYS = ("store_text", "retention_days", "watermark", "prices")
-GUARD_KEYS = ("version", "name", "deep", "max_chars", "input", "output")
+GUARD_KEYS = ("version", "name", "deep", "layers", "max_chars", "input", "output")
 
 
 @dataclass(frozen=True)

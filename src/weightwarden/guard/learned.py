@@ -21,6 +21,8 @@ class LearnedScore:
     end: int
     view: str
     original: float
+    layer: str = "linear"  # linear, embedding, encoder, or gate (stopped before the encoder: no evidence)
+    gate: float | None = None  # the cascade gate's score, when the encoder layer ran
 
 
 def learned_scores(text: Text, model: LinearModel, deep: EmbeddingModel | None = None) -> dict[str, LearnedScore]:
@@ -46,8 +48,11 @@ def learned_scores(text: Text, model: LinearModel, deep: EmbeddingModel | None =
             prev = best.get(head)
             orig = score if view.name == "original" else (prev.original if prev else 0.0)
             if prev is None or score > prev.score:
-                best[head] = LearnedScore(score, s, e, view.name, max(orig, prev.original if prev else 0.0))
+                layer = "embedding" if head in extra and extra[head].score >= hs.score else "linear"
+                best[head] = LearnedScore(score, s, e, view.name, max(orig, prev.original if prev else 0.0), layer)
             elif view.name == "original":
-                best[head] = LearnedScore(prev.score, prev.start, prev.end, prev.view, max(prev.original, orig))
+                best[head] = LearnedScore(
+                    prev.score, prev.start, prev.end, prev.view, max(prev.original, orig), prev.layer
+                )
     text.cache[key] = best
     return best

@@ -18,6 +18,7 @@ from typing import Any
 from weightwarden.guard.base import CLEAN, Detector, GuardError, ScanContext, Side, Span, Verdict
 from weightwarden.guard.classifier import LinearModel, bundled_linear
 from weightwarden.guard.embedding import EmbeddingModel, bundled_embedding
+from weightwarden.guard.encoder import EncoderModel, bundled_encoder
 from weightwarden.guard.harmful import HarmfulDetector
 from weightwarden.guard.injection import InjectionDetector
 from weightwarden.guard.jailbreak import JailbreakDetector
@@ -51,6 +52,7 @@ class ScanResult:
     chars: int
     policy: str
     warnings: list[str] = field(default_factory=list)
+    text: str | None = field(default=None, repr=False)  # the scanned text, for explanations; not serialised
 
     @property
     def flagged(self) -> bool:
@@ -120,18 +122,25 @@ class Guard:
         layers: Iterable[str] | None = None,
         model: LinearModel | None = None,
         deep_model: EmbeddingModel | None = None,
+        encoder: EncoderModel | None = None,
     ) -> None:
         self.policy = policy or default_policy()
-        enabled = (
-            frozenset(layers)
-            if layers is not None
-            else frozenset({"patterns", "linear"} | ({"embedding"} if self.policy.deep else set()))
+        if layers is not None:
+            enabled = frozenset(layers)
+        elif self.policy.layers is not None:
+            enabled = frozenset(self.policy.layers) | ({"embedding"} if self.policy.deep else set())
+        else:  # a policy written before `layers:` existed keeps the layers it was written for
+            enabled = frozenset({"patterns", "linear"} | ({"embedding"} if self.policy.deep else set()))
+        # the linear model also carries the toxicity lexicon, so it loads whenever a policy scans for toxicity
+        wants_linear = bool({"linear", "embedding"} & enabled) or any(
+            r.detector == "toxicity" for r in (*self.policy.input, *self.policy.output)
         )
-        learned = bool({"linear", "embedding"} & enabled)
-        model = model or (bundled_linear() if learned else None)
+        model = model or (bundled_linear() if wants_linear else None)
         if "embedding" in enabled and deep_model is None:
             deep_model = bundled_embedding()
-        self.layers = Layers(model, deep_model, enabled)
+        if "encoder" in enabled and encoder is None:
+            encoder = bundled_encoder()
+        self.layers = Layers(model, deep_model, enabled, encoder)
         self._detectors: dict[tuple[Side, str], Detector] = {}
         sides: tuple[Side, ...] = ("input", "output")
         for side in sides:
@@ -204,6 +213,7 @@ class Guard:
             chars=len(text),
             policy=self.policy.name,
             warnings=warnings,
+            text=text,
         )
 
     @staticmethod
@@ -236,6 +246,50 @@ class Guard:
     def scan_batch(self, texts: Sequence[str | bytes], side: Side = "input") -> list[ScanResult]:
         """Scan many texts with one set of loaded detectors (what `warden scan --jsonl` uses)."""
         return [self.scan(t, side) for t in texts]
+
+
+def result_text(result: ScanResult, start: int, end: int) -> str:
+    """The scanned text's characters [start, end), when the result kept the text."""
+    return result.text[start:end] if result.text is not None else ""
+
+
+def explain(result: ScanResult) -> list[dict[str, Any]]:
+    """Why each detector decided as it did: the deciding layer, its score against the threshold, and the span.
+
+    One entry per detector that scored above zero or acted: {detector, decision, layer, score, threshold, span, why}.
+    """
+    out: list[dict[str, Any]] = []
+    for v in result.verdicts:
+        layer = str(v.details.get("layer", "patterns"))
+        if v.score <= 0.0 and not v.triggered and layer != "gate":
+            continue
+        gate = v.details.get("gate_score")
+        span = v.spans[0] if v.spans else None
+        best = v.details.get("best_span")
+        if span is None and isinstance(best, list) and len(best) == 2:
+            span = Span(int(best[0]), int(best[1]), result_text(result, int(best[0]), int(best[1])), "best")
+        if layer == "gate":
+            why = f"the gate stopped it ({float(gate or 0):.3f} below its threshold): the encoder never ran"
+        elif v.triggered:
+            why = f"{layer} scored {v.score:.3f} >= threshold {v.threshold:.3f}: {v.action}"
+        else:
+            why = f"{layer} scored {v.score:.3f} < threshold {v.threshold:.3f}: allowed"
+        if gate is not None and layer != "gate":
+            why += f" (gate {float(gate):.3f})"
+        out.append(
+            {
+                "detector": v.detector,
+                "decision": v.action,
+                "layer": layer,
+                "score": round(v.score, 4),
+                "threshold": v.threshold,
+                "span": {"start": span.start, "end": span.end, "text": span.text[:200], "kind": span.kind}
+                if span
+                else None,
+                "why": why,
+            }
+        )
+    return out
 
 
 @cache

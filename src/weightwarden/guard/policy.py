@@ -1,7 +1,8 @@
 """A guard policy: which detectors run on input and on output, their thresholds, and what happens on a hit.
 
 version: 1
-deep: false                 # also run the MiniLM embedding layer
+layers: [gate, encoder]     # which learned layers run: gate, encoder (default); patterns, linear, embedding (older)
+deep: false                 # also run the older MiniLM embedding layer
 max_chars: 20000000         # longer texts are refused with an error, never truncated
 input:
   injection: {action: block, threshold: 0.5}
@@ -33,6 +34,7 @@ DETECTOR_SIDES: dict[str, tuple[Side, ...]] = {
     "leakage": ("output",),
 }
 OPTIONS = {"pii": {"kinds"}, "harmful": {"categories"}}
+LAYER_NAMES = ("gate", "encoder", "patterns", "linear", "embedding")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Policy:
     output: tuple[Rule, ...]
     deep: bool = False
     max_chars: int = 20_000_000
+    layers: tuple[str, ...] | None = None  # None: the layers of policies written before `layers:` existed
 
     def rules(self, side: Side) -> tuple[Rule, ...]:
         return self.input if side == "input" else self.output
@@ -63,6 +66,7 @@ class Policy:
         return {
             "name": self.name,
             "deep": self.deep,
+            "layers": list(self.layers) if self.layers is not None else None,
             "max_chars": self.max_chars,
             "input": side(self.input),
             "output": side(self.output),
@@ -110,12 +114,19 @@ def parse_policy(data: Any, source: str = "policy") -> Policy:
     """A Policy from parsed YAML, with every mistake reported as a PolicyError that names the fix."""
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: a policy is a YAML mapping with `input:` and `output:` sections")
-    unknown = set(data) - {"version", "name", "deep", "max_chars", "input", "output"}
+    unknown = set(data) - {"version", "name", "deep", "layers", "max_chars", "input", "output"}
     if unknown:
         raise PolicyError(
             f"{source}: unknown key(s) {', '.join(sorted(unknown))}; "
-            "expected version, name, deep, max_chars, input, output"
+            "expected version, name, deep, layers, max_chars, input, output"
         )
+    layers = data.get("layers")
+    if layers is not None:
+        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+            raise PolicyError(f"{source}: layers must be a list such as [gate, encoder]")
+        bad = [x for x in layers if x not in LAYER_NAMES]
+        if bad:
+            raise PolicyError(f"{source}: unknown layer(s) {', '.join(bad)}; known: {', '.join(LAYER_NAMES)}")
     if data.get("version", 1) != 1:
         raise PolicyError(f"{source}: policy version {data.get('version')!r} is not supported; use version: 1")
     try:
@@ -130,6 +141,7 @@ def parse_policy(data: Any, source: str = "policy") -> Policy:
         output=_rules(data.get("output"), "output", source),
         deep=bool(data.get("deep", False)),
         max_chars=max_chars,
+        layers=tuple(layers) if layers is not None else None,
     )
 
 

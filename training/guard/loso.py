@@ -1,0 +1,285 @@
+"""Leave-one-source-out: every text is scored by heads (and a gate) trained without its source.
+
+The out-of-source scores are the evidence for everything the guard claims: the Platt calibration of each head,
+the threshold of each label (set on benign texts scored out of source), the gate's threshold, the per-source and
+per-kind tables, and the policy's default actions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from training.guard.sources import KINDS, LABELS, Item
+
+from weightwarden.guard.encoder import make_vectorizer, windows
+from weightwarden.guard.quality import auc, recall_at_fpr
+
+GATE_SHAPE = (1 << 18, 2, 5)  # hashed character 2..5-grams
+WINDOW, STRIDE = 1000, 800  # characters: the gate's windows
+CHUNK = 300  # characters: the heads' sentence-sized chunks
+HEAD_C = 0.3  # chosen among 0.3, 1 and 10 by the leave-one-source-out AUC (bench/results/guard_quality.json)
+GATE_C = 4.0
+GATE_RECALL = 0.99  # the gate lets through at least this share of out-of-source attacks
+TARGET_FPR = 0.01  # each label's threshold: at most this share of out-of-source benign texts above it
+BOOTSTRAP = 300
+
+
+def source_weights(items: list[Item], mask: np.ndarray) -> np.ndarray:
+    """1/sqrt(size) per (source, class): a 1,000-text source counts ~30 times a 1-text one, not 1,000 times."""
+    w = np.zeros(len(items))
+    counts: dict[tuple[str, bool], int] = {}
+    for i in np.flatnonzero(mask):
+        k = (items[i].source, bool(items[i].labels))
+        counts[k] = counts.get(k, 0) + 1
+    for i in np.flatnonzero(mask):
+        w[i] = 1.0 / math.sqrt(counts[(items[i].source, bool(items[i].labels))])
+    return w
+
+
+def fit_heads(x: np.ndarray, items: list[Item], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One logistic regression per label on the embeddings: that label's texts against benign texts."""
+    from sklearn.linear_model import LogisticRegression
+
+    w = source_weights(items, mask)
+    benign = np.array([not it.labels for it in items])
+    weights, bias = np.zeros((x.shape[1], len(LABELS)), np.float32), np.zeros(len(LABELS), np.float32)
+    for h, label in enumerate(LABELS):
+        pos = np.array([label in it.labels for it in items])
+        use = mask & (pos | benign)
+        y = pos[use].astype(int)
+        sw = w[use].copy()
+        # balance the classes by total weight
+        sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
+        clf = LogisticRegression(C=HEAD_C, max_iter=2000)
+        clf.fit(x[use], y, sample_weight=sw / sw.mean())
+        weights[:, h] = clf.coef_[0]
+        bias[h] = clf.intercept_[0]
+    return weights, bias
+
+
+@dataclass
+class Chunked:
+    """Every text's sentence-sized chunks, embedded: the heads train and score on these (a text is its top chunk)."""
+
+    x: np.ndarray  # (chunks, dims)
+    first: np.ndarray  # index of each text's first chunk; a text's chunks are contiguous
+
+    def per_text_max(self, logits: np.ndarray) -> np.ndarray:
+        return np.asarray(np.maximum.reduceat(logits, self.first, axis=0))
+
+    def argmax_chunk(self, logits: np.ndarray, texts: np.ndarray) -> np.ndarray:
+        """The index of the highest-scoring chunk of each text in `texts`."""
+        ends = np.append(self.first[1:], len(logits))
+        return np.array([self.first[i] + int(np.argmax(logits[self.first[i] : ends[i]])) for i in texts], dtype=int)
+
+    def counts(self) -> np.ndarray:
+        return np.diff(np.append(self.first, len(self.x)))
+
+
+def fit_heads_mil(
+    xw: np.ndarray, ch: Chunked, items: list[Item], mask: np.ndarray, rounds: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heads on chunks, as multiple-instance learning: an attack text's positive is its highest-scoring chunk
+    (chosen by the whole-text heads first, then by the chunk heads), and every chunk of a benign text is negative."""
+    from sklearn.linear_model import LogisticRegression
+
+    w0, b0 = fit_heads(xw, items, mask)
+    tw = source_weights(items, mask)
+    n_chunks = ch.counts()
+    benign_t = np.flatnonzero(mask & np.array([not it.labels for it in items]))
+    owner = np.repeat(np.arange(len(items)), n_chunks)
+    benign_c = np.flatnonzero(np.isin(owner, benign_t))
+    neg_w = tw[owner[benign_c]] / np.sqrt(n_chunks[owner[benign_c]])
+    weights, bias = np.zeros_like(w0), np.zeros_like(b0)
+    for h, label in enumerate(LABELS):
+        pos_t = np.flatnonzero(mask & np.array([label in it.labels for it in items]))
+        logits = ch.x @ w0[:, h] + b0[h]
+        w, b = w0[:, h], b0[h]
+        for _ in range(rounds):
+            pick = ch.argmax_chunk(logits, pos_t)
+            xs = np.concatenate([ch.x[pick], ch.x[benign_c]])
+            y = np.r_[np.ones(len(pick), int), np.zeros(len(benign_c), int)]
+            sw = np.r_[tw[pos_t], neg_w]
+            sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
+            clf = LogisticRegression(C=HEAD_C, max_iter=2000)
+            clf.fit(xs, y, sample_weight=sw / sw.mean())
+            w, b = clf.coef_[0].astype(np.float32), np.float32(clf.intercept_[0])
+            logits = ch.x @ w + b
+        weights[:, h], bias[h] = w, b
+    return weights, bias
+
+
+@dataclass
+class GateFeatures:
+    """Hashed n-grams computed once: whole texts (to fit the gate) and every window (to score it as run time does)."""
+
+    whole: Any  # sparse (texts, features)
+    windows: Any  # sparse (windows, features)
+    first: np.ndarray  # index of each text's first window row
+
+
+def gate_features(texts: list[str]) -> GateFeatures:
+    vec = make_vectorizer(*GATE_SHAPE)
+    rows: list[str] = []
+    first = np.zeros(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        first[i] = len(rows)
+        rows.extend(t[s:e] for s, e in windows(t, WINDOW, STRIDE))
+    return GateFeatures(vec.transform(texts), vec.transform(rows), first)
+
+
+def fit_gate(feats: GateFeatures, items: list[Item], mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """The cascade's gate: any attack against benign, on hashed character n-grams of whole texts."""
+    from sklearn.linear_model import LogisticRegression
+
+    idx = np.flatnonzero(mask)
+    y = np.array([bool(items[i].labels) for i in idx], int)
+    sw = source_weights(items, mask)[idx]
+    sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
+    clf = LogisticRegression(C=GATE_C, max_iter=3000, solver="liblinear")
+    clf.fit(feats.whole[idx], y, sample_weight=sw / sw.mean())
+    return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+
+
+def gate_scores(feats: GateFeatures, weights: np.ndarray, bias: float) -> np.ndarray:
+    """Each text's gate score as the run-time gate computes it: the best of its windows."""
+    z = np.asarray(feats.windows @ weights).ravel() + bias
+    per_window = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    return np.asarray(np.maximum.reduceat(per_window, feats.first))
+
+
+@dataclass
+class OutOfSource:
+    logits: np.ndarray  # (texts, labels), each from heads trained without the text's source
+    gate: np.ndarray  # (texts,)
+    sources: list[str]
+
+
+def run(
+    items: list[Item],
+    x: np.ndarray,
+    ch: Chunked,
+    train_mask: np.ndarray,
+    feats: GateFeatures,
+    progress: Callable[[str], None] = print,
+) -> OutOfSource:
+    sources = sorted({items[i].source for i in np.flatnonzero(train_mask)})
+    logits = np.full((len(items), len(LABELS)), np.nan)
+    gate = np.full(len(items), np.nan)
+    src = np.array([it.source for it in items])
+    for k, s in enumerate(sources):
+        left = src == s
+        fit = train_mask & ~left
+        wts, b = fit_heads_mil(x, ch, items, fit)
+        logits[left] = ch.per_text_max(ch.x @ wts + b)[left]
+        gw, gb = fit_gate(feats, items, fit)
+        gate[left] = gate_scores(feats, gw, gb)[left]
+        progress(f"left out {s} ({int(left.sum())} texts) [{k + 1}/{len(sources)}]")
+    return OutOfSource(logits, gate, sources)
+
+
+def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """a, b with sigmoid(a*logit + b) calibrated on out-of-source scores (equal weight to both classes)."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=100.0, class_weight="balanced")
+    clf.fit(logits.reshape(-1, 1), y)
+    return float(clf.coef_[0][0]), float(clf.intercept_[0])
+
+
+def threshold_at(neg: np.ndarray, fpr: float) -> float:
+    """The lowest threshold with at most `fpr` of `neg` at or above it."""
+    ranked = np.sort(neg)[::-1]
+    allowed = math.floor(fpr * len(ranked))
+    cut = ranked[allowed] if allowed < len(ranked) else 0.0
+    return float(min(np.nextafter(cut, 2.0), 1.0))
+
+
+def interval(stat: Callable[[np.ndarray, np.ndarray], float], pos: np.ndarray, neg: np.ndarray) -> list[float]:
+    """95% bootstrap interval of stat(pos, neg), resampling both sides."""
+    rng = np.random.default_rng(7)
+    vals = [
+        stat(rng.choice(pos, len(pos)), rng.choice(neg, len(neg))) for _ in range(BOOTSTRAP) if len(pos) and len(neg)
+    ]
+    if not vals:
+        return [0.0, 0.0]
+    return [round(float(np.percentile(vals, 2.5)), 4), round(float(np.percentile(vals, 97.5)), 4)]
+
+
+def label_metrics(
+    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float]
+) -> dict[str, Any]:
+    """Per label: AUC and recall at 1% and 2% FPR with intervals, and recall/FPR at the policy threshold."""
+    benign = mask & np.array([not it.labels for it in items])
+    out = {}
+    for h, label in enumerate(LABELS):
+        pos_m = mask & np.array([label in it.labels for it in items])
+        pos, neg = probs[pos_m, h], probs[benign, h]
+        thr = thresholds[label]
+        out[label] = {
+            "positives": int(pos_m.sum()),
+            "negatives": int(benign.sum()),
+            "auc": round(auc(pos, neg), 4),
+            "auc_95ci": interval(auc, pos, neg),
+            "recall_at_1pct_fpr": round(recall_at_fpr(pos, neg, 0.01), 4),
+            "recall_at_1pct_fpr_95ci": interval(lambda p, n: recall_at_fpr(p, n, 0.01), pos, neg),
+            "recall_at_2pct_fpr": round(recall_at_fpr(pos, neg, 0.02), 4),
+            "recall_at_2pct_fpr_95ci": interval(lambda p, n: recall_at_fpr(p, n, 0.02), pos, neg),
+            "threshold": round(thr, 4),
+            "recall_at_threshold": round(float((pos >= thr).mean()) if len(pos) else 0.0, 4),
+            "fpr_at_threshold": round(float((neg >= thr).mean()) if len(neg) else 0.0, 4),
+        }
+    return out
+
+
+def kind_fpr(
+    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float], actions: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Per benign kind: the share flagged by any label, the share blocked by the policy, and per label."""
+    out = {}
+    for kind in KINDS:
+        m = mask & np.array([not it.labels and it.kind == kind for it in items])
+        n = int(m.sum())
+        if not n:
+            continue
+        hit = {label: probs[m, h] >= thresholds[label] for h, label in enumerate(LABELS)}
+        anyhit = np.any(np.stack(list(hit.values())), axis=0)
+        blocked = np.any(np.stack([hit[la] for la in LABELS if actions.get(la) == "block"] or [anyhit & False]), axis=0)
+        out[kind] = {
+            "texts": n,
+            "flagged": round(float(anyhit.mean()), 4),
+            "blocked": round(float(blocked.mean()), 4),
+            **{f"fpr_{la}": round(float(v.mean()), 4) for la, v in hit.items()},
+            "sources": sorted({items[i].source for i in np.flatnonzero(m)}),
+        }
+    return out
+
+
+def source_rows(
+    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float], reached: np.ndarray
+) -> list[dict[str, Any]]:
+    """One row per source: its attacks' recall per label at the thresholds, or its benign texts' FPR."""
+    rows = []
+    for s in sorted({items[i].source for i in np.flatnonzero(mask)}):
+        m = mask & np.array([it.source == s for it in items])
+        row: dict[str, Any] = {
+            "source": s,
+            "texts": int(m.sum()),
+            "reached_encoder": round(float(reached[m].mean()), 4),
+        }
+        for h, label in enumerate(LABELS):
+            pm = m & np.array([label in it.labels for it in items])
+            if pm.any():
+                row[f"recall_{label}"] = round(float((probs[pm, h] >= thresholds[label]).mean()), 4)
+                row[f"n_{label}"] = int(pm.sum())
+        bm = m & np.array([not it.labels for it in items])
+        if bm.any():
+            anyhit = np.any(np.stack([probs[bm, h] >= thresholds[la] for h, la in enumerate(LABELS)]), axis=0)
+            row["benign"] = int(bm.sum())
+            row["fpr_any"] = round(float(anyhit.mean()), 4)
+        rows.append(row)
+    return rows
