@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from weightwarden.guard import Guard, default_policy
+from weightwarden.guard import Guard, parse_policy
 from weightwarden.guard.embedding import bundled_embedding
 
 
 @pytest.fixture(scope="module")
 def deep() -> Guard:
-    return Guard(default_policy(), layers={"patterns", "linear", "embedding"})
+    # the older layers at their own calibration (0.5), blocking: the bundled policy now uses the encoder cascade
+    rules = {la: {"action": "block", "threshold": 0.5} for la in ("injection", "jailbreak", "harmful")}
+    return Guard(parse_policy({"input": rules}), layers={"patterns", "linear", "embedding"})
 
 
 def test_embedding_heads_score_windows_of_a_long_text(deep: Guard) -> None:

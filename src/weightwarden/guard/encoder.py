@@ -253,7 +253,9 @@ class EncoderModel:
             if not passed:
                 return gate, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
             pieces = [c for c in pieces if any(c[0] < e and s < c[1] for s, e in passed)]
-        pieces = thin(pieces)
+        pieces = thin([c for c in pieces if c[1] > c[0]])
+        if not pieces:  # nothing but whitespace (or nothing at all) to read
+            return gate, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
         x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
         probs = self.calibrated(x @ self.weights + self.bias)
         top = probs.argmax(axis=0)
