@@ -55,8 +55,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench training scripts
+	$(BIN)/ruff format --check src tests bench training scripts
 	$(BIN)/mypy src
 
 bench: $(STAMP)
