@@ -27,7 +27,6 @@ from weightwarden.guard.train import (
     train_embedding,
     train_linear,
     write_card,
-    write_fingerprints,
 )
 
 
@@ -70,8 +69,17 @@ def main() -> int:
             old = json.loads(prior.read_text()).get("layers", {}).get("embedding")
             if old:
                 layers["embedding"] = old
-    layers["fingerprints"] = write_fingerprints(train, args.out)
-    path = write_card(card(train, held, cfg, layers), args.out)
+    # train_fingerprints.npz now belongs to the encoder layer (training/guard/train.py): every text it trained on
+    layers["fingerprints"] = {"file": "train_fingerprints.npz", "written_by": "training/guard/train.py"}
+    new_card = card(train, held, cfg, layers)
+    prior_card = args.out / "model.json"
+    if prior_card.is_file():  # keep the encoder layer's section and its build-time figures
+        import json
+
+        encoder = json.loads(prior_card.read_text()).get("encoder")
+        if encoder:
+            new_card["encoder"] = encoder
+    path = write_card(new_card, args.out)
     say(f"wrote {path} and the weights beside it")
     return 0
 
