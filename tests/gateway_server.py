@@ -48,6 +48,14 @@ class Running:
     def key_id(self, secret: str) -> str:
         return self.gateway.keys.authenticate(f"Bearer {secret}").key_id
 
+    def idle(self, timeout: float = 30.0, model: str = "default") -> bool:
+        """Whether the model's queue empties within timeout seconds."""
+        queue = self.gateway.router.backends[model].queue
+        deadline = time.time() + timeout
+        while queue.in_flight and time.time() < deadline:
+            time.sleep(0.02)
+        return queue.in_flight == 0
+
     def rows(self, n: int = 1, timeout: float = 30.0, **filters: Any) -> list[RequestRecord]:
         """At least n audit rows matching filters, newest first (rows of streams are written when they end)."""
         deadline = time.time() + timeout

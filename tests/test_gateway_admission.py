@@ -34,14 +34,6 @@ def gw(
         yield g
 
 
-def idle(gw: Running, timeout: float = 30.0) -> bool:
-    queue = gw.gateway.router.backends["default"].queue
-    deadline = time.time() + timeout
-    while queue.in_flight and time.time() < deadline:
-        time.sleep(0.02)
-    return queue.in_flight == 0
-
-
 def chat(text: str, max_tokens: int = 2, stream: bool = False) -> dict[str, object]:
     return {
         "model": "default",
@@ -78,7 +70,7 @@ def test_a_request_refused_by_a_full_queue_is_never_scanned(gw: Running) -> None
             assert float(refused.headers["retry-after-ms"]) > 0
     finally:
         gw.gateway.guard.check_input = real  # type: ignore[method-assign]
-    assert idle(gw), "the stream's generation stopped when its client went away"
+    assert gw.idle(), "the stream's generation stopped when its client went away"
     row = gw.rows(route="/v1/chat/completions", status=429)[0]
     assert row.error == "queue_full" and row.verdicts == {}
 

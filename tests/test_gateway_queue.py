@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 
 import httpx
@@ -29,15 +28,6 @@ def gw(
         yield g
 
 
-def idle(gw: Running, timeout: float = 30.0) -> bool:
-    """Whether the model's queue empties within timeout seconds."""
-    queue = gw.gateway.router.backends["default"].queue
-    deadline = time.time() + timeout
-    while queue.in_flight and time.time() < deadline:
-        time.sleep(0.02)
-    return queue.in_flight == 0
-
-
 def disconnects(gw: Running, key: str) -> float:
     """The gateway's count of generations cancelled by a disconnect, as /metrics reports it."""
     text = httpx.get(f"{gw.root}/metrics", headers={"Authorization": f"Bearer {key}"}).text
@@ -61,7 +51,7 @@ def test_a_full_queue_answers_429_with_retry_after(gw: Running) -> None:
     rows = gw.rows(route="/v1/completions", status=429)
     assert rows and rows[0].error == "queue_full"
     assert gw.rows(route="/v1/completions", status=499), "the client that held the slot went away"
-    assert idle(gw), "its generation stopped within a token, freeing the slot"
+    assert gw.idle(), "its generation stopped within a token, freeing the slot"
     after = httpx.post(f"{gw.base_url}/completions", json={**stream_body(4), "stream": False}, headers=auth, timeout=60)
     assert after.status_code == 200, "the slot comes back once the client that held it has gone"
 
@@ -78,7 +68,7 @@ def test_a_client_that_disconnects_mid_stream_stops_its_generation(gw: Running) 
     stream.close()  # the client goes away
     row = gw.rows(seen + 1, route="/v1/completions", status=499)[0]
     assert row.error == "client_closed_request" and 3 <= row.completion_tokens < LONG
-    assert idle(gw) and queue.counts["cancelled"] == before["cancelled"] + 1
+    assert gw.idle() and queue.counts["cancelled"] == before["cancelled"] + 1
     assert disconnects(gw, client.api_key) == cancelled + 1
 
 
@@ -93,7 +83,7 @@ def test_a_client_that_gives_up_on_a_plain_answer_stops_it_too(gw: Running) -> N
         )
     rows = gw.rows(seen + 1, route="/v1/completions", status=499)
     assert len(rows) == seen + 1 and rows[0].completion_tokens < LONG
-    assert idle(gw) and queue.counts["cancelled"] + queue.counts["skipped"] == cancelled + 1
+    assert gw.idle() and queue.counts["cancelled"] + queue.counts["skipped"] == cancelled + 1
 
 
 class HangingRuntime:
@@ -159,4 +149,4 @@ def test_a_stream_past_its_time_limit_ends_with_an_error_event(timed: tuple[Runn
             pass
     row = gw.rows(seen + 1, model="default", status=504)[0]
     assert row.error == "timeout" and row.completion_tokens < LONG
-    assert idle(gw) and queue.counts["cancelled"] + queue.counts["skipped"] == stopped + 1, "the model was stopped"
+    assert gw.idle() and queue.counts["cancelled"] + queue.counts["skipped"] == stopped + 1, "the model was stopped"
