@@ -30,8 +30,20 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def test_a_table_in_a_pipe_keeps_every_cell_whole_on_one_line(home: Path) -> None:
-    r = piped(home, "scan", ATTACK)
+@pytest.fixture
+def blocking(tmp_path: Path) -> str:
+    """A policy on the older layers (patterns, n-grams) that blocks ATTACK with a known span.
+
+    The bundled policy only flags injection (its out-of-source FPR is too high to block: issue 11); these tests are
+    about how a table looks in each destination, so they pin a policy whose verdict and spans do not move.
+    """
+    path = tmp_path / "blocking.yaml"
+    path.write_text("input:\n  injection: {action: block}\noutput: {}\n")
+    return str(path)
+
+
+def test_a_table_in_a_pipe_keeps_every_cell_whole_on_one_line(home: Path, blocking: str) -> None:
+    r = piped(home, "scan", "--policy", blocking, ATTACK)
     assert r.code == 1, r.err
     assert "\x1b[" not in r.out  # no colour codes in a log
     assert "…" not in r.out
@@ -41,20 +53,20 @@ def test_a_table_in_a_pipe_keeps_every_cell_whole_on_one_line(home: Path) -> Non
     assert "BLOCKED" in r.out
 
 
-def test_columns_is_honoured_and_narrow_tables_fold_instead_of_cutting(home: Path) -> None:
-    r = piped(home, "scan", ATTACK, COLUMNS="60")
+def test_columns_is_honoured_and_narrow_tables_fold_instead_of_cutting(home: Path, blocking: str) -> None:
+    r = piped(home, "scan", "--policy", blocking, ATTACK, COLUMNS="60")
     assert r.code == 1, r.err
     lines = r.out.splitlines()
     assert max(map(len, lines)) <= 60
     assert "…" not in r.out
     cells = "".join(line.replace("│", "").replace(" ", "") for line in lines)
     assert SPANS.replace(" ", "") in cells  # every character of the cell is there, folded over lines
-    wide = piped(home, "scan", ATTACK, COLUMNS="200")
+    wide = piped(home, "scan", "--policy", blocking, ATTACK, COLUMNS="200")
     assert max(map(len, wide.out.splitlines())) <= 200 and SPANS in wide.out
 
 
-def test_a_table_in_a_terminal_is_drawn_to_its_width_with_colour(home: Path) -> None:
-    r = in_terminal(home, "scan", ATTACK, width=90)
+def test_a_table_in_a_terminal_is_drawn_to_its_width_with_colour(home: Path, blocking: str) -> None:
+    r = in_terminal(home, "scan", "--policy", blocking, ATTACK, width=90)
     assert r.code == 1, r.out
     assert "\x1b[" in r.out  # colour
     text = plain(r.out)
@@ -64,8 +76,8 @@ def test_a_table_in_a_terminal_is_drawn_to_its_width_with_colour(home: Path) -> 
     assert "ignore_instructions" in text and "BLOCKED" in text
 
 
-def test_format_md_is_a_markdown_table_to_paste_into_a_pull_request(home: Path) -> None:
-    r = piped(home, "scan", ATTACK, "--format", "md")
+def test_format_md_is_a_markdown_table_to_paste_into_a_pull_request(home: Path, blocking: str) -> None:
+    r = piped(home, "scan", "--policy", blocking, ATTACK, "--format", "md")
     assert r.code == 1, r.err
     lines = r.out.splitlines()
     header = lines.index("| detector | label | score | threshold | action | spans | ms |")
@@ -73,7 +85,7 @@ def test_format_md_is_a_markdown_table_to_paste_into_a_pull_request(home: Path) 
     assert lines[0].startswith("**guard (input")
     assert any(line.startswith("| injection | injection |") and SPANS in line for line in lines)
     assert "**BLOCKED**" in r.out
-    same = in_terminal(home, "scan", ATTACK, "--format", "md")  # the same Markdown in a terminal
+    same = in_terminal(home, "scan", "--policy", blocking, ATTACK, "--format", "md")  # the same Markdown in a terminal
     assert "| detector | label |" in plain(same.out)
 
 
