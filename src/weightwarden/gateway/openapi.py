@@ -69,7 +69,14 @@ def documented(
         responses[200] = {"model": ok}
     if stream:
         events = {
-            "text/event-stream": {"schema": {"type": "string", "description": "data: {chunk} events, then [DONE]"}}
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "description": "one server-sent event: data holds a JSON chunk, or [DONE] at the end",
+                    "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}},
+                    "required": ["data"],
+                }
+            }
         }
         responses.setdefault(200, {})["content"] = events
     for status in sorted({*errors, *(() if open_route else (401,))}):
