@@ -230,14 +230,29 @@ class DetokenizeRequest(_Body):
     tokens: list[int] = Field(max_length=1_000_000, json_schema_extra={"items": {"type": "integer", "minimum": 0}})
 
 
+_INT64 = 2**63 - 1  # the largest integer the ledger's databases store
+
+
 class KeyCreateRequest(_Body):
     name: str = Field(min_length=1, max_length=128)
     models: list[str] = Field(default_factory=list, max_length=256)
-    rpm: int | None = Field(None, ge=1)
-    tpm: int | None = Field(None, ge=1)
-    budget_tokens: int | None = Field(None, ge=0)
-    budget_usd: float | None = Field(None, ge=0.0)
+    rpm: int | None = Field(None, ge=1, le=_INT64)
+    tpm: int | None = Field(None, ge=1, le=_INT64)
+    budget_tokens: int | None = Field(None, ge=0, le=_INT64)
+    budget_usd: float | None = Field(None, ge=0.0, le=1e15)
     expires: str | None = Field(None, max_length=64)
+
+    @field_validator("name", "models", "expires")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Text the ledger can store: no lone UTF-16 surrogates (JSON allows them, UTF-8 does not)."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError("text with a lone surrogate (an unpaired \\ud800-\\udfff escape)") from None
+        return value
 
 
 def parse_body(model: type[T], raw: bytes) -> T:
