@@ -5,6 +5,7 @@ describe."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -179,3 +180,14 @@ def test_schemathesis_finds_no_server_error(api: Any, method: str, path: str) ->
         case.call_and_validate(headers=bearer(ADMIN), checks=CHECKS)
 
     check()
+
+
+def test_key_limits_past_what_the_ledger_stores_are_a_400_not_a_500(tmp_path: Path) -> None:
+    """Found by schemathesis in a clean-clone run: a 20-digit budget reached SQLite and came back as a 500."""
+    with serve(tmp_path, None) as gw:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        for field in ("rpm", "tpm", "budget_tokens"):
+            resp = httpx.post(f"{gw.root}/admin/keys", json={"name": "big", field: 10**20}, headers=admin)
+            assert resp.status_code == 400 and resp.json()["error"]["param"] == field, resp.text
+        ok = httpx.post(f"{gw.root}/admin/keys", json={"name": "fine", "budget_tokens": 2**63 - 1}, headers=admin)
+        assert ok.status_code == 200 and ok.json()["budget_tokens"] == 2**63 - 1
