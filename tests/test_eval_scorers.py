@@ -13,17 +13,20 @@ import pytest
 from weightwarden.errors import TaskError
 from weightwarden.eval.base import ScorerSpec
 from weightwarden.eval.perturb import PERTURB, perturb
-from weightwarden.eval.scorers import (
+from weightwarden.eval.refusal import (
     REFUSAL_MODEL,
     RefusalModel,
-    check_constraint,
     is_refusal,
-    last_number,
-    normalize,
     own_words,
     refusal_detector_accuracy,
     refusal_model,
     refusal_patterns,
+)
+from weightwarden.eval.scorers import (
+    SCORERS,
+    check_constraint,
+    last_number,
+    normalize,
     score_exact,
     score_generation,
     score_normalized,
@@ -283,7 +286,7 @@ def test_builtin_refusal_labels_if_installed() -> None:
 
 def test_detector_on_the_held_out_test_half() -> None:
     """The out-of-sample figure: labels written without seeing the detector, half of them never used to build it."""
-    from weightwarden.eval.scorers import heldout_split
+    from weightwarden.eval.refusal import heldout_split
     from weightwarden.eval.suites import refusal_heldout_path
 
     path = refusal_heldout_path()
@@ -373,9 +376,7 @@ def test_interval_chart_is_self_contained_svg() -> None:
     ],
 )
 def test_every_scorer_type_scores_a_right_answer(scorer: ScorerSpec, item: dict[str, object], answer: str) -> None:
-    from weightwarden.eval.base import SCORER_TYPES
-
-    assert scorer.type in SCORER_TYPES
+    assert scorer.type in SCORERS
     assert score_generation(scorer, answer, item, "answer")["correct"] == 1
     assert score_generation(scorer, "", item, "answer")["correct"] == (1 if scorer.type == "refusal" else 0)
 
