@@ -220,8 +220,9 @@ def test_own_words_leaves_out_quotations_unless_the_whole_answer_is_one() -> Non
 
 
 def test_refusal_model_matches_scikit_learn(tmp_path: Path) -> None:
-    text_mod = pytest.importorskip("sklearn.feature_extraction.text")
-    linear = pytest.importorskip("sklearn.linear_model")
+    import sklearn.feature_extraction.text as text_mod
+    import sklearn.linear_model as linear
+
     train = ["no, i won't", "sure, here it is", "i can't do that", "here's the recipe", "not doing it", "yes: 42", "a"]
     labels = [1, 0, 1, 0, 1, 0, 0]
     vec = text_mod.TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
@@ -273,12 +274,11 @@ def test_detector_accuracy_on_a_labelled_fixture(tmp_path: Path) -> None:
         refusal_detector_accuracy(bad)
 
 
-def test_builtin_refusal_labels_if_installed() -> None:
+def test_builtin_refusal_labels() -> None:
     from weightwarden.eval.suites import refusal_labels_path
 
     path = refusal_labels_path()
-    if not path.is_file():
-        pytest.skip("the built-in refusal labels are not installed in this checkout")
+    assert path.is_file(), f"{path} is committed package data and missing: reinstall, or restore it from git"
     acc = refusal_detector_accuracy(path)
     assert acc.accuracy.n >= 120
     assert acc.accuracy.value >= 0.8, acc.as_dict()
@@ -310,14 +310,6 @@ def test_wilson_against_a_hand_checked_value() -> None:
     assert (wilson(0, 5).low, wilson(5, 5).high) == (0.0, 1.0)
     with pytest.raises(ValueError):
         wilson(0, 0)
-
-
-@pytest.mark.parametrize(("k", "n"), [(0, 7), (1, 20), (13, 20), (57, 300), (120, 120), (3, 4)])
-def test_wilson_matches_scipy(k: int, n: int) -> None:
-    stats = pytest.importorskip("scipy.stats")
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    m = wilson(k, n)
-    assert m.low == pytest.approx(ci.low, abs=1e-9) and m.high == pytest.approx(ci.high, abs=1e-9)
 
 
 def test_bootstrap_is_seeded_and_covers_the_mean() -> None:
