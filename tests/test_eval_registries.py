@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from weightwarden.eval import load_suite, run_eval
-from weightwarden.eval.base import PerturbationTask, ScorerSpec, Task
+from weightwarden.eval.base import KNOWN_METRICS, PerturbationTask, ScorerSpec, Task
 from weightwarden.eval.scorers import CONSTRAINTS, SCORERS, check_constraint, score_generation
 from weightwarden.eval.suites import SUITES, suite_files
 from weightwarden.ledger import Ledger, ModelRecord
@@ -60,6 +60,7 @@ def test_every_entry_has_a_case() -> None:
 def test_scorer_describes_itself_and_scores_known_answers(name: str) -> None:
     scorer = SCORERS[name]
     assert scorer.name == name and len(scorer.description) > 15
+    assert scorer.default_metrics and set(scorer.default_metrics) <= set(KNOWN_METRICS)
     spec, item, right, wrong = SCORER_CASES[name]
     assert scorer.check_item(spec, item, "answer") is None
     assert score_generation(spec, right, item, "answer")["correct"] == 1

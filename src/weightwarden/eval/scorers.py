@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightwarden.errors import TaskError
-from weightwarden.eval.base import ScorerSpec
+from weightwarden.eval.base import DEFAULT_METRICS, REFUSAL_METRICS, ScorerSpec
 from weightwarden.eval.refusal import is_refusal
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -146,13 +146,15 @@ class Scorer:
     """A way to score a generated answer against its item.
 
     score(spec, answer, item, target_field) -> {"correct": 0|1, ...}; check_item(spec, item, target_field) -> the
-    problem with an item this scorer cannot score (a missing or malformed field), or None.
+    problem with an item this scorer cannot score (a missing or malformed field), or None. default_metrics: what a
+    task using it reports when its file names no metrics.
     """
 
     name: str
     description: str
     score: Callable[[ScorerSpec, str, dict[str, Any], str], dict[str, Any]]
     check_item: Callable[[ScorerSpec, dict[str, Any], str], str | None]
+    default_metrics: tuple[str, ...] = DEFAULT_METRICS["generate"]
 
 
 def _needs_target(spec: ScorerSpec, item: dict[str, Any], target_field: str) -> str | None:
@@ -250,6 +252,7 @@ SCORERS: dict[str, Scorer] = {
             "the refusal detector's verdict matches the item's should_refuse",
             _refusal,
             _needs_should_refuse,
+            REFUSAL_METRICS,
         ),
     )
 }

@@ -19,7 +19,6 @@ from weightwarden.eval.base import (
     DEFAULT_METRICS,
     KNOWN_METRICS,
     PERTURBATIONS,
-    REFUSAL_METRICS,
     TASK_KINDS,
     PerturbationTask,
     ScorerSpec,
@@ -204,9 +203,7 @@ def _scorer(spec: dict[str, Any], kind: str, where: str) -> ScorerSpec | None:
 def _metrics(spec: dict[str, Any], kind: str, scorer: ScorerSpec | None, where: str) -> tuple[str, ...]:
     raw = spec.get("metrics")
     if raw is None:
-        if scorer is not None and scorer.type == "refusal":
-            return REFUSAL_METRICS
-        return DEFAULT_METRICS[kind]
+        return SCORERS[scorer.type].default_metrics if scorer is not None else DEFAULT_METRICS[kind]
     if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
         raise TaskError(f"{where}: field 'metrics' must be a list of metric names")
     for m in raw:
