@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -126,3 +129,16 @@ def test_guard_features_hash_as_the_trained_weights_expect() -> None:
     digest = hashlib.sha256(h.buckets.tobytes() + h.word_hashes.tobytes()).hexdigest()
     assert digest == "4cd2ad9753595cc5123e147c5c1ad1bf463f081a45dcc16596ff6a539d06debb"
     assert term_hash("hello world") == 3168755071968736268
+
+
+def test_importing_the_stages_loads_neither_scipy_nor_scikit_learn() -> None:
+    """The formulas import scipy and scikit-learn on first use: `warden scan` and the gateway's guard start without
+    them (each costs a second or more to import)."""
+    code = (
+        "import sys\n"
+        "import weightwarden.eval, weightwarden.guard, weightwarden.provenance\n"
+        "print(sorted(m for m in ('scipy.stats', 'sklearn.metrics') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "[]"

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from scipy.stats import binomtest
+from typing import Any
 
 CONFIDENCE = 0.95
+
+
+def _binomtest(k: int, n: int, p: float = 0.5) -> Any:
+    # imported on first use: scipy.stats costs about a second at start-up, and `warden scan` or the gateway never
+    # need it
+    from scipy.stats import binomtest
+
+    return binomtest(k, n, p)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -18,7 +26,7 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
         raise ValueError(f"n ({n}) must be >= 0")
     if not 0 <= successes <= n:
         raise ValueError(f"successes ({successes}) must lie between 0 and n ({n})")
-    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    ci = _binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
     return max(0.0, float(ci.low)), min(1.0, float(ci.high))
 
 
@@ -33,4 +41,4 @@ def mcnemar_exact(base_only: int, candidate_only: int) -> float:
     n = base_only + candidate_only
     if n == 0:
         return 1.0
-    return float(binomtest(base_only, n, 0.5).pvalue)
+    return float(_binomtest(base_only, n).pvalue)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 Scores = Sequence[float] | np.ndarray
 
@@ -23,6 +22,8 @@ def auc(pos: Scores, neg: Scores) -> float:
     """Area under the ROC curve: the chance that a positive outscores a negative, ties counting one half."""
     if not len(pos) or not len(neg):
         raise ValueError("an AUC needs at least one positive and one negative score")
+    from sklearn.metrics import roc_auc_score  # on first use: importing scikit-learn costs seconds at start-up
+
     truth, scores = _labelled(pos, neg)
     return float(roc_auc_score(truth, scores))
 
@@ -44,6 +45,8 @@ def recall_at_fpr(pos: Scores, neg: Scores, fpr: float) -> float:
 
 def binary_metrics(pos: Scores, neg: Scores, threshold: float = 0.5) -> dict[str, Any]:
     """Precision, recall, F1, false-positive rate at `threshold`, recall at 1% FPR, AUC (0 without both sides)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     truth, scores = _labelled(pos, neg)
     said = scores >= threshold
     n_pos, n_neg = int(truth.sum()), int(len(truth) - truth.sum())
