@@ -15,17 +15,23 @@ from weightwarden.eval.runner import (
     run_config,
     run_eval,
 )
+from weightwarden.eval.scorers import CONSTRAINTS, SCORERS, Constraint, Scorer
 from weightwarden.eval.stats import bootstrap, wilson
-from weightwarden.eval.suites import SUITES, available_suites, builtin_root, load_suite, resolve_tasks
+from weightwarden.eval.suites import SUITES, Suite, available_suites, builtin_root, load_suite, resolve_tasks
 from weightwarden.eval.task import load_task, render_prompt
 
 __all__ = [
+    "CONSTRAINTS",
+    "SCORERS",
     "SUITES",
+    "Constraint",
     "EvalResult",
     "ItemScore",
     "Metric",
     "PerturbationTask",
     "ProgressFn",
+    "Scorer",
+    "Suite",
     "Task",
     "TaskResult",
     "available_suites",
