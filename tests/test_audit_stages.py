@@ -233,3 +233,14 @@ def test_guard_stage_fails_when_the_weights_are_not_the_ones_measured(monkeypatc
     monkeypatch.setattr(q, "encoder_sha256", lambda: "0" * 64)
     status, summary, _, _ = guard_quality()
     assert status == "fail" and "not the ones measured" in summary
+
+
+def test_the_renderer_loads_no_work_code() -> None:
+    # report/ reads the ledger and the typed records; it must never pull in a stage that runs work.
+    code = (
+        "import sys, weightwarden.report, weightwarden.report.render\n"
+        "work = ('eval', 'guard', 'inspect', 'provenance', 'runtimes', 'watermark', 'audit.stages', 'audit.pipeline')\n"
+        "print([m for m in sys.modules if m.startswith(tuple('weightwarden.' + w for w in work))])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

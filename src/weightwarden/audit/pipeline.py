@@ -19,7 +19,7 @@ from weightwarden.config import Settings
 from weightwarden.errors import WardenError
 from weightwarden.ledger import Ledger, StageRecord
 from weightwarden.runtimes import Artifact, Runtime
-from weightwarden.runtimes.platform_info import PLATFORM_KEY, describe, platform_info
+from weightwarden.runtimes.platform_info import describe, platform_info
 
 AUDIT_RUN_KIND = "audit"
 
@@ -69,15 +69,17 @@ def run_audit(
 
         stages = STAGES
     ledger.upsert_model(artifact.model_record())
+    # What the evidence ran on: scores differ in the last bits, and greedy answers at near ties, between builds.
     where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
     header = AuditHeader(
         version=__version__,
         model={"name": artifact.name, "ref": artifact.ref, "sha256": artifact.sha256, "format": artifact.format},
-        # What the evidence ran on: scores differ in the last bits, and greedy answers at near ties, between builds.
-        platform={**where, "runtime": runtime.info.name, "summary": describe(where)},
+        runtime=runtime.info.name,
+        platform=where,
+        platform_summary=describe(where),
     )
-    config = {"ref": artifact.ref, "quick": quick, "runtime": runtime.info.name, PLATFORM_KEY: where}
-    run_id = ledger.start_run(AUDIT_RUN_KIND, artifact.sha256, {**config, **header.to_config()})
+    config = {"ref": artifact.ref, "quick": quick, **header.to_config()}
+    run_id = ledger.start_run(AUDIT_RUN_KIND, artifact.sha256, config)
     ctx = AuditContext(artifact, runtime, ledger, run_id, quick, settings, train, bench, eval_limit, item_progress)
     results: list[StageResult] = []
     try:

@@ -77,19 +77,37 @@ class StageResult:
 
 @dataclass(frozen=True)
 class AuditHeader:
-    """What was audited and on what: kept in the audit run's config so a report needs nothing but the ledger.
+    """What was audited and on what, kept in the audit run's config so a report needs nothing but the ledger.
 
-    model: name, ref, sha256, format; platform: the PlatformInfo dict plus runtime and a one-line summary.
+    model: name, ref, sha256, format; platform: the run's PlatformInfo as a dict (config["platform"], as every run
+    keeps it); platform_summary: that platform in one line.
     """
 
     version: str
     model: dict[str, Any]
+    runtime: str
     platform: dict[str, Any]
+    platform_summary: str
 
     def to_config(self) -> dict[str, Any]:
-        return {"version": self.version, "model": self.model, "report_platform": self.platform}
+        return {
+            "version": self.version,
+            "model": self.model,
+            "runtime": self.runtime,
+            "platform": self.platform,
+            "platform_summary": self.platform_summary,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> AuditHeader:
-        model, platform = config.get("model") or {}, config.get("report_platform") or {}
-        return cls(str(config.get("version", "")), dict(model), dict(platform))
+        return cls(
+            version=str(config.get("version", "")),
+            model=dict(config.get("model") or {}),
+            runtime=str(config.get("runtime", "")),
+            platform=dict(config.get("platform") or {}),
+            platform_summary=str(config.get("platform_summary", "")),
+        )
+
+    def report_platform(self) -> dict[str, Any]:
+        """The platform block of report.json: the stored platform, the runtime, and the one-line summary."""
+        return {**self.platform, "runtime": self.runtime, "summary": self.platform_summary}

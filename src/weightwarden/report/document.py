@@ -35,6 +35,6 @@ def audit_document(ledger: Ledger, run_id: str) -> dict[str, Any]:
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
         "status": run.status,
         "model": header.model,
-        "platform": header.platform,
+        "platform": header.report_platform(),
         "stages": [rec.result for rec in ledger.stage_results(run_id)],
     }
