@@ -67,7 +67,7 @@ def test_every_registered_stage_is_described_and_runs_on_the_default_model(name:
     (result,) = [r for r in audited.run.results if r.key == name]
     assert isinstance(result, StageResult) and result.title == stage.title
     assert result.status in ("ok", "warn"), f"{name} on the default model: {result.summary}"
-    assert result.summary and result.seconds > 0
+    assert result.summary
     assert all(list(row) == list(result.rows[0]) for row in result.rows), "a table's rows share their columns"
     assert StageResult.from_json(result.to_json()) == result  # stored and read back, nothing is lost
 
