@@ -119,6 +119,11 @@ def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> 
         runs = ledger.runs(kind="audit")
         assert len(runs) == 1 and runs[0].status == "ok" and runs[0].model_hash == report["model"]["sha256"]
         assert len(ledger.items(runs[0].id)) == 4
+    # Rendered again from the ledger alone, later and elsewhere: the very bytes the audit wrote.
+    again = cli("report", runs[0].id, "--out", str(tmp_path / "again"))
+    assert again.code == 0, again.err
+    for name in ("report.html", "report.json"):
+        assert (tmp_path / "again" / name).read_bytes() == (reports[0].parent / name).read_bytes(), name
     listed = json.loads(cli("models", "--json").out)
     assert listed[0]["ref"] == "default"
     assert any(m["hash"] == report["model"]["sha256"] for m in listed[1:])
