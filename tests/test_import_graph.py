@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 KNOWN = {
     "doctor (not placed in DESIGN.md's order)",
-    "provenance -> watermark (sideways, same layer)",  # provenance/audit.py runs the watermark check
     "runtimes -> ledger (sideways, same layer)",  # runtimes/artifact.py
 }
 
