@@ -94,6 +94,7 @@ def test_facts_come_from_the_inspection_read_once(audited: Audited, default_arti
 # -- re-rendering from the ledger ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_warden_report_rerenders_the_audit_byte_for_byte(audited: Audited, tmp_path: Path) -> None:
     home = tmp_path / "home"
     again = tmp_path / "again"
@@ -109,6 +110,7 @@ def test_warden_report_rerenders_the_audit_byte_for_byte(audited: Audited, tmp_p
     assert doc["started_at"] in html and doc["model"]["sha256"] in html
 
 
+@pytest.mark.slow
 def test_warden_report_writes_short_markdown(audited: Audited, tmp_path: Path) -> None:
     r = warden(tmp_path / "home", "report", audited.run.run_id, "--db", str(audited.db), "--format", "md",
                "--out", str(tmp_path / "md"), "--json")  # fmt: skip
@@ -121,6 +123,7 @@ def test_warden_report_writes_short_markdown(audited: Audited, tmp_path: Path) -
     assert not (tmp_path / "md" / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_warden_report_refuses_an_unknown_run_and_a_run_that_is_not_an_audit(audited: Audited, tmp_path: Path) -> None:
     db = ["--db", str(audited.db), "--out", str(tmp_path / "out")]
     unknown = warden(tmp_path / "home", "report", "01NOSUCHRUN0000000000000000", *db)

@@ -391,6 +391,7 @@ def test_audit_stage_eval_charts_every_suite(
     assert missing.status == "warn" and "not installed" in missing.summary
 
 
+@pytest.mark.slow
 def test_cli_eval_json_then_cached_rerun_and_bad_task(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("WARDEN_THREADS", "1")
     task = str(DATA / "quality" / "capitals.yaml")

@@ -157,6 +157,7 @@ def _store(ledger: Ledger, model_hash: str, platform: dict[str, object] | None) 
     return run_id
 
 
+@pytest.mark.slow
 def test_compare_warns_when_runs_ran_on_different_machines(
     cli,  # type: ignore[no-untyped-def]
     home: Path,

@@ -235,6 +235,7 @@ def test_text_read_with_another_tokenizer_is_not_detected_and_says_why(marked: s
 
 
 # -- the command line ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_detect(tmp_path: Path, marked: str) -> None:
     from warden_provenance_cli import run_warden
 
@@ -261,6 +262,7 @@ def test_cli_detect(tmp_path: Path, marked: str) -> None:
 
 
 # -- warden generate --watermark ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_generate_watermark_round_trip(tmp_path: Path) -> None:
     """--watermark makes a key in HOME on first use, reports only its fingerprint, and detect finds the mark."""
     from warden_provenance_cli import run_warden

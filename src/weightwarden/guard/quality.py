@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from weightwarden.formulas.proportion import wilson_interval as wilson
+from weightwarden.formulas.roc import auc, binary_metrics, recall_at_fpr  # noqa: F401  (imported from here by callers)
 from weightwarden.guard.classifier import LINEAR_FILE, weights_dir
 from weightwarden.guard.encoder import ENCODER_FILE
 
@@ -35,65 +34,6 @@ CARD_FILE = "model.json"
 LIVE_SAMPLE_FILE = "live_sample.yaml"
 SCORE_TOLERANCE = 0.02  # the same weights and code on another machine: float noise only
 SCORING_MODULES = ("encoder.py", "layered.py", "learned.py")
-
-
-def binary_metrics(
-    pos: list[float] | np.ndarray, neg: list[float] | np.ndarray, threshold: float = 0.5
-) -> dict[str, Any]:
-    """Precision, recall, F1 and false-positive rate at `threshold`, and recall at 1% FPR (best threshold on `neg`)."""
-    p = np.asarray(pos, dtype=np.float64)
-    n = np.asarray(neg, dtype=np.float64)
-    tp = int((p >= threshold).sum())
-    fn = len(p) - tp
-    fp = int((n >= threshold).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / len(p) if len(p) else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "positives": len(p),
-        "negatives": len(n),
-        "tp": tp,
-        "fn": fn,
-        "fp": fp,
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-        "fpr": round(fp / len(n), 4) if len(n) else 0.0,
-        "recall_at_1pct_fpr": round(recall_at_fpr(p, n, 0.01), 4),
-        "auc": round(auc(p, n), 4),
-    }
-
-
-def recall_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float) -> float:
-    """Recall at the lowest threshold that keeps the false-positive rate at or below `fpr` (ties count as positives)."""
-    if not len(pos):
-        return 0.0
-    if not len(neg):
-        return 1.0
-    allowed = math.floor(fpr * len(neg))
-    ranked = np.sort(neg)[::-1]
-    # a threshold strictly above the (allowed+1)-th highest negative score lets at most `allowed` negatives through
-    cut = ranked[allowed] if allowed < len(ranked) else -np.inf
-    return float((pos > cut).mean())
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Area under the ROC curve (probability a positive outscores a negative, ties half)."""
-    if not len(pos) or not len(neg):
-        return 0.0
-    allv = np.concatenate([pos, neg])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty(len(allv))
-    sorted_v = allv[order]
-    i = 0
-    while i < len(allv):
-        j = i
-        while j + 1 < len(allv) and sorted_v[j + 1] == sorted_v[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    r_pos = ranks[: len(pos)].sum()
-    return float((r_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def metrics_path() -> Path:
@@ -138,16 +78,6 @@ def live_sample() -> list[dict[str, Any]]:
 
 def live_sample_sha256(sample: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(sample, sort_keys=True).encode()).hexdigest()
-
-
-def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson interval of a proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def score_live(guard: Any, sample: list[dict[str, Any]], labels: list[str]) -> list[dict[str, float]]:
