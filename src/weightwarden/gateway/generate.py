@@ -117,8 +117,21 @@ def numbered(index: int, chunks: Iterator[Chunk]) -> Iterator[tuple[int, Chunk]]
             chunks.close()
 
 
-async def fit(gw: Gateway, mr: ModelRequest, backend: Backend, task: GenerationTask) -> tuple[GenerationParams, int]:
-    """Count the task's prompts and fit its sampling to the config and the context; (params, tokens to reserve)."""
+@dataclass(frozen=True)
+class Fitted:
+    """A task's sampling fitted to the config and the model's context, and the tokens it may use at most."""
+
+    params: GenerationParams
+    prompt_tokens: int
+    completion_budget: int
+
+    @property
+    def most(self) -> int:
+        return self.prompt_tokens + self.completion_budget
+
+
+async def fit(gw: Gateway, mr: ModelRequest, backend: Backend, task: GenerationTask) -> Fitted:
+    """Count the task's prompts and fit its sampling to the config and the model's context."""
     counts = await in_thread(task.count, backend)
     mr.counted(sum(counts))
     s = task.sampling
@@ -131,7 +144,8 @@ async def fit(gw: Gateway, mr: ModelRequest, backend: Backend, task: GenerationT
         seed=s.seed,
         stop=s.stop,
     )
-    return params, task.completion_budget(params)
+    mr.sampled(params)
+    return Fitted(params, sum(counts), task.completion_budget(params))
 
 
 async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw: bytes) -> Response:
@@ -140,15 +154,15 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
     backend = mr.pick(task.model, task.capability)
     mr.admit(backend)
     task.check(backend)
-    params, generated = await fit(gw, mr, backend, task)
-    mr.reserve(backend, mr.outcome.usage.prompt_tokens + generated, generated)
+    fitted = await fit(gw, mr, backend, task)
+    mr.reserve(backend, fitted.most, fitted.completion_budget)
     task = await in_thread(task.resolved, backend)
     cleaned = await mr.check_input(task.untrusted())
     if (changed := task.redacted(cleaned)) is not None:
         task = changed
-        params, generated = await fit(gw, mr, backend, task)  # redaction changed the prompt: count it again
-        mr.grow(backend, mr.outcome.usage.prompt_tokens + generated, generated)
-    run = mr.start(backend, task.work(backend, params, raw), prompt_text=task.prompt_text())
+        fitted = await fit(gw, mr, backend, task)  # redaction changed the prompt: count it again
+        mr.grow(backend, fitted.most, fitted.completion_budget)
+    run = mr.start(backend, task.work(backend, fitted.params, raw), prompt_text=task.prompt_text())
     if task.stream:
         mr.streaming = True
         return EventStream(events(mr, task, run), run, mr.ctx.headers, mr.settle)

@@ -9,8 +9,8 @@
     check_output the guard on the answer
     settle       the key is charged what was used and the audit row is written, however the request ended
 
-A ModelRequest holds what one request holds (its slot, reservation and run) and its Outcome; the outcome is written
-here and nowhere else, from the values the stages return.
+A ModelRequest holds what one request holds (its slot, reservation and run) and its Outcome; a model route's
+outcome is written here and nowhere else, from the values the stages return.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from weightwarden.gateway.limits import Reservation
 from weightwarden.gateway.queue import Slot
 from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.gateway.service import Gateway
+from weightwarden.runtimes import GenerationParams
 
 Work = Callable[[], Iterable[tuple[int, Any]]]
 
@@ -44,6 +45,7 @@ class ModelRequest:
         self.outcome = Outcome()
         self.slot: Slot | None = None
         self.reservation: Reservation | None = None
+        self.backend: Backend | None = None
         self.run: GenerationRun | None = None
         self.streaming = False  # the answer is a stream, which settles when it ends
         self._estimate = Usage()  # prompt tokens counted before the model ran
@@ -52,12 +54,8 @@ class ModelRequest:
 
     def pick(self, name: str, capability: Capability) -> Backend:
         """The backend for name, for a request that needs capability; 404, 403 or 400."""
-        assert self.ctx.caller is not None
-        self.outcome.model = name
-        backend = self.gw.router.get(name, self.ctx.caller)
-        self.outcome.model_hash = backend.model_hash
-        require(backend, capability)
-        return backend
+        self.backend = pick(self.gw, self.ctx, self.outcome, name, capability)
+        return self.backend
 
     def admit(self, backend: Backend) -> None:
         """A queue slot and the key's requests per minute, or 429 holding nothing."""
@@ -67,6 +65,11 @@ class ModelRequest:
         """The request's prompt tokens as counted (or estimated) before the model runs."""
         self._estimate = Usage(prompt_tokens)
         self.outcome.usage = self._estimate
+
+    def sampled(self, params: GenerationParams) -> None:
+        """How the answer will be sampled: a watermarked answer's row keeps the key's fingerprint."""
+        if params.logits_processor is not None and self.gw.watermark is not None:
+            self.outcome.watermark = self.gw.watermark.config.fingerprint
 
     def reserve(self, backend: Backend, tokens: int, completion_tokens: int) -> None:
         """Reserve tokens in all, completion_tokens of them generated, against the key's limits; 429 if they say no."""
@@ -105,8 +108,6 @@ class ModelRequest:
         """
         assert self.slot is not None
         self.outcome.prompt_text = prompt_text
-        if generates and self.gw.watermark is not None:
-            self.outcome.watermark = self.gw.watermark.config.fingerprint
         self._generates = generates
         job = backend.queue.submit(work, asyncio.get_running_loop(), self.slot)
         self.run = GenerationRun(job, self.ctx.t0, self.gw.deadline(self.ctx))
@@ -120,6 +121,8 @@ class ModelRequest:
             used = run.usage(self._estimate.prompt_tokens)
             self.outcome.usage = used if self._generates else Usage(used.prompt_tokens)
             self.outcome.ttft_ms = run.ttft_ms
+            if self.backend is not None:
+                self.outcome.model_hash = self.backend.model_hash  # an embedder's is known once it has loaded
             if run.client_gone and self.outcome.status < 400:
                 self.outcome.status, self.outcome.error = 499, "client_closed_request"
         return self.outcome.usage
@@ -147,6 +150,17 @@ class ModelRequest:
         usage = self.close_run()
         self.outcome.cost_usd = self.gw.charge(self.reservation, self.outcome.model, usage)
         self.gw.audit.finish(self.ctx, self.outcome)
+
+
+def pick(gw: Gateway, ctx: RequestContext, outcome: Outcome, name: str, capability: Capability) -> Backend:
+    """The backend for name, if the caller may use it (404, 403) and it declares capability (400); the model is
+    noted on the outcome, so a refused request's row names it too."""
+    assert ctx.caller is not None
+    outcome.model = name
+    backend = gw.router.get(name, ctx.caller)
+    outcome.model_hash = backend.model_hash
+    require(backend, capability)
+    return backend
 
 
 async def serve(request: Request, route: str, handle: Callable[[ModelRequest], Awaitable[Response]]) -> Response:

@@ -2,7 +2,6 @@
 happened to it (Outcome, filled in by the request path as each stage ends, then turned into its audit row).
 
     RequestContext   built once by Gateway.begin: id, arrival time, route, caller, client connection
-    Admission        built once the model's queue and the key's limits said yes: backend, slot, reservation
     Usage            tokens a request used, as the model counted them (or as estimated before it ran)
     Outcome          status, model, tokens, verdicts, texts: what the audit row says
 """
@@ -12,18 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from weightwarden.gateway.auth import Caller
 from weightwarden.gateway.errors import GatewayError
 from weightwarden.ledger import RequestRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
-
-if TYPE_CHECKING:
-    from weightwarden.gateway.backends import Backend
-    from weightwarden.gateway.limits import Reservation
-    from weightwarden.gateway.queue import Slot
 
 
 @dataclass(frozen=True)
@@ -44,18 +38,6 @@ class RequestContext:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-Request-Id": self.request_id}
-
-
-@dataclass(frozen=True)
-class Admission:
-    """A request the model's queue and the key's limits admitted: the slot it holds and what it may spend.
-
-    reservation: None when the key has no limits; it may grow (Gateway.extend) but is never replaced.
-    """
-
-    backend: Backend
-    slot: Slot
-    reservation: Reservation | None
 
 
 @dataclass(frozen=True)

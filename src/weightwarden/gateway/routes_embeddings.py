@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from weightwarden.gateway import answers
-from weightwarden.gateway.backends import Backend, require
+from weightwarden.gateway.backends import Backend
 from weightwarden.gateway.errors import BadRequest
 from weightwarden.gateway.handling import audited, gateway_of, in_thread
 from weightwarden.gateway.openapi import GENERATING, READING, documented
-from weightwarden.gateway.pipeline import ModelRequest, serve
+from weightwarden.gateway.pipeline import ModelRequest, pick, serve
 from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.gateway.schemas import DetokenizeRequest, EmbeddingRequest, TokenizeRequest, parse_body
 
@@ -45,7 +45,6 @@ async def embeddings(request: Request) -> Response:
         async with run.watching(request):
             items = [item async for _, item in run.items()]
         mr.close_run()
-        mr.outcome.model_hash = backend.model_hash  # known once the embedder has loaded
         if passthrough:
             passed = items[0]
             mr.answered(None, usage=Usage(int((passed.get("usage") or {}).get("prompt_tokens") or 0)))
@@ -83,20 +82,15 @@ def encode(vector: list[float], encoding: str) -> list[float] | str:
 
 
 def tokenizer_model(request: Request, ctx: RequestContext, outcome: Outcome, name: str | None) -> Backend:
-    """The named model, or the first the key may use that has its tokenizer here; noted on the outcome."""
+    """The named model, or the first the key may use that has its tokenizer here."""
     gw = gateway_of(request)
     assert ctx.caller is not None
     if name is None:
         found = next((b for b in gw.router.visible(ctx.caller) if b.capabilities.tokenizer), None)
         if found is None:
             raise BadRequest("no in-process model to tokenize with: name one with `model`", param="model")
-        outcome.model, outcome.model_hash = found.name, found.model_hash
-        return found
-    outcome.model = name
-    backend = gw.router.get(name, ctx.caller)
-    outcome.model_hash = backend.model_hash
-    require(backend, "tokenizer")
-    return backend
+        name = found.name
+    return pick(gw, ctx, outcome, name, "tokenizer")
 
 
 @router.post("/tokenize", **documented(answers.Tokens, body=TokenizeRequest, errors=READING))
