@@ -73,14 +73,14 @@ class Gateway:
                 f"{self.policy.source} says watermark: true but no watermark key was given: set WARDEN_WATERMARK_KEY "
                 "or run `warden watermark keygen`"
             )
-        if upstream := [
+        if unmarkable := [
             b.name
             for b in self.router.backends.values()
             if not b.capabilities.watermark and (b.capabilities.chat or b.capabilities.completions)
         ]:
             raise ConfigError(
-                f"{self.policy.source} says watermark: true, but {', '.join(upstream)} is served by an upstream server "
-                "that this gateway cannot mark: serve it locally or set watermark: false"
+                f"{self.policy.source} says watermark: true, but {', '.join(unmarkable)} is served by an upstream "
+                "server that this gateway cannot mark: serve it locally or set watermark: false"
             )
         log.info("watermarking every answer with key %s", config.watermark.fingerprint)
         return WatermarkProcessor(config.watermark)
