@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from weightwarden.gateway.backends import Backend
 from weightwarden.gateway.backends.base import Capability
-from weightwarden.gateway.generation import EventStream, GenerationRun, sse, sse_error
+from weightwarden.gateway.generation import GenerationRun, sse, sse_error
 from weightwarden.gateway.handling import in_thread
 from weightwarden.gateway.pipeline import ModelRequest
 from weightwarden.gateway.request import Usage
@@ -164,8 +164,7 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
         mr.grow(backend, fitted.most, fitted.completion_budget)
     run = mr.start(backend, task.work(backend, fitted.params, raw), prompt_text=task.prompt_text())
     if task.stream:
-        mr.streaming = True
-        return EventStream(events(mr, task, run), run, mr.ctx.headers, mr.settle)
+        return mr.streamed(events(mr, task, run))
     async with run.watching(request):
         items = [item async for item in run.items()]
     usage = mr.close_run()

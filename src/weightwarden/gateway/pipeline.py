@@ -16,7 +16,7 @@ outcome is written here and nowhere else, from the values the stages return.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import Request
@@ -25,7 +25,7 @@ from fastapi.responses import Response
 from weightwarden.gateway.backends import Backend, require
 from weightwarden.gateway.backends.base import Capability
 from weightwarden.gateway.errors import ContentBlocked, GatewayError, as_gateway_error
-from weightwarden.gateway.generation import GenerationRun
+from weightwarden.gateway.generation import EventStream, GenerationRun
 from weightwarden.gateway.guard_hook import Decision, blocked_labels
 from weightwarden.gateway.handling import gateway_of, in_thread
 from weightwarden.gateway.limits import Reservation
@@ -112,6 +112,12 @@ class ModelRequest:
         job = backend.queue.submit(work, asyncio.get_running_loop(), self.slot)
         self.run = GenerationRun(job, self.ctx.t0, self.gw.deadline(self.ctx))
         return self.run
+
+    def streamed(self, events: AsyncIterator[str]) -> EventStream:
+        """The answer as server-sent events; the request settles when the stream ends, however it ends."""
+        assert self.run is not None
+        self.streaming = True
+        return EventStream(events, self.run, self.ctx.headers, self.settle)
 
     def close_run(self) -> Usage:
         """Stop the run if it still goes and take what it used (once); a client gone first makes the status 499."""
