@@ -78,6 +78,40 @@ def test_a_request_refused_by_a_full_queue_is_never_scanned(gw: Running) -> None
     assert row.error == "queue_full" and row.verdicts == {}
 
 
+@pytest.mark.parametrize(
+    ("limits", "code"),
+    [
+        ({"rpm": 1}, "rate_limit_exceeded"),
+        ({"budget_tokens": 5}, "insufficient_quota"),
+        ({"tpm": 5}, "request_too_large"),
+    ],
+)
+def test_a_request_the_keys_limits_refuse_is_never_scanned(gw: Running, limits: dict[str, int], code: str) -> None:
+    """auth, then the key's limits and the queue, then the guard: a refused request costs no scan."""
+    auth = {"Authorization": f"Bearer {gw.key(**limits)}"}
+    scans: list[int] = []
+    real = gw.gateway.guard.check_input
+
+    def counted(texts: list[str]) -> object:
+        scans.append(len(texts))
+        return real(texts)
+
+    gw.gateway.guard.check_input = counted  # type: ignore[method-assign]
+    try:
+        if "rpm" in limits:  # the key's one request this minute, blocked by the guard after admission
+            first = httpx.post(f"{gw.base_url}/chat/completions", json=chat(INJECTION), headers=auth, timeout=120)
+            assert first.status_code == 400 and len(scans) == 1
+        before = len(scans)
+        refused = httpx.post(f"{gw.base_url}/chat/completions", json=chat(INJECTION), headers=auth, timeout=60)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == code, refused.text
+        assert len(scans) == before, "the guard never saw a request the key's limits refused"
+    finally:
+        gw.gateway.guard.check_input = real  # type: ignore[method-assign]
+    row = gw.rows(route="/v1/chat/completions", status=429)[0]
+    assert row.error == code and row.verdicts == {}
+    assert gw.gateway.router.backends["default"].queue.in_flight == 0, "the slot taken for it was given back"
+
+
 def test_a_request_blocked_after_admission_gives_its_slot_back(gw: Running) -> None:
     auth = {"Authorization": f"Bearer {gw.key()}"}
     blocked = httpx.post(f"{gw.base_url}/chat/completions", json=chat(INJECTION), headers=auth, timeout=60)

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_server import ADMIN, Running, serve
 from greedy import stop_inside
@@ -288,11 +289,13 @@ def test_only_health_answers_without_a_key(gw: Running, client: openai.OpenAI) -
     assert httpx.get(f"{gw.root}/nowhere", headers=key).status_code == 404
     metrics = httpx.get(f"{gw.root}/metrics", headers=key)
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
-    assert 'warden_requests_total{route="/v1/chat/completions",model="default",status="200"}' in metrics.text
-    assert (
-        "# TYPE warden_request_seconds histogram" in metrics.text
-        and 'warden_queue_slots{model="default"} 8' in metrics.text
-    )
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}  # prometheus_client's parser
+    chat = {"route": "/v1/chat/completions", "model": "default", "status": "200"}
+    assert any(s.name == "warden_requests_total" and s.labels == chat for s in families["warden_requests"].samples)
+    assert families["warden_request_seconds"].type == "histogram"
+    assert [(s.labels, s.value) for s in families["warden_queue_slots"].samples if s.labels["model"] == "default"] == [
+        ({"model": "default"}, 8)
+    ]
 
 
 def test_admin_routes_need_the_admin_key(gw: Running, client: openai.OpenAI) -> None:

@@ -11,22 +11,27 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_server import NO_GUARD, policy, serve
 from weightwarden.errors import LedgerError
-from weightwarden.gateway.audit import AuditLog, Exchange
+from weightwarden.gateway.audit import AuditLog
 from weightwarden.gateway.auth import Caller
 from weightwarden.gateway.metrics import Metrics
+from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
 
-def exchange(n: int) -> Exchange:
-    ex = Exchange(route="/v1/chat/completions", caller=Caller("key_a", "a", False), model="default")
-    ex.prompt_tokens, ex.completion_tokens = 10, n
-    ex.prompt_text, ex.response_text = "secret prompt", "secret answer"
-    return ex
+def exchange(n: int, request_id: str | None = None) -> tuple[RequestContext, Outcome]:
+    """A finished request that used 10 prompt tokens and n completion tokens."""
+    caller = Caller("key_a", "a", False)
+    ctx = RequestContext(route="/v1/chat/completions", caller=caller)
+    if request_id is not None:
+        ctx = RequestContext(route=ctx.route, caller=caller, request_id=request_id)
+    outcome = Outcome(model="default", usage=Usage(10, n), prompt_text="secret prompt", response_text="secret answer")
+    return ctx, outcome
 
 
 def test_a_burst_of_rows_never_waits_for_a_busy_writer(tmp_path: Path) -> None:
@@ -40,7 +45,7 @@ def test_a_burst_of_rows_never_waits_for_a_busy_writer(tmp_path: Path) -> None:
         ledger._writer.submit_nowait(slow_write)
         audit = AuditLog(ledger, Metrics(), store_text=False)
         for n in range(200):
-            audit.finish(exchange(n))
+            audit.finish(*exchange(n))
         # every row was handed over while the slow write was still stuck: finish() never waited for the writer
         still_stuck = not written.is_set()
         gate.set()
@@ -66,10 +71,10 @@ def test_rows_that_arrive_while_the_writer_is_busy_go_in_one_transaction(tmp_pat
         ledger.add_requests = counted  # type: ignore[method-assign]
         audit = AuditLog(ledger, Metrics(), store_text=False)
         for n in range(200):
-            audit.finish(exchange(n))
+            audit.finish(*exchange(n))
         gate.set()
         ledger.flush()
-        audit.finish(exchange(200))  # the writer is free again: the next row goes at once, in a job of its own
+        audit.finish(*exchange(200))  # the writer is free again: the next row goes at once, in a job of its own
         ledger.flush()
         assert jobs == [200, 1] and len(ledger.requests(limit=1000)) == 201
 
@@ -80,19 +85,20 @@ def test_one_bad_row_does_not_cost_the_rest_of_its_batch(tmp_path: Path) -> None
         gate = threading.Event()
         ledger._writer.submit_nowait(lambda conn: gate.wait(30))
         audit = AuditLog(ledger, metrics, store_text=False)
-        first, twin = exchange(1), exchange(2)
-        twin.request_id = first.request_id  # the database refuses a second row with the same id
-        for ex in (first, exchange(3), twin, exchange(4)):
-            audit.finish(ex)
+        first = exchange(1)
+        twin = exchange(2, request_id=first[0].request_id)  # the database refuses a second row with the same id
+        for ctx, outcome in (first, exchange(3), twin, exchange(4)):
+            audit.finish(ctx, outcome)
         gate.set()
         ledger.flush()
         rows = ledger.requests(limit=100)
-    assert len(rows) == 3 and metrics.audit_failures.value() == 1
+    assert len(rows) == 3 and metrics.value("warden_audit_write_failures_total") == 1
 
 
 def test_text_is_stored_only_when_the_policy_says_so() -> None:
-    assert exchange(1).record(store_text=True).prompt_text == "secret prompt"
-    record = exchange(1).record(store_text=False)
+    ctx, outcome = exchange(1)
+    assert outcome.record(ctx, store_text=True).prompt_text == "secret prompt"
+    record = outcome.record(ctx, store_text=False)
     assert (record.prompt_text, record.response_text) == (None, None) and record.completion_tokens == 1
 
 
@@ -114,17 +120,26 @@ def test_failed_and_dropped_rows_are_logged_and_counted(caplog: pytest.LogCaptur
     metrics = Metrics()
     ledger = FailingLedger()
     audit = AuditLog(ledger, metrics, store_text=False)  # type: ignore[arg-type]
-    ex = exchange(1)
-    audit.finish(ex)
-    audit.finish(ex)  # an exchange is recorded once
-    assert ledger.calls == 1 and metrics.audit_failures.value() == 1
+    audit.finish(*exchange(1))
+    assert ledger.calls == 1 and metrics.value("warden_audit_write_failures_total") == 1
     assert "disk I/O error" in caplog.text
     behind = AuditLog(ledger, metrics, store_text=False, max_pending=0)  # type: ignore[arg-type]
-    behind.finish(exchange(2))
-    assert ledger.calls == 1 and metrics.audit_dropped.value() == 1
-    text = metrics.render()
-    assert "warden_audit_write_failures_total 1" in text and "warden_audit_dropped_total 1" in text
-    assert 'warden_requests_total{route="/v1/chat/completions",model="default",status="200"} 2' in text
+    behind.finish(*exchange(2))
+    assert ledger.calls == 1 and metrics.value("warden_audit_dropped_total") == 1
+    samples = scrape(metrics.render())
+    assert samples[("warden_audit_write_failures_total", ())] == 1 and samples[("warden_audit_dropped_total", ())] == 1
+    chat = (("model", "default"), ("route", "/v1/chat/completions"), ("status", "200"))
+    assert samples[("warden_requests_total", chat)] == 2
+    assert samples[("warden_tokens_total", (("kind", "completion"), ("model", "default")))] == 3
+
+
+def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, read with prometheus_client's own parser."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def test_stored_text_is_blanked_after_the_retention_period(

@@ -131,8 +131,8 @@ def error_response(exc: BaseException, request_id: str | None = None) -> JSONRes
 
 
 def _request_id(request: Request) -> str | None:
-    ex = getattr(request.state, "exchange", None)
-    return getattr(ex, "request_id", None)
+    request_id: str | None = getattr(request.state, "request_id", None)  # set by Gateway.begin, if it ran
+    return request_id
 
 
 def _from_http(exc: HTTPException) -> GatewayError:

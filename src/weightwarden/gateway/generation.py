@@ -2,8 +2,8 @@
 
 A GenerationRun reads a job's chunks with the request's deadline; past it, the job is cancelled and the request
 ends with 504. A client that disconnects cancels the job too (a watcher for plain responses, EventStream for
-streamed ones), so the model stops within a token. close() settles the key's reservation to the tokens used and
-the exchange's token counts are filled in by close(), whatever happened; the route then settles and audits.
+streamed ones), so the model stops within a token. Whatever happened, close() stops the job and usage() says
+what the request used; the request path then settles the key's reservation and audits.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -20,10 +20,9 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from weightwarden.gateway.audit import Exchange
 from weightwarden.gateway.errors import GatewayError, Timeout, error_body
-from weightwarden.gateway.limits import Reservation
 from weightwarden.gateway.queue import Job
+from weightwarden.gateway.request import Usage
 from weightwarden.runtimes import Chunk
 
 
@@ -40,20 +39,22 @@ def sse_error(err: GatewayError) -> str:
 class GenerationRun:
     """One job's items, read under a deadline; Chunks are counted, other items (log-probabilities) passed on.
 
-    An item may also be an (index, Chunk) pair, for requests with several prompts.
+    Every item is an (index, item) pair: the index of the prompt it answers. t0: when the request arrived
+    (perf_counter), for the time to first token; deadline: monotonic time past which the job is cancelled.
     """
 
-    def __init__(self, ex: Exchange, job: Job[Any], reservation: Reservation | None, deadline: float) -> None:
-        self.ex, self.job, self.reservation, self.deadline = ex, job, reservation, deadline
+    def __init__(self, job: Job[tuple[int, Any]], t0: float, deadline: float) -> None:
+        self.job, self.t0, self.deadline = job, t0, deadline
         self.final: Chunk | None = None
+        self.ttft_ms: float | None = None
+        self.client_gone = False
         self.consumed = 0
         self.open_tokens = 0  # text chunks of the generation under way
         self.prompt_total = 0
         self.completion_total = 0
-        self.finals = 0
         self.closed = False
 
-    async def items(self) -> AsyncIterator[Any]:
+    async def items(self) -> AsyncIterator[tuple[int, Any]]:
         """The job's items; raises Timeout (and cancels the job) when the deadline passes."""
         while True:
             remaining = self.deadline - time.monotonic()
@@ -69,18 +70,17 @@ class GenerationRun:
             if item is None:
                 return
             self.consumed += 1
-            chunk = item[1] if isinstance(item, tuple) else item
-            if isinstance(chunk, Chunk):
-                self._count(chunk)
+            if isinstance(item[1], Chunk):
+                self._count(item[1])
             yield item
 
     def _count(self, chunk: Chunk) -> None:
         if chunk.text:
             self.open_tokens += 1
-            self.ex.first_token()
+            if self.ttft_ms is None:
+                self.ttft_ms = (time.perf_counter() - self.t0) * 1000
         if chunk.finish_reason is not None:
             self.final = chunk
-            self.finals += 1
             self.prompt_total += chunk.prompt_tokens or 0
             self.completion_total += (
                 chunk.completion_tokens if chunk.completion_tokens is not None else self.open_tokens
@@ -94,7 +94,7 @@ class GenerationRun:
         async def watch() -> None:
             while (await request.receive())["type"] != "http.disconnect":
                 pass
-            self.ex.client_gone = True
+            self.client_gone = True
             self.job.cancel()
 
         task = asyncio.create_task(watch())
@@ -104,39 +104,42 @@ class GenerationRun:
             task.cancel()
 
     def close(self) -> None:
-        """Stop the job if it still runs and put the tokens used into the exchange; only the first call counts."""
-        if self.closed:
-            return
-        self.closed = True
-        if self.job.outcome is None:
-            self.job.cancel()
-        if self.prompt_total:
-            self.ex.prompt_tokens = self.prompt_total  # the model's own count; the estimate made before stays if none
-        # A generation cut short: each item the worker made but nobody read was a token too.
-        self.ex.completion_tokens = self.completion_total + self.open_tokens + max(0, self.job.produced - self.consumed)
-        if self.ex.client_gone and self.ex.status < 400:
-            self.ex.status, self.ex.error = 499, "client_closed_request"
+        """Stop the job if it still runs; safe to call more than once."""
+        if not self.closed:
+            self.closed = True
+            if self.job.outcome is None:
+                self.job.cancel()
+
+    def usage(self, estimated_prompt_tokens: int) -> Usage:
+        """The tokens used: the model's own prompt count (the estimate made before it ran when it gave none), and
+        every token generated, including those made but never read when the generation was cut short."""
+        unread = max(0, self.job.produced - self.consumed)
+        return Usage(self.prompt_total or estimated_prompt_tokens, self.completion_total + self.open_tokens + unread)
+
+    def finish_reason(self, default: str) -> str:
+        return self.final.finish_reason if self.final and self.final.finish_reason else default
 
 
 class EventStream(StreamingResponse):
     """A text/event-stream response that notices a client going away even while no event is being sent.
 
     When the stream ends, however it ends, the event generator is closed (so its finally runs) and then on_close
-    runs: it must be idempotent, and it is what settles a stream whose generator never started.
+    runs: it must be idempotent, and it is what settles a stream whose generator never started. A client that goes
+    away is noted on the run.
     """
 
     def __init__(
-        self, events: AsyncIterator[str], ex: Exchange, headers: dict[str, str], on_close: Callable[[], None]
+        self, events: AsyncIterator[str], run: GenerationRun, headers: dict[str, str], on_close: Callable[[], None]
     ) -> None:
         super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", **headers})
-        self.ex = ex
+        self.run = run
         self._events = events
         self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def listen(group: anyio.abc.TaskGroup) -> None:
             await self.listen_for_disconnect(receive)
-            self.ex.client_gone = True
+            self.run.client_gone = True
             group.cancel_scope.cancel()
 
         try:
@@ -145,11 +148,10 @@ class EventStream(StreamingResponse):
                 try:
                     await self.stream_response(send)
                 except OSError:
-                    self.ex.client_gone = True
+                    self.run.client_gone = True
                 group.cancel_scope.cancel()
         finally:
-            aclose = getattr(self._events, "aclose", None)
-            if aclose is not None:
+            if isinstance(self._events, AsyncGenerator):
                 with anyio.CancelScope(shield=True):
-                    await aclose()
+                    await self._events.aclose()
             self._on_close()

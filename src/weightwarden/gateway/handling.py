@@ -1,20 +1,17 @@
-"""What every OpenAI route shares: finding the gateway and the model, the guard on both sides, failures in the
-OpenAI shape, and the end of a stream."""
+"""What every route shares: finding the gateway, running blocking work off the event loop, and the audit row of a
+route that runs no model (the model list, the tokenizer routes, the admin routes)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Request
 
-from weightwarden.gateway.audit import Exchange
-from weightwarden.gateway.backends import Backend
-from weightwarden.gateway.errors import ContentBlocked, as_gateway_error
-from weightwarden.gateway.generation import GenerationRun
-from weightwarden.gateway.guard_hook import blocked_labels
+from weightwarden.gateway.errors import as_gateway_error
+from weightwarden.gateway.request import Outcome, RequestContext
 from weightwarden.gateway.service import Gateway
 
 T = TypeVar("T")
@@ -29,61 +26,18 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(partial(fn, *args))
 
 
-def usage(ex: Exchange) -> dict[str, int]:
-    return {
-        "prompt_tokens": ex.prompt_tokens,
-        "completion_tokens": ex.completion_tokens,
-        "total_tokens": ex.prompt_tokens + ex.completion_tokens,
-    }
+async def audited(request: Request, route: str, work: Callable[[RequestContext, Outcome], Awaitable[T]]) -> T:
+    """Run a route's work for an authenticated request; failures answer in the OpenAI shape; always audited.
 
-
-async def guard_input(gw: Gateway, ex: Exchange, texts: list[str]) -> list[str]:
-    """The texts to send to the model (redacted where the policy says); ContentBlocked when the guard blocks."""
-    if not gw.guard.enabled or not texts:
-        return texts
-    decision = await in_thread(gw.guard.check_input, texts)
-    ex.verdicts["input"] = decision.verdicts
-    if decision.blocked:
-        raise ContentBlocked(f"the prompt was blocked by the guard: {blocked_labels(decision)}")
-    return decision.texts
-
-
-async def guard_output(gw: Gateway, ex: Exchange, text: str, system: str) -> str:
-    if not gw.guard.enabled:
-        return text
-    decision = await in_thread(gw.guard.check_output, text, system)
-    ex.verdicts["output"] = decision.verdicts
-    if decision.blocked:
-        raise ContentBlocked(
-            f"the answer was stopped by the output guard: {blocked_labels(decision)}", code="output_blocked"
-        )
-    return decision.texts[0]
-
-
-def pick(gw: Gateway, ex: Exchange, name: str) -> Backend:
-    assert ex.caller is not None
-    ex.model = name
-    backend = gw.router.get(name, ex.caller)
-    ex.model_hash = backend.model_hash
-    return backend
-
-
-async def answer(gw: Gateway, ex: Exchange, handle: Callable[[], Any]) -> Any:
-    """Run a handler body; on any failure record it on the exchange and answer in the OpenAI shape."""
+    work(ctx, outcome) may note the model it used on the outcome.
+    """
+    gw = gateway_of(request)
+    ctx, outcome = gw.begin(request, route), Outcome()
     try:
-        return await handle()
+        return await work(ctx, outcome)
     except Exception as exc:
         err = as_gateway_error(exc)
-        ex.fail(err)
+        outcome.fail(err)
         raise err from None
-
-
-def finish_stream(gw: Gateway, run: GenerationRun) -> None:
-    """Stop the generation if it still runs, charge the key and audit; safe to call more than once."""
-    run.close()
-    gw.settle(run.ex, run.reservation)
-
-
-async def release(gw: Gateway, step: Callable[..., str], *args: str) -> str:
-    """One step of the stream scanner: in a thread when the guard scans (milliseconds), inline when it is off."""
-    return await in_thread(step, *args) if gw.guard.enabled else step(*args)
+    finally:
+        gw.audit.finish(ctx, outcome)

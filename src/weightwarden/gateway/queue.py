@@ -23,7 +23,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Generator, Hashable, Iterable
 from typing import Any, Generic, Literal, TypeVar
 
 from weightwarden.gateway.errors import TooManyRequests
@@ -202,9 +202,8 @@ class ModelQueue:
                         if job.cancelled:
                             break
                 finally:
-                    close = getattr(items, "close", None)
-                    if close is not None:
-                        close()  # a generator's finally runs now: llama.cpp stops and its lock is released
+                    if isinstance(items, Generator):
+                        items.close()  # a generator's finally runs now: llama.cpp stops and its lock is released
                 job.outcome = "cancelled" if job.cancelled else "done"
         except BaseException as exc:  # the job's failure belongs to its request; the worker lives on
             job.outcome = "failed"

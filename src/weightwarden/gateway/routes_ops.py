@@ -17,19 +17,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from weightwarden.gateway import answers
-from weightwarden.gateway.audit import Exchange
 from weightwarden.gateway.auth import describe_key, parse_expiry
-from weightwarden.gateway.errors import Forbidden, NotFound, as_gateway_error
+from weightwarden.gateway.errors import Forbidden, NotFound
+from weightwarden.gateway.handling import audited, gateway_of
+from weightwarden.gateway.metrics import CONTENT_TYPE
 from weightwarden.gateway.openapi import documented
+from weightwarden.gateway.request import Outcome, RequestContext
 from weightwarden.gateway.schemas import KeyCreateRequest, parse_body
 from weightwarden.gateway.service import Gateway
 
 router = APIRouter()
-
-
-def gateway_of(request: Request) -> Gateway:
-    gw: Gateway = request.app.state.gateway
-    return gw
 
 
 @router.get("/health", **documented(answers.Health, open_route=True))
@@ -40,23 +37,18 @@ async def health() -> dict[str, str]:
 @router.get("/metrics", response_class=PlainTextResponse, **documented())
 async def metrics(request: Request) -> PlainTextResponse:
     # Scrapes are not audited: a row every 15 seconds would drown the rows that matter.
-    return PlainTextResponse(gateway_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
 async def admin_call(request: Request, route: str, work: Any) -> Any:
     """Run an admin route's work (a function of the gateway, in a thread) for the admin key only, audited."""
-    gw = gateway_of(request)
-    ex: Exchange = gw.begin(request, route)
-    try:
-        if ex.caller is None or not ex.caller.admin:
+
+    async def run(ctx: RequestContext, outcome: Outcome) -> Any:
+        if ctx.caller is None or not ctx.caller.admin:
             raise Forbidden("this route needs the admin key", code="admin_only")
-        return await anyio.to_thread.run_sync(work, gw)
-    except Exception as exc:
-        err = as_gateway_error(exc)
-        ex.fail(err)
-        raise err from None
-    finally:
-        gw.audit.finish(ex)
+        return await anyio.to_thread.run_sync(work, gateway_of(request))
+
+    return await audited(request, route, run)
 
 
 @router.post("/admin/keys", **documented(answers.NewKey, body=KeyCreateRequest, errors=(400, 403, 413)))

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from weightwarden.errors import ConfigError
-from weightwarden.gateway.audit import AuditLog, Exchange
+from weightwarden.gateway.audit import AuditLog
 from weightwarden.gateway.auth import KeyStore
 from weightwarden.gateway.backends import Backend, Router, build_backend
 from weightwarden.gateway.config import GatewayConfig
@@ -20,6 +20,7 @@ from weightwarden.gateway.guard_hook import GuardHook
 from weightwarden.gateway.limits import Limiter, Reservation
 from weightwarden.gateway.metrics import Metrics
 from weightwarden.gateway.queue import Slot
+from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.ledger import Ledger
 from weightwarden.runtimes import GenerationParams, HashCache
 from weightwarden.watermark.processor import WatermarkProcessor
@@ -72,10 +73,14 @@ class Gateway:
                 f"{self.policy.source} says watermark: true but no watermark key was given: set WARDEN_WATERMARK_KEY "
                 "or run `warden watermark keygen`"
             )
-        if upstream := [b.name for b in self.router.backends.values() if b.kind == "upstream"]:
+        if unmarkable := [
+            b.name
+            for b in self.router.backends.values()
+            if not b.capabilities.watermark and (b.capabilities.chat or b.capabilities.completions)
+        ]:
             raise ConfigError(
-                f"{self.policy.source} says watermark: true, but {', '.join(upstream)} is served by an upstream server "
-                "that this gateway cannot mark: serve it locally or set watermark: false"
+                f"{self.policy.source} says watermark: true, but {', '.join(unmarkable)} is served by an upstream "
+                "server that this gateway cannot mark: serve it locally or set watermark: false"
             )
         log.info("watermarking every answer with key %s", config.watermark.fingerprint)
         return WatermarkProcessor(config.watermark)
@@ -99,19 +104,19 @@ class Gateway:
 
     # -- one request ----------------------------------------------------------------------------------
 
-    def begin(self, request: Request, route: str) -> Exchange:
-        """Start the exchange of an authenticated request (KeyGate put its caller in the request's state)."""
-        ex = Exchange(route=route, caller=getattr(request.state, "caller", None))
-        if request.client is not None:  # the connection: a client that comes back on it is the same client
-            ex.client = (request.client.host, request.client.port)
-        request.state.exchange = ex
-        return ex
+    def begin(self, request: Request, route: str) -> RequestContext:
+        """The context of an authenticated request (KeyGate put its caller in the request's state)."""
+        client = (request.client.host, request.client.port) if request.client is not None else None
+        # The connection: a client that comes back on it is the same client.
+        ctx = RequestContext(route=route, caller=getattr(request.state, "caller", None), client=client)
+        request.state.request_id = ctx.request_id  # for the X-Request-Id of an error answered by errors.install
+        return ctx
 
     def refused(self, scope: Scope, err: GatewayError) -> None:
         """Audit a request KeyGate refused (no key, a bad one)."""
-        ex = Exchange(route=str(scope.get("path", "")))
-        ex.fail(err)
-        self.audit.finish(ex)
+        outcome = Outcome()
+        outcome.fail(err)
+        self.audit.finish(RequestContext(route=str(scope.get("path", ""))), outcome)
 
     async def body(self, request: Request) -> bytes:
         """The request body, refused with 413 as soon as it passes the size limit."""
@@ -129,7 +134,6 @@ class Gateway:
 
     def params(
         self,
-        ex: Exchange,
         backend: Backend,
         prompt_tokens: int,
         *,
@@ -156,8 +160,6 @@ class Gateway:
             wanted = min(wanted, backend.n_ctx - prompt_tokens)
         if seed is None:
             seed = 0 if temperature == 0 else secrets.randbelow(2**31)
-        if self.watermark is not None:
-            ex.watermark = self.watermark.config.fingerprint
         return GenerationParams(
             max_tokens=wanted,
             temperature=temperature,
@@ -167,27 +169,27 @@ class Gateway:
             logits_processor=self.watermark,
         )
 
-    def enter(self, ex: Exchange, backend: Backend) -> Slot:
+    def enter(self, ctx: RequestContext, backend: Backend) -> Slot:
         """The first thing done for a request once its model is known: a queue slot, then the key's requests per
         minute; TooManyRequests (holding nothing) if either says no. Costs microseconds, so a flood is refused cheaply.
         """
-        assert ex.caller is not None
-        slot = backend.queue.admit(ex.client)
+        assert ctx.caller is not None
+        slot = backend.queue.admit(ctx.client)
         try:
-            self.limiter.count_request(ex.caller)
+            self.limiter.count_request(ctx.caller)
         except GatewayError:
             slot.release()
             raise
         return slot
 
-    def reserve(self, ex: Exchange, backend: Backend, tokens: int, completion_tokens: int) -> Reservation | None:
+    def reserve(self, ctx: RequestContext, backend: Backend, tokens: int, completion_tokens: int) -> Reservation | None:
         """Reserve the most the request may use against the key's token limits and budgets, or TooManyRequests.
 
         tokens: the most the request may use in all; completion_tokens: how many of them are generated.
         """
-        assert ex.caller is not None
+        assert ctx.caller is not None
         usd = self.policy.price(backend.name).cost(tokens - completion_tokens, completion_tokens)
-        return self.limiter.reserve(ex.caller, tokens, usd)
+        return self.limiter.reserve(ctx.caller, tokens, usd)
 
     def extend(self, backend: Backend, reservation: Reservation | None, tokens: int, completion_tokens: int) -> None:
         """Grow a reservation to tokens in all (the guard's redaction made the prompt longer)."""
@@ -196,16 +198,15 @@ class Gateway:
         usd = self.policy.price(backend.name).cost(tokens - completion_tokens, completion_tokens)
         self.limiter.extend(reservation, tokens - reservation.tokens, max(0.0, usd - reservation.usd))
 
-    def settle(self, ex: Exchange, reservation: Reservation | None) -> None:
-        """Charge the key what the exchange used, then audit it."""
-        if ex.model is not None:
-            ex.cost_usd = self.policy.price(ex.model).cost(ex.prompt_tokens, ex.completion_tokens)
-        self.limiter.settle(reservation, ex.prompt_tokens + ex.completion_tokens, ex.cost_usd)
-        self.audit.finish(ex)
+    def charge(self, reservation: Reservation | None, model: str | None, usage: Usage) -> float:
+        """Settle a reservation to what a request used; return its cost in USD."""
+        cost = self.policy.price(model).cost(usage.prompt_tokens, usage.completion_tokens) if model else 0.0
+        self.limiter.settle(reservation, usage.prompt_tokens + usage.completion_tokens, cost)
+        return cost
 
-    def deadline(self, ex: Exchange) -> float:
-        """The monotonic time at which the exchange runs out of time."""
-        return time.monotonic() + self.config.request_timeout - (time.perf_counter() - ex.t0)
+    def deadline(self, ctx: RequestContext) -> float:
+        """The monotonic time at which the request runs out of time."""
+        return time.monotonic() + self.config.request_timeout - ctx.elapsed()
 
     def close_ledger(self) -> None:
         if self._owns_ledger:

@@ -8,13 +8,18 @@ from weightwarden.errors import UnsupportedModel
 from weightwarden.runtimes.artifact import Artifact, HashCache, resolve
 from weightwarden.runtimes.base import (
     Chunk,
+    DescribesTokenizer,
     Embedder,
     Generation,
     GenerationParams,
     LogLikelihood,
     Message,
+    PromptLogprobs,
+    RendersChat,
     Runtime,
     RuntimeInfo,
+    ScoresPrompts,
+    TokenizerFacts,
 )
 
 Backend = Literal["auto", "llama.cpp", "transformers"]
@@ -23,14 +28,19 @@ __all__ = [
     "Artifact",
     "Backend",
     "Chunk",
+    "DescribesTokenizer",
     "Embedder",
     "Generation",
     "GenerationParams",
     "HashCache",
     "LogLikelihood",
     "Message",
+    "PromptLogprobs",
+    "RendersChat",
     "Runtime",
     "RuntimeInfo",
+    "ScoresPrompts",
+    "TokenizerFacts",
     "load_embedder",
     "load_runtime",
     "resolve",

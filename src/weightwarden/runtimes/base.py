@@ -104,6 +104,58 @@ class Runtime(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class TokenizerFacts:
+    """What a runtime's tokenizer and context are, as the gateway's tokenizer routes report them.
+
+    n_ctx: the context the model is loaded with (0 when unknown); vocab_size: None when unknown;
+    bos_token / eos_token: the special tokens' text.
+    """
+
+    n_ctx: int = 0
+    vocab_size: int | None = None
+    bos_id: int | None = None
+    eos_id: int | None = None
+    add_bos: bool = False
+    bos_token: str | None = None
+    eos_token: str | None = None
+    chat_template: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptLogprobs:
+    """Log-probabilities over a token sequence, as OpenAI's echo returns them.
+
+    token_logprobs[i]: log P(ids[i + 1] | ids[: i + 1]), one fewer than the ids.
+    top[i]: the k most likely (token id, log-probability) after ids[: i + 1], most likely first, one per id:
+    the last entry is the model's next-token distribution after the whole sequence.
+    """
+
+    token_logprobs: tuple[float, ...]
+    top: tuple[tuple[tuple[int, float], ...], ...]
+
+
+@runtime_checkable
+class DescribesTokenizer(Protocol):
+    """A runtime that can say what its tokenizer and context are."""
+
+    def tokenizer_facts(self) -> TokenizerFacts: ...
+
+
+@runtime_checkable
+class RendersChat(Protocol):
+    """A runtime that renders messages with the model's own chat template."""
+
+    def render(self, messages: Sequence[Message]) -> str: ...
+
+
+@runtime_checkable
+class ScoresPrompts(Protocol):
+    """A runtime that gives exact log-probabilities of every token of a sequence, from raw logits."""
+
+    def prompt_logprobs(self, ids: Sequence[int], top: int = 1) -> PromptLogprobs: ...
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """A sentence-embedding model."""

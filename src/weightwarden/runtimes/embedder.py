@@ -33,5 +33,10 @@ class SentenceEmbedder:
         vectors = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
         return [[float(x) for x in row] for row in vectors]
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model reads for texts, after it cuts each to its longest input."""
+        limit = int(self.model.max_seq_length or 512)
+        return sum(min(limit, len(ids)) for ids in self.model.tokenizer(list(texts))["input_ids"])
+
     def close(self) -> None:
         pass

@@ -8,14 +8,22 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from weightwarden.errors import CapabilityError, CorruptModel
-from weightwarden.runtimes.base import Chunk, Generation, GenerationParams, LogLikelihood, Message, RuntimeInfo
+from weightwarden.runtimes.base import (
+    Chunk,
+    Generation,
+    GenerationParams,
+    LogLikelihood,
+    Message,
+    PromptLogprobs,
+    RuntimeInfo,
+    TokenizerFacts,
+)
 from weightwarden.runtimes.chat_template import render_chat
 from weightwarden.runtimes.gguf_file import GGUFSummary, read_gguf
 from weightwarden.runtimes.scoring import score_continuation
@@ -37,19 +45,6 @@ def _quiet_stderr() -> Iterator[None]:
         finally:
             os.dup2(fd, 2)
             os.close(fd)
-
-
-@dataclass(frozen=True)
-class PromptLogprobs:
-    """Log-probabilities over a token sequence, as OpenAI's echo returns them.
-
-    token_logprobs[i]: log P(ids[i + 1] | ids[: i + 1]), one fewer than the ids.
-    top[i]: the k most likely (token id, log-probability) after ids[: i + 1], most likely first, one per id:
-    the last entry is the model's next-token distribution after the whole sequence.
-    """
-
-    token_logprobs: tuple[float, ...]
-    top: tuple[tuple[tuple[int, float], ...], ...]
 
 
 BATCH_SEQUENCES = 8  # answers decoded together by generate_batch
@@ -132,6 +127,27 @@ class LlamaCppRuntime:
 
     def token_text(self, token: int) -> str:
         return self.detokenize([token])
+
+    def tokenizer_facts(self) -> TokenizerFacts:
+        """The context, vocabulary size, special tokens (as text, special tokens rendered) and chat template."""
+
+        def special(token: int | None) -> str | None:
+            if token is None:
+                return None
+            return bytes(self._llm.detokenize([int(token)], special=True)).decode("utf-8", errors="replace")
+
+        tokens = self.gguf.metadata.get("tokenizer.ggml.tokens")
+        vocab = int(tokens["length"]) if isinstance(tokens, dict) and "length" in tokens else None
+        return TokenizerFacts(
+            n_ctx=self.n_ctx,
+            vocab_size=vocab,
+            bos_id=self.bos_id,
+            eos_id=self.eos_id,
+            add_bos=self.add_bos,
+            bos_token=special(self.bos_id),
+            eos_token=special(self.eos_id),
+            chat_template=self.chat_template,
+        )
 
     # -- generation -------------------------------------------------------------------------------------------
     def render(self, messages: Sequence[Message]) -> str:
