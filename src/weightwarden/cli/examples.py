@@ -43,6 +43,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "keys create": ("warden keys create --name app --rpm 60 --budget-usd 5",),
     "keys list": ("warden keys list --json",),
     "keys revoke": ("warden keys revoke KEY_ID",),
+    "monitor": (
+        "warden monitor usage --since 7d --by key,model,day",
+        "warden monitor usage --since 24h --by hour --json",
+    ),
+    "monitor usage": ("warden monitor usage --since 30d --by model --csv > usage.csv",),
     "watermark": ("warden watermark keygen", "warden watermark detect --file answer.txt"),
     "watermark detect": ("warden watermark detect --file answer.txt --json",),
     "watermark keygen": ("warden watermark keygen --out ./watermark.key",),

@@ -390,6 +390,15 @@ class Ledger:
             stmt = stmt.where(schema.events.c.run_id == run_id)
         return [EventRecord(**row) for row in self._read("events", stmt)]
 
+    @property
+    def dialect(self) -> str:
+        """The database behind the ledger: sqlite or postgresql."""
+        return str(self._engine.dialect.name)
+
+    def query(self, what: str, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+        """Run a read-only SELECT built on the ledger's tables (monitor rollups); what names it in error messages."""
+        return self._read(what, stmt)
+
     def schema_version(self) -> int:
         """The number of the last migration applied."""
         rows = self._read("the schema version", sa.select(sa.func.max(schema.schema_migrations.c.version)))
