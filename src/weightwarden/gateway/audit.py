@@ -24,6 +24,7 @@ from weightwarden.gateway.metrics import Metrics
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
+from weightwarden.monitor.worker import SketchWorker
 
 log = logging.getLogger("weightwarden.gateway")
 
@@ -85,8 +86,17 @@ class Exchange:
 class AuditLog:
     """Writes finished exchanges to the ledger (in batches) and the metrics."""
 
-    def __init__(self, ledger: Ledger, metrics: Metrics, *, store_text: bool, max_pending: int = 10_000) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        metrics: Metrics,
+        *,
+        store_text: bool,
+        max_pending: int = 10_000,
+        sketches: SketchWorker | None = None,
+    ) -> None:
         self.ledger, self.metrics, self.store_text, self.max_pending = ledger, metrics, store_text, max_pending
+        self.sketches = sketches  # makes a text-free sketch of each request, off the request path
         self._pending = 0  # rows buffered or being written
         self._buffer: list[RequestRecord] = []
         self._scheduled = False  # a write job is queued that has not yet taken the buffer
@@ -99,6 +109,8 @@ class AuditLog:
         ex.done = True
         self._count(ex)
         record = ex.record(self.store_text)
+        if self.sketches is not None:
+            self.sketches.submit(record, ex.prompt_text, ex.response_text)
         with self._lock:
             if self._pending >= self.max_pending:
                 self.metrics.audit_dropped.inc()

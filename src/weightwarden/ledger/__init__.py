@@ -20,6 +20,7 @@ from weightwarden.ledger.records import (
     RequestRecord,
     RunRecord,
     RunStatus,
+    SketchRecord,
 )
 from weightwarden.ledger.store import Ledger
 
@@ -35,4 +36,5 @@ __all__ = [
     "RequestRecord",
     "RunRecord",
     "RunStatus",
+    "SketchRecord",
 ]
