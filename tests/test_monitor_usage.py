@@ -23,7 +23,7 @@ from weightwarden.errors import ConfigError
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
-from weightwarden.monitor.usage import PERCENTILES, usage
+from weightwarden.monitor.rollup import PERCENTILES, usage
 from weightwarden.monitor.window import Window, parse_window
 from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime

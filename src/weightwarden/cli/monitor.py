@@ -12,7 +12,7 @@ import typer
 from weightwarden.cli.common import DbOption, JsonOption, settings
 from weightwarden.cli.output import Grid, show
 from weightwarden.ledger import Ledger
-from weightwarden.monitor.usage import GROUPS, UsageReport, UsageRow, usage
+from weightwarden.monitor.rollup import GROUPS, UsageReport, UsageRow, usage
 from weightwarden.monitor.window import parse_window
 
 app = typer.Typer(
