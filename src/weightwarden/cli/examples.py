@@ -45,9 +45,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "keys revoke": ("warden keys revoke KEY_ID",),
     "monitor": (
         "warden monitor usage --since 7d --by key,model,day",
-        "warden monitor usage --since 24h --by hour --json",
+        "warden monitor drift --reference 30d..7d --current 7d",
     ),
     "monitor usage": ("warden monitor usage --since 30d --by model --csv > usage.csv",),
+    "monitor drift": ("warden monitor drift --reference 2026-11-01..2026-11-30 --current 7d --json",),
     "watermark": ("warden watermark keygen", "warden watermark detect --file answer.txt"),
     "watermark detect": ("warden watermark detect --file answer.txt --json",),
     "watermark keygen": ("warden watermark keygen --out ./watermark.key",),

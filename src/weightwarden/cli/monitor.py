@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 
 from weightwarden.cli.common import DbOption, JsonOption, settings
-from weightwarden.cli.output import Grid, show
+from weightwarden.cli.output import Grid, emit, show
 from weightwarden.ledger import Ledger
+from weightwarden.monitor.drift import DriftReport, drift
+from weightwarden.monitor.record import record_result
 from weightwarden.monitor.rollup import GROUPS, UsageReport, UsageRow, usage
 from weightwarden.monitor.window import parse_window
 
@@ -91,3 +93,86 @@ def usage_cmd(
         typer.echo(_csv(report), nl=False)
     else:
         show(_table(report))
+
+
+def _p(value: float) -> str:
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def drift_summary(report: DriftReport) -> dict[str, object]:
+    """What the ledger keeps of a drift report: the verdict, each test's adjusted p and effect, what grew."""
+    return {
+        "drifted": report.drifted,
+        "min_p_adjusted": report.min_p,
+        "tests": {t.name: {"p_adjusted": t.p_adjusted, "effect": t.effect} for t in report.tests},
+        "counts": report.counts,
+        "new": [c.terms for c in report.clusters if c.direction == "new"],
+    }
+
+
+def _drift_tables(report: DriftReport) -> None:
+    grid = Grid(
+        f"drift: {report.current} against {report.reference}",
+        ["test", "p", "p (Holm)", "effect", "", "reference", "current"],
+        right={"p", "p (Holm)", "effect", "reference", "current"},
+    )
+    for t in report.tests:
+        ref, cur = t.details.get("median_reference"), t.details.get("median_current")
+        if "rate_reference" in t.details:
+            ref, cur = t.details["rate_reference"], t.details["rate_current"]
+        flag = " *" if t.p_adjusted < report.alpha else ""
+        grid.add(
+            t.name + flag,
+            _p(t.p_value),
+            _p(t.p_adjusted),
+            f"{t.effect:.3f}",
+            t.effect_name,
+            "" if ref is None else f"{ref:.4g}",
+            "" if cur is None else f"{cur:.4g}",
+            style="bold" if flag else "",
+        )
+    show(grid)
+    c = report.counts
+    verdict = "DRIFT" if report.drifted else "no drift"
+    lines = [
+        f"{verdict} at alpha {report.alpha} (Holm over {len(report.tests)} tests; * marks the significant ones); "
+        f"{c['reference_requests']:,} reference and {c['current_requests']:,} current requests, "
+        f"{c['reference_sketched']:,} and {c['current_sketched']:,} with an embedding."
+    ]
+    for name, why in report.skipped.items():
+        lines.append(f"skipped {name}: {why}")
+    for cl in report.clusters:
+        where = "current prompts unlike the reference" if cl.direction == "new" else "reference prompts now rare"
+        terms = ", ".join(cl.terms) or "(no stored text to name it)"
+        lines.append(f"{cl.direction}: {cl.share:.1%} of {where}: {terms}")
+        lines.extend(f"    e.g. {e}" for e in cl.examples)
+    emit("\n".join(lines))
+
+
+@app.command("drift")
+def drift_cmd(
+    reference: Annotated[
+        str, typer.Option("--reference", help="The reference window: A..B (2026-11-01..2026-11-30 or 30d..7d).")
+    ],
+    current: Annotated[str, typer.Option("--current", help="The window to test: 7d, 24h, or A..B.")] = "7d",
+    model: ModelOption = None,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0001, max=0.5, help="Significance level.")] = 0.05,
+    permutations: Annotated[
+        int, typer.Option("--permutations", min=19, max=10_000, help="Permutations for the embedding tests.")
+    ] = 200,
+    fail: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when drift is found (for CI or cron).")] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Has the traffic changed? Embedding tests (domain classifier, MMD) and per-request tests, Holm-corrected."""
+    ref_window, cur_window = parse_window(reference), parse_window(current)
+    with Ledger(settings(db=db).db_url) as ledger:
+        report = drift(ledger, ref_window, cur_window, model=model, alpha=alpha, permutations=permutations)
+        config = {"reference": ref_window.as_dict(), "current": cur_window.as_dict(), "model": model, "alpha": alpha}
+        record_result(ledger, "drift", config, drift_summary(report), cur_window, model)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _drift_tables(report)
+    if fail and report.drifted:
+        raise typer.Exit(1)
