@@ -227,7 +227,12 @@ def main() -> None:
         print(json.dumps(result["scale"], indent=2))
     if args.write:
         out = Path(__file__).parent / "results" / "monitor.json"
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        # Power and scale can be run apart: keep the other part's last figures (each has its own command and date).
+        kept = json.loads(out.read_text()) if out.exists() else {}
+        part = {k: v for k, v in result.items() if k in ("power", "scale")}
+        stamp = {k: result[k] for k in ("command", "date", "machine")}
+        merged = {**kept, **{k: {**v, **stamp} for k, v in part.items()}}
+        out.write_text(json.dumps(merged, indent=2) + "\n")
         print(f"wrote {out}", file=sys.stderr)
 
 

@@ -48,6 +48,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "warden monitor drift --reference 30d..7d --current 7d",
     ),
     "monitor usage": ("warden monitor usage --since 30d --by model --csv > usage.csv",),
+    "monitor check": ("warden monitor check --rules alerts.yaml || notify-team",),
     "monitor drift": ("warden monitor drift --reference 2026-11-01..2026-11-30 --current 7d --json",),
     "watermark": ("warden watermark keygen", "warden watermark detect --file answer.txt"),
     "watermark detect": ("warden watermark detect --file answer.txt --json",),

@@ -15,6 +15,7 @@ from weightwarden.ledger import Ledger
 from weightwarden.monitor.drift import DriftReport, drift
 from weightwarden.monitor.record import record_result
 from weightwarden.monitor.rollup import GROUPS, UsageReport, UsageRow, usage
+from weightwarden.monitor.rules import evaluate, load_rules, widest
 from weightwarden.monitor.window import parse_window
 
 app = typer.Typer(
@@ -175,4 +176,32 @@ def drift_cmd(
     else:
         _drift_tables(report)
     if fail and report.drifted:
+        raise typer.Exit(1)
+
+
+@app.command("check")
+def check_cmd(
+    rules: Annotated[str, typer.Option("--rules", help="The YAML file of alert rules.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Evaluate alert rules on the ledger now; exit 1 when any rule fires (for cron or CI). Recorded in the ledger."""
+    parsed = load_rules(rules)
+    with Ledger(settings(db=db).db_url) as ledger:
+        results = evaluate(ledger, parsed)
+        firing = [r.rule.name for r in results if r.firing]
+        summary = {"firing": firing, "results": [r.as_dict() for r in results]}
+        record_result(ledger, "check", {"rules": rules}, summary, widest(parsed), None)
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        grid = Grid("alert rules", ["rule", "metric", "window", "value", "threshold", "state"], right={"value"})
+        for r in results:
+            value = "" if r.value is None else f"{r.value:.4g}"
+            state = "FIRING" if r.firing else (r.note or "ok")
+            grid.add(
+                r.rule.name, r.rule.metric, r.rule.window, value, r.rule.threshold, state, style="bold red" * r.firing
+            )
+        show(grid)
+    if firing:
         raise typer.Exit(1)

@@ -1,0 +1,130 @@
+"""`warden monitor check`: alert rules in YAML, exit 1 when one fires, each check recorded in the ledger."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from weightwarden.errors import ConfigError
+from weightwarden.gateway.auth import KeyStore
+from weightwarden.ledger import Ledger, ModelRecord, RequestRecord
+from weightwarden.ledger.records import utcnow
+from weightwarden.ledger.store import new_run_id
+from weightwarden.monitor.rules import evaluate, parse_rules
+
+HASH = "b" * 64
+
+
+def rows(
+    n: int, *, hours_ago: float, status: int = 200, latency: float = 5.0, block: bool = False
+) -> list[RequestRecord]:
+    rng = random.Random(n)
+    verdict = {"detector": "injection", "label": "injection", "score": 0.9, "action": "block"}
+    return [
+        RequestRecord(
+            request_id=new_run_id(),
+            time=utcnow() - timedelta(hours=hours_ago, minutes=rng.uniform(0, 30)),
+            route="/v1/chat/completions",
+            status=status,
+            model="default",
+            model_hash=HASH,
+            prompt_tokens=10,
+            completion_tokens=5,
+            total_ms=rng.lognormvariate(latency, 0.2),
+            cost_usd=0.001,
+            verdicts={"input": [verdict]} if block else {},
+        )
+        for _ in range(n)
+    ]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Any:
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+        opened.upsert_model(ModelRecord(hash=HASH, name="default", format="gguf", size_bytes=1))
+        old = rows(100, hours_ago=72)
+        recent = rows(90, hours_ago=0.2, latency=6.0) + rows(10, hours_ago=0.2, status=500)
+        recent += rows(5, hours_ago=0.1, block=True)
+        opened.add_requests(lambda: old + recent).result()
+        yield opened
+
+
+def rules(*items: dict[str, Any]) -> Any:
+    return parse_rules({"rules": list(items)}, "test rules")
+
+
+def test_rules_fire_on_their_metric_over_their_window(ledger: Ledger) -> None:
+    results = evaluate(
+        ledger,
+        rules(
+            {"name": "5xx", "metric": "error_rate", "above": 0.05},
+            {"name": "5xx ok", "metric": "error_rate", "above": 0.2},
+            {"name": "blocks", "metric": "guard_block_rate", "above": 0.02},
+            {"name": "slow", "metric": "latency_p95_ms", "above": 100000},
+            {"name": "quiet", "metric": "error_rate", "above": 0.0, "min_requests": 1000},
+            {"name": "old errors", "metric": "error_rate", "above": 0.0, "window": "4d..2d"},
+            {"name": "spend", "metric": "usd", "above": 0.1, "window": "7d"},
+            {"name": "drift", "metric": "drift_p", "reference": "4d..2d", "window": "1h", "below": 0.01},
+        ),
+    )
+    got = {r.rule.name: r for r in results}
+    assert got["5xx"].firing and got["5xx"].value == pytest.approx(10 / 105)
+    assert not got["5xx ok"].firing
+    assert got["blocks"].firing and got["blocks"].value == pytest.approx(5 / 105)
+    assert not got["slow"].firing and got["slow"].value is not None
+    assert not got["quiet"].firing and got["quiet"].value is None and "fewer than min_requests" in got["quiet"].note
+    assert not got["old errors"].firing and got["old errors"].value == 0.0
+    assert got["spend"].firing and got["spend"].value == pytest.approx(0.205)
+    assert got["drift"].firing and got["drift"].value is not None and got["drift"].value < 1e-6  # latency moved
+
+
+def test_budget_use(ledger: Ledger) -> None:
+    _, key = KeyStore(ledger).create("app", budget_usd=2.0)
+    ledger.add_api_key_spend(key.id, 100, 1.9).result()
+    (result,) = evaluate(ledger, rules({"metric": "budget_use", "above": 0.9}))
+    assert result.firing and result.value == pytest.approx(0.95) and result.rule.name == "budget_use above 0.9"
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"metric": "p95"}, "is not one of requests"),
+        ({"metric": "usd", "above": 1, "below": 2}, "exactly one of above: or below:"),
+        ({"metric": "usd"}, "exactly one of above: or below:"),
+        ({"metric": "usd", "above": "a lot"}, "must be a number"),
+        ({"metric": "drift_p", "below": 0.01}, "needs a reference window"),
+        ({"metric": "usd", "above": 1, "window": "last week"}, "write 7d"),
+        ({"metric": "usd", "above": 1, "severity": "high"}, "unknown key"),
+    ],
+)
+def test_bad_rules_say_how_to_fix_them(item: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        rules(item)
+    with pytest.raises(ConfigError, match="write a `rules:` list"):
+        parse_rules({"rule": []}, "x")
+
+
+def test_check_exits_1_when_a_rule_fires_and_records_each_check(ledger: Ledger, tmp_path: Path, cli: Any) -> None:
+    ledger.close()
+    db = f"sqlite:///{tmp_path / 'ledger.db'}"
+    firing = tmp_path / "firing.yaml"
+    firing.write_text("rules:\n  - {name: server errors, metric: error_rate, above: 0.05}\n")
+    calm = tmp_path / "calm.yaml"
+    calm.write_text("rules:\n  - {name: server errors, metric: error_rate, above: 0.5, window: 2h}\n")
+    bad = cli("monitor", "check", "--rules", str(firing), "--db", db)
+    assert bad.code == 1 and "FIRING" in bad.out and "server errors" in bad.out
+    good = cli("monitor", "check", "--rules", str(calm), "--json", "--db", db)
+    assert good.code == 0, good.err
+    assert json.loads(good.out)["firing"] == [] and json.loads(good.out)["results"][0]["value"] > 0
+    missing = cli("monitor", "check", "--rules", str(tmp_path / "none.yaml"), "--db", db)
+    assert missing.code == 2 and "cannot read the rules file" in missing.err
+    with Ledger(db) as reopened:
+        events = [e for e in reopened.events() if e.kind == "monitor"]
+        runs = reopened.runs(model_hash=HASH, kind="monitor")
+    assert [e.payload["summary"]["firing"] for e in events] == [[], ["server errors"]]  # newest first
+    assert len(runs) == 2 and runs[1].summary is not None and runs[1].summary["firing"] == ["server errors"]
