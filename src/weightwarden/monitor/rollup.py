@@ -170,6 +170,10 @@ def _totals_statement(by: Sequence[str], dialect: str, window: Window, model: st
 def _verdicts_statement(by: Sequence[str], dialect: str, window: Window, model: str | None) -> sa.Select[Any]:
     """Triggered verdicts (label other than clean) counted by group, side, label and action."""
     t = _req
+    # Most rows carry only clean verdicts: a row whose JSON has no "label" left once the clean ones are cut out
+    # cannot add a count, so it is skipped before the (costlier) JSON unnesting. Only a shortcut: a row written
+    # with other spacing simply goes through the unnesting.
+    maybe = sa.func.replace(sa.cast(t.c.verdicts, sa.Text), '"label": "clean"', "").like('%"label"%')
     parts = []
     for side in SIDES:
         value = sa.column("value", sa.JSON)
@@ -184,7 +188,7 @@ def _verdicts_statement(by: Sequence[str], dialect: str, window: Window, model: 
             sa.select(*groups, sa.literal(side).label("side"), label.label("label"), action.label("action"))
             .select_from(t)
             .join(elems, sa.true())
-            .where(sa.func.coalesce(label, "clean") != "clean")
+            .where(maybe, sa.func.coalesce(label, "clean") != "clean")
         )
         parts.append(_in_window(stmt, window, model))
     union = sa.union_all(*parts).subquery("verdicts")
