@@ -15,6 +15,7 @@ from weightwarden.gateway.auth import KeyStore
 from weightwarden.ledger import Ledger, ModelRecord, RequestRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
+from weightwarden.monitor.record import latest_result
 from weightwarden.monitor.rules import evaluate, parse_rules
 
 HASH = "b" * 64
@@ -128,3 +129,7 @@ def test_check_exits_1_when_a_rule_fires_and_records_each_check(ledger: Ledger, 
         runs = reopened.runs(model_hash=HASH, kind="monitor")
     assert [e.payload["summary"]["firing"] for e in events] == [[], ["server errors"]]  # newest first
     assert len(runs) == 2 and runs[1].summary is not None and runs[1].summary["firing"] == ["server errors"]
+    with Ledger(db) as reopened:
+        latest = latest_result(reopened, HASH)
+        assert latest_result(reopened, "c" * 64) is None
+    assert latest is not None and latest["config"]["what"] == "check" and latest["summary"]["firing"] == []

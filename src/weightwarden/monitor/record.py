@@ -43,3 +43,12 @@ def record_result(
         ledger.finish_run(run_id, "ok", {"what": what, **summary})
         run_ids.append(run_id)
     return run_ids
+
+
+def latest_result(ledger: Ledger, model_hash: str) -> dict[str, Any] | None:
+    """The newest monitor run of a model (what, when, summary), for its audit report; None when it has none."""
+    runs = ledger.runs(model_hash=model_hash, kind=KIND, limit=1)
+    if not runs:
+        return None
+    run = runs[0]
+    return {"run_id": run.id, "time": run.started_at.isoformat(), "config": run.config, "summary": run.summary}
