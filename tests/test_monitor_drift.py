@@ -20,7 +20,7 @@ from weightwarden.errors import WardenError
 from weightwarden.ledger import Ledger, ModelRecord, RequestRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
-from weightwarden.monitor.drift import drift
+from weightwarden.monitor.drift import drift, load_sample
 from weightwarden.monitor.simulate import Traffic
 from weightwarden.monitor.sketch import sketch_requests
 from weightwarden.monitor.twosample import category_test, classifier_test, holm, mmd_test, numeric_test, rate_test
@@ -147,6 +147,14 @@ def test_a_topic_shift_is_found_and_explained(filled: Ledger) -> None:
     assert new and sum(c.share for c in new) > 0.2
     assert TRAVEL & set(new[0].terms), new[0].terms
     assert new[0].examples and all(len(e) <= 160 for e in new[0].examples)
+
+
+def test_a_big_window_is_sampled_in_the_database_the_same_way_each_time(filled: Ledger) -> None:
+    window = parse_window("21d..9d")
+    first, again = load_sample(filled, window, max_rows=40), load_sample(filled, window, max_rows=40)
+    assert first.requests == 150 and first.sketched == 40 and len(first.metrics["latency ms"]) == 40
+    assert np.array_equal(first.embeddings, again.embeddings)
+    assert not np.array_equal(first.embeddings, load_sample(filled, window).embeddings[:40])  # not the oldest 40
 
 
 def test_drift_refuses_an_empty_window(filled: Ledger) -> None:

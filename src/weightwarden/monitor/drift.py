@@ -138,9 +138,7 @@ class DriftReport:
         }
 
 
-def load_sample(
-    ledger: Ledger, window: Window, *, model: str | None = None, max_rows: int = 5000, seed: int = 0
-) -> Sample:
+def load_sample(ledger: Ledger, window: Window, *, model: str | None = None, max_rows: int = 5000) -> Sample:
     """A window's requests joined with their sketches; at most max_rows of them, drawn at random when there are more."""
     r, s = tables.requests, tables.request_sketches
     where = [r.c.time >= window.since, r.c.time < window.until]
@@ -163,10 +161,11 @@ def load_sample(
         .select_from(r.outerjoin(s, s.c.request_id == r.c.request_id))
         .where(*where)
     )
+    if total > max_rows:
+        # A request id is a ULID whose last 16 characters are random: ordering by them draws a random sample in
+        # the database, the same one at every run.
+        stmt = stmt.order_by(sa.func.substr(r.c.request_id, 11, 16)).limit(max_rows)
     rows = ledger.query("drift window", stmt)
-    if len(rows) > max_rows:
-        keep = np.random.default_rng(seed).choice(len(rows), size=max_rows, replace=False)
-        rows = [rows[i] for i in sorted(keep)]
     metrics: dict[str, FloatArray] = {}
     for name, column in ROW_METRICS.items():
         values = [row[column] for row in rows if row["status"] == ANSWERED and row[column] is not None]
@@ -321,8 +320,8 @@ def drift(
         raise WardenError(
             f"{permutations} permutations cannot give a p-value under 0.05: use at least 19 (200 is usual)"
         )
-    ref = load_sample(ledger, reference, model=model, seed=seed)
-    cur = load_sample(ledger, current, model=model, seed=seed)
+    ref = load_sample(ledger, reference, model=model)
+    cur = load_sample(ledger, current, model=model)
     if ref.requests == 0 or cur.requests == 0:
         empty = "reference" if ref.requests == 0 else "current"
         raise WardenError(
