@@ -201,6 +201,47 @@ def scale(rows: int, url: str | None, seed: int) -> dict[str, Any]:
     }
 
 
+def overhead(calls: int, seed: int) -> dict[str, Any]:
+    """What a request pays for its sketch on the request path: one SketchWorker.submit call, timed one by one.
+
+    The worker runs as in the gateway (embedding in its own thread); the baseline, timed in the same run, is an empty
+    function call. What the embedding thread costs other requests in CPU is not in this figure.
+    """
+    from weightwarden.monitor.worker import SketchWorker
+
+    rng = random.Random(seed)
+    prompts = [p for _, p in Traffic.bundled().prompts(dict.fromkeys(BASE, 1.0), calls, rng)]
+    records = [
+        RequestRecord(request_id=new_run_id(), time=utcnow(), route="/v1/chat/completions", status=200, model="x")
+        for _ in range(calls)
+    ]
+    folder = Path(tempfile.mkdtemp(prefix="warden-bench-"))
+    with Ledger(f"sqlite:///{folder / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=None, max_pending=calls + 1)
+
+        def nothing(record: RequestRecord, prompt: str, answer: str) -> None:
+            return None
+
+        timings: dict[str, list[float]] = {"submit": [], "baseline": []}
+        for name, fn in (("baseline", nothing), ("submit", worker.submit)):
+            for record, prompt in zip(records, prompts, strict=True):
+                t = time.perf_counter_ns()
+                fn(record, prompt, "Sure, here is how.")
+                timings[name].append((time.perf_counter_ns() - t) / 1000)
+        worker.flush()
+        worker.close()
+    p50 = {k: float(np.percentile(v, 50)) for k, v in timings.items()}
+    p99 = {k: float(np.percentile(v, 99)) for k, v in timings.items()}
+    return {
+        "calls": calls,
+        "submit_p50_us": p50["submit"],
+        "submit_p99_us": p99["submit"],
+        "baseline_call_p50_us": p50["baseline"],
+        "sketches_written": worker.written,
+        "target": "the sketch adds <= 1 ms p50 to a request",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--windows", type=int, default=200)
@@ -211,6 +252,7 @@ def main() -> None:
     parser.add_argument("--url", help="a ledger URL for the scale test (default: a fresh SQLite file)")
     parser.add_argument("--skip-power", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="store the results in bench/results/monitor.json")
     args = parser.parse_args()
@@ -225,11 +267,14 @@ def main() -> None:
     if not args.skip_scale:
         result["scale"] = scale(args.rows, args.url, args.seed)
         print(json.dumps(result["scale"], indent=2))
+    if not args.skip_overhead:
+        result["overhead"] = overhead(10_000, args.seed)
+        print(json.dumps(result["overhead"], indent=2))
     if args.write:
         out = Path(__file__).parent / "results" / "monitor.json"
         # Power and scale can be run apart: keep the other part's last figures (each has its own command and date).
         kept = json.loads(out.read_text()) if out.exists() else {}
-        part = {k: v for k, v in result.items() if k in ("power", "scale")}
+        part = {k: v for k, v in result.items() if k in ("power", "scale", "overhead")}
         stamp = {k: result[k] for k in ("command", "date", "machine")}
         merged = {**kept, **{k: {**v, **stamp} for k, v in part.items()}}
         out.write_text(json.dumps(merged, indent=2) + "\n")
