@@ -15,8 +15,18 @@ from weightwarden.gateway.auth import KeyStore
 from weightwarden.ledger import Ledger, ModelRecord, RequestRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
+from weightwarden.monitor.drift import drift, load_sample
 from weightwarden.monitor.record import latest_result
 from weightwarden.monitor.rules import evaluate, parse_rules
+from weightwarden.monitor.sketch import sketch_requests
+from weightwarden.monitor.window import parse_window
+
+try:
+    import pgcluster
+except ModuleNotFoundError:
+    from tests import pgcluster
+
+pg_cluster = pgcluster.pg_cluster
 
 HASH = "b" * 64
 
@@ -133,3 +143,38 @@ def test_check_exits_1_when_a_rule_fires_and_records_each_check(ledger: Ledger, 
         latest = latest_result(reopened, HASH)
         assert latest_result(reopened, "c" * 64) is None
     assert latest is not None and latest["config"]["what"] == "check" and latest["summary"]["firing"] == []
+
+
+@pytest.mark.postgres
+def test_rules_drift_and_sketches_on_postgresql(request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("pg_cluster").fresh_url()
+    with Ledger(url) as ledger:
+        ledger.upsert_model(ModelRecord(hash=HASH, name="default", format="gguf", size_bytes=1))
+        old, recent = rows(100, hours_ago=72), rows(90, hours_ago=0.2, latency=6.0)
+        recent += rows(10, hours_ago=0.2, status=500)
+        ledger.add_requests(lambda: old + recent).result()
+        rng = random.Random(0)
+        vectors = {r.request_id: [rng.gauss(0, 1) for _ in range(8)] for r in old + recent}
+        items = [(r, f"question {i}", "I'm sorry, but no." if i % 3 else "Sure.") for i, r in enumerate(old + recent)]
+        ledger.add_sketches(sketch_requests(items, lambda texts: [vectors[r.request_id] for r, _, _ in items])).result()
+        results = {
+            r.rule.name: r
+            for r in evaluate(
+                ledger,
+                rules(
+                    {"name": "5xx", "metric": "error_rate", "above": 0.05},
+                    {"name": "drift", "metric": "drift_p", "reference": "4d..2d", "window": "1h", "below": 0.01},
+                ),
+            )
+        }
+        assert results["5xx"].firing and results["5xx"].value == pytest.approx(0.1)
+        assert results["drift"].firing
+        sample = load_sample(ledger, parse_window("4d..2d"), max_rows=30)
+        assert sample.requests == 100 and sample.sketched == 30 and sample.embeddings.shape == (30, 8)
+        report = drift(ledger, parse_window("4d..2d"), parse_window("1h"), permutations=99)
+        refusal = report.test("refusal rate")
+        assert refusal is not None and refusal.details["rate_reference"] == pytest.approx(
+            sum(i % 3 != 0 for i in range(100)) / 100
+        )
+        clf = report.test("embedding: domain classifier")
+        assert clf is not None and clf.p_adjusted > 0.05  # the vectors are noise in both windows
