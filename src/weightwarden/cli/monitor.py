@@ -13,6 +13,7 @@ from weightwarden.cli.common import DbOption, JsonOption, settings
 from weightwarden.cli.output import Grid, emit, show
 from weightwarden.ledger import Ledger
 from weightwarden.monitor.drift import DriftReport, drift
+from weightwarden.monitor.notify import alert, post, previous_firing
 from weightwarden.monitor.record import record_result
 from weightwarden.monitor.rollup import GROUPS, UsageReport, UsageRow, usage
 from weightwarden.monitor.rules import evaluate, load_rules, widest
@@ -182,15 +183,23 @@ def drift_cmd(
 @app.command("check")
 def check_cmd(
     rules: Annotated[str, typer.Option("--rules", help="The YAML file of alert rules.")],
+    webhook: Annotated[
+        str | None,
+        typer.Option("--webhook", help="POST a JSON alert here when rules start or stop firing.", show_default=False),
+    ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Evaluate alert rules on the ledger now; exit 1 when any rule fires (for cron or CI). Recorded in the ledger."""
     parsed = load_rules(rules)
     with Ledger(settings(db=db).db_url) as ledger:
+        before = previous_firing(ledger, rules)
         results = evaluate(ledger, parsed)
         firing = [r.rule.name for r in results if r.firing]
-        summary = {"firing": firing, "results": [r.as_dict() for r in results]}
+        summary: dict[str, object] = {"firing": firing, "results": [r.as_dict() for r in results]}
+        message = alert(results, before)
+        if webhook and message is not None:
+            summary["webhook_status"] = post(webhook, message)
         record_result(ledger, "check", {"rules": rules}, summary, widest(parsed), None)
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
