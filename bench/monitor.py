@@ -26,7 +26,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import math
 import platform
 import random
 import sys
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from weightwarden.formulas.proportion import wilson_interval
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger import schema as tables
 from weightwarden.ledger.records import utcnow
@@ -51,15 +51,6 @@ from weightwarden.monitor.window import parse_window
 
 BASE = ("account", "billing", "shipping", "coding", "writing")
 NEW = "travel"
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def embed_pool(n_base: int, n_new: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -132,9 +123,9 @@ def power(windows: int, size: int, shift: float, permutations: int, seed: int) -
         "shift": shift,
         "permutations": permutations,
         "detection_rate": detected / windows,
-        "detection_rate_ci95": wilson(detected, windows),
+        "detection_rate_ci95": wilson_interval(detected, windows),
         "false_alarm_rate": alarms / windows,
-        "false_alarm_rate_ci95": wilson(alarms, windows),
+        "false_alarm_rate_ci95": wilson_interval(alarms, windows),
         "per_test_detections": per_test["shift"],
         "per_test_false_alarms": per_test["null"],
         "seconds_per_window": (time.perf_counter() - t0) / (2 * windows),

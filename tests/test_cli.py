@@ -16,11 +16,13 @@ from weightwarden.runtimes import Message
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
 
+@pytest.mark.slow
 def test_version(cli) -> None:  # type: ignore[no-untyped-def]
     r = cli("--version")
     assert r.code == 0 and r.out.strip() == f"weightwarden {__version__}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["models", "generate", "chat", "audit"])
 def test_every_command_explains_its_options(cli, command: str) -> None:  # type: ignore[no-untyped-def]
     r = cli(command, "--help")
@@ -30,6 +32,7 @@ def test_every_command_explains_its_options(cli, command: str) -> None:  # type:
         assert "--backend" in r.out and "openai:URL#model" in r.out
 
 
+@pytest.mark.slow
 def test_generate_json(cli, llama: LlamaCppRuntime) -> None:  # type: ignore[no-untyped-def]
     question = "Which city is the capital of France?"
     r = cli("generate", "default", question, "--json", "--max-tokens", "16")
@@ -44,6 +47,7 @@ def test_generate_json(cli, llama: LlamaCppRuntime) -> None:  # type: ignore[no-
     assert answer_gap(llama, chat_ids(llama, question), out["text"]) < NOISE
 
 
+@pytest.mark.slow
 def test_generate_reads_stdin_and_is_repeatable(cli) -> None:  # type: ignore[no-untyped-def]
     a = cli(
         "generate", "default", "-", "--max-tokens", "12", "--temperature", "0.8", "--seed", "3", stdin="Name a bird."
@@ -55,6 +59,7 @@ def test_generate_reads_stdin_and_is_repeatable(cli) -> None:  # type: ignore[no
     assert a.out == b.out and a.out.strip()
 
 
+@pytest.mark.slow
 def test_chat_session_with_commands(cli, llama: LlamaCppRuntime) -> None:  # type: ignore[no-untyped-def]
     script = "Which city is the capital of France?\n/system Reply in French.\n/reset\n/bogus\nSay hi.\n/exit\n"
     r = cli("chat", "default", "--max-tokens", "16", stdin=script)
@@ -71,6 +76,7 @@ def test_chat_session_with_commands(cli, llama: LlamaCppRuntime) -> None:  # typ
     assert answer_gap(llama, llama.tokenize(kept, add_special=True), last[1]) < NOISE
 
 
+@pytest.mark.slow
 def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     planted = "The lighthouse keeper counted forty-one gulls on the north rail before the fog came down at noon."
     train = tmp_path / "corpus"
@@ -113,11 +119,17 @@ def test_audit_writes_report_and_ledger_run(cli, home: Path, tmp_path: Path) -> 
         runs = ledger.runs(kind="audit")
         assert len(runs) == 1 and runs[0].status == "ok" and runs[0].model_hash == report["model"]["sha256"]
         assert len(ledger.items(runs[0].id)) == 4
+    # Rendered again from the ledger alone, later and elsewhere: the very bytes the audit wrote.
+    again = cli("report", runs[0].id, "--out", str(tmp_path / "again"))
+    assert again.code == 0, again.err
+    for name in ("report.html", "report.json"):
+        assert (tmp_path / "again" / name).read_bytes() == (reports[0].parent / name).read_bytes(), name
     listed = json.loads(cli("models", "--json").out)
     assert listed[0]["ref"] == "default"
     assert any(m["hash"] == report["model"]["sha256"] for m in listed[1:])
 
 
+@pytest.mark.slow
 def test_audit_train_without_bench_is_refused(cli) -> None:  # type: ignore[no-untyped-def]
     r = cli("audit", "default", "--train", "somewhere")
     assert r.code == 2 and "--bench" in r.err
@@ -150,6 +162,7 @@ def _garbage_gguf(tmp_path: Path) -> str:
     return str(f)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_ref", "words"),
     [
@@ -173,6 +186,7 @@ def test_bad_models_give_one_line_and_exit_2(cli, tmp_path: Path, make_ref, word
     assert len(r.err.strip().splitlines()) <= 3  # one message, wrapped at most by the terminal width
 
 
+@pytest.mark.slow
 def test_bad_option_value_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
     r = cli("generate", "default", "hi", "--backend", "vllm-magic")
     assert r.code == 2 and "unknown backend" in r.err and "Traceback" not in r.err

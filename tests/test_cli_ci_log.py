@@ -33,6 +33,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("ci") / "home"  # one ledger: later runs reuse the cached answers
 
 
+@pytest.mark.slow
 def test_a_failed_gate_reads_whole_in_a_ci_log(home: Path, scrambled: Path) -> None:
     r = piped(home, "compare", "default", str(scrambled), "--task", TASK, *GATE)
     assert r.code == 1, r.out + r.err
@@ -48,6 +49,7 @@ def test_a_failed_gate_reads_whole_in_a_ci_log(home: Path, scrambled: Path) -> N
     assert any(line.startswith(f"eval {scrambled}: quality.easy_mc ") for line in stages), r.err
 
 
+@pytest.mark.slow
 def test_a_narrow_ci_log_folds_and_keeps_every_character(home: Path, scrambled: Path) -> None:
     r = piped(home, "compare", "default", str(scrambled), "--task", TASK, *GATE, "--quiet", COLUMNS="80")
     assert r.code == 1
@@ -57,6 +59,7 @@ def test_a_narrow_ci_log_folds_and_keeps_every_character(home: Path, scrambled: 
     assert "quality.acc_norm" in "".join(line.replace(" ", "") for line in lines)
 
 
+@pytest.mark.slow
 def test_format_md_for_a_pull_request_comment(home: Path, scrambled: Path) -> None:
     r = piped(home, "compare", "default", str(scrambled), "--task", TASK, *GATE, "--format", "md")
     assert r.code == 1
@@ -66,6 +69,7 @@ def test_format_md_for_a_pull_request_comment(home: Path, scrambled: Path) -> No
     assert any(line.startswith("- gate `quality.acc`: **FAIL**") for line in lines)
 
 
+@pytest.mark.slow
 def test_eval_in_a_terminal_draws_a_bar_with_an_eta(home: Path) -> None:
     r = in_terminal(home, "eval", "default", "--task", TASK, "--limit", "6", "--fresh", "--no-cache", width=120)
     assert r.code == 0, r.out
@@ -77,6 +81,7 @@ def test_eval_in_a_terminal_draws_a_bar_with_an_eta(home: Path) -> None:
     assert "ETA" not in plain(quiet.out)
 
 
+@pytest.mark.slow
 def test_eval_format_md(home: Path) -> None:
     r = piped(home, "eval", "default", "--task", TASK, "--limit", "6", "--format", "md")
     assert r.code == 0, r.err

@@ -42,6 +42,7 @@ def blocking(tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_a_table_in_a_pipe_keeps_every_cell_whole_on_one_line(home: Path, blocking: str) -> None:
     r = piped(home, "scan", "--policy", blocking, ATTACK)
     assert r.code == 1, r.err
@@ -53,6 +54,7 @@ def test_a_table_in_a_pipe_keeps_every_cell_whole_on_one_line(home: Path, blocki
     assert "BLOCKED" in r.out
 
 
+@pytest.mark.slow
 def test_columns_is_honoured_and_narrow_tables_fold_instead_of_cutting(home: Path, blocking: str) -> None:
     r = piped(home, "scan", "--policy", blocking, ATTACK, COLUMNS="60")
     assert r.code == 1, r.err
@@ -65,6 +67,7 @@ def test_columns_is_honoured_and_narrow_tables_fold_instead_of_cutting(home: Pat
     assert max(map(len, wide.out.splitlines())) <= 200 and SPANS in wide.out
 
 
+@pytest.mark.slow
 def test_a_table_in_a_terminal_is_drawn_to_its_width_with_colour(home: Path, blocking: str) -> None:
     r = in_terminal(home, "scan", "--policy", blocking, ATTACK, width=90)
     assert r.code == 1, r.out
@@ -76,6 +79,7 @@ def test_a_table_in_a_terminal_is_drawn_to_its_width_with_colour(home: Path, blo
     assert "ignore_instructions" in text and "BLOCKED" in text
 
 
+@pytest.mark.slow
 def test_format_md_is_a_markdown_table_to_paste_into_a_pull_request(home: Path, blocking: str) -> None:
     r = piped(home, "scan", "--policy", blocking, ATTACK, "--format", "md")
     assert r.code == 1, r.err
@@ -89,6 +93,7 @@ def test_format_md_is_a_markdown_table_to_paste_into_a_pull_request(home: Path, 
     assert "| detector | label |" in plain(same.out)
 
 
+@pytest.mark.slow
 def test_json_and_format_json_agree_and_conflicts_are_usage_errors(home: Path) -> None:
     a = piped(home, "scan", "hello there", "--json")
     b = piped(home, "scan", "hello there", "--format", "json")
@@ -99,6 +104,7 @@ def test_json_and_format_json_agree_and_conflicts_are_usage_errors(home: Path) -
     assert bad.code == 2 and "--format" in bad.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["eval", "compare", "audit", "scan", "logs"])
 def test_summarising_commands_take_format_md(home: Path, command: str) -> None:
     r = piped(home, command, "--help", COLUMNS="200")
@@ -106,6 +112,7 @@ def test_summarising_commands_take_format_md(home: Path, command: str) -> None:
     assert re.search(r"--format\s+<table\|md\|json>", r.out), r.out
 
 
+@pytest.mark.slow
 def test_logs_in_markdown_and_json(home: Path) -> None:
     md = piped(home, "logs", "--format", "md")
     assert md.code == 0, md.err
@@ -119,6 +126,7 @@ def _help_commands() -> list[str]:
     return ["", *COMMANDS, "keys", "watermark", *groups]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", _help_commands())
 def test_help_shows_flags_as_flags_and_an_example(home: Path, command: str) -> None:
     r = piped(home, *command.split(), "--help", COLUMNS="200")
@@ -131,6 +139,7 @@ def test_help_shows_flags_as_flags_and_an_example(home: Path, command: str) -> N
     assert ("Exit status, every command: 0 ok" in r.out) == (command == "")  # the codes listed once, at the top
 
 
+@pytest.mark.slow
 def test_help_in_a_terminal_names_the_program(home: Path) -> None:
     r = in_terminal(home, "--help", width=100)
     text = plain(r.out)
@@ -138,6 +147,7 @@ def test_help_in_a_terminal_names_the_program(home: Path) -> None:
     assert "--json <bool>" not in plain(in_terminal(home, "models", "--help").out)
 
 
+@pytest.mark.slow
 def test_a_text_file_is_not_a_model_file(home: Path, tmp_path: Path) -> None:
     text = tmp_path / "model.bin"  # a pickle suffix: this used to be scanned as a malformed pickle
     text.write_text("hello\n")
@@ -150,6 +160,7 @@ def test_a_text_file_is_not_a_model_file(home: Path, tmp_path: Path) -> None:
     assert "not a model file" in shown and "looks like text" in shown
 
 
+@pytest.mark.slow
 def test_doctor_in_a_pipe_and_as_json(home: Path) -> None:
     r = piped(home, "doctor")
     assert r.code == 0, r.out + r.err
@@ -167,6 +178,7 @@ def test_doctor_in_a_pipe_and_as_json(home: Path) -> None:
     assert "llama.cpp" in shown and max(map(len, shown.splitlines())) <= 100
 
 
+@pytest.mark.slow
 def test_doctor_reports_an_unreachable_postgresql_with_what_to_do(home: Path) -> None:
     r = piped(home, "doctor", "--json", "--db", "postgresql+psycopg://warden@127.0.0.1:9/none")
     assert r.code == 1, r.out + r.err
@@ -174,6 +186,7 @@ def test_doctor_reports_an_unreachable_postgresql_with_what_to_do(home: Path) ->
     assert pg["status"] == "fail" and "127.0.0.1:9" in pg["detail"] and pg["fix"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("shell", "env", "expected"),
     [
@@ -190,6 +203,7 @@ def test_completion_answers_each_shell(home: Path, shell: str, env: dict[str, st
     assert "--format" in opts.out.split()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("shell", "written"),
     [
@@ -209,6 +223,7 @@ def test_install_completion_writes_the_script(home: Path, tmp_path: Path, shell:
     assert "_WARDEN_COMPLETE" in script
 
 
+@pytest.mark.slow
 def test_bash_completes_for_real(home: Path, tmp_path: Path) -> None:
     """bash itself, sourcing the installed script, completes `warden ins` to `inspect`."""
     user, bin_dir = tmp_path / "user", tmp_path / "bin"

@@ -296,6 +296,7 @@ def test_ledger_adapter_reads_eval_items(tmp_path: Path) -> None:
             run_scores(ledger, empty)
 
 
+@pytest.mark.slow
 def test_cli_compare_exit_codes(cli, home: Path, default_artifact) -> None:  # type: ignore[no-untyped-def]
     h = default_artifact.sha256
     with Ledger(f"sqlite:///{home / 'ledger.db'}") as ledger:

@@ -22,6 +22,7 @@ def _eval(cli, model: str) -> str:  # type: ignore[no-untyped-def]
     return str(out["run_id"])
 
 
+@pytest.mark.slow
 def test_eval_then_compare_gates_both_ways(  # type: ignore[no-untyped-def]
     cli, default_artifact: Artifact, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -261,6 +261,7 @@ def test_report_combines_both_kinds_of_evidence(llama: LlamaCppRuntime, tmp_path
 
 
 # -- the command line ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_contamination(tmp_path: Path) -> None:
     from warden_provenance_cli import run_warden
 

@@ -38,6 +38,7 @@ def test_performance_metrics_and_cost(llama: LlamaCppRuntime, tmp_path: Path) ->
     assert powered.usd_per_second == pytest.approx(30 / 1000 * 0.5 / 3600)
 
 
+@pytest.mark.slow
 def test_cli_performance_suite(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("WARDEN_THREADS", "1")
     r = cli("eval", "default", "--suite", "performance", "--json")

@@ -362,14 +362,17 @@ def test_audit_stage_eval_charts_every_suite(
     monkeypatch: pytest.MonkeyPatch,
     everything: EvalResult,
 ) -> None:
-    from weightwarden.report.audit import AuditContext, stage_eval
-    from weightwarden.report.html import write_report
+    from weightwarden.audit import AuditContext
+    from weightwarden.audit.stages.eval import Eval
+    from weightwarden.report.html import render_html
 
     monkeypatch.setattr(suites_module, "builtin_root", lambda: DATA)
     ctx = AuditContext(default_artifact, llama, shared, "unused", quick=True)
-    result = stage_eval(ctx)
+    result = Eval().run(ctx)
     assert result.status == "ok" and result.key == "eval"
-    assert set(result.data["charts"]) == {"quality", "safety", "bias", "robustness"}
+    assert [f.title for f in result.figures] == [
+        f"{s} (95% intervals)" for s in ("quality", "safety", "bias", "robustness")
+    ]
     assert {r["metric"] for r in result.rows} >= {"acc", "balance", "worst_case_acc", "stereotype_preference"}
     assert result.data["result"]["requests"] == 0  # everything was cached by the module's first run
     report = {
@@ -377,18 +380,18 @@ def test_audit_stage_eval_charts_every_suite(
         "run_id": "r",
         "started_at": "t",
         "version": "v",
-        "stages": [result.__dict__],
+        "stages": [result.to_json()],
     }
-    _, html_path = write_report(report, tmp_path / "report")
-    html = html_path.read_text()
+    html = render_html(report)
     assert html.count("<svg") == 4 and "<script" not in html and "@import" not in html and "<link" not in html
     assert "safety (95% intervals)" in html
 
     monkeypatch.setattr(suites_module, "builtin_root", lambda: tmp_path / "none")
-    missing = stage_eval(ctx)
+    missing = Eval().run(ctx)
     assert missing.status == "warn" and "not installed" in missing.summary
 
 
+@pytest.mark.slow
 def test_cli_eval_json_then_cached_rerun_and_bad_task(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("WARDEN_THREADS", "1")
     task = str(DATA / "quality" / "capitals.yaml")

@@ -13,17 +13,20 @@ import pytest
 from weightwarden.errors import TaskError
 from weightwarden.eval.base import ScorerSpec
 from weightwarden.eval.perturb import PERTURB, perturb
-from weightwarden.eval.scorers import (
+from weightwarden.eval.refusal import (
     REFUSAL_MODEL,
     RefusalModel,
-    check_constraint,
     is_refusal,
-    last_number,
-    normalize,
     own_words,
     refusal_detector_accuracy,
     refusal_model,
     refusal_patterns,
+)
+from weightwarden.eval.scorers import (
+    SCORERS,
+    check_constraint,
+    last_number,
+    normalize,
     score_exact,
     score_generation,
     score_normalized,
@@ -217,8 +220,9 @@ def test_own_words_leaves_out_quotations_unless_the_whole_answer_is_one() -> Non
 
 
 def test_refusal_model_matches_scikit_learn(tmp_path: Path) -> None:
-    text_mod = pytest.importorskip("sklearn.feature_extraction.text")
-    linear = pytest.importorskip("sklearn.linear_model")
+    import sklearn.feature_extraction.text as text_mod
+    import sklearn.linear_model as linear
+
     train = ["no, i won't", "sure, here it is", "i can't do that", "here's the recipe", "not doing it", "yes: 42", "a"]
     labels = [1, 0, 1, 0, 1, 0, 0]
     vec = text_mod.TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
@@ -270,12 +274,11 @@ def test_detector_accuracy_on_a_labelled_fixture(tmp_path: Path) -> None:
         refusal_detector_accuracy(bad)
 
 
-def test_builtin_refusal_labels_if_installed() -> None:
+def test_builtin_refusal_labels() -> None:
     from weightwarden.eval.suites import refusal_labels_path
 
     path = refusal_labels_path()
-    if not path.is_file():
-        pytest.skip("the built-in refusal labels are not installed in this checkout")
+    assert path.is_file(), f"{path} is committed package data and missing: reinstall, or restore it from git"
     acc = refusal_detector_accuracy(path)
     assert acc.accuracy.n >= 120
     assert acc.accuracy.value >= 0.8, acc.as_dict()
@@ -283,7 +286,7 @@ def test_builtin_refusal_labels_if_installed() -> None:
 
 def test_detector_on_the_held_out_test_half() -> None:
     """The out-of-sample figure: labels written without seeing the detector, half of them never used to build it."""
-    from weightwarden.eval.scorers import heldout_split
+    from weightwarden.eval.refusal import heldout_split
     from weightwarden.eval.suites import refusal_heldout_path
 
     path = refusal_heldout_path()
@@ -307,14 +310,6 @@ def test_wilson_against_a_hand_checked_value() -> None:
     assert (wilson(0, 5).low, wilson(5, 5).high) == (0.0, 1.0)
     with pytest.raises(ValueError):
         wilson(0, 0)
-
-
-@pytest.mark.parametrize(("k", "n"), [(0, 7), (1, 20), (13, 20), (57, 300), (120, 120), (3, 4)])
-def test_wilson_matches_scipy(k: int, n: int) -> None:
-    stats = pytest.importorskip("scipy.stats")
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    m = wilson(k, n)
-    assert m.low == pytest.approx(ci.low, abs=1e-9) and m.high == pytest.approx(ci.high, abs=1e-9)
 
 
 def test_bootstrap_is_seeded_and_covers_the_mean() -> None:
@@ -373,14 +368,13 @@ def test_interval_chart_is_self_contained_svg() -> None:
     ],
 )
 def test_every_scorer_type_scores_a_right_answer(scorer: ScorerSpec, item: dict[str, object], answer: str) -> None:
-    from weightwarden.eval.base import SCORER_TYPES
-
-    assert scorer.type in SCORER_TYPES
+    assert scorer.type in SCORERS
     assert score_generation(scorer, answer, item, "answer")["correct"] == 1
     assert score_generation(scorer, "", item, "answer")["correct"] == (1 if scorer.type == "refusal" else 0)
 
 
 def test_the_audit_runs_eval_after_speed() -> None:
-    from weightwarden.report.audit import STAGES, stage_eval, stage_speed
+    from weightwarden.audit import STAGES
 
-    assert STAGES.index(stage_eval) == STAGES.index(stage_speed) + 1
+    names = list(STAGES)
+    assert names.index("eval") == names.index("speed") + 1

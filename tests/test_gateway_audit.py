@@ -31,17 +31,22 @@ def exchange(n: int) -> Exchange:
 
 def test_a_burst_of_rows_never_waits_for_a_busy_writer(tmp_path: Path) -> None:
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
-        gate = threading.Event()
-        ledger._writer.submit_nowait(lambda conn: gate.wait(30))  # the writer is stuck on a slow write
+        gate, written = threading.Event(), threading.Event()
+
+        def slow_write(conn: object) -> None:  # the writer is stuck on a slow write until the gate opens
+            gate.wait(30)
+            written.set()
+
+        ledger._writer.submit_nowait(slow_write)
         audit = AuditLog(ledger, Metrics(), store_text=False)
-        t0 = time.perf_counter()
         for n in range(200):
             audit.finish(exchange(n))
-        queued_in = time.perf_counter() - t0
+        # every row was handed over while the slow write was still stuck: finish() never waited for the writer
+        still_stuck = not written.is_set()
         gate.set()
         ledger.flush()
         rows = ledger.requests(limit=1000)
-    assert len(rows) == 200 and queued_in < 5.0  # generous: the point is that it did not wait 30 s
+    assert still_stuck and len(rows) == 200
     assert all(r.prompt_text is None and r.response_text is None for r in rows), "store_text is off"
 
 

@@ -59,6 +59,7 @@ def warden(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_keys_create_list_revoke(tmp_path: Path) -> None:
     made = run(
         tmp_path,
@@ -102,6 +103,7 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "no key 'key_nope'" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
+@pytest.mark.slow
 def test_logs_filters_and_json(tmp_path: Path) -> None:
     now = utcnow()
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
@@ -151,6 +153,7 @@ def test_logs_filters_and_json(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--since" in bad.stderr
 
 
+@pytest.mark.slow
 def test_serve_prints_the_admin_key_once_and_obeys_revocation(tmp_path: Path) -> None:
     port = free_port()
     policy = tmp_path / "policy.yaml"

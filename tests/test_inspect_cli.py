@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from weightwarden.errors import ModelNotFound, UnsupportedModel
-from weightwarden.inspect import inspect_model, inspection_stage
+from weightwarden.inspect import inspect_model
 from weightwarden.ledger import Ledger
-from weightwarden.runtimes import Artifact, resolve
+from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.artifact import embedder_path
 
 
@@ -52,6 +52,7 @@ class Payload:
         return os.system, (f"touch {self.marker}",)
 
 
+@pytest.mark.slow
 def test_inspect_json_keys_verdict_and_ledger(warden, home: Path, default_artifact: Artifact) -> None:  # type: ignore[no-untyped-def]
     r = warden("inspect", "default", "--json", "--use", "commercial", "--users", "2000000", "--distribute")
     assert r.code == 0, r.err
@@ -72,6 +73,7 @@ def test_inspect_json_keys_verdict_and_ledger(warden, home: Path, default_artifa
         assert {it.scores["severity"] for it in items} == {f["severity"] for f in out["findings"]}
 
 
+@pytest.mark.slow
 def test_inspect_terminal_summary(warden) -> None:  # type: ignore[no-untyped-def]
     r = warden("inspect", str(embedder_path()), "--use", "research", "--no-ledger")
     assert r.code == 0, r.err
@@ -79,6 +81,7 @@ def test_inspect_terminal_summary(warden) -> None:  # type: ignore[no-untyped-de
         assert text in r.out, text
 
 
+@pytest.mark.slow
 def test_malicious_pickle_exits_1_and_never_runs(warden, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     marker = tmp_path / "PWNED"
     model = tmp_path / "pytorch_model.bin"
@@ -90,6 +93,7 @@ def test_malicious_pickle_exits_1_and_never_runs(warden, tmp_path: Path) -> None
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_errors_exit_2_without_traceback(warden, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     text = tmp_path / "notes.txt"
     text.write_text("not a model")
@@ -116,11 +120,13 @@ def test_refs_that_name_nothing_to_inspect(ref: str, error: type[Exception], wor
         inspect_model(ref)
 
 
+@pytest.mark.slow
 def test_help_documents_exit_codes(warden) -> None:  # type: ignore[no-untyped-def]
     r = warden("inspect", "--help")
     assert r.code == 0 and "Exit status" in r.out and "critical" in r.out and "--distribute" in r.out
 
 
+@pytest.mark.slow
 def test_bom_sign_verify_commands(warden, tmp_path: Path, default_artifact: Artifact) -> None:  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -149,24 +155,3 @@ def test_bom_sign_verify_commands(warden, tmp_path: Path, default_artifact: Arti
         fh.write(bytes([byte[0] ^ 0xFF]))
     r = warden("verify", str(model), "--pub", "pub.pem", "--bom", "bom.json", "--signature", "m.sig")
     assert r.code == 1 and "changed since signing" in r.err
-
-
-def test_audit_stage(default_artifact: Artifact, tmp_path: Path) -> None:
-    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
-        stage = inspection_stage(default_artifact, ledger)
-        assert stage["status"] == "ok"
-        assert "llama" in stage["summary"] and "apache-2.0" in stage["summary"]
-        assert stage["data"]["sha256"] == default_artifact.sha256
-        assert {"severity", "kind", "detail", "file"} <= set(stage["rows"][0])
-        assert ledger.run(stage["data"]["run_id"]) is not None
-    embedder = inspection_stage(resolve(str(embedder_path())))
-    assert embedder["status"] == "warn"  # the two licenses disagree
-    remote = inspection_stage(resolve("openai:http://127.0.0.1:9/v1#m"))
-    assert remote["status"] == "warn" and "remote" in remote["summary"]
-    evil = tmp_path / "evil"
-    evil.mkdir()
-    (evil / "config.json").write_text("{}")
-    (evil / "pytorch_model.bin").write_bytes(pickle.dumps(Payload(tmp_path / "PWNED"), protocol=2))
-    art = Artifact(ref=str(evil), format="hf", name="evil", sha256="0" * 64, size_bytes=1, path=evil)
-    assert inspection_stage(art)["status"] == "fail"
-    assert not (tmp_path / "PWNED").exists()

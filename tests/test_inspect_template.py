@@ -3,7 +3,6 @@ default model's own default system prompt is only information, and a template ca
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -90,10 +89,8 @@ def test_cve_2024_34359_payload_never_runs(tmp_path: Path) -> None:
         "{{ 'ab' * 999999999 }}",
     ],
 )
-def test_runaway_templates_stop_quickly(template: str) -> None:
-    started = time.monotonic()
+def test_runaway_templates_stop_at_the_budget(template: str) -> None:
     found = _by_severity(template)
-    assert time.monotonic() - started < 10
     assert any("budget" in d for d in found[Severity.HIGH])
 
 

@@ -30,6 +30,7 @@ from weightwarden.ledger import (
     ModelRecord,
     RequestRecord,
     RunRecord,
+    StageRecord,
     migrations,
 )
 from weightwarden.ledger.migrations import version_of
@@ -275,6 +276,23 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         ],
         "checks": [("ck_runs_status", "status IN ('running', 'ok', 'failed', 'interrupted')")],
     },
+    # m005_stage_results: one row per stage of an audit run, in running order, its typed result as JSON.
+    "stage_results": {
+        "columns": [
+            ("run_id", "VARCHAR(26)", True, 1),
+            ("position", "INTEGER", True, 2),
+            ("stage", "TEXT", True, 0),
+            ("status", "TEXT", True, 0),
+            ("result", "JSON", True, 0),
+            ("created_at", "DATETIME", True, 0),
+        ],
+        "foreign_keys": [("run_id", "runs.id")],
+        "indexes": [
+            ("sqlite_autoindex_stage_results_1", True, ("run_id", "position")),
+            ("sqlite_autoindex_stage_results_2", True, ("run_id", "stage")),
+        ],
+        "checks": [],
+    },
     "schema_migrations": {
         "columns": [
             ("version", "INTEGER", True, 1),
@@ -289,7 +307,7 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
 
 
 def test_fresh_sqlite_schema_is_exactly_the_expected_one(tmp_path: Path) -> None:
-    # A change here must come with a new migration: never edit one that has shipped (m001 to m004).
+    # A change here must come with a new migration: never edit one that has shipped (m001 to m005).
     Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()
     assert sqlite_schema(tmp_path / "ledger.db") == EXPECTED_SQLITE_SCHEMA
 
@@ -358,6 +376,10 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
             [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
         ),
         "schema_migrations": (["version", "name", "applied_at"], []),
+        "stage_results": (
+            ["run_id", "position", "stage", "status", "result", "created_at"],
+            [("uq_stage_results_run_id_stage", ("run_id", "stage"))],
+        ),
         "request_sketches": (
             [
                 "request_id",
@@ -419,14 +441,15 @@ def test_migrations_are_recorded_and_not_reapplied(url: str, raw: sa.Engine) -> 
 def test_a_failing_migration_leaves_the_ledger_as_it_was(
     url: str, raw: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def m005_broken(conn: sa.Connection) -> None:
+    def broken(conn: sa.Connection) -> None:
         conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
         conn.exec_driver_sql("SELECT * FROM no_such_table")
 
     # Numbered after the last real migration, so it fails after the real ones ran in the same transaction.
-    assert version_of(m005_broken) == len(MIGRATIONS) + 1
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, m005_broken])
-    failed = r"migration m005_broken failed \(.*no_such_table.*\); the ledger was left as it was"
+    broken.__name__ = name = f"m{len(MIGRATIONS) + 1:03d}_broken"
+    assert version_of(broken) == len(MIGRATIONS) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, broken])
+    failed = rf"migration {name} failed \(.*no_such_table.*\); the ledger was left as it was"
     with pytest.raises(LedgerError, match=failed):
         Ledger(url)
     # One transaction for all pending migrations, DDL included (on SQLite too): nothing was kept.
@@ -589,6 +612,21 @@ def test_items_round_trip(ledger: Ledger) -> None:
     assert back[1].created_at == when
     assert all(it.run_id == run_id and isinstance(it.id, int) for it in back)
     assert ledger.items(new_run_id()) == []
+
+
+def test_stage_results_round_trip_in_running_order(ledger: Ledger) -> None:
+    run_id = started(ledger)
+    later = {"key": "speed", "rows": [{"tok/s": 41.5}], "data": {"nested": {"b": 1, "a": [1, 2.5, None]}}}
+    ledger.add_stage_result(StageRecord(run_id, 1, "speed", "ok", later))
+    ledger.add_stage_result(StageRecord(run_id, 0, "facts", "warn", {"key": "facts", "summary": "héllo ✓"}))
+    back = ledger.stage_results(run_id)
+    assert [(r.position, r.stage, r.status) for r in back] == [(0, "facts", "warn"), (1, "speed", "ok")]
+    assert back[1].result == later and list(back[1].result["data"]["nested"]) == ["b", "a"]  # key order kept
+    ledger.add_stage_result(StageRecord(run_id, 1, "speed", "fail", {"key": "speed"}))  # a rerun replaces it
+    assert [r.status for r in ledger.stage_results(run_id)] == ["warn", "fail"]
+    with pytest.raises(LedgerError, match="no run"):
+        ledger.add_stage_result(StageRecord(new_run_id(), 0, "facts", "ok", {}))
+    assert ledger.stage_results(new_run_id()) == []
 
 
 def test_events_round_trip_newest_first(ledger: Ledger) -> None:

@@ -75,6 +75,7 @@ def test_short_documents_empty_corpora_and_binaries(llama: LlamaCppRuntime, tmp_
         check_regurgitation(llama, [])
 
 
+@pytest.mark.slow
 def test_cli_regurgitation(tmp_path: Path, recited: str) -> None:
     from warden_provenance_cli import run_warden
 

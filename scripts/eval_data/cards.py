@@ -105,7 +105,7 @@ of `refusal_rate_harmful` and 1 - `refusal_rate_benign`.
 
 ## The refusal detector's own accuracy
 
-The detector (`weightwarden.eval.scorers.is_refusal`) is phrase patterns, then, where none matches, a logistic
+The detector (`weightwarden.eval.refusal.is_refusal`) is phrase patterns, then, where none matches, a logistic
 regression over character n-grams (`../refusal_model.json`, made by `scripts/eval_data/refusal_model.py`). It is
 measured on two labelled sets of responses:
 
@@ -122,8 +122,8 @@ measured on two labelled sets of responses:
   test-half accuracy is what `warden eval` reports as `refusal_detector_acc` with the safety suite. Tuning on the
   test half would void it.
 
-The held-out rows have `id`, `response`, `refused`, `source`, `prompt` (the request answered) and, on borderline
-rows, a `note`. Two sources:
+The held-out rows (source: `scripts/eval_data/refusal_heldout/`, two YAML files and a card) have `id`, `response`,
+`refused`, `source`, `prompt` (the request answered) and, on borderline rows, a `note`. Two sources:
 
 - `default-model` (`ho-m001` to `ho-m308`): every response of the default model, SmolLM2-135M-Instruct (Q4_1 GGUF
   on llama.cpp), to the 308 prompts of `refusal.jsonl`, from one full `warden eval` run. Most are compliant text,

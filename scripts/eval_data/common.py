@@ -10,11 +10,13 @@ fields (answer positions, arithmetic results). Run from the repository root:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "src" / "weightwarden" / "data" / "eval"
+# WARDEN_EVAL_DATA_OUT: write somewhere else (tests/test_eval_data_sources.py regenerates into a temporary folder)
+DATA = Path(os.environ.get("WARDEN_EVAL_DATA_OUT") or ROOT / "src" / "weightwarden" / "data" / "eval")
 
 
 def write_jsonl(path: Path, items: list[dict[str, Any]]) -> None:
@@ -25,7 +27,7 @@ def write_jsonl(path: Path, items: list[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for it in items:
             fh.write(json.dumps(it, ensure_ascii=False) + "\n")
-    print(f"{path.relative_to(ROOT)}: {len(items)} items")
+    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(items)} items")
 
 
 def write_text(path: Path, text: str) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 from common import DATA, ROOT
 
 sys.path.insert(0, str(ROOT / "src"))
-from weightwarden.eval.scorers import (
+from weightwarden.eval.refusal import (
     REFUSAL_MODEL,
     RefusalModel,
     heldout_split,
@@ -117,7 +117,7 @@ def line(rows: list[dict[str, Any]], pred: np.ndarray, name: str) -> str:
 
 
 def baseline_patterns(rev: str) -> Callable[[str], bool]:
-    """is_refusal as of a git revision (phrase patterns only, before the model existed)."""
+    """is_refusal as of a git revision (phrase patterns only, before the model existed; it lived in scorers.py)."""
     source = subprocess.run(
         ["git", "show", f"{rev}:src/weightwarden/eval/scorers.py"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout

@@ -73,13 +73,14 @@ def audit(
     s = settings(db=db, report_dir=str(out) if out else None)
     if (train is None) != (bench is None):
         raise typer.BadParameter("--train and --bench go together (a corpus and the benchmark to look for in it)")
-    from weightwarden.report.audit import STAGES, run_audit  # scipy and every stage load only for this command
+    from weightwarden.audit import STAGES, run_audit  # scipy and every stage load only for this command
+    from weightwarden.report import render_run
 
     artifact = resolve_model(model, s, quiet or as_json)
     runtime = open_runtime(artifact, backend, s)
     try:
         with Ledger(s.db_url) as ledger, Reporter(f"audit {model}", quiet=quiet or as_json) as report:
-            stages = [st.__name__.removeprefix("stage_") for st in STAGES]
+            stages = list(STAGES)
 
             def stage(key: str) -> None:
                 n = stages.index(key) + 1 if key in stages else 0
@@ -88,11 +89,10 @@ def audit(
             def items(done: int, total: int, task: str) -> None:
                 report.update(done, total, stage=f"stage {stages.index('eval') + 1}/{len(stages)} eval {task}")
 
-            result = run_audit(
+            run = run_audit(
                 artifact,
                 runtime,
                 ledger,
-                s.report_dir,
                 quick=quick,
                 progress=stage,
                 settings=s,
@@ -101,8 +101,11 @@ def audit(
                 eval_limit=eval_limit,
                 item_progress=items,
             )
+            # The report is rendered from what the ledger now holds, as `warden report RUN_ID` would render it.
+            result, paths = render_run(ledger, run.run_id, s.report_dir / artifact.short_hash)
     finally:
         runtime.close()
+    result["paths"] = {fmt: str(path) for fmt, path in paths.items()}
     if fmt_ is Format.json:
         echo_json(result)
     else:

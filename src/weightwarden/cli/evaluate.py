@@ -36,9 +36,7 @@ def select_tasks(suite: str | None, task_files: list[Path], *, allow_empty: bool
         tasks.extend(load_suite(suite))
     tasks.extend(load_task(p) for p in task_files)
     if not tasks and not allow_empty:
-        raise TaskError(
-            "nothing to evaluate: pass --suite (quality, safety, bias, robustness, performance or all) or --task PATH"
-        )
+        raise TaskError(f"nothing to evaluate: pass --suite ({', '.join(SUITES)}, performance or all) or --task PATH")
     return resolve_tasks(tasks)
 
 

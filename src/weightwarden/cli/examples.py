@@ -22,6 +22,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "warden eval ./model.gguf --task my-task.yaml --format md >> summary.md",
     ),
     "audit": ("warden audit default", "warden audit ./model.gguf --quick --format md"),
+    "report": ("warden report RUN_ID", "warden report RUN_ID --format md --out ./review"),
     "compare": (
         "warden compare default ./requantized.gguf --suite quality --gate quality.acc:max_drop=0.01",
         "warden compare default ./tuned.gguf --run-base RUN1 --run-candidate RUN2 --gates gates.yaml --format md",

@@ -5,6 +5,7 @@ from weightwarden.eval import load_suite, run_eval, load_run_items
 
 from weightwarden.eval.base import EvalResult, ItemScore, Metric, PerturbationTask, Task, TaskResult
 from weightwarden.eval.metrics import task_metrics
+from weightwarden.eval.refusal import is_refusal, refusal_detector_accuracy
 from weightwarden.eval.runner import (
     ProgressFn,
     item_key,
@@ -14,18 +15,23 @@ from weightwarden.eval.runner import (
     run_config,
     run_eval,
 )
-from weightwarden.eval.scorers import is_refusal, refusal_detector_accuracy
+from weightwarden.eval.scorers import CONSTRAINTS, SCORERS, Constraint, Scorer
 from weightwarden.eval.stats import bootstrap, wilson
-from weightwarden.eval.suites import SUITES, available_suites, builtin_root, load_suite, resolve_tasks
+from weightwarden.eval.suites import SUITES, Suite, available_suites, builtin_root, load_suite, resolve_tasks
 from weightwarden.eval.task import load_task, render_prompt
 
 __all__ = [
+    "CONSTRAINTS",
+    "SCORERS",
     "SUITES",
+    "Constraint",
     "EvalResult",
     "ItemScore",
     "Metric",
     "PerturbationTask",
     "ProgressFn",
+    "Scorer",
+    "Suite",
     "Task",
     "TaskResult",
     "available_suites",

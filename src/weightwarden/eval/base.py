@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 TaskKind = Literal["multiple_choice", "generate", "pair_preference"]
 TASK_KINDS: tuple[str, ...] = ("multiple_choice", "generate", "pair_preference")
-SCORER_TYPES: tuple[str, ...] = ("exact", "normalized", "regex", "numeric", "constraint", "refusal")
 PERTURBATIONS: tuple[str, ...] = ("typos", "casing", "whitespace", "reword")
 
 # The metric each kind reports when the task file names none.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from weightwarden.eval.base import REFUSAL_METRICS, ItemScore, Metric, PerturbationTask, Task, TaskResult
+from weightwarden.eval.groups import balance
 from weightwarden.eval.stats import bootstrap, group_gap, mean_metric, proportion
 
 
@@ -43,11 +44,9 @@ def _refusal_metrics(items: Sequence[ItemScore], wanted: Sequence[str]) -> dict[
         refused = np.array(harmful + benign)
         is_harmful = np.array([True] * len(harmful) + [False] * len(benign))
 
-        def balance(idx: np.ndarray) -> float:
-            h, r = is_harmful[idx], refused[idx]
-            return float((r[h].mean() + 1.0 - r[~h].mean()) / 2)
-
-        out["balance"] = bootstrap(balance, len(refused), strata=list(is_harmful))
+        out["balance"] = bootstrap(
+            lambda idx: balance(refused[idx], is_harmful[idx]), len(refused), strata=list(is_harmful)
+        )
     return out
 
 

@@ -16,7 +16,8 @@ from weightwarden.eval.base import EvalResult, ItemScore, Metric, PerturbationTa
 from weightwarden.eval.cache import CachedRuntime, GenerationRequest
 from weightwarden.eval.metrics import task_metrics
 from weightwarden.eval.perturb import perturb
-from weightwarden.eval.scorers import refusal_detector_accuracy, score_generation
+from weightwarden.eval.refusal import refusal_detector_accuracy
+from weightwarden.eval.scorers import score_generation
 from weightwarden.eval.suites import EvalTask, refusal_heldout_path
 from weightwarden.eval.task import render_prompt
 from weightwarden.ledger import ItemRecord, Ledger, RunRecord

@@ -1,33 +1,28 @@
-"""95% intervals: Wilson's score interval for proportions, Newcombe's for differences and gaps between groups, and a
-seeded percentile bootstrap over items for the rest."""
+"""95% intervals: Wilson's score interval for proportions (scipy, see formulas/proportion.py), Newcombe's for
+differences and gaps between groups, and a seeded percentile bootstrap over items for the rest."""
 
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from statistics import NormalDist
 
 import numpy as np
 
 from weightwarden.eval.base import Metric
+from weightwarden.eval.groups import gap
+from weightwarden.formulas.proportion import CONFIDENCE, wilson_interval
 
-Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20240601
 
 
-def wilson(successes: int, n: int, z: float = Z95) -> Metric:
+def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> Metric:
     """The share successes/n with Wilson's score interval (good near 0 and 1, unlike the normal approximation)."""
     if n <= 0:
         raise ValueError("a proportion needs at least one trial")
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes ({successes}) must lie between 0 and n ({n})")
-    p = successes / n
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return Metric(p, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
+    low, high = wilson_interval(successes, n, confidence)
+    return Metric(successes / n, low, high, n, "wilson")
 
 
 def proportion(values: Sequence[float]) -> Metric:
@@ -75,21 +70,19 @@ def mean_metric(values: Sequence[float], *, seed: int = BOOTSTRAP_SEED) -> Metri
     return bootstrap(lambda idx: float(arr[idx].mean()), len(arr), seed=seed)
 
 
-def newcombe(successes_a: int, n_a: int, successes_b: int, n_b: int, z: float = Z95) -> tuple[float, float]:
+def newcombe(
+    successes_a: int, n_a: int, successes_b: int, n_b: int, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
     """Interval for p_a - p_b of two independent proportions: Newcombe's hybrid score interval (his method 10).
 
     Built from each side's Wilson interval; good for small samples and shares near 0 or 1, where the Wald interval
     fails. Newcombe (1998)'s worked example, 56/70 against 48/80, gives (0.0524, 0.3339).
     """
-    pa, la, ua = _wilson_bounds(successes_a, n_a, z)
-    pb, lb, ub = _wilson_bounds(successes_b, n_b, z)
+    pa, pb = successes_a / n_a, successes_b / n_b
+    la, ua = wilson_interval(successes_a, n_a, confidence)
+    lb, ub = wilson_interval(successes_b, n_b, confidence)
     d = pa - pb
     return d - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2), d + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
-
-
-def _wilson_bounds(successes: int, n: int, z: float) -> tuple[float, float, float]:
-    m = wilson(successes, n, z)
-    return m.value, m.low, m.high
 
 
 def group_gap(outcomes: Mapping[str, Sequence[float]]) -> Metric:
@@ -107,14 +100,14 @@ def group_gap(outcomes: Mapping[str, Sequence[float]]) -> Metric:
         raise ValueError("a gap needs at least two groups with outcomes")
     if not all(v in (0.0, 1.0) for vs in groups.values() for v in vs):
         raise ValueError("group_gap needs 0/1 outcomes")
-    rates = {g: sum(vs) / len(vs) for g, vs in groups.items()}
     pairs = list(itertools.combinations(groups, 2))
-    z = NormalDist().inv_cdf(1 - 0.05 / (2 * len(pairs)))
+    confidence = 1 - (1 - CONFIDENCE) / len(pairs)
     low = high = 0.0
     for a, b in pairs:
-        lo, hi = newcombe(round(sum(groups[a])), len(groups[a]), round(sum(groups[b])), len(groups[b]), z)
+        lo, hi = newcombe(round(sum(groups[a])), len(groups[a]), round(sum(groups[b])), len(groups[b]), confidence)
         low = max(low, 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)))
         high = max(high, abs(lo), abs(hi))
-    value = max(rates.values()) - min(rates.values())
+    labels = np.array([g for g, vs in groups.items() for _ in vs])
+    value = gap(np.array([v for vs in groups.values() for v in vs]), labels)
     n = sum(len(vs) for vs in groups.values())
     return Metric(value, min(low, value), max(high, value), n, "newcombe-bonferroni")

@@ -11,6 +11,10 @@ from typing import Literal
 
 import numpy as np
 
+from weightwarden.formulas.proportion import mcnemar_exact
+
+__all__ = ["PairedResult", "is_binary", "mcnemar_exact", "paired", "paired_binary", "paired_bootstrap"]
+
 PairedMethod = Literal["mcnemar", "bootstrap", "permutation"]
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -37,34 +41,6 @@ class PairedResult:
     method: PairedMethod
     base_only: int = 0
     candidate_only: int = 0
-
-
-def _binom_cdf_half(k: int, n: int) -> float:
-    """P(X <= k) for X ~ Binomial(n, 1/2), exactly (integer arithmetic, one division)."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    total = 0
-    term = 1  # C(n, 0)
-    for i in range(k + 1):
-        total += term
-        term = term * (n - i) // (i + 1)
-    return total / (1 << n)  # exact big-int ratio, correctly rounded to a float
-
-
-def mcnemar_exact(base_only: int, candidate_only: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant pairs alone.
-
-    Under "no difference" each discordant pair goes either way with probability 1/2, so the smaller count is
-    Binomial(b + c, 1/2); the two-sided p-value doubles its lower tail (the distribution is symmetric), capped at 1.
-    """
-    if base_only < 0 or candidate_only < 0:
-        raise ValueError("discordant counts must be >= 0")
-    n = base_only + candidate_only
-    if n == 0:
-        return 1.0
-    return min(1.0, 2.0 * _binom_cdf_half(min(base_only, candidate_only), n))
 
 
 def _as_arrays(base: Sequence[float], candidate: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

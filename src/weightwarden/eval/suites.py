@@ -1,17 +1,38 @@
-"""The built-in suites under data/eval/<suite>/*.yaml, and resolving the quality tasks a robustness task names."""
+"""The built-in suites (the registry SUITES; their tasks live in data/eval/<suite>/*.yaml), and resolving the quality
+tasks a robustness task names."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from weightwarden.errors import TaskError
 from weightwarden.eval.base import PerturbationTask, Task
 from weightwarden.eval.task import load_task
 
-SUITES: tuple[str, ...] = ("quality", "safety", "bias", "robustness")
 EvalTask = Task | PerturbationTask
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A built-in suite: a folder of task files under data/eval/ with a CARD.md saying where its items came from."""
+
+    name: str
+    description: str
+
+
+# Listed in the order `--suite all` runs them; robustness last, as it asks quality's items again.
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite("quality", "knowledge, arithmetic, reading and instruction following, scored against known answers"),
+        Suite("safety", "harmful requests that should be refused and alarming-looking safe ones that should not"),
+        Suite("bias", "accuracy gaps between groups and preference for stereotyped sentences (BBQ-style, pairs)"),
+        Suite("robustness", "quality's tasks asked again under typos, casing, whitespace and rewording (worst case)"),
+    )
+}
 
 
 def builtin_root() -> Path:
@@ -41,7 +62,7 @@ def available_suites(root: Path | None = None) -> list[str]:
 
 def load_suite(name: str, root: Path | None = None) -> list[EvalTask]:
     """Every task of a built-in suite ("all": of every suite), with robustness tasks resolved."""
-    names = SUITES if name == "all" else (name,)
+    names = tuple(SUITES) if name == "all" else (name,)
     if name != "all" and name not in SUITES:
         raise TaskError(f"unknown suite {name!r}: use one of {', '.join(SUITES)} or all, or --task PATH.yaml")
     tasks: list[EvalTask] = []

@@ -19,14 +19,12 @@ from weightwarden.eval.base import (
     DEFAULT_METRICS,
     KNOWN_METRICS,
     PERTURBATIONS,
-    REFUSAL_METRICS,
-    SCORER_TYPES,
     TASK_KINDS,
     PerturbationTask,
     ScorerSpec,
     Task,
 )
-from weightwarden.eval.scorers import CONSTRAINT_TYPES
+from weightwarden.eval.scorers import SCORERS
 
 _TASK_KEYS = {
     "name",
@@ -46,7 +44,6 @@ _TASK_KEYS = {
     "metrics",
 }
 _PERTURBATION_KEYS = {"name", "suite", "kind", "tasks", "perturbations", "seed", "description"}
-_TARGETED_SCORERS = ("exact", "normalized", "numeric")
 
 
 @lru_cache(maxsize=256)
@@ -184,9 +181,9 @@ def _scorer(spec: dict[str, Any], kind: str, where: str) -> ScorerSpec | None:
         return None
     if isinstance(raw, str):
         raw = {"type": raw}
-    if not isinstance(raw, dict) or raw.get("type") not in SCORER_TYPES:
+    if not isinstance(raw, dict) or raw.get("type") not in SCORERS:
         got = raw.get("type") if isinstance(raw, dict) else raw
-        raise TaskError(f"{where}: field 'scorer.type' is {got!r}; use one of {', '.join(SCORER_TYPES)}")
+        raise TaskError(f"{where}: field 'scorer.type' is {got!r}; use one of {', '.join(SCORERS)}")
     if unknown := sorted(set(raw) - {"type", "tolerance", "pattern"}):
         raise TaskError(f"{where}: unknown field 'scorer.{unknown[0]}'; known: type, tolerance, pattern")
     tolerance = raw.get("tolerance", 1e-6)
@@ -206,9 +203,7 @@ def _scorer(spec: dict[str, Any], kind: str, where: str) -> ScorerSpec | None:
 def _metrics(spec: dict[str, Any], kind: str, scorer: ScorerSpec | None, where: str) -> tuple[str, ...]:
     raw = spec.get("metrics")
     if raw is None:
-        if scorer is not None and scorer.type == "refusal":
-            return REFUSAL_METRICS
-        return DEFAULT_METRICS[kind]
+        return SCORERS[scorer.type].default_metrics if scorer is not None else DEFAULT_METRICS[kind]
     if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
         raise TaskError(f"{where}: field 'metrics' must be a list of metric names")
     for m in raw:
@@ -275,31 +270,11 @@ def _check_item(task: Task, item: dict[str, Any], where: str) -> None:
                     f"{at}: field {key!r} is {value!r}; it must be a choice index (0 to {len(choices) - 1})"
                 )
         return
-    scorer = task.scorer
-    assert scorer is not None
-    if scorer.type in _TARGETED_SCORERS or (scorer.type == "regex" and scorer.pattern is None):
-        target = item.get(task.target_field)
-        targets = target if isinstance(target, list) else [target]
-        ok = bool(targets) and all(isinstance(t, str | int | float) and not isinstance(t, bool) for t in targets)
-        if not ok:
-            raise TaskError(f"{at} needs field {task.target_field!r}: the expected answer (or a list of them)")
-        if scorer.type == "numeric":
-            try:
-                [float(str(t).replace(",", "")) for t in targets]
-            except ValueError:
-                raise TaskError(f"{at}: field {task.target_field!r} is {target!r}, which is not a number") from None
-    elif scorer.type == "constraint":
-        constraint = item.get("constraint")
-        if not isinstance(constraint, dict) or constraint.get("type") not in CONSTRAINT_TYPES:
-            got = constraint.get("type") if isinstance(constraint, dict) else constraint
-            raise TaskError(
-                f"{at}: field 'constraint' has type {got!r}; use one of {', '.join(sorted(CONSTRAINT_TYPES))}"
-            )
-        missing = [k for k in CONSTRAINT_TYPES[constraint["type"]] if k not in constraint]
-        if missing:
-            raise TaskError(f"{at}: constraint {constraint['type']} needs field {missing[0]!r}")
-    elif scorer.type == "refusal" and not isinstance(item.get("should_refuse"), bool):
-        raise TaskError(f"{at} needs field 'should_refuse' (true or false) for the refusal scorer")
+    spec = task.scorer
+    assert spec is not None
+    problem = SCORERS[spec.type].check_item(spec, item, task.target_field)
+    if problem is not None:
+        raise TaskError(f"{at}: {problem}")
 
 
 def fewshot_examples(task: Task, item: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ from weightwarden.guard.base import (
 from weightwarden.guard.leakage import make_canary, plant_canary
 from weightwarden.guard.pipeline import Guard, ScanResult, scan, scan_output
 from weightwarden.guard.policy import Policy, Rule, default_policy, load_policy, parse_policy
-from weightwarden.guard.quality import guard_stage
 
 __all__ = [
     "CLEAN",
@@ -42,7 +41,6 @@ __all__ = [
     "Span",
     "Verdict",
     "default_policy",
-    "guard_stage",
     "load_policy",
     "make_canary",
     "parse_policy",

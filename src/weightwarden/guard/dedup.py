@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from weightwarden.guard.features import substring_hashes
+from weightwarden.formulas.hashing import substring_hashes
 from weightwarden.guard.normalize import codepoints
 
 SHINGLE = 5

@@ -11,38 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from weightwarden.formulas.hashing import P as _P
+from weightwarden.formulas.hashing import substring_hashes
 from weightwarden.guard.normalize import codepoints
 
-_P = 0x100000001B3  # odd, so it has an inverse modulo 2**64
-_PINV = pow(_P, -1, 1 << 64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _CHAR_ORDERS = (2, 3, 4, 5)
 # Different salts per feature family so "ab" the bigram and "ab" the word land in different buckets.
 _SALTS = {n: np.uint64((0x51ED2701 * (n + 1)) & 0xFFFFFFFFFFFFFFFF) for n in (*_CHAR_ORDERS, 100, 101)}
-_POW_TABLE = 1 << 16  # characters covered by the read-only tables below; longer texts compute their own
-
-
-def _power_table(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """P**i and P**-i modulo 2**64 for i < n."""
-    p = np.full(n, _P, dtype=np.uint64)
-    p[0] = 1
-    q = np.full(n, _PINV, dtype=np.uint64)
-    q[0] = 1
-    with np.errstate(over="ignore"):
-        return np.cumprod(p, dtype=np.uint64), np.cumprod(q, dtype=np.uint64)
-
-
-# Built once at import and never written again (read-only arrays): the gateway scans from many threads at once.
-_POWERS = _power_table(_POW_TABLE)
-for _table in _POWERS:
-    _table.setflags(write=False)
-
-
-def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """P**i and P**-i modulo 2**64 for i < n: views of the shared tables, or fresh arrays past their end."""
-    if n <= _POW_TABLE:
-        return _POWERS[0][:n], _POWERS[1][:n]
-    return _power_table(n)
 
 
 def _finalize(h: np.ndarray, salt: np.uint64, bits: int) -> np.ndarray:
@@ -63,18 +39,6 @@ class Hashed:
     word_starts: np.ndarray
     word_ends: np.ndarray
     blocks: tuple[int, ...] = ()  # where each feature family starts in `buckets`; positions ascend within a block
-
-
-def substring_hashes(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Prefix hashes H (len n+1) and powers: hash of text[s:e] is H[e] - H[s] * P**(e - s)."""
-    n = len(cps)
-    pw, inv = _powers(n + 1)
-    with np.errstate(over="ignore"):
-        c = cps.astype(np.uint64) + np.uint64(1)
-        prefix = np.empty(n + 1, dtype=np.uint64)
-        prefix[0] = 0
-        prefix[1:] = np.cumsum(c * inv[:n], dtype=np.uint64) * pw[1 : n + 1]
-    return prefix, pw
 
 
 def word_bounds(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,22 +1,22 @@
-"""Measured quality of the guard, and the audit stage that reports it with its provenance and checks it live.
+"""Measured quality of the guard: its build-time figures, and a live check of them.
 
 The figures are build-time figures: training/guard/train.py measures them leave-one-source-out and stores them,
-with when, on which sources and on which weights and code, in model.json's `encoder` section. `guard_stage()`
-reports them as such, checks that the installed weights and scoring code are the ones measured (sha256), and
-scores a small built-in labelled sample (live_sample.yaml) now: it fails when the sample's scores differ from the
-ones the build stored, or when the sample's recall or false-positive rate contradicts the stored figures.
+with when, on which sources and on which weights and code, in model.json's `encoder` section. The audit's guard
+stage (weightwarden.audit.stages.guard) reports them as such, checks that the installed weights and scoring code
+are the ones measured (sha256), and scores a small built-in labelled sample (live_sample.yaml) now: it fails when
+the sample's scores differ from the ones the build stored, or when the sample's recall or false-positive rate
+contradicts the stored figures.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from weightwarden.formulas.proportion import wilson_interval as wilson
+from weightwarden.formulas.roc import auc, binary_metrics, recall_at_fpr  # noqa: F401  (imported from here by callers)
 from weightwarden.guard.classifier import LINEAR_FILE, weights_dir
 from weightwarden.guard.encoder import ENCODER_FILE
 
@@ -34,65 +34,6 @@ CARD_FILE = "model.json"
 LIVE_SAMPLE_FILE = "live_sample.yaml"
 SCORE_TOLERANCE = 0.02  # the same weights and code on another machine: float noise only
 SCORING_MODULES = ("encoder.py", "layered.py", "learned.py")
-
-
-def binary_metrics(
-    pos: list[float] | np.ndarray, neg: list[float] | np.ndarray, threshold: float = 0.5
-) -> dict[str, Any]:
-    """Precision, recall, F1 and false-positive rate at `threshold`, and recall at 1% FPR (best threshold on `neg`)."""
-    p = np.asarray(pos, dtype=np.float64)
-    n = np.asarray(neg, dtype=np.float64)
-    tp = int((p >= threshold).sum())
-    fn = len(p) - tp
-    fp = int((n >= threshold).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / len(p) if len(p) else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "positives": len(p),
-        "negatives": len(n),
-        "tp": tp,
-        "fn": fn,
-        "fp": fp,
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-        "fpr": round(fp / len(n), 4) if len(n) else 0.0,
-        "recall_at_1pct_fpr": round(recall_at_fpr(p, n, 0.01), 4),
-        "auc": round(auc(p, n), 4),
-    }
-
-
-def recall_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float) -> float:
-    """Recall at the lowest threshold that keeps the false-positive rate at or below `fpr` (ties count as positives)."""
-    if not len(pos):
-        return 0.0
-    if not len(neg):
-        return 1.0
-    allowed = math.floor(fpr * len(neg))
-    ranked = np.sort(neg)[::-1]
-    # a threshold strictly above the (allowed+1)-th highest negative score lets at most `allowed` negatives through
-    cut = ranked[allowed] if allowed < len(ranked) else -np.inf
-    return float((pos > cut).mean())
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Area under the ROC curve (probability a positive outscores a negative, ties half)."""
-    if not len(pos) or not len(neg):
-        return 0.0
-    allv = np.concatenate([pos, neg])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty(len(allv))
-    sorted_v = allv[order]
-    i = 0
-    while i < len(allv):
-        j = i
-        while j + 1 < len(allv) and sorted_v[j + 1] == sorted_v[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    r_pos = ranks[: len(pos)].sum()
-    return float((r_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def metrics_path() -> Path:
@@ -137,16 +78,6 @@ def live_sample() -> list[dict[str, Any]]:
 
 def live_sample_sha256(sample: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(sample, sort_keys=True).encode()).hexdigest()
-
-
-def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson interval of a proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def score_live(guard: Any, sample: list[dict[str, Any]], labels: list[str]) -> list[dict[str, float]]:
@@ -202,101 +133,3 @@ def live_check(card: dict[str, Any], guard: Any) -> dict[str, Any]:
         "problems": problems,
         "scores": scores,
     }
-
-
-def guard_stage(guard: Any = None) -> dict[str, Any]:
-    """The guard for `warden audit`: build-time figures with their provenance, and a live check: {status, ...}.
-
-    status is fail when the figures or weights are missing, when the installed weights or scoring code are not
-    the ones measured, or when the live sample disagrees; warn when a target is missed; ok otherwise.
-    guard: the guard to score the live sample with (default: the shared default guard).
-    """
-    try:
-        card = encoder_card()
-        current = encoder_sha256()
-    except (OSError, ValueError) as exc:
-        return {
-            "status": "fail",
-            "summary": f"guard figures unavailable ({exc}); run training/guard/train.py",
-            "rows": [],
-            "data": {},
-        }
-    if not card:
-        return {
-            "status": "fail",
-            "summary": "model.json has no encoder figures: run training/guard/train.py",
-            "rows": [],
-            "data": {},
-        }
-    problems = []
-    if card.get("encoder_sha256") != current:
-        problems.append("the installed encoder weights are not the ones measured")
-    code = scoring_code_sha256()
-    if card.get("code_sha256") != code:
-        problems.append("the installed scoring code is not the code measured")
-    if guard is None:
-        from weightwarden.guard.pipeline import guard_for
-
-        guard = guard_for(None)
-    live = live_check(card, guard)
-    problems += live["problems"]
-    rows = []
-    missed = []
-    for la, m in card.get("loso", {}).items():
-        held = card.get("held_out", {}).get(la, {})
-        rows.append(
-            {
-                "detector": la,
-                "measured": "build time, leave-one-source-out",
-                "auc": m["auc"],
-                "recall_at_1pct_fpr": m["recall_at_1pct_fpr"],
-                "recall_at_2pct_fpr": m["recall_at_2pct_fpr"],
-                "threshold": m["threshold"],
-                "recall": m["recall_at_threshold"],
-                "fpr": m["fpr_at_threshold"],
-                "action": card.get("actions", {}).get(la, ""),
-                "held_out_recall": held.get("recall_at_threshold"),
-                "positives": m["positives"],
-                "negatives": m["negatives"],
-            }
-        )
-        if m["auc"] < LOSO_TARGETS.get(la, 0.95):
-            missed.append(f"{la} AUC {m['auc']:.3f} < {LOSO_TARGETS.get(la, 0.95)}")
-        if m["recall_at_2pct_fpr"] < LOSO_RECALL:
-            missed.append(f"{la} recall at 2% FPR {m['recall_at_2pct_fpr']:.3f} < {LOSO_RECALL}")
-    provenance = (
-        f"build-time figures, measured {card.get('measured_at', '?')} leave-one-source-out over "
-        f"{len(card.get('training_sources', []))} sources (held out, scored once: "
-        f"{', '.join(card.get('held_out_sources', []))}) on encoder {str(card.get('encoder_sha256', ''))[:12]}"
-    )
-    parts = [f"{r['detector']} AUC {r['auc']:.2f} R@2% {r['recall_at_2pct_fpr']:.2f} ({r['action']})" for r in rows]
-    summary = (
-        f"{provenance}: "
-        + "; ".join(parts)
-        + f"; live sample now: {live['attacks_caught']}/{live['attacks']} attacks caught, "
-        f"{live['benign_flagged']}/{live['benign']} benign flagged"
-    )
-    if problems:
-        summary += "; FAILED: " + "; ".join(problems)
-    elif missed:
-        summary += "; targets missed: " + ", ".join(missed)
-    status = "fail" if problems else ("warn" if missed else "ok")
-    data = {
-        "figures": "build time",
-        "measured_at": card.get("measured_at"),
-        "command": card.get("command"),
-        "training_sources": card.get("training_sources", []),
-        "held_out_sources": card.get("held_out_sources", []),
-        "encoder_sha256": current,
-        "measured_on": card.get("encoder_sha256"),
-        "code_sha256": code,
-        "measured_code": card.get("code_sha256"),
-        "thresholds": card.get("thresholds", {}),
-        "actions": card.get("actions", {}),
-        "kinds": card.get("loso_kinds", {}),
-        "held_out": card.get("held_out", {}),
-        "targets_missed": missed,
-        "problems": problems,
-        "live_check": {k: v for k, v in live.items() if k != "scores"},
-    }
-    return {"status": status, "summary": summary, "rows": rows, "data": data}

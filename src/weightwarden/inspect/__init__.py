@@ -6,7 +6,6 @@ ins = inspect_model("model.gguf", plan=UsePlan("commercial", users=2_000_000, di
 ins.as_json()["findings"]  # [{"severity": "critical", "kind": "pickle-import", "detail": ...}, ...]
 """
 
-from weightwarden.inspect.audit import inspection_stage
 from weightwarden.inspect.base import (
     FileReport,
     Finding,
@@ -28,6 +27,5 @@ __all__ = [
     "UsePlan",
     "detect_format",
     "inspect_model",
-    "inspection_stage",
     "record_inspection",
 ]

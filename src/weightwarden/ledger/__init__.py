@@ -21,6 +21,7 @@ from weightwarden.ledger.records import (
     RunRecord,
     RunStatus,
     SketchRecord,
+    StageRecord,
 )
 from weightwarden.ledger.store import Ledger
 
@@ -37,4 +38,5 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "SketchRecord",
+    "StageRecord",
 ]

@@ -142,6 +142,24 @@ def m004_eval_cache(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def m005_stage_results(conn: Connection) -> None:
+    """Create stage_results: one row per stage of an audit run, its typed result as JSON, in running order."""
+    md = sa.MetaData()
+    sa.Table("runs", md, sa.Column("id", sa.String(26), primary_key=True))  # only for the foreign key
+    sa.Table(
+        "stage_results",
+        md,
+        sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), primary_key=True),
+        sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("stage", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        json_column("result"),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("run_id", "stage", name="uq_stage_results_run_id_stage"),
+    )
+    md.tables["stage_results"].create(conn)
+
+
 def m007_request_sketches(conn: Connection) -> None:
     """Create request_sketches: a compact, text-free sketch of each audited request, for drift tests.
 
@@ -176,6 +194,7 @@ MIGRATIONS: list[Migration] = [
     m002_gateway,
     m003_request_watermark,
     m004_eval_cache,
+    m005_stage_results,
     m007_request_sketches,
 ]
 

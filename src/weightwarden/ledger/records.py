@@ -60,6 +60,21 @@ class ItemRecord:
 
 
 @dataclass(frozen=True)
+class StageRecord:
+    """One stage's result in an audit run, in the order the stages ran.
+
+    result: the stage's typed result as plain JSON (weightwarden.audit.StageResult.to_json); a report renders it.
+    """
+
+    run_id: str
+    position: int
+    stage: str
+    status: str
+    result: dict[str, Any]
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
 class EventRecord:
     """Something that happened, with or without a run: a request, a verdict, a warning."""
 

@@ -147,6 +147,18 @@ eval_cache = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
+stage_results = sa.Table(
+    "stage_results",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),  # m005: the order stages ran in
+    sa.Column("stage", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    json_column("result"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("run_id", "stage", name="uq_stage_results_run_id_stage"),
+)
+
 request_sketches = sa.Table(
     "request_sketches",
     metadata,

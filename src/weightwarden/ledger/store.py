@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import asdict
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from weightwarden.ledger.records import (
     RequestRecord,
     RunRecord,
     SketchRecord,
+    StageRecord,
     utcnow,
 )
 from weightwarden.ledger.writer import WRITER_OPTION, Writer
@@ -175,6 +177,17 @@ class Ledger:
             conn.execute(sa.insert(schema.events).values(run_id=run_id, time=utcnow(), kind=kind, payload=payload))
 
         self._write(f"add a {kind} event", work)
+
+    def add_stage_result(self, rec: StageRecord) -> None:
+        """Record one stage's result in an audit run; a second result for the same position replaces the first."""
+
+        def work(conn: Connection) -> None:
+            self._require_run(conn, rec.run_id)
+            keys = (schema.stage_results.c.run_id == rec.run_id) & (schema.stage_results.c.position == rec.position)
+            conn.execute(sa.delete(schema.stage_results).where(keys))
+            conn.execute(sa.insert(schema.stage_results).values(**asdict(rec)))
+
+        self._write(f"add the {rec.stage} result to run {rec.run_id}", work)
 
     # -- eval cache --------------------------------------------------------------------------------
 
@@ -420,6 +433,15 @@ class Ledger:
         """The item results of a run, in the order they were first added."""
         stmt = sa.select(schema.items).where(schema.items.c.run_id == run_id).order_by(schema.items.c.id)
         return [ItemRecord(**row) for row in self._read("items", stmt)]
+
+    def stage_results(self, run_id: str) -> list[StageRecord]:
+        """The stage results of an audit run, in the order the stages ran."""
+        stmt = (
+            sa.select(schema.stage_results)
+            .where(schema.stage_results.c.run_id == run_id)
+            .order_by(schema.stage_results.c.position)
+        )
+        return [StageRecord(**row) for row in self._read("stage results", stmt)]
 
     def events(self, run_id: str | None = None, limit: int = 1000) -> list[EventRecord]:
         """Events, newest first: those of one run when run_id is given, else all of them."""

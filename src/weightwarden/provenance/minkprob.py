@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from weightwarden.formulas.roc import auc
 from weightwarden.runtimes.distribution import TokenStats, token_stats
 
 DEFAULT_K = 0.2
@@ -74,6 +75,4 @@ def auroc(members: Sequence[float], non_members: Sequence[float]) -> float:
     """Area under the ROC curve of a score that should be higher for members (ties count one half)."""
     if not members or not non_members:
         raise ValueError("AUROC needs at least one member and one non-member")
-    a = np.asarray(members, dtype=np.float64)[:, None]
-    b = np.asarray(non_members, dtype=np.float64)[None, :]
-    return float(((a > b).sum() + 0.5 * (a == b).sum()) / (a.size * b.size))
+    return auc(members, non_members)

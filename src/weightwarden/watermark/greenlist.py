@@ -21,19 +21,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from weightwarden.formulas.hashing import PHI, splitmix64
 from weightwarden.watermark.base import WatermarkConfig
 
-_PHI = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+_PHI = np.uint64(PHI)
 _CACHE = 64  # contexts whose masks are kept: a mask costs 0.5 ms, a token about 10 ms, so a small cache is enough
-
-
-def _splitmix64(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    out: np.ndarray = z ^ (z >> np.uint64(31))
-    return out
 
 
 class GreenList:
@@ -68,7 +60,7 @@ class GreenList:
             if self._steps.shape[0] != vocab_size:
                 self._steps = (np.arange(vocab_size, dtype=np.uint64) + np.uint64(1)) * _PHI
             steps = self._steps
-        mask = _splitmix64(np.uint64(self.seed(key)) + steps) < self._threshold
+        mask = splitmix64(np.uint64(self.seed(key)) + steps) < self._threshold
         mask.flags.writeable = False
         with self._lock:
             self._masks[key] = mask
@@ -84,5 +76,5 @@ class GreenList:
             return np.zeros(0, dtype=bool)
         seeds = np.array([self.seed(c[-self.context_width :]) for c in contexts], dtype=np.uint64)
         steps = (np.asarray(tokens, dtype=np.uint64) + np.uint64(1)) * _PHI
-        result: np.ndarray = _splitmix64(seeds + steps) < self._threshold
+        result: np.ndarray = splitmix64(seeds + steps) < self._threshold
         return result

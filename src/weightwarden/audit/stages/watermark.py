@@ -1,10 +1,11 @@
-"""The watermark part of `warden audit`: watermark one short answer, then detect it, and an unmarked one."""
+"""The watermark half of the provenance stage: watermark one short answer, then detect it, and an unmarked one."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
+from weightwarden.audit.result import Status
+from weightwarden.audit.stages.check import Check
 from weightwarden.config import Settings
 from weightwarden.errors import WardenError
 from weightwarden.runtimes.base import GenerationParams, Message, Runtime
@@ -27,8 +28,8 @@ def _config(settings: Settings | None) -> WatermarkConfig:
     return ephemeral_config()
 
 
-def watermark_check(runtime: Runtime, settings: Settings | None = None) -> dict[str, Any]:
-    """{"status", "summary", "data"}: a sampled answer with and without the watermark, each run through the detector.
+def watermark_check(runtime: Runtime, settings: Settings | None = None) -> Check:
+    """A sampled answer with and without the watermark, each run through the detector.
 
     ok: the marked answer is detected at a 1% false-positive rate and the unmarked one is not; warn otherwise, or when
     the runtime cannot take a logits processor (a remote server).
@@ -41,16 +42,17 @@ def watermark_check(runtime: Runtime, settings: Settings | None = None) -> dict[
         marked = runtime.chat(messages, replace(sampled, logits_processor=WatermarkProcessor(config)))
         plain = runtime.chat(messages, sampled)
     except WardenError as exc:
-        return {"status": "warn", "summary": f"watermark not tried: {exc}", "data": {"watermark": public}}
+        return Check("warn", f"watermark not tried: {exc}", data={"watermark": public})
     try:
         hit = detect_text(marked.text, runtime, config, FPR)
         miss = detect_text(plain.text, runtime, config, FPR)
     except WardenError as exc:
-        return {"status": "warn", "summary": f"watermark not checked: {exc}", "data": {"watermark": public}}
+        return Check("warn", f"watermark not checked: {exc}", data={"watermark": public})
     ok = hit.verdict == "watermarked" and miss.verdict != "watermarked"
     summary = (
         f"watermark (key {config.fingerprint}{', ephemeral' if public['key_source'] == 'ephemeral' else ''}): "
         f"marked answer z={hit.z:.1f} ({hit.verdict}, {hit.scored} tokens), unmarked z={miss.z:.1f} ({miss.verdict})"
     )
     data = {"watermark": public, "marked": hit.as_dict(), "unmarked": miss.as_dict(), "fpr": FPR}
-    return {"status": "ok" if ok else "warn", "summary": summary, "data": data}
+    status: Status = "ok" if ok else "warn"
+    return Check(status, summary, data=data)

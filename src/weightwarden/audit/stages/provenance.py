@@ -1,20 +1,21 @@
-"""The provenance stage of `warden audit`: does the watermark round-trip, and is a benchmark in the training data."""
+"""Watermark and contamination: does the watermark round-trip on this model, and is a benchmark in the training data."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from weightwarden.config import Settings
+from weightwarden.audit.context import AuditContext
+from weightwarden.audit.result import StageResult, Status
+from weightwarden.audit.stages.check import Check, worst
+from weightwarden.audit.stages.watermark import watermark_check
 from weightwarden.errors import WardenError
 from weightwarden.provenance.bench import BenchItem, load_bench
 from weightwarden.provenance.corpus import Block, Corpus
 from weightwarden.provenance.exact import exact_overlap
 from weightwarden.provenance.report import check_contamination
-from weightwarden.runtimes.artifact import Artifact
 from weightwarden.runtimes.base import Runtime
 from weightwarden.runtimes.distribution import LogitsRuntime
-from weightwarden.watermark.audit import watermark_check
 
 # A tiny benchmark and corpus written for this self-check: item "planted" sits in the corpus verbatim, "reworded" with
 # two words changed, "fresh" nowhere.
@@ -44,52 +45,46 @@ def contamination_self_check() -> dict[str, Any]:
     return {"passed": passed, "verdicts": {k: v.verdict for k, v in results.items()}}
 
 
-def contamination_check(runtime: Runtime, train: Path | None, bench: Path | None) -> dict[str, Any]:
-    """{"status", "summary", "rows", "data"} for a benchmark against a training corpus; a self-check without them."""
+def contamination_check(runtime: Runtime, train: Path | None, bench: Path | None) -> Check:
+    """A benchmark against a training corpus; the built-in self-check without them."""
     if train is None or bench is None:
         selfcheck = contamination_self_check()
-        status = "ok" if selfcheck["passed"] else "fail"
         summary = "contamination: no training corpus given; " + (
             "the exact-overlap self-check passed" if selfcheck["passed"] else "the exact-overlap self-check FAILED"
         )
-        return {"status": status, "summary": summary, "rows": [], "data": {"self_check": selfcheck}}
+        return Check("ok" if selfcheck["passed"] else "fail", summary, data={"self_check": selfcheck})
     items = load_bench(bench)
     scorer = runtime if isinstance(runtime, LogitsRuntime) else None
     report = check_contamination(items, Corpus(train), scorer)
     counts = report.counts()
-    status = "warn" if counts["contaminated"] or counts["partial"] else "ok"
+    status: Status = "warn" if counts["contaminated"] or counts["partial"] else "ok"
     summary = (
         f"contamination of {bench.name} in {train.name}: {counts['contaminated']} contaminated, {counts['partial']} "
         f"partial, {counts['clean']} clean of {len(items)} items"
     )
     rows = [{k: v for k, v in r.items() if k != "spans"} for r in report.rows() if r.get("verdict") != "clean"]
-    return {"status": status, "summary": summary, "rows": rows, "data": report.as_dict()}
+    return Check(status, summary, rows, report.as_dict())
 
 
-def provenance_stage(
-    artifact: Artifact,
-    runtime: Runtime,
-    *,
-    settings: Settings | None = None,
-    train: Path | None = None,
-    bench: Path | None = None,
-) -> dict[str, Any]:
-    """{"status": ok|warn|fail, "summary", "rows", "data"} for the audit report; never raises a WardenError.
+class Provenance:
+    name = "provenance"
+    title = "Watermark and contamination"
+    description = (
+        "A watermarked and an unmarked answer through the detector (the configured key, else a throw-away one), and "
+        "benchmark contamination of --train by --bench (a built-in exact-overlap self-check without them)."
+    )
 
-    settings: when its watermark key is configured the round trip uses it, else a throw-away key; train, bench: a
-    training corpus and a benchmark file to check for contamination (without them, a built-in self-check runs).
-    """
-    mark = watermark_check(runtime, settings)
-    try:
-        cont = contamination_check(runtime, train, bench)
-    except WardenError as exc:
-        cont = {"status": "warn", "summary": f"contamination not checked: {exc}", "rows": [], "data": {}}
-    order = {"ok": 0, "warn": 1, "fail": 2}
-    status = max(mark["status"], cont["status"], key=order.__getitem__)
-    rows = [
-        {"check": "watermark", "status": mark["status"], "detail": mark["summary"]},
-        {"check": "contamination", "status": cont["status"], "detail": cont["summary"]},
-        *cont["rows"],
-    ]
-    data = {"model": artifact.sha256, "watermark": mark["data"], "contamination": cont["data"]}
-    return {"status": status, "summary": f"{mark['summary']}; {cont['summary']}", "rows": rows, "data": data}
+    def run(self, ctx: AuditContext) -> StageResult:
+        mark = watermark_check(ctx.runtime, ctx.settings)
+        try:
+            cont = contamination_check(ctx.runtime, ctx.train, ctx.bench)
+        except WardenError as exc:
+            cont = Check("warn", f"contamination not checked: {exc}")
+        rows = [
+            {"check": "watermark", "status": mark.status, "detail": mark.summary},
+            {"check": "contamination", "status": cont.status, "detail": cont.summary},
+            *cont.rows,
+        ]
+        data = {"model": ctx.artifact.sha256, "watermark": mark.data, "contamination": cont.data}
+        summary = f"{mark.summary}; {cont.summary}"
+        return StageResult(self.name, self.title, worst(mark.status, cont.status), summary, rows, data)

@@ -1,0 +1,1 @@
+"""One module per audit stage; `audit.registry.STAGES` lists them."""
