@@ -178,3 +178,24 @@ def test_rules_drift_and_sketches_on_postgresql(request: pytest.FixtureRequest) 
         )
         clf = report.test("embedding: domain classifier")
         assert clf is not None and clf.p_adjusted > 0.05  # the vectors are noise in both windows
+
+
+def test_the_audit_stage_shows_the_latest_monitor_result(ledger: Ledger, default_artifact: Any) -> None:
+    from weightwarden.audit.context import AuditContext
+    from weightwarden.audit.registry import STAGES
+    from weightwarden.monitor.record import record_result
+
+    assert "monitor" in STAGES
+    ctx = AuditContext(artifact=default_artifact, runtime=None, ledger=ledger, run_id="x")  # type: ignore[arg-type]
+    quiet = STAGES["monitor"]().run(ctx)
+    assert quiet.status == "ok" and "no monitor result yet" in quiet.summary
+    ledger.upsert_model(ModelRecord(hash=default_artifact.sha256, name="default", format="gguf", size_bytes=1))
+    window = parse_window("1h")
+    results = evaluate(ledger, rules({"name": "5xx", "metric": "error_rate", "above": 0.05}))
+    summary = {"firing": ["5xx"], "results": [r.as_dict() for r in results]}
+    with ledger._engine.begin() as conn:  # the traffic in the window was served by this model
+        conn.exec_driver_sql("UPDATE requests SET model_hash = ?", (default_artifact.sha256,))
+    record_result(ledger, "check", {"rules": "alerts.yaml"}, summary, window, None)
+    loud = STAGES["monitor"]().run(ctx)
+    assert loud.status == "warn" and "5xx firing" in loud.summary
+    assert loud.rows[0]["rule"] == "5xx" and loud.rows[0]["firing"] is True
