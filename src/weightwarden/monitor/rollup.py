@@ -237,5 +237,10 @@ def usage(ledger: Ledger, window: Window, by: Sequence[str] = (), *, model: str 
         key = tuple(rec[f"g_{name}"] for name in by)
         rows.append(_row(dict(zip(by, key, strict=True)), rec, dict(sorted(guard.get(key, {}).items()))))
     total_rec = ledger.query("usage totals", _totals_statement((), dialect, window, model))[0]
-    total = _row({}, total_rec, dict(sorted(guard_counts(()).get((), {}).items())))
+    # Verdict counts add up over groups (percentiles do not): the total needs no second pass over the JSON.
+    total_guard: dict[str, int] = {}
+    for counts in guard.values() if by else guard_counts(()).values():
+        for name, n in counts.items():
+            total_guard[name] = total_guard.get(name, 0) + n
+    total = _row({}, total_rec, dict(sorted(total_guard.items())))
     return UsageReport(window, by, rows, total)
