@@ -87,7 +87,9 @@ def serve(
     config = GatewayConfig(
         ledger_url=f"sqlite:///{tmp / 'ledger.db'}",
         models=models + extra,
-        policy=serving if serving is not None else policy(**NO_GUARD),
+        # Without a policy: no guard and no request sketches (the sketch worker would load the embedder in every
+        # test's gateway); tests of sketches pass a policy.
+        policy=serving if serving is not None else policy(sketches=False, **NO_GUARD),
         admin_key=ADMIN,
         hash_cache=tmp / "hash-cache.json",
         **settings,

@@ -128,6 +128,31 @@ def sqlite_schema(path: Path) -> dict[str, dict[str, Any]]:
 
 
 EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
+    # m006_request_sketches: a text-free sketch of each audited request, for drift tests.
+    "request_sketches": {
+        "columns": [
+            ("request_id", "VARCHAR(26)", True, 1),
+            ("time", "DATETIME", True, 0),
+            ("model", "TEXT", False, 0),
+            ("version", "INTEGER", True, 0),
+            ("embedding", "BLOB", False, 0),
+            ("embedding_scale", "FLOAT", False, 0),
+            ("prompt_chars", "INTEGER", True, 0),
+            ("prompt_words", "INTEGER", True, 0),
+            ("response_chars", "INTEGER", False, 0),
+            ("language", "VARCHAR(8)", False, 0),
+            ("guard_input", "FLOAT", False, 0),
+            ("guard_output", "FLOAT", False, 0),
+            ("guard_scores", "JSON", True, 0),
+            ("refusal", "BOOLEAN", False, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("ix_request_sketches_time", False, ("time",)),
+            ("sqlite_autoindex_request_sketches_1", True, ("request_id",)),
+        ],
+        "checks": [],
+    },
     # m004_eval_cache: a model's response to one canonical eval request, keyed by (model hash, request sha256).
     "eval_cache": {
         "columns": [
@@ -354,6 +379,25 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
         "stage_results": (
             ["run_id", "position", "stage", "status", "result", "created_at"],
             [("uq_stage_results_run_id_stage", ("run_id", "stage"))],
+        ),
+        "request_sketches": (
+            [
+                "request_id",
+                "time",
+                "model",
+                "version",
+                "embedding",
+                "embedding_scale",
+                "prompt_chars",
+                "prompt_words",
+                "response_chars",
+                "language",
+                "guard_input",
+                "guard_output",
+                "guard_scores",
+                "refusal",
+            ],
+            [("ix_request_sketches_time", ("time",))],
         ),
     }
     assert [u["name"] for u in inspector.get_unique_constraints("items")] == ["uq_items_run_id_key"]

@@ -31,6 +31,15 @@ def test_tokenizers_agree(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) 
     assert not mismatched, f"{len(mismatched)} texts tokenize differently, e.g. {mismatched[:3]}"
 
 
+def test_tokenizer_facts_agree(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
+    """The gateway's /tokenizer_info reads these: both runtimes on one file report the same special tokens."""
+    a, b = llama.tokenizer_facts(), hf_gguf.tokenizer_facts()
+    assert (a.bos_id, a.eos_id, a.add_bos) == (b.bos_id, b.eos_id, b.add_bos)
+    assert a.bos_token == b.bos_token and a.eos_token == b.eos_token and a.bos_token
+    assert a.vocab_size == b.vocab_size and a.chat_template == b.chat_template
+    assert b.n_ctx == hf_gguf.max_context
+
+
 def test_chat_template_renders_like_transformers(llama: LlamaCppRuntime, hf_gguf: TransformersRuntime) -> None:
     msgs = [
         Message("system", "You are terse."),

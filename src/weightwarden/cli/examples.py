@@ -44,6 +44,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "keys create": ("warden keys create --name app --rpm 60 --budget-usd 5",),
     "keys list": ("warden keys list --json",),
     "keys revoke": ("warden keys revoke KEY_ID",),
+    "monitor": (
+        "warden monitor usage --since 7d --by key,model,day",
+        "warden monitor drift --reference 30d..7d --current 7d",
+    ),
+    "monitor usage": ("warden monitor usage --since 30d --by model --csv > usage.csv",),
+    "monitor check": ("warden monitor check --rules alerts.yaml || notify-team",),
+    "monitor drift": ("warden monitor drift --reference 2026-11-01..2026-11-30 --current 7d --json",),
     "watermark": ("warden watermark keygen", "warden watermark detect --file answer.txt"),
     "watermark detect": ("warden watermark detect --file answer.txt --json",),
     "watermark keygen": ("warden watermark keygen --out ./watermark.key",),

@@ -18,6 +18,7 @@ from weightwarden.cli import (
     generate,
     keys,
     models,
+    monitor,
     provenance,
     report,
     scan,
@@ -81,7 +82,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
 }
 for _name, _fn in COMMANDS.items():
     app.command(name=_name, epilog=epilog(_name))(_fn)
-for _group in (keys.app, watermark.app):
+for _group in (keys.app, watermark.app, monitor.app):
     for _cmd in _group.registered_commands:
         _full = f"{_group.info.name} {_cmd.name}"
         _cmd.epilog = _cmd.epilog or (epilog(_full) if _full in EXAMPLES else None)

@@ -19,6 +19,7 @@ from weightwarden.gateway.metrics import Metrics
 from weightwarden.gateway.request import Outcome, RequestContext
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger.records import utcnow
+from weightwarden.monitor.worker import SketchWorker
 
 log = logging.getLogger("weightwarden.gateway")
 
@@ -26,8 +27,17 @@ log = logging.getLogger("weightwarden.gateway")
 class AuditLog:
     """Writes finished requests to the ledger (in batches) and the metrics."""
 
-    def __init__(self, ledger: Ledger, metrics: Metrics, *, store_text: bool, max_pending: int = 10_000) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        metrics: Metrics,
+        *,
+        store_text: bool,
+        max_pending: int = 10_000,
+        sketches: SketchWorker | None = None,
+    ) -> None:
         self.ledger, self.metrics, self.store_text, self.max_pending = ledger, metrics, store_text, max_pending
+        self.sketches = sketches  # makes a text-free sketch of each request, off the request path
         self._pending = 0  # rows buffered or being written
         self._buffer: list[RequestRecord] = []
         self._scheduled = False  # a write job is queued that has not yet taken the buffer
@@ -36,14 +46,16 @@ class AuditLog:
     def finish(self, ctx: RequestContext, outcome: Outcome) -> None:
         """Count a finished request in the metrics and write its audit row (call once per request)."""
         self._count(ctx, outcome)
-        self.write(outcome.record(ctx, store_text=self.store_text))
+        self.write(outcome.record(ctx, store_text=self.store_text), outcome.prompt_text, outcome.response_text)
 
-    def write(self, record: RequestRecord) -> None:
+    def write(self, record: RequestRecord, prompt_text: str | None = None, response_text: str | None = None) -> None:
         """Hand one completed request's record to the ledger writer, without waiting for it.
 
-        Every completed request passes here exactly once, refused ones included: whatever else wants to see each
-        request (a traffic sketch, say) is called from here, with the record.
+        Every completed request passes here exactly once, refused ones included; the texts go only to the traffic
+        sketch (made off the request path), never to the row unless the policy stores text.
         """
+        if self.sketches is not None:
+            self.sketches.submit(record, prompt_text, response_text)
         with self._lock:
             if self._pending >= self.max_pending:
                 self.metrics.audit_dropped.inc()

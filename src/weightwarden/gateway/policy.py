@@ -4,7 +4,8 @@ One YAML file, passed with `warden serve --policy FILE`. It is a guard policy (t
 --policy` reads: version, name, deep, layers, max_chars, input, output) with the gateway's own keys beside them:
 
     store_text: false          # keep prompt and answer text in the audit rows (off by default)
-    retention_days: 30         # after this, stored text is blanked (the rest of the row stays)
+    retention_days: 30         # after this, stored text is blanked and request sketches deleted (the rest stays)
+    sketches: true             # keep a text-free sketch of each request for drift tests (weightwarden.monitor)
     watermark: false           # true: mark every generated answer (key: WARDEN_WATERMARK_KEY, watermark_key_file
                                # or HOME/watermark.key); each audit row keeps the key's fingerprint
     prices:                    # USD per million tokens, for costs and USD budgets; "*" is every other model
@@ -29,7 +30,7 @@ from weightwarden.gateway.guard_hook import load_guard_policy
 if TYPE_CHECKING:
     from weightwarden.guard import Policy
 
-GATEWAY_KEYS = ("store_text", "retention_days", "watermark", "prices")
+GATEWAY_KEYS = ("store_text", "retention_days", "watermark", "prices", "sketches")
 GUARD_KEYS = ("version", "name", "deep", "layers", "max_chars", "input", "output")
 
 
@@ -54,6 +55,7 @@ class ServingPolicy:
     watermark: bool = False
     prices: dict[str, Price] = field(default_factory=dict)
     source: str = "built-in"
+    sketches: bool = True
 
     def price(self, model: str) -> Price:
         return self.prices.get(model) or self.prices.get("*") or Price()
@@ -94,6 +96,9 @@ def parse_serving_policy(data: Any, source: str) -> ServingPolicy:
     watermark = data.get("watermark", False)
     if not isinstance(watermark, bool):
         raise ConfigError(f"{source}: watermark must be true or false")
+    sketches = data.get("sketches", True)
+    if not isinstance(sketches, bool):
+        raise ConfigError(f"{source}: sketches must be true or false")
     prices_raw = data.get("prices") or {}
     if not isinstance(prices_raw, dict):
         raise ConfigError(f'{source}: prices maps model names (or "*") to {{prompt: X, completion: Y}}')
@@ -107,6 +112,7 @@ def parse_serving_policy(data: Any, source: str) -> ServingPolicy:
         watermark=watermark,
         prices=prices,
         source=source,
+        sketches=sketches,
     )
 
 

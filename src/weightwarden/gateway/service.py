@@ -22,6 +22,7 @@ from weightwarden.gateway.metrics import Metrics
 from weightwarden.gateway.queue import Slot
 from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.ledger import Ledger
+from weightwarden.monitor.worker import SketchWorker
 from weightwarden.runtimes import GenerationParams, HashCache
 from weightwarden.watermark.processor import WatermarkProcessor
 
@@ -43,7 +44,8 @@ class Gateway:
         self.keys = KeyStore(self.ledger, config.admin_key)
         self.limiter = Limiter(self._persist_spend)
         self.guard = GuardHook(config.policy.guard)
-        self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text)
+        sketches = SketchWorker(self.ledger) if config.policy.sketches else None
+        self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)
         cache = HashCache(config.hash_cache)
         backends: list[Backend] = []
         try:
@@ -215,4 +217,6 @@ class Gateway:
     def close(self) -> None:
         """Stop the models' workers (closing the runtimes the gateway loaded) and the ledger it opened."""
         self.router.close()
+        if self.audit.sketches is not None:
+            self.audit.sketches.close()
         self.close_ledger()

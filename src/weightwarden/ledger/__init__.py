@@ -20,6 +20,7 @@ from weightwarden.ledger.records import (
     RequestRecord,
     RunRecord,
     RunStatus,
+    SketchRecord,
     StageRecord,
 )
 from weightwarden.ledger.store import Ledger
@@ -36,5 +37,6 @@ __all__ = [
     "RequestRecord",
     "RunRecord",
     "RunStatus",
+    "SketchRecord",
     "StageRecord",
 ]

@@ -160,12 +160,42 @@ def m005_stage_results(conn: Connection) -> None:
     md.tables["stage_results"].create(conn)
 
 
+def m006_request_sketches(conn: Connection) -> None:
+    """Create request_sketches: a compact, text-free sketch of each audited request, for drift tests.
+
+    A separate table, not columns on requests: rows written before this migration, and rows written with sketches
+    turned off, simply have no sketch, and deleting sketches at the end of retention leaves the audit rows whole.
+    """
+    md = sa.MetaData()
+    sa.Table(
+        "request_sketches",
+        md,
+        sa.Column("request_id", sa.String(26), primary_key=True),
+        sa.Column("time", UTCDateTime, nullable=False),
+        sa.Column("model", sa.Text, nullable=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("embedding", sa.LargeBinary, nullable=True),
+        sa.Column("embedding_scale", sa.Float, nullable=True),
+        sa.Column("prompt_chars", sa.Integer, nullable=False),
+        sa.Column("prompt_words", sa.Integer, nullable=False),
+        sa.Column("response_chars", sa.Integer, nullable=True),
+        sa.Column("language", sa.String(8), nullable=True),
+        sa.Column("guard_input", sa.Float, nullable=True),
+        sa.Column("guard_output", sa.Float, nullable=True),
+        json_column("guard_scores"),
+        sa.Column("refusal", sa.Boolean, nullable=True),
+        sa.Index("ix_request_sketches_time", "time"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_gateway,
     m003_request_watermark,
     m004_eval_cache,
     m005_stage_results,
+    m006_request_sketches,
 ]
 
 

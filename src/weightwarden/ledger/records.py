@@ -134,3 +134,28 @@ class RequestRecord:
     prompt_text: str | None = None
     response_text: str | None = None
     watermark: str | None = None  # the watermark key's fingerprint, when the answer was watermarked
+
+
+@dataclass(frozen=True)
+class SketchRecord:
+    """A compact sketch of one audited request, kept even when its text is not (see weightwarden.monitor.sketch).
+
+    embedding: the prompt's sentence embedding as int8 bytes (multiply by embedding_scale), or None when there was
+    no prompt text; guard_input/guard_output: the highest guard score on each side; guard_scores: "side:detector" to
+    score; refusal: whether the answer reads as a refusal (None: no answer).
+    """
+
+    request_id: str
+    time: datetime
+    version: int
+    prompt_chars: int
+    prompt_words: int
+    model: str | None = None
+    embedding: bytes | None = None
+    embedding_scale: float | None = None
+    response_chars: int | None = None
+    language: str | None = None
+    guard_input: float | None = None
+    guard_output: float | None = None
+    guard_scores: dict[str, float] = field(default_factory=dict)
+    refusal: bool | None = None

@@ -158,3 +158,23 @@ stage_results = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("run_id", "stage", name="uq_stage_results_run_id_stage"),
 )
+
+request_sketches = sa.Table(
+    "request_sketches",
+    metadata,
+    sa.Column("request_id", sa.String(26), primary_key=True),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("model", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("embedding", sa.LargeBinary, nullable=True),  # int8 per dimension; times embedding_scale
+    sa.Column("embedding_scale", sa.Float, nullable=True),
+    sa.Column("prompt_chars", sa.Integer, nullable=False),
+    sa.Column("prompt_words", sa.Integer, nullable=False),
+    sa.Column("response_chars", sa.Integer, nullable=True),
+    sa.Column("language", sa.String(8), nullable=True),
+    sa.Column("guard_input", sa.Float, nullable=True),
+    sa.Column("guard_output", sa.Float, nullable=True),
+    json_column("guard_scores"),
+    sa.Column("refusal", sa.Boolean, nullable=True),
+    sa.Index("ix_request_sketches_time", "time"),
+)

@@ -29,6 +29,7 @@ from weightwarden.ledger.records import (
     ModelRecord,
     RequestRecord,
     RunRecord,
+    SketchRecord,
     StageRecord,
     utcnow,
 )
@@ -330,14 +331,55 @@ class Ledger:
         return [RequestRecord(**row) for row in self._read("requests", stmt)]
 
     def forget_request_text(self, before: datetime) -> int:
-        """Blank the stored prompt and response text of requests older than `before`; return how many rows changed."""
+        """Blank the stored prompt and response text of requests older than `before`, and delete their sketches
+        (an embedding can tell what was asked); return how many audit rows changed."""
         t = schema.requests
         stmt = (
             sa.update(t)
             .where(t.c.time < before, sa.or_(t.c.prompt_text.is_not(None), t.c.response_text.is_not(None)))
             .values(prompt_text=None, response_text=None)
         )
-        return self._write("forget old request text", lambda conn: int(conn.execute(stmt).rowcount))
+        sketches = sa.delete(schema.request_sketches).where(schema.request_sketches.c.time < before)
+
+        def work(conn: Connection) -> int:
+            conn.execute(sketches)
+            return int(conn.execute(stmt).rowcount)
+
+        return self._write("forget old request text", work)
+
+    # -- monitor: request sketches -----------------------------------------------------------------
+
+    def add_sketches(self, records: Sequence[SketchRecord]) -> Future[int]:
+        """Queue one write of request sketches and return at once; a sketch whose request has one already is skipped.
+
+        The future holds how many were written.
+        """
+        t = schema.request_sketches
+        rows = [{c.name: getattr(rec, c.name) for c in t.columns} for rec in records]
+        dialect = self._engine.dialect.name
+        insert = sqlite.insert(t) if dialect == "sqlite" else postgresql.insert(t)
+        stmt = insert.on_conflict_do_nothing(index_elements=["request_id"])
+
+        def work(conn: Connection) -> int:
+            if not rows:
+                return 0
+            return int(conn.execute(stmt, rows).rowcount)
+
+        return self._write_nowait(f"add {len(rows)} request sketches", work)
+
+    def sketches(
+        self, *, since: datetime | None = None, until: datetime | None = None, model: str | None = None
+    ) -> list[SketchRecord]:
+        """Request sketches, oldest first, of one public model name when given (since <= time < until)."""
+        t = schema.request_sketches
+        stmt = sa.select(t).order_by(t.c.time, t.c.request_id)
+        if since is not None:
+            stmt = stmt.where(t.c.time >= since)
+        if until is not None:
+            stmt = stmt.where(t.c.time < until)
+        if model is not None:
+            stmt = stmt.where(t.c.model == model)
+        return [SketchRecord(**row) for row in self._read("request sketches", stmt)]
 
     def flush(self) -> None:
         """Wait until every write queued so far, from any thread, has been committed."""
@@ -411,6 +453,15 @@ class Ledger:
         if run_id is not None:
             stmt = stmt.where(schema.events.c.run_id == run_id)
         return [EventRecord(**row) for row in self._read("events", stmt)]
+
+    @property
+    def dialect(self) -> str:
+        """The database behind the ledger: sqlite or postgresql."""
+        return str(self._engine.dialect.name)
+
+    def query(self, what: str, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+        """Run a read-only SELECT built on the ledger's tables (monitor rollups); what names it in error messages."""
+        return self._read(what, stmt)
 
     def schema_version(self) -> int:
         """The number of the last migration applied."""

@@ -20,6 +20,7 @@ from weightwarden.runtimes.base import (
     LogLikelihood,
     Message,
     RuntimeInfo,
+    TokenizerFacts,
 )
 from weightwarden.runtimes.chat_template import render_chat
 from weightwarden.runtimes.gguf_file import read_gguf
@@ -93,6 +94,19 @@ class TransformersRuntime:
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(tokens)))
+
+    def tokenizer_facts(self) -> TokenizerFacts:
+        """The context, vocabulary size, special tokens and chat template, as the gateway's tokenizer routes report."""
+        return TokenizerFacts(
+            n_ctx=self.max_context,
+            vocab_size=len(self.tokenizer),
+            bos_id=self.bos_id,
+            eos_id=self.eos_id,
+            add_bos=self.add_bos,
+            bos_token=self.tokenizer.bos_token,
+            eos_token=self.tokenizer.eos_token,
+            chat_template=self.chat_template,
+        )
 
     def render(self, messages: Sequence[Message]) -> str:
         return render_chat(

@@ -1,0 +1,285 @@
+"""The monitor's targets: power and false alarms of `warden monitor drift`, and the time of a usage rollup.
+
+Run: PYTHONPATH=src nice -n 10 .venv/bin/python bench/monitor.py [--windows 200] [--rows 1000000] [--write]
+
+Power: prompts are drawn from data/monitor/traffic.yaml (five topics of a support and writing assistant; travel is
+the new topic) and embedded once with the bundled all-MiniLM-L6-v2 (int8-quantized as the sketches store them).
+The reference is 1,000 requests of the usual mix; each current window is 500 requests, either of the same mix (a
+false alarm if drift is called) or with 20% of its traffic moved to travel (a detection if it is called). Drift is
+the report's verdict over its multivariate tests (domain classifier and MMD, Holm-adjusted, alpha 0.05). Rates come
+with 95% Wilson intervals.
+
+Scale: --rows audit rows are bulk-inserted into a fresh SQLite ledger, then `usage` is timed grouped by
+key,model,day and with no groups; the baseline, timed in the same run, is a bare SELECT count(*) over the table.
+--write stores the results in bench/results/monitor.json with the command and the date.
+"""
+
+from __future__ import annotations
+
+# ruff: noqa: E402  (thread counts must be set before numpy and torch load)
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # two shared cores: oversubscribed BLAS threads only spin
+
+import argparse
+import json
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from weightwarden.formulas.proportion import wilson_interval
+from weightwarden.ledger import Ledger, RequestRecord
+from weightwarden.ledger import schema as tables
+from weightwarden.ledger.records import utcnow
+from weightwarden.ledger.store import new_run_id
+from weightwarden.monitor.drift import Sample, compare
+from weightwarden.monitor.rollup import usage
+from weightwarden.monitor.simulate import Traffic
+from weightwarden.monitor.sketch import dequantize, quantize
+from weightwarden.monitor.window import parse_window
+
+BASE = ("account", "billing", "shipping", "coding", "writing")
+NEW = "travel"
+
+
+def embed_pool(n_base: int, n_new: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    import torch
+
+    from weightwarden.runtimes.embedder import SentenceEmbedder
+
+    torch.set_num_threads(1)
+    rng = random.Random(seed)
+    traffic = Traffic.bundled()
+    base = [p for _, p in traffic.prompts(dict.fromkeys(BASE, 1.0), n_base, rng)]
+    new = [traffic.prompt(NEW, rng) for _ in range(n_new)]
+    embedder = SentenceEmbedder()
+    t0 = time.perf_counter()
+    vectors = np.asarray(embedder.embed(base + new))
+    print(f"embedded {len(vectors)} prompts in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    # As the sketches store them: int8 and a scale.
+    stored = np.vstack([dequantize(*quantize(v)) for v in vectors]).astype(np.float64)
+    return stored[:n_base], stored[n_base:], base, new
+
+
+def sample(x: np.ndarray, texts: list[str]) -> Sample:
+    return Sample(
+        requests=len(x),
+        metrics={},
+        embeddings=x,
+        texts=texts,
+        refusals=np.zeros(0, bool),
+        languages=[],  # type: ignore[arg-type]
+    )
+
+
+def power(windows: int, size: int, shift: float, permutations: int, seed: int) -> dict[str, Any]:
+    base_x, new_x, base_t, _ = embed_pool(6000, 1500, seed)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(base_x))
+    ref_idx, rest = order[:1000], order[1000:]
+    reference = sample(base_x[ref_idx], [base_t[i] for i in ref_idx])
+    calls: dict[str, list[bool]] = {"null": [], "shift": []}
+    per_test: dict[str, dict[str, int]] = {"null": {}, "shift": {}}
+    t0 = time.perf_counter()
+    for w in range(windows):
+        for kind in ("null", "shift"):
+            moved = round(shift * size) if kind == "shift" else 0
+            b = rng.choice(rest, size=size - moved, replace=False)
+            n = rng.choice(len(new_x), size=moved, replace=False)
+            x = np.vstack([base_x[b], new_x[n]]) if moved else base_x[b]
+            report = compare(
+                reference,
+                sample(x, [""] * len(x)),
+                permutations=permutations,
+                univariate=False,
+                explain=False,
+                seed=seed + w,
+            )
+            calls[kind].append(report.drifted)
+            for t in report.tests:
+                per_test[kind][t.name] = per_test[kind].get(t.name, 0) + int(t.p_adjusted < report.alpha)
+        if (w + 1) % 20 == 0:
+            print(
+                f"{w + 1}/{windows} windows: detected {sum(calls['shift'])}, false alarms {sum(calls['null'])} "
+                f"({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+            )
+    detected, alarms = sum(calls["shift"]), sum(calls["null"])
+    return {
+        "windows": windows,
+        "window_size": size,
+        "reference_size": len(reference.embeddings),
+        "shift": shift,
+        "permutations": permutations,
+        "detection_rate": detected / windows,
+        "detection_rate_ci95": wilson_interval(detected, windows),
+        "false_alarm_rate": alarms / windows,
+        "false_alarm_rate_ci95": wilson_interval(alarms, windows),
+        "per_test_detections": per_test["shift"],
+        "per_test_false_alarms": per_test["null"],
+        "seconds_per_window": (time.perf_counter() - t0) / (2 * windows),
+        "targets": {"detection_rate": ">= 0.95", "false_alarm_rate": "<= 0.05"},
+    }
+
+
+def scale(rows: int, url: str | None, seed: int) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="warden-bench-"))
+    url = url or f"sqlite:///{folder / 'ledger.db'}"
+    rng = random.Random(seed)
+    now = utcnow()
+    keys = [new_run_id() for _ in range(50)]
+    verdict_sets = [
+        {"input": [{"detector": "injection", "label": "clean", "score": 0.1, "action": "allow"}], "output": []},
+        {"input": [{"detector": "injection", "label": "injection", "score": 0.9, "action": "flag"}], "output": []},
+        {"input": [], "output": [{"detector": "pii", "label": "pii", "score": 0.8, "action": "redact"}]},
+        {},
+    ]
+    with Ledger(url) as ledger:
+        t0 = time.perf_counter()
+        chunk = 50_000
+        for start in range(0, rows, chunk):
+            batch = [
+                RequestRecord(
+                    request_id=new_run_id(),
+                    time=now - timedelta(seconds=rng.uniform(0, 30 * 86400)),
+                    route="/v1/chat/completions",
+                    status=rng.choice((200, 200, 200, 200, 200, 200, 200, 200, 429, 500)),
+                    key_id=rng.choice(keys),
+                    model=rng.choice(("default", "tuned", "remote")),
+                    prompt_tokens=rng.randint(5, 800),
+                    completion_tokens=rng.randint(0, 300),
+                    total_ms=rng.lognormvariate(6, 1),
+                    cost_usd=rng.uniform(0, 0.002),
+                    verdicts=rng.choice(verdict_sets),
+                )
+                for _ in range(min(chunk, rows - start))
+            ]
+            ledger.add_requests(lambda b=batch: b).result()
+            print(f"inserted {start + len(batch):,} rows", file=sys.stderr)
+        insert_s = time.perf_counter() - t0
+        window = parse_window("30d")
+
+        cpu: dict[str, float] = {}
+
+        def timed(name: str, fn: Any) -> tuple[float, Any]:
+            # CPU time too: SQLite runs in this process, and on a shared machine the wall clock mostly measures the
+            # other processes.
+            t, c = time.perf_counter(), time.process_time()
+            out = fn()
+            cpu[name] = time.process_time() - c
+            return time.perf_counter() - t, out
+
+        count_s, _ = timed(
+            "count", lambda: ledger.query("count", sa.select(sa.func.count()).select_from(tables.requests))
+        )
+        grouped_s, grouped = timed("grouped", lambda: usage(ledger, window, ("key", "model", "day")))
+        total_s, total = timed("total", lambda: usage(ledger, window, ()))
+        assert sum(r.requests for r in grouped.rows) == total.total.requests
+    return {
+        "rows": rows,
+        "backend": url.split(":", 1)[0],
+        "insert_s": insert_s,
+        "count_baseline_s": count_s,
+        "usage_key_model_day_s": grouped_s,
+        "usage_key_model_day_groups": len(grouped.rows),
+        "usage_total_s": total_s,
+        "cpu_s": cpu,
+        "load_average_1m": os.getloadavg()[0],
+        "ratio_grouped_to_count": grouped_s / count_s if count_s else None,
+        "target": "usage over 1,000,000 rows <= 5 s",
+    }
+
+
+def overhead(calls: int, seed: int) -> dict[str, Any]:
+    """What a request pays for its sketch on the request path: one SketchWorker.submit call, timed one by one.
+
+    The worker runs as in the gateway (embedding in its own thread); the baseline, timed in the same run, is an empty
+    function call. What the embedding thread costs other requests in CPU is not in this figure.
+    """
+    from weightwarden.monitor.worker import SketchWorker
+
+    rng = random.Random(seed)
+    prompts = [p for _, p in Traffic.bundled().prompts(dict.fromkeys(BASE, 1.0), calls, rng)]
+    records = [
+        RequestRecord(request_id=new_run_id(), time=utcnow(), route="/v1/chat/completions", status=200, model="x")
+        for _ in range(calls)
+    ]
+    folder = Path(tempfile.mkdtemp(prefix="warden-bench-"))
+    with Ledger(f"sqlite:///{folder / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=None, max_pending=calls + 1)
+
+        def nothing(record: RequestRecord, prompt: str, answer: str) -> None:
+            return None
+
+        timings: dict[str, list[float]] = {"submit": [], "baseline": []}
+        for name, fn in (("baseline", nothing), ("submit", worker.submit)):
+            for record, prompt in zip(records, prompts, strict=True):
+                t = time.perf_counter_ns()
+                fn(record, prompt, "Sure, here is how.")
+                timings[name].append((time.perf_counter_ns() - t) / 1000)
+        worker.flush()
+        worker.close()
+    p50 = {k: float(np.percentile(v, 50)) for k, v in timings.items()}
+    p99 = {k: float(np.percentile(v, 99)) for k, v in timings.items()}
+    return {
+        "calls": calls,
+        "submit_p50_us": p50["submit"],
+        "submit_p99_us": p99["submit"],
+        "baseline_call_p50_us": p50["baseline"],
+        "sketches_written": worker.written,
+        "target": "the sketch adds <= 1 ms p50 to a request",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--windows", type=int, default=200)
+    parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--shift", type=float, default=0.2)
+    parser.add_argument("--permutations", type=int, default=100)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--url", help="a ledger URL for the scale test (default: a fresh SQLite file)")
+    parser.add_argument("--skip-power", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true", help="store the results in bench/results/monitor.json")
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "command": "python bench/monitor.py " + " ".join(sys.argv[1:]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+    }
+    if not args.skip_power:
+        result["power"] = power(args.windows, args.size, args.shift, args.permutations, args.seed)
+        print(json.dumps(result["power"], indent=2))
+    if not args.skip_scale:
+        result["scale"] = scale(args.rows, args.url, args.seed)
+        print(json.dumps(result["scale"], indent=2))
+    if not args.skip_overhead:
+        result["overhead"] = overhead(10_000, args.seed)
+        print(json.dumps(result["overhead"], indent=2))
+    if args.write:
+        out = Path(__file__).parent / "results" / "monitor.json"
+        # Power and scale can be run apart: keep the other part's last figures (each has its own command and date).
+        kept = json.loads(out.read_text()) if out.exists() else {}
+        part = {k: v for k, v in result.items() if k in ("power", "scale", "overhead")}
+        stamp = {k: result[k] for k in ("command", "date", "machine")}
+        merged = {**kept, **{k: {**v, **stamp} for k, v in part.items()}}
+        out.write_text(json.dumps(merged, indent=2) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

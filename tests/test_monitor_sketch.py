@@ -1,0 +1,196 @@
+"""Request sketches: made off the request path, kept without text, turned off by policy, deleted with old text."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import openai
+import pytest
+
+from gateway_server import NO_GUARD, policy, serve
+from weightwarden.ledger import Ledger, RequestRecord, migrations
+from weightwarden.ledger.records import utcnow
+from weightwarden.ledger.store import new_run_id
+from weightwarden.monitor.language import guess_language
+from weightwarden.monitor.sketch import dequantize, is_refusal, prompt_of, quantize, sketch_requests
+from weightwarden.monitor.worker import SketchWorker
+from weightwarden.runtimes import Artifact
+from weightwarden.runtimes.embedder import SentenceEmbedder
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Iterator[SentenceEmbedder]:
+    emb = SentenceEmbedder()
+    yield emb
+    emb.close()
+
+
+def record(text: str = "", **fields: object) -> RequestRecord:
+    base: dict[str, object] = {
+        "request_id": new_run_id(),
+        "time": utcnow(),
+        "route": "/v1/chat/completions",
+        "status": 200,
+        "model": "default",
+    }
+    return RequestRecord(**{**base, **fields})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("How do I reset the password of my account? The link in the email does not work.", "en"),
+        ("Comment est-ce que je peux changer le mot de passe de mon compte ?", "fr"),
+        ("Wie kann ich das Passwort für mein Konto ändern? Der Link ist nicht gültig.", "de"),
+        ("¿Cómo puedo cambiar la contraseña de mi cuenta? El enlace no funciona para mí.", "es"),
+        ("Как мне сменить пароль от моей учётной записи?", "ru"),
+        ("パスワードを変更するにはどうすればいいですか", "ja"),
+        ("我怎么修改我的账户密码", "zh"),
+        ("12345 !!!", "und"),
+    ],
+)
+def test_language_guess(text: str, code: str) -> None:
+    assert guess_language(text) == code
+
+
+def test_refusals_and_answers() -> None:
+    assert is_refusal("I'm sorry, but I can't help with making explosives.")
+    assert is_refusal("I cannot assist with that request.")
+    assert is_refusal("As an AI, I must decline.")
+    assert not is_refusal("Sure! Paris is the capital of France.")
+    assert not is_refusal("To reset it, open Settings and choose Password. I can help with more if needed.")
+
+
+def test_the_prompt_of_a_chat_is_its_last_user_message() -> None:
+    chat = '[{"role": "system", "content": "Be terse."}, {"role": "user", "content": "First"}, ' + (
+        '{"role": "assistant", "content": "ok"}, {"role": "user", "content": "Second question"}]'
+    )
+    assert prompt_of(chat) == "Second question"
+    assert prompt_of('["one", "two"]') == "one\ntwo"
+    assert prompt_of("[not json") == "[not json"
+    assert prompt_of(None) == ""
+
+
+def test_int8_embedding_keeps_the_direction(embedder: SentenceEmbedder) -> None:
+    texts = ["How do I cancel my subscription?", "Write a haiku about autumn leaves.", ""]
+    sketches = sketch_requests(
+        [(record(), t, "I'm sorry, but I cannot do that." if i == 0 else "fine") for i, t in enumerate(texts)],
+        embedder.embed,
+    )
+    exact = np.asarray(embedder.embed(texts[:2]))
+    for s, want in zip(sketches[:2], exact, strict=True):
+        assert s.embedding is not None and len(s.embedding) == embedder.dimensions == 384
+        got = dequantize(s.embedding, s.embedding_scale or 0.0)
+        assert float(got @ want / np.linalg.norm(got)) > 0.999
+    assert [s.refusal for s in sketches] == [True, False, False]
+    assert sketches[2].embedding is None and sketches[2].prompt_chars == 0 and sketches[2].language is None
+    assert sketches[0].prompt_words == 6 and sketches[0].language == "en"
+    data, scale = quantize([0.0, 0.0])
+    assert dequantize(data, scale).tolist() == [0.0, 0.0]
+
+
+def test_guard_scores_are_kept_by_side_and_detector() -> None:
+    verdicts = {
+        "input": [{"detector": "injection", "label": "clean", "score": 0.2}, {"detector": "pii", "score": 0.7}],
+        "output": [{"detector": "pii", "score": 0.1}],
+    }
+    (s,) = sketch_requests([(record(verdicts=verdicts), "hello there", None)], None)
+    assert s.guard_scores == {"input:injection": 0.2, "input:pii": 0.7, "output:pii": 0.1}
+    assert (s.guard_input, s.guard_output, s.refusal, s.embedding) == (0.7, 0.1, None, None)
+
+
+def test_submit_never_waits_for_the_embedder_and_drops_past_its_bound(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    def slow_embedder():  # type: ignore[no-untyped-def]
+        gate.wait(60)
+        return lambda texts: [[1.0, 0.0]] * len(texts)
+
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=slow_embedder, max_pending=10)
+        for i in range(50):
+            worker.submit(record(), f"prompt {i}", "answer")  # returns while the embedder is stuck loading
+        worker.submit(record(), None, None)  # nothing to sketch: not queued, not dropped
+        assert worker.dropped == 40
+        gate.set()
+        assert worker.flush()
+        worker.close()
+        found = ledger.sketches()
+    assert len(found) == worker.written == 10
+    assert all(s.embedding == quantize([1.0, 0.0])[0] for s in found)
+
+
+def test_a_ledger_from_before_sketches_upgrades_and_its_rows_have_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
+    with Ledger(url) as old:
+        old.add_request(record(prompt_text="kept")).result()
+    monkeypatch.undo()
+    with Ledger(url) as ledger:
+        assert [r.prompt_text for r in ledger.requests()] == ["kept"]
+        assert ledger.sketches() == []
+
+
+def test_old_sketches_go_with_old_text(tmp_path: Path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        old, new = record(time=utcnow() - timedelta(days=40)), record()
+        ledger.add_sketches(sketch_requests([(old, "old question", None), (new, "new question", None)], None)).result()
+        ledger.add_sketches(sketch_requests([(new, "the same request again", None)], None)).result()  # kept once
+        ledger.forget_request_text(utcnow() - timedelta(days=30))
+        assert [s.request_id for s in ledger.sketches()] == [new.request_id]
+        assert ledger.sketches()[0].prompt_chars == len("new question")
+
+
+def chat(gw_base: str, key: str, questions: Sequence[str]) -> None:
+    client = openai.OpenAI(base_url=gw_base, api_key=key, max_retries=0, timeout=60)
+    for q in questions:
+        client.chat.completions.create(
+            model="default",
+            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": q}],
+            max_tokens=4,
+        )
+
+
+QUESTIONS = ["Which city is the capital of Italy?", "Wie spät ist es in Berlin?"]
+
+
+def test_gateway_requests_get_sketches_without_text(
+    tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact, embedder: SentenceEmbedder
+) -> None:
+    with serve(tmp_path, llama, default_artifact, serving=policy(**NO_GUARD)) as gw:
+        worker = gw.gateway.audit.sketches
+        assert worker is not None
+        worker._make_embed = lambda: embedder.embed  # the module's embedder: the same model, loaded once
+        chat(gw.base_url, gw.key(), QUESTIONS)
+        rows = gw.rows(2)
+        assert worker.flush()
+        gw.ledger.flush()
+        sketches = {s.request_id: s for s in gw.ledger.sketches()}
+    assert all(r.prompt_text is None and r.response_text is None for r in rows)  # store_text is off
+    assert set(sketches) == {r.request_id for r in rows}
+    by_chars = {s.prompt_chars: s for s in sketches.values()}
+    assert set(by_chars) == {len(q) for q in QUESTIONS}  # the user's message, not the system prompt or JSON
+    assert [by_chars[len(q)].language for q in QUESTIONS] == ["en", "de"]
+    for q in QUESTIONS:
+        s = by_chars[len(q)]
+        assert s.embedding is not None and s.response_chars is not None and s.response_chars > 0
+        vec = dequantize(s.embedding, s.embedding_scale or 0.0)
+        assert float(vec @ np.asarray(embedder.embed([q])[0]) / np.linalg.norm(vec)) > 0.999
+
+
+def test_policy_turns_sketches_off(tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact) -> None:
+    with serve(tmp_path, llama, default_artifact, serving=policy(sketches=False, **NO_GUARD)) as gw:
+        assert gw.gateway.audit.sketches is None
+        chat(gw.base_url, gw.key(), QUESTIONS[:1])
+        gw.rows(1)
+        gw.ledger.flush()
+        assert gw.ledger.sketches() == []
+    with pytest.raises(Exception, match="sketches must be true or false"):
+        policy(sketches="yes")
