@@ -103,6 +103,6 @@ def bundled_embedding() -> EmbeddingModel:
     if not path.is_file():
         raise GuardModelError(
             f"the embedding guard weights {path} are missing: "
-            "run scripts/train_guard.py --embedding, or set deep: false"
+            "run `python -m training.guard.older.run --embedding`, or set deep: false"
         )
     return EmbeddingModel.load(path)
