@@ -22,7 +22,8 @@ RESULTS = json.loads((ROOT / "bench" / "results" / "guard_quality.json").read_te
 def test_the_default_policy_is_what_training_writes_from_the_measured_thresholds(tmp_path: Path) -> None:
     out = tmp_path / "policy.default.yaml"
     shutil.copy(DATA / "policy.default.yaml", out)
-    out.write_text(out.read_text(encoding="utf-8").replace("threshold: 0.", "threshold: 0.1"), encoding="utf-8")
+    write_policy(out, {la: 0.5 for la in RESULTS["thresholds"]}, {la: "log" for la in RESULTS["actions"]})
+    assert out.read_bytes() != (DATA / "policy.default.yaml").read_bytes()  # scrambled, now regenerate
     write_policy(out, RESULTS["thresholds"], RESULTS["actions"])
     assert out.read_bytes() == (DATA / "policy.default.yaml").read_bytes()
 
