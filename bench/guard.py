@@ -146,6 +146,7 @@ def main() -> int:
     ap.add_argument("--deep", action="store_true", help="also time the policy with the embedding layer")
     ap.add_argument("--write", action="store_true", help="store the results in bench/results/guard_speed.json")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--batch", type=int, default=512, help="texts in the batched-throughput run")
     args = ap.parse_args()
 
     import torch
@@ -214,7 +215,7 @@ def main() -> int:
         deep_txt = f"  | deep p50 {row['deep_p50_ms']:.1f} ms" if args.deep else ""
         print(f"{size:5d} tokens ({row['chars']:6d} chars): {timing} | {base}{deep_txt}", file=sys.stderr)
 
-    batch = prompts(tok, 512, 512, seed=99)
+    batch = prompts(tok, 512, args.batch, seed=99)
     t0 = time.perf_counter()
     guard.scan_batch(batch)
     secs = time.perf_counter() - t0
