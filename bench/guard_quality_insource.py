@@ -23,11 +23,13 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from training.guard.dedup import near_pairs, shingles
+from training.guard.older.corpus import Example, GarakSource, load_project
+from training.guard.older.splits import HOLDOUT_JACCARD, build_splits, obfuscate
+from training.guard.older.synth import leakage_cases, pii_cases, secret_cases
+
 from weightwarden.guard import Guard, parse_policy
-from weightwarden.guard.corpus import HOLDOUT_JACCARD, Example, GarakSource, build_splits, load_project, obfuscate
-from weightwarden.guard.dedup import near_pairs, shingles
 from weightwarden.guard.quality import TARGETS, binary_metrics, metrics_path, weights_sha256
-from weightwarden.guard.synth import leakage_cases, pii_cases, secret_cases
 
 HEADS = {"injection": "injection", "jailbreak": "jailbreak", "harmful": "harmful", "toxicity": "toxic"}
 EVAL_POLICY = parse_policy(

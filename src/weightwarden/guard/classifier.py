@@ -70,7 +70,7 @@ class LinearModel:
                 if version != FORMAT_VERSION:
                     raise GuardModelError(
                         f"{path} is guard weights format {version}, this code reads {FORMAT_VERSION}: "
-                        "retrain with scripts/train_guard.py or reinstall weightwarden"
+                        "retrain with training/guard/older/run.py or reinstall weightwarden"
                     )
                 return cls(
                     heads=tuple(str(h) for h in z["heads"]),
@@ -177,6 +177,6 @@ def bundled_linear() -> LinearModel:
     path = weights_dir() / LINEAR_FILE
     if not path.is_file():
         raise GuardModelError(
-            f"the guard weights {path} are missing: run scripts/train_guard.py or reinstall weightwarden"
+            f"the guard weights {path} are missing: run training/guard/older/run.py or reinstall weightwarden"
         )
     return LinearModel.load(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -35,6 +36,7 @@ class EmbeddingModel:
     embedder: Any = field(default=None, repr=False)
     # recent texts' scores: a transformer pass is worth remembering (repeated prompts, several policies on one text)
     _recent: dict[str, dict[str, HeadScore]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # the gateway shares one model
 
     @classmethod
     def load(cls, path: Path, embedder: Any = None) -> EmbeddingModel:
@@ -63,17 +65,21 @@ class EmbeddingModel:
         if self.embedder is None:
             from weightwarden.runtimes import load_embedder
 
-            self.embedder = load_embedder()
+            with self._lock:
+                if self.embedder is None:
+                    self.embedder = load_embedder()
         return np.asarray(self.embedder.embed(texts), dtype=np.float32)
 
     def score(self, text: str) -> dict[str, HeadScore]:
         key = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
-        hit = self._recent.get(key)
+        with self._lock:
+            hit = self._recent.get(key)
         if hit is None:
             hit = self._score(text)
-            if len(self._recent) >= CACHE_SIZE:
-                self._recent.pop(next(iter(self._recent)))
-            self._recent[key] = hit
+            with self._lock:
+                if len(self._recent) >= CACHE_SIZE:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[key] = hit
         return hit
 
     def _score(self, text: str) -> dict[str, HeadScore]:
@@ -103,6 +109,6 @@ def bundled_embedding() -> EmbeddingModel:
     if not path.is_file():
         raise GuardModelError(
             f"the embedding guard weights {path} are missing: "
-            "run scripts/train_guard.py --embedding, or set deep: false"
+            "run `python -m training.guard.older.run --embedding`, or set deep: false"
         )
     return EmbeddingModel.load(path)

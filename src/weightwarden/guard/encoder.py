@@ -1,10 +1,12 @@
 """The default learned layer: per-label heads on all-MiniLM-L6-v2 embeddings, behind a cheap hashed-n-gram gate.
 
-A cascade: the gate (logistic regression on hashed character n-grams, a millisecond) scores every text; a text
-below the gate's threshold is clean and never reaches the encoder. The rest is cut into sentence-sized chunks,
-each embedded once, and each label's head scores every chunk; a text's score is its highest chunk. Logits are
-Platt-scaled on out-of-source scores at build time, so a score is a calibrated probability, and the policy's
-threshold per label comes from benign data the heads never trained on (training/guard/train.py writes both).
+A cascade with a bounded slow layer: a text is cut into sentence-sized chunks and the gate (logistic regression on
+hashed character n-grams, a few milliseconds) scores every chunk. A text whose best chunk is below the gate's
+threshold never reaches the encoder and scores gate probability * `gated_scale` (below every policy threshold).
+Otherwise only the gate's `top_k` chunks are embedded, and each label's head takes its highest chunk, so the
+encoder's cost is bounded whatever the length. Logits are Platt-scaled on out-of-source scores at build time, so a
+score is a calibrated probability, and the policy's threshold per label comes from benign data the heads never
+trained on (training/guard/train.py writes both, and emulates this cascade exactly).
 
 Weights are a plain npz read with allow_pickle=False; the gate's featuriser is scikit-learn's stateless
 HashingVectorizer rebuilt from the settings stored beside its weights.
@@ -27,8 +29,7 @@ from weightwarden.guard.base import GuardModelError
 from weightwarden.guard.classifier import weights_dir
 
 ENCODER_FILE = "encoder.npz"
-ENCODER_FORMAT_VERSION = 1
-MAX_WINDOWS = 256  # a huge text is scored on this many evenly spread chunks (the gate still reads all of it)
+ENCODER_FORMAT_VERSION = 2
 CACHE_SIZE = 2048
 
 
@@ -75,15 +76,6 @@ def make_vectorizer(n_features: int, ngram_min: int, ngram_max: int) -> Any:
     )
 
 
-def windows(text: str, window: int, stride: int) -> list[tuple[int, int]]:
-    """Character windows covering `text`: one when it fits, else overlapping ones."""
-    n = len(text)
-    if n <= window:
-        return [(0, n)]
-    starts = sorted({min(s, n - window) for s in range(0, n - window + stride, stride)})
-    return [(s, s + window) for s in starts]
-
-
 _PIECE = re.compile(r"[^\n.!?]*(?:[.!?]+[\"')\]]*\s*|\n+|$)")
 
 
@@ -114,14 +106,6 @@ def chunks(text: str, size: int) -> list[tuple[int, int]]:
     if end > start:
         out.append((start, end))
     return [(s, e) for s, e in out if text[s:e].strip()] or [(0, min(n, size))]
-
-
-def thin(spans: list[tuple[int, int]], most: int = MAX_WINDOWS) -> list[tuple[int, int]]:
-    """At most `most` of `spans`, evenly spread, first and last kept."""
-    if len(spans) <= most:
-        return spans
-    pick = np.linspace(0, len(spans) - 1, most).round().astype(int)
-    return [spans[i] for i in pick]
 
 
 class Encoder:
@@ -162,9 +146,9 @@ class EncoderModel:
     bias: np.ndarray
     calib_a: np.ndarray  # calibrated probability = sigmoid(a * logit + b), per head
     calib_b: np.ndarray
-    window: int  # the gate reads windows of this many characters, `stride` apart
-    stride: int
-    chunk: int  # the heads read sentence-sized chunks of at most this many characters
+    chunk: int  # the gate and the heads read sentence-sized chunks of at most this many characters
+    top_k: int  # the encoder embeds at most this many chunks of a text: the gate's highest
+    gated_scale: float  # a text the gate stops scores gate probability * this
     gate: Gate | None
     sha256: str
     encoder: Encoder | None = field(default=None, repr=False)
@@ -199,9 +183,9 @@ class EncoderModel:
                     bias=z["bias"].astype(np.float32),
                     calib_a=z["calib_a"].astype(np.float64),
                     calib_b=z["calib_b"].astype(np.float64),
-                    window=int(z["window"]),
-                    stride=int(z["stride"]),
                     chunk=int(z["chunk"]),
+                    top_k=int(z["top_k"]),
+                    gated_scale=float(z["gated_scale"]),
                     gate=gate,
                     sha256=hashlib.sha256(blob).hexdigest(),
                     encoder=encoder,
@@ -242,20 +226,20 @@ class EncoderModel:
         return result
 
     def _score(self, text: str, use_gate: bool) -> tuple[float, dict[str, EncoderScore]]:
-        pieces = chunks(text, self.chunk)
+        pieces = [c for c in chunks(text, self.chunk) if text[c[0] : c[1]].strip()]
+        if not pieces:  # nothing but whitespace (or nothing at all) to read
+            return 0.0, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
         gate = 1.0
         if use_gate and self.gate is not None:
-            # the gate reads every window; only the chunks inside windows it passes are embedded
-            spans = windows(text, self.window, self.stride)
-            g = self.gate.scores([text[s:e] for s, e in spans])
+            g = self.gate.scores([text[s:e] for s, e in pieces])
             gate = float(g.max())
-            passed = [sp for sp, v in zip(spans, g, strict=True) if v >= self.gate.threshold]
-            if not passed:
-                return gate, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
-            pieces = [c for c in pieces if any(c[0] < e and s < c[1] for s, e in passed)]
-        pieces = thin([c for c in pieces if c[1] > c[0]])
-        if not pieces:  # nothing but whitespace (or nothing at all) to read
-            return gate, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
+            if gate < self.gate.threshold:
+                s, e = pieces[int(g.argmax())]
+                return gate, {h: EncoderScore(gate * self.gated_scale, s, e, "gate") for h in self.heads}
+            # the slow layer reads only the gate's top chunks (stable on ties, as training emulates it)
+            pieces = [pieces[i] for i in np.argsort(-g, kind="stable")[: self.top_k]]
+        else:
+            pieces = pieces[: max(self.top_k, 1) * 64]  # no gate to rank them: a bound all the same
         x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
         probs = self.calibrated(x @ self.weights + self.bias)
         top = probs.argmax(axis=0)

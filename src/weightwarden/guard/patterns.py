@@ -81,14 +81,11 @@ class Pattern:
     reach: int = 200
     unless: re.Pattern[str] | None = None
     unless_score: float = 0.0
+    # the keyword plans, built once with the pattern (a lazily filled module-level dict raced under threads)
+    plans: tuple[KeyPlan, KeyPlan | None] = field(init=False, repr=False, compare=False)
 
-    @property
-    def plans(self) -> tuple[KeyPlan, KeyPlan | None]:
-        cached = _PLANS.get(self.name)
-        if cached is None:
-            cached = (KeyPlan.of(self.keys), KeyPlan.of(self.also) if self.also else None)
-            _PLANS[self.name] = cached
-        return cached
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plans", (KeyPlan.of(self.keys), KeyPlan.of(self.also) if self.also else None))
 
     def score_match(self, view_text: str, m: re.Match[str]) -> float:
         score = self.score
@@ -99,9 +96,6 @@ class Pattern:
             if self.near.search(view_text, lo, hi):
                 score = max(score, self.near_score)
         return score
-
-
-_PLANS: dict[str, tuple[KeyPlan, KeyPlan | None]] = {}  # built once per pattern name, read-only afterwards
 
 
 def rx(pattern: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:

@@ -19,19 +19,14 @@ from weightwarden.guard.base import CLEAN, Detector, GuardError, ScanContext, Si
 from weightwarden.guard.classifier import LinearModel, bundled_linear
 from weightwarden.guard.embedding import EmbeddingModel, bundled_embedding
 from weightwarden.guard.encoder import EncoderModel, bundled_encoder
-from weightwarden.guard.harmful import HarmfulDetector
-from weightwarden.guard.injection import InjectionDetector
-from weightwarden.guard.jailbreak import JailbreakDetector
 from weightwarden.guard.layered import Layers
-from weightwarden.guard.leakage import LeakageDetector
 from weightwarden.guard.normalize import Text
-from weightwarden.guard.pii import PLACEHOLDERS, PIIDetector
+from weightwarden.guard.pii import PLACEHOLDERS
 from weightwarden.guard.policy import Policy, Rule, default_policy
-from weightwarden.guard.secrets import SecretsDetector
-from weightwarden.guard.toxicity import ToxicityDetector
+from weightwarden.guard.registry import DETECTORS, entry
 
-# Injection and harmful run before jailbreak: the jailbreak detector reads what they found in decoded views.
-ORDER = ("injection", "harmful", "jailbreak", "pii", "secrets", "toxicity", "leakage")
+# The registry's order: injection and harmful run before jailbreak, which reads what they found in decoded views.
+ORDER = tuple(DETECTORS)
 
 
 @dataclass
@@ -145,24 +140,7 @@ class Guard:
         sides: tuple[Side, ...] = ("input", "output")
         for side in sides:
             for rule in self.policy.rules(side):
-                self._detectors[(side, rule.detector)] = self._build(rule)
-
-    def _build(self, rule: Rule) -> Detector:
-        name = rule.detector
-        if name == "injection":
-            return InjectionDetector(self.layers)
-        if name == "jailbreak":
-            return JailbreakDetector(self.layers)
-        if name == "harmful":
-            return HarmfulDetector(self.layers)
-        if name == "pii":
-            kinds = rule.options.get("kinds")
-            return PIIDetector(frozenset(kinds) if kinds else None)
-        if name == "secrets":
-            return SecretsDetector()
-        if name == "toxicity":
-            return ToxicityDetector(self.layers)
-        return LeakageDetector()
+                self._detectors[(side, rule.detector)] = entry(rule.detector).build(rule, self.layers)
 
     def scan(self, text: str | bytes, side: Side = "input", context: ScanContext | None = None) -> ScanResult:
         """Scan one text on one side of the conversation with this guard's policy."""

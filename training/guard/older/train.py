@@ -1,4 +1,4 @@
-"""Train the guard's learned layers from the training corpus; run by scripts/train_guard.py at build time only.
+"""Train the guard's learned layers from the training corpus; run by training/guard/older/run.py at build time only.
 
 Each head (injection, jailbreak, harmful, toxic) is a logistic regression on the hashed n-grams of text windows.
 Thresholds are chosen on out-of-fold scores of the training corpus (never on the eval set) so that at most
@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from training.guard.older.corpus import LABELS, Example, GarakSource, stable_hash
+from training.guard.older.splits import Corpus
 
 from weightwarden.guard.classifier import FORMAT_VERSION, LINEAR_FILE, _distinct, lower
-from weightwarden.guard.corpus import LABELS, Corpus, Example, GarakSource, stable_hash
 from weightwarden.guard.embedding import EMBED_FILE, EMBED_FORMAT_VERSION
 from weightwarden.guard.features import featurize, term_hash
 
@@ -311,7 +312,7 @@ def _fit_dense(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def write_fingerprints(train: Corpus, out_dir: Path) -> dict[str, Any]:
     """MinHash fingerprints of the training texts the repo does not hold, for the overlap test."""
-    from weightwarden.guard.dedup import fingerprints
+    from training.guard.dedup import fingerprints
 
     texts = [ex.text for ex in train.examples if not ex.source.startswith("project:")]
     path = out_dir / FINGERPRINT_FILE

