@@ -25,7 +25,7 @@ from typing import Any
 
 from weightwarden.eval import load_run_items, load_suite, run_eval
 from weightwarden.eval.suites import EvalTask
-from weightwarden.ledger import Ledger
+from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import load_runtime
 from weightwarden.runtimes.artifact import resolve
 
@@ -38,7 +38,7 @@ PARTS = {
 def one_run(runtime: Any, model: Any, tasks: list[EvalTask], limit: int, batch_size: int, work: Path) -> dict[str, Any]:
     db = work / f"b{batch_size}-{time.monotonic_ns()}.db"
     with Ledger(f"sqlite:///{db}") as ledger:
-        ledger.upsert_model(model.model_record())
+        ledger.upsert_model(ModelRecord.of(model))
         t0 = time.perf_counter()
         result = run_eval(
             runtime,

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "formulas"),
     ("ledger", "runtimes"),
     ("inspect", "eval", "guard", "watermark", "provenance", "tune", "monitor"),
-    ("audit",),
+    ("audit", "doctor"),  # doctor checks the installation (runtimes, ledger, config); only the CLI calls it
     ("gateway", "report", "ui"),
     ("cli",),
 )

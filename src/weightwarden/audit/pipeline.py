@@ -17,7 +17,7 @@ from weightwarden.audit.context import AuditContext
 from weightwarden.audit.result import AuditHeader, StageResult
 from weightwarden.config import Settings
 from weightwarden.errors import WardenError
-from weightwarden.ledger import Ledger, StageRecord
+from weightwarden.ledger import Ledger, ModelRecord, StageRecord
 from weightwarden.runtimes import Artifact, Runtime
 from weightwarden.runtimes.platform_info import describe, platform_info
 
@@ -68,7 +68,7 @@ def run_audit(
         from weightwarden.audit.registry import STAGES
 
         stages = STAGES
-    ledger.upsert_model(artifact.model_record())
+    ledger.upsert_model(ModelRecord.of(artifact))
     # What the evidence ran on: scores differ in the last bits, and greedy answers at near ties, between builds.
     where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
     header = AuditHeader(

@@ -29,7 +29,7 @@ from weightwarden.eval.compare import CompareError, Comparison, Gate, GateResult
 from weightwarden.eval.compare import compare as compare_scores
 from weightwarden.eval.compare_runs import eval_run, platform_check, run_grouped_scores, run_scores
 from weightwarden.eval.suites import EvalTask
-from weightwarden.ledger import Ledger
+from weightwarden.ledger import Ledger, ModelRecord
 
 MAX_FLIPS_SHOWN = 20
 
@@ -102,7 +102,7 @@ def _evaluate(
     artifact = resolve_model(ref, s, quiet)
     runtime = open_runtime(artifact, backend, s)
     try:
-        ledger.upsert_model(artifact.model_record())
+        ledger.upsert_model(ModelRecord.of(artifact))
         if not quiet:
             err_console.print(f"evaluating {ref} (answers already in the ledger are reused)", highlight=False)
         return eval_with_progress(runtime, artifact.sha256, tasks, ledger, quiet, f"eval {ref}", limit=limit).run_id

@@ -25,7 +25,7 @@ from weightwarden.eval import EvalResult, load_suite, load_task, resolve_tasks, 
 from weightwarden.eval.performance import performance
 from weightwarden.eval.runner import DEFAULT_BATCH_ITEMS
 from weightwarden.eval.suites import SUITES, EvalTask
-from weightwarden.ledger import Ledger
+from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import Runtime
 from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_info
 
@@ -142,7 +142,7 @@ def evaluate(
     runtime = open_runtime(artifact, backend, s)
     try:
         with Ledger(s.db_url) as ledger:
-            ledger.upsert_model(artifact.model_record())
+            ledger.upsert_model(ModelRecord.of(artifact))
             kwargs = {
                 "limit": limit,
                 "resume": resume,

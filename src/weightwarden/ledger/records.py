@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 RunStatus = Literal["running", "ok", "failed", "interrupted"]
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "ok", "failed", "interrupted")
@@ -14,6 +15,25 @@ FINAL_STATUSES: tuple[RunStatus, ...] = ("ok", "failed", "interrupted")
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+class ResolvedModel(Protocol):
+    """What the ledger needs of a resolved model (runtimes' Artifact has it; the ledger does not import runtimes)."""
+
+    @property
+    def ref(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def path(self) -> Path | None: ...
+    @property
+    def base_url(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,17 @@ class ModelRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     first_seen: datetime = field(default_factory=utcnow)
     last_seen: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, model: ResolvedModel) -> ModelRecord:
+        """A resolved model as the models table keeps it (its identity is the sha256; the path is where it was)."""
+        return cls(
+            hash=model.sha256,
+            name=model.name,
+            format=model.format,
+            size_bytes=model.size_bytes,
+            metadata={"ref": model.ref, "path": str(model.path) if model.path else model.base_url},
+        )
 
 
 @dataclass(frozen=True)

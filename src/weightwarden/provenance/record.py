@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from weightwarden.ledger import ItemRecord, Ledger
+from weightwarden.ledger import ItemRecord, Ledger, ModelRecord
 from weightwarden.provenance.regurgitation import RegurgitationReport
 from weightwarden.provenance.report import ContaminationReport
 from weightwarden.runtimes.artifact import Artifact
 
 
 def _start(ledger: Ledger, artifact: Artifact, kind: str, config: dict[str, Any]) -> str:
-    ledger.upsert_model(artifact.model_record())
+    ledger.upsert_model(ModelRecord.of(artifact))
     return ledger.start_run(kind, artifact.sha256, config)
 
 

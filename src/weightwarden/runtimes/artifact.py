@@ -9,12 +9,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from weightwarden.errors import ModelNotFound, UnsupportedModel
-
-if TYPE_CHECKING:
-    from weightwarden.ledger.records import ModelRecord
 
 Format = Literal["gguf", "hf", "remote"]
 
@@ -48,18 +45,6 @@ class Artifact:
     @property
     def short_hash(self) -> str:
         return self.sha256[:12]
-
-    def model_record(self) -> ModelRecord:
-        """This model as the ledger's models table keeps it (its identity is the sha256)."""
-        from weightwarden.ledger.records import ModelRecord  # the ledger (SQLAlchemy) loads only when recording
-
-        return ModelRecord(
-            hash=self.sha256,
-            name=self.name,
-            format=self.format,
-            size_bytes=self.size_bytes,
-            metadata={"ref": self.ref, "path": str(self.path) if self.path else self.base_url},
-        )
 
 
 def package_dir(package: str) -> Path:
