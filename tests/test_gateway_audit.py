@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_server import NO_GUARD, policy, serve
 from weightwarden.errors import LedgerError
-from weightwarden.gateway.audit import AuditLog
+from weightwarden.gateway.audit_log import AuditLog
 from weightwarden.gateway.auth import Caller
 from weightwarden.gateway.metrics import Metrics
 from weightwarden.gateway.request import Outcome, RequestContext, Usage

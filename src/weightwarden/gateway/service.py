@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from weightwarden.errors import ConfigError
-from weightwarden.gateway.audit import AuditLog
+from weightwarden.gateway.audit_log import AuditLog
 from weightwarden.gateway.auth import KeyStore
 from weightwarden.gateway.backends import Backend, Router, build_backend
 from weightwarden.gateway.config import GatewayConfig
