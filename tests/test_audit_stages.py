@@ -9,11 +9,12 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from blind_guard import BlindGuard
 from weightwarden.audit import STAGES, AuditContext, AuditRun, StageResult, run_audit
 from weightwarden.audit.stages.guard import Guard, guard_quality
 from weightwarden.audit.stages.inspect import Inspect
@@ -207,24 +208,8 @@ def test_guard_stage_reports_build_time_figures_with_provenance_and_a_live_sampl
     assert {r["detector"] for r in stage.rows} == set(LEARNED)
 
 
-@dataclass
-class _Result:
-    scores: dict[str, float]
-
-
-@dataclass
-class _Blind:
-    """A guard that sees nothing: what a broken install would look like to the audit."""
-
-    calls: list[str] = field(default_factory=list)
-
-    def scan(self, text: str, side: str = "input") -> _Result:
-        self.calls.append(text)
-        return _Result({la: 0.0 for la in LEARNED})
-
-
 def test_guard_stage_fails_when_the_live_sample_disagrees() -> None:
-    blind = _Blind()
+    blind = BlindGuard()
     stage = Guard(blind).run()
     assert blind.calls and stage.status == "fail" and "FAILED" in stage.summary
     assert any("recall" in p for p in stage.data["problems"])

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from blind_guard import BlindGuard
 from weightwarden.guard import Guard, default_policy, scan
 from weightwarden.guard.encoder import ENCODER_FILE, EncoderModel, bundled_encoder, chunks
 from weightwarden.guard.pipeline import explain
@@ -143,24 +144,8 @@ def test_scan_explain_on_the_command_line() -> None:
     assert data["explain"] and {e["layer"] for e in data["explain"] if e["detector"] in LEARNED} <= {"gate", "encoder"}
 
 
-@dataclass
-class _Result:
-    scores: dict[str, float]
-
-
-@dataclass
-class _Blind:
-    """A guard that sees nothing: what a broken install would look like to the audit."""
-
-    calls: list[str] = field(default_factory=list)
-
-    def scan(self, text: str, side: str = "input") -> _Result:
-        self.calls.append(text)
-        return _Result({la: 0.0 for la in LEARNED})
-
-
 def test_the_live_sample_fails_the_audit_when_it_disagrees() -> None:
-    blind = _Blind()
+    blind = BlindGuard()
     live = live_check(encoder_card(), blind)
     assert blind.calls and any("recall" in p for p in live["problems"])
     assert any("scores the sample" in p for p in live["problems"])
