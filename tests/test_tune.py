@@ -335,3 +335,60 @@ def test_quantized_gguf_loads_and_answers(tuned: Any) -> None:
     answer = rt.chat([Message("user", FAQ[0][0])], GenerationParams(max_tokens=16))
     rt.close()
     assert answer.text.strip() and answer.completion_tokens > 0
+
+
+# -- the command ------------------------------------------------------------------------------------------------------
+def test_cli_names_the_malformed_line(cli: Any, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "q", "completion": "a"}, '{"prompt": "q"'])
+    r = cli("tune", "default", "--data", str(data), "--out", str(tmp_path / "o"), "--no-eval")
+    assert r.code == 2, r.err
+    assert "bad.jsonl line 2: not valid JSON" in r.err and "Traceback" not in r.err
+    good = write_jsonl(tmp_path / "good.jsonl", [{"prompt": "q", "completion": "a"}])
+    r = cli("tune", "default", "--data", str(good), "--out", str(tmp_path / "o"), "--quant", "q9", "--no-eval")
+    assert r.code == 2 and "unknown quantization" in r.err
+
+
+@pytest.mark.slow
+def test_cli_tunes_exports_and_proves(cli: Any, tmp_path: Path) -> None:
+    """The whole loop on a tiny budget: train 2 steps, export, evaluate base and tuned on a niche task, gate."""
+    data = write_jsonl(tmp_path / "train.jsonl", [{"prompt": q, "completion": a} for q, a in FAQ])
+    items = [{"id": f"q{i}", "question": q, "answer": [a.split()[-1].strip(".")]} for i, (q, a) in enumerate(FAQ)]
+    write_jsonl(tmp_path / "niche.jsonl", items)
+    (tmp_path / "niche.yaml").write_text(
+        "name: quillbox\nsuite: niche\nkind: generate\ndata: niche.jsonl\ndescription: Quillbox support facts\n"
+        'template: "{{ question }}"\nchat: true\nmax_tokens: 24\nscorer:\n  type: regex\ntarget_field: answer\n'
+        "metrics: [exact_match]\n",
+        encoding="utf-8",
+    )
+    r = cli(
+        "tune",
+        "default",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "o"),
+        "--max-steps",
+        "2",
+        "--block-size",
+        "128",
+        "--max-example-tokens",
+        "128",
+        "--rank",
+        "4",
+        "--task",
+        str(tmp_path / "niche.yaml"),
+        "--eval-limit",
+        "2",
+        "--json",
+        "--data-license",
+        "CC0-1.0",
+        "--no-gate",
+    )
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["steps"] == 2 and out["run_id"] and out["verdict"] in ("passed", "failed")
+    assert Path(out["outputs"]["gguf_f16"]).exists() and Path(out["outputs"]["gguf_quant"]).exists()
+    proof = out["proof"]
+    assert proof["base_run"] != proof["tuned_run"]
+    assert "niche.quillbox.exact_match" in proof["niche"]
+    assert {g["metric"] for g in proof["gates"]} >= {"quality.acc", "safety.refusal_rate_harmful"}
