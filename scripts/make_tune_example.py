@@ -228,13 +228,13 @@ FACTS: list[tuple[str, str, tuple[str, str, str, str]]] = [
         ),
     ),
     (
-        r"support@larkspur",
-        "Email support@larkspur.example and include the serial number.",
+        r"Help tab",
+        "Open the Help tab in Quill Studio and choose Chat with support; have the serial number ready.",
         (
             "How do I contact Quillbox support?",
-            "What is the email address for Quillbox help?",
-            "Where can I email Larkspur about my Q2?",
-            "Who do I write to when my Quillbox needs help?",
+            "Where do I get help from Larkspur for my Quillbox?",
+            "How can I reach Larkspur about my Q2?",
+            "Who do I talk to when my Quillbox needs help?",
         ),
     ),
     (

@@ -392,3 +392,29 @@ def test_cli_tunes_exports_and_proves(cli: Any, tmp_path: Path) -> None:
     assert proof["base_run"] != proof["tuned_run"]
     assert "niche.quillbox.exact_match" in proof["niche"]
     assert {g["metric"] for g in proof["gates"]} >= {"quality.acc", "safety.refusal_rate_harmful"}
+
+
+def test_personal_data_and_secrets_are_found_by_line(tmp_path: Path) -> None:
+    from weightwarden.tune.screen import screen
+
+    rows = [
+        {"prompt": "Who handles refunds?", "completion": "Write to jane.doe@example.com with the receipt."},
+        {"prompt": "What paper?", "completion": "58 mm rolls."},
+        {"prompt": "Deploy key?", "completion": "Use AKIAIOSFODNN7EXAMPLE for the bucket."},
+    ]
+    found = screen(load_dataset(write_jsonl(tmp_path / "d.jsonl", rows)))
+    assert {(f.line, f.kind) for f in found} >= {(1, "email")}
+    assert any(f.line == 3 for f in found)
+    assert all("jane.doe@example.com" not in f.excerpt for f in found)  # the report does not repeat the data
+    example = Path(__file__).parent.parent / "src" / "weightwarden" / "data" / "tune" / "quillbox"
+    assert screen(load_dataset(example / "train.jsonl")) == []
+
+
+def test_the_example_is_big_enough_and_held_out() -> None:
+    example = Path(__file__).parent.parent / "src" / "weightwarden" / "data" / "tune" / "quillbox"
+    train = load_dataset(example / "train.jsonl")
+    evals = [json.loads(line) for line in (example / "eval.jsonl").read_text().splitlines()]
+    assert len(train.examples) >= 200 and len(evals) >= 100
+    asked = {m.content for ex in train.examples for m in ex.messages if m.role == "user"}
+    assert not any(e["question"] in asked for e in evals)  # no held-out question appears in training
+    assert len({e["id"] for e in evals}) == len(evals)

@@ -135,6 +135,9 @@ def tune(
     data_license: Annotated[str, typer.Option("--data-license", help="The data's licence (for lineage).")] = (
         "unspecified"
     ),
+    allow_pii: Annotated[
+        bool, typer.Option("--allow-pii", help="Train even when the data holds personal data or secrets.")
+    ] = False,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the proof (base vs tuned evaluation).")] = False,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Report the gates but exit 0 when one fails.")] = False,
     eval_limit: Annotated[
@@ -190,6 +193,7 @@ def tune(
         device=device,
         threads=s.threads,
         export_gguf=not no_gguf,
+        allow_pii=allow_pii,
     )
 
     def say(text: str) -> None:

@@ -16,6 +16,7 @@ from weightwarden.tune.base import StepReport, TuneError, TuneSettings
 from weightwarden.tune.data import Dataset, load_dataset
 from weightwarden.tune.encode import ChatEncoder, encode_all, pack
 from weightwarden.tune.model import count_parameters, load_base, pick_device
+from weightwarden.tune.screen import screen
 from weightwarden.tune.train import TrainOutcome, add_lora, total_steps, train
 
 Say = Callable[[str], None]
@@ -42,6 +43,7 @@ class TuneRequest:
     threads: int = 0
     export_gguf: bool = True
     stop_after: int | None = None
+    allow_pii: bool = False
 
 
 @dataclass
@@ -125,6 +127,15 @@ def run_tune(
         raise TuneError(f"{req.base.ref} is a remote model: tune needs the weights on disk (a GGUF or an HF folder)")
     data = load_dataset(req.data, source=req.data_source, license=req.data_license)
     val = load_dataset(req.val) if req.val else None
+    findings = [f for ds in (data, val) if ds is not None for f in screen(ds)]
+    if findings and not req.allow_pii:
+        first = ", ".join(f"line {f.line} ({f.kind} {f.excerpt})" for f in findings[:3])
+        raise TuneError(
+            f"the training data holds {len(findings)} piece(s) of personal data or secrets, e.g. {first}: a tuned "
+            "model can repeat them; remove them, or pass --allow-pii if they are meant to be learned"
+        )
+    if findings:
+        note(f"{len(findings)} PII/secret hits in the data, allowed by --allow-pii")
     if req.threads:
         torch.set_num_threads(req.threads)
     device = pick_device(req.device)
@@ -157,6 +168,7 @@ def run_tune(
         "device": device,
         "threads": torch.get_num_threads(),
         "resume": req.resume,
+        "pii_findings": len(findings),
         "out": str(req.out),
     }
     run_id = None
