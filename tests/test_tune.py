@@ -418,3 +418,10 @@ def test_the_example_is_big_enough_and_held_out() -> None:
     asked = {m.content for ex in train.examples for m in ex.messages if m.role == "user"}
     assert not any(e["question"] in asked for e in evals)  # no held-out question appears in training
     assert len({e["id"] for e in evals}) == len(evals)
+
+
+def test_a_checkpoint_resumes_only_what_changes_nothing() -> None:
+    s = TuneSettings()
+    assert s.fingerprint() == TuneSettings(eval_every=7, save_every=3).fingerprint()  # reporting only
+    assert s.fingerprint() != TuneSettings(learning_rate=1e-4).fingerprint()
+    assert s.fingerprint() != TuneSettings(max_steps=10).fingerprint()  # the schedule's length changes the rates

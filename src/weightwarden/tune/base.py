@@ -52,7 +52,8 @@ class TuneSettings:
 
     def fingerprint(self) -> str:
         """A hash of every setting that changes what training computes: a checkpoint only resumes its own run."""
-        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        what = {k: v for k, v in self.as_dict().items() if k not in ("eval_every", "save_every")}
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,10 @@ def save(root: Path, step: int, model: Any, optimizer: Any, state: dict[str, Any
             tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
             moments[f"{idx}.{key}"] = tensor.detach().cpu().contiguous()
     save_file(moments, str(tmp / "optimizer.safetensors"))
-    save_file({"cpu": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():  # dropout on a GPU draws from the device's generator
+        rng["cuda"] = torch.cuda.get_rng_state()
+    save_file(rng, str(tmp / "rng.safetensors"))
     (tmp / "state.json").write_text(
         json.dumps({**state, "step": step, "param_groups": opt["param_groups"]}, indent=1), encoding="utf-8"
     )
@@ -82,4 +85,7 @@ def restore(ckpt: Checkpoint, model: Any, optimizer: Any) -> None:
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": ckpt.state["param_groups"]})
-    torch.set_rng_state(load_file(str(ckpt.path / "rng.safetensors"))["cpu"])
+    rng = load_file(str(ckpt.path / "rng.safetensors"))
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
