@@ -117,7 +117,7 @@ def trainer_baseline(
         per_device_train_batch_size=per_step,
         max_steps=steps,
         learning_rate=s.learning_rate,
-        warmup_ratio=s.warmup,
+        warmup_steps=s.warmup,
         lr_scheduler_type="linear",
         max_grad_norm=s.max_grad_norm,
         seed=s.seed,
