@@ -1,4 +1,7 @@
-"""warden tune: data validation, answer-only labels, packing, LoRA training that resumes exactly, GGUF export parity."""
+"""warden tune: data validation, answer-only labels, packing, LoRA training that resumes exactly, GGUF export parity.
+
+Tests that load the model to train it are marked slow (a few minutes together on two idle cores).
+"""
 
 from __future__ import annotations
 
@@ -165,6 +168,7 @@ def base(default_artifact: Artifact) -> tuple[Any, Any]:
     return load_base(default_artifact.path)
 
 
+@pytest.mark.slow
 def test_labels_cover_exactly_the_answers(base: tuple[Any, Any]) -> None:
     from weightwarden.runtimes.base import Message
     from weightwarden.tune.encode import ChatEncoder
@@ -215,6 +219,7 @@ def _adapter(model: Any) -> dict[str, Any]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
 
 
+@pytest.mark.slow
 def test_resume_ends_with_the_same_adapter(base: tuple[Any, Any], faq_file: Path, tmp_path: Path) -> None:
     import torch
 
@@ -272,6 +277,7 @@ def tuned(base: tuple[Any, Any], default_artifact: Artifact, tmp_path_factory: p
     ledger.close()
 
 
+@pytest.mark.slow
 def test_outputs_and_lineage(tuned: Any, default_artifact: Artifact) -> None:
     import gguf
 
@@ -300,6 +306,7 @@ def test_outputs_and_lineage(tuned: Any, default_artifact: Artifact) -> None:
     assert types["blk.0.attn_q.weight"] == "F16" and types["blk.0.attn_norm.weight"] == "F32"
 
 
+@pytest.mark.slow
 def test_parity_merged_model_and_f16_gguf_per_token(tuned: Any) -> None:
     """The issue's parity: median |delta| per token < 0.02 nat between transformers (merged) and llama.cpp (F16)."""
     from weightwarden.runtimes.hf import TransformersRuntime
@@ -321,6 +328,7 @@ def test_parity_merged_model_and_f16_gguf_per_token(tuned: Any) -> None:
     assert median < 0.02
 
 
+@pytest.mark.slow
 def test_quantized_gguf_loads_and_answers(tuned: Any) -> None:
     import gguf
 
