@@ -400,6 +400,11 @@ def test_cli_tunes_exports_and_proves(cli: Any, tmp_path: Path) -> None:
     assert proof["base_run"] != proof["tuned_run"]
     assert "niche.quillbox.exact_match" in proof["niche"]
     assert {g["metric"] for g in proof["gates"]} >= {"quality.acc", "safety.refusal_rate_harmful"}
+    from weightwarden.ledger import Ledger
+
+    with Ledger(f"sqlite:///{tmp_path / 'home' / 'ledger.db'}") as ledger:
+        events = [e for e in ledger.events(out["run_id"]) if e.kind == "tune.proof"]
+    assert events and events[0].payload["tuned_run"] == proof["tuned_run"]
 
 
 def test_personal_data_and_secrets_are_found_by_line(tmp_path: Path) -> None:

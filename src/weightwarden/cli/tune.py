@@ -227,6 +227,18 @@ def tune(
                 progress=show,
             )
             summary["proof"] = proof.as_dict()
+            if result.run_id is not None:  # the tune run points at the two eval runs that judged it
+                ledger.add_event(
+                    "tune.proof",
+                    {
+                        "base_run": proof.base_run,
+                        "tuned_run": proof.tuned_run,
+                        "passed": proof.passed,
+                        "gates": [g.as_dict() for g in proof.gates],
+                        "niche": proof.niche,
+                    },
+                    run_id=result.run_id,
+                )
         verdict = "not evaluated" if proof is None else ("passed" if proof.passed else "failed")
         summary["verdict"] = verdict
     if as_json:
