@@ -106,8 +106,13 @@ def trainer_baseline(
     per_step = max(1, round(conversations / max(1, s.max_steps)))
     steps = max(1, s.max_steps)
     data = rows  # Trainer takes any sized, indexable dataset
+    plain = copy.deepcopy(base)
+    # Loaded from GGUF, the weights are already float32; the GGUF "quantizer" left on the model only makes Trainer
+    # refuse it. A user's script would load the same weights from a folder, with no quantizer at all.
+    plain.is_quantized, plain.hf_quantizer = False, None
+    plain.config.__dict__.pop("quantization_config", None)
     model = get_peft_model(
-        copy.deepcopy(base),
+        plain,
         LoraConfig(
             r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=list(s.targets), task_type="CAUSAL_LM"
         ),
