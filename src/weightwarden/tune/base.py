@@ -24,7 +24,7 @@ class TuneSettings:
     block_size: tokens per packed training sequence; batch_size: sequences per optimizer step;
     max_steps: stop after this many steps (0: run every epoch); warmup: fraction of the steps spent warming up;
     eval_every / save_every: steps between validation losses / checkpoints (0: only at the end);
-    max_example_tokens: longer examples are reported and left out.
+    max_example_tokens: longer examples are reported and left out (so are examples longer than a block).
     """
 
     rank: int = 16

@@ -142,13 +142,14 @@ def run_tune(
     note(f"loading {req.base.name} for training on {device}")
     model, tokenizer = loaded if loaded is not None else load_base(req.base.path)
     encoder = ChatEncoder(tokenizer)
-    kept, too_long = encode_all(encoder, data.examples, s.max_example_tokens)
+    limit = min(s.max_example_tokens, s.block_size)  # a conversation is never split, so it must fit in a block
+    kept, too_long = encode_all(encoder, data.examples, limit)
     skipped = sorted([*data.skipped, *too_long])
-    blocks = pack(kept, max(s.block_size, s.max_example_tokens), packing=s.packing, seed=s.seed)
+    blocks = pack(kept, s.block_size, packing=s.packing, seed=s.seed)
     val_blocks = []
     if val is not None:
-        vkept, _ = encode_all(encoder, val.examples, s.max_example_tokens)
-        val_blocks = pack(vkept, max(s.block_size, s.max_example_tokens), packing=s.packing, seed=s.seed)
+        vkept, _ = encode_all(encoder, val.examples, limit)
+        val_blocks = pack(vkept, s.block_size, packing=s.packing, seed=s.seed)
     if not blocks:
         raise TuneError(f"every example in {req.data} was left out: {skipped[:3]}")
     pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
