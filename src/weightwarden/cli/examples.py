@@ -11,6 +11,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "warden compare default new.gguf --suite quality --gate quality.acc:max_drop=0.02",
     ),
     "doctor": ("warden doctor", "warden doctor --json"),
+    "tune": (
+        "warden tune default --data train.jsonl --val val.jsonl --task niche.yaml --out tuned/ --eval-limit 40",
+        "warden tune default --data train.jsonl --out tuned/ --max-steps 50 --no-eval --json",
+    ),
     "models": ("warden models", "warden models --json"),
     "generate": (
         'warden generate default "Name three rivers." --max-tokens 64',

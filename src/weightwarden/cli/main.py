@@ -23,6 +23,7 @@ from weightwarden.cli import (
     report,
     scan,
     serve,
+    tune,
     watermark,
 )
 from weightwarden.cli import inspect as inspect_cmd
@@ -79,6 +80,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "scan": scan.scan,
     "contamination": provenance.contamination,
     "regurgitation": provenance.regurgitation,
+    "tune": tune.tune,
 }
 for _name, _fn in COMMANDS.items():
     app.command(name=_name, epilog=epilog(_name))(_fn)
