@@ -28,8 +28,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),  # DESIGN lists it with config; it is the root every package imports, config included
     ("config", "formulas"),
     ("ledger", "runtimes"),
-    ("inspect", "eval", "guard", "watermark", "provenance", "tune", "monitor"),
-    ("audit", "doctor"),  # doctor checks the installation (runtimes, ledger, config); only the CLI calls it
+    ("inspect", "eval", "guard", "watermark", "provenance", "monitor"),
+    # tune composes stages (the guard screens its data, eval proves the result), as audit does; doctor checks the
+    # installation (runtimes, ledger, config); only the CLI calls either
+    ("audit", "tune", "doctor"),
     ("gateway", "report", "ui"),
     ("cli",),
 )
