@@ -30,7 +30,7 @@ from weightwarden.eval import load_task, run_eval
 from weightwarden.eval.compare import compare
 from weightwarden.eval.compare_runs import run_scores
 from weightwarden.eval.stats import wilson
-from weightwarden.ledger import Ledger
+from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import load_runtime, resolve
 from weightwarden.tune import TuneRequest, TuneSettings, load_dataset, run_tune
 from weightwarden.tune.encode import ChatEncoder, encode_all, pack
@@ -163,7 +163,7 @@ def proof(tuned_gguf: Path, limit: int | None, threads: int, tmp: Path) -> dict[
         runs = {}
         for side, ref in (("base", "default"), ("tuned", str(tuned_gguf))):
             art = resolve(ref)
-            ledger.upsert_model(art.model_record())
+            ledger.upsert_model(ModelRecord.of(art))
             rt = load_runtime(art, threads=threads)
             try:
                 runs[side] = run_eval(rt, art.sha256, [task], ledger, limit=limit, use_cache=False).run_id

@@ -174,7 +174,7 @@ def run_tune(
     }
     run_id = None
     if ledger is not None:
-        ledger.upsert_model(req.base.model_record())
+        ledger.upsert_model(ModelRecord.of(req.base))
         run_id = ledger.start_run("tune", req.base.sha256, config)
     req.out.mkdir(parents=True, exist_ok=True)
     result: TuneResult | None = None

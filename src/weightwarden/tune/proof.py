@@ -14,7 +14,7 @@ from weightwarden.eval import load_suite, resolve_tasks, run_eval
 from weightwarden.eval.compare import Comparison, Gate, GateResult, compare
 from weightwarden.eval.compare_runs import run_grouped_scores, run_scores
 from weightwarden.eval.suites import EvalTask
-from weightwarden.ledger import Ledger
+from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import Artifact, load_runtime
 
 # What a tune must not break. significance: a drop only fails when the paired test says it is real, so a small
@@ -71,7 +71,7 @@ def _evaluate(
     side: str,
     progress: Progress | None,
 ) -> str:
-    ledger.upsert_model(artifact.model_record())
+    ledger.upsert_model(ModelRecord.of(artifact))
     runtime = load_runtime(artifact, n_ctx=2048, threads=threads)
     try:
         result = run_eval(
