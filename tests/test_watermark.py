@@ -281,7 +281,8 @@ def test_cli_generate_watermark_round_trip(tmp_path: Path) -> None:
     plain = run_warden(home, tmp_path, "generate", "default", prompt, *args)
     assert plain.code == 0 and json.loads(plain.out)["watermark"] is None
     (tmp_path / "plain.txt").write_text(json.loads(plain.out)["text"])
-    res = run_warden(home, tmp_path, "watermark", "detect", "--file", "plain.txt", "--json", "--fpr", "0.01")
+    # the key is random, so at --fpr 0.01 one plain text in a hundred is flagged by design: check at 1e-4
+    res = run_warden(home, tmp_path, "watermark", "detect", "--file", "plain.txt", "--json", "--fpr", "0.0001")
     assert res.code == 0 and json.loads(res.out)["verdict"] != "watermarked", res
     bad = run_warden(home, tmp_path, "generate", "default", "hi", "--watermark", env={"WARDEN_WATERMARK_KEY": "short"})
     assert bad.code == 2 and "watermark key" in bad.err and "Traceback" not in bad.err
