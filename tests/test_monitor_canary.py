@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway_server import Running, serve
@@ -20,15 +21,18 @@ from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
 EASY = Path(__file__).parent / "data" / "compare_easy_mc.yaml"
-LIMIT = "16"  # items asked per run: 64 scored continuations, a few seconds through the gateway
-LAYER = 15  # scrambling this block still passes the remote runtime's alignment probe, but answers worse
+LIMIT = "48"  # every easy item (192 scored continuations per run): fewer leave the drop short of p < 0.05
+# Scrambling the last two blocks takes the default model from 31/48 to 17/48 right on the easy items, while its echo
+# log-probabilities still pass the remote runtime's alignment probe (mean -1.86 nats, refused below -2): a swap the
+# server cannot see, only the answers can.
+LAYERS = (28, 29)
 
 
 @pytest.fixture(scope="module")
 def degraded(default_artifact: Artifact, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppRuntime]:
     assert default_artifact.path is not None
     path = tmp_path_factory.mktemp("degraded") / "scrambled.gguf"
-    scramble_gguf(default_artifact.path, path, layer_tensors(LAYER), seed=0)
+    scramble_gguf(default_artifact.path, path, [t for layer in LAYERS for t in layer_tensors(layer)], seed=0)
     rt = LlamaCppRuntime(path, n_ctx=2048, threads=1)
     yield rt
     rt.close()
@@ -48,20 +52,27 @@ def _canary(cli: Any, gw: Running, secret: str, db: str, *extra: str) -> tuple[i
         "--api-key", secret, "--db", db, "--json", *extra,
     )  # fmt: skip
     assert out.code in (0, 1), out.err
-    runs = [json.loads(chunk) for chunk in out.out.replace("}\n{", "}\n\x00{").split("\n\x00")]
-    return out.code, runs[-1], out.out
+    return out.code, _documents(out.out)[-1], out.out
+
+
+def _documents(text: str) -> list[dict[str, Any]]:
+    """The JSON objects printed one after another (one per canary run)."""
+    decoder, out, pos = json.JSONDecoder(), [], 0
+    while pos < len(text.rstrip()):
+        doc, pos = decoder.raw_decode(text, text.index("{", pos))
+        out.append(doc)
+    return out
 
 
 def test_canary_is_quiet_on_the_same_model_and_flags_a_silent_swap(cli: Any, gw: Running, tmp_path: Path) -> None:
     secret = gw.key(name="canary")
-    db = str(tmp_path / "canary.db")
+    db = gw.config.ledger_url  # the gateway's own ledger, so its /metrics shows the canary's verdict
 
-    code, first, _ = _canary(cli, gw, secret, db)
-    assert code == 0 and first["baseline"] is True and first["run_id"] == first["baseline_id"]
-
-    # --every repeats; --max-runs stops the loop after two runs, both answered by the same model
+    # --every repeats (--max-runs stops the loop): the first run is the baseline, the second is compared with it
     code, again, text = _canary(cli, gw, secret, db, "--every", "1s", "--max-runs", "2")
-    assert text.count('"baseline_id"') == 2
+    first = _documents(text)[0]
+    assert len(_documents(text)) == 2
+    assert first["baseline"] is True and first["run_id"] == first["baseline_id"]
     assert code == 0 and again["baseline"] is False and again["baseline_id"] == first["run_id"]
     assert again["regressed"] is False and again["changed"] is False and again["flips"] == 0
     assert again["metrics"]["quality.acc"]["delta"] == 0.0
@@ -75,13 +86,21 @@ def test_canary_is_quiet_on_the_same_model_and_flags_a_silent_swap(cli: Any, gw:
     acc = swapped["metrics"]["quality.acc"]
     assert acc["delta"] < 0 and acc["p_value"] < 0.05 and swapped["flips"] > 0
 
-    with Ledger(f"sqlite:///{db}") as ledger:
+    with Ledger(db) as ledger:
         monitor_runs = ledger.runs(kind="monitor")
-        assert [r.summary["regressed"] for r in reversed(monitor_runs) if r.summary] == [False, False, False, True]
+        assert [r.summary["regressed"] for r in reversed(monitor_runs) if r.summary] == [False, False, True]
         assert all(r.config["target"] == f"openai:{gw.base_url}#default" for r in monitor_runs)
         eval_runs = ledger.runs(kind="eval")
-        assert len(eval_runs) == 4 and all(r.config["canary"] for r in eval_runs)
+        assert len(eval_runs) == 3 and all(r.config["canary"] for r in eval_runs)
         assert {r.model_hash for r in eval_runs} == {monitor_runs[0].model_hash}
+
+    scraped = httpx.get(f"{gw.root}/metrics", headers={"Authorization": f"Bearer {secret}"}).text
+    target = f'target="openai:{gw.base_url}#default"'
+    assert f"warden_canary_regressed{{{target}}} 1.0" in scraped
+    p_line = next(
+        line for line in scraped.splitlines() if line.startswith("warden_canary_p_value{") and "quality.acc" in line
+    )
+    assert target in p_line and float(p_line.rsplit(" ", 1)[1]) == pytest.approx(acc["p_value"])
 
 
 def test_a_route_name_and_a_full_reference_cannot_be_mixed(cli: Any) -> None:
