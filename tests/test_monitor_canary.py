@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
 from gateway_server import Running, serve
+from weightwarden.audit.context import AuditContext
+from weightwarden.audit.stages.monitor import Monitor
 from weightwarden.eval.degrade import layer_tensors, scramble_gguf
 from weightwarden.gateway import ModelSpec
 from weightwarden.ledger import Ledger
-from weightwarden.runtimes import Artifact
+from weightwarden.runtimes import Artifact, HashCache, Runtime, resolve
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
 EASY = Path(__file__).parent / "data" / "compare_easy_mc.yaml"
@@ -93,6 +95,10 @@ def test_canary_is_quiet_on_the_same_model_and_flags_a_silent_swap(cli: Any, gw:
         eval_runs = ledger.runs(kind="eval")
         assert len(eval_runs) == 3 and all(r.config["canary"] for r in eval_runs)
         assert {r.model_hash for r in eval_runs} == {monitor_runs[0].model_hash}
+        # the model's audit shows the latest canary verdict
+        served = resolve(f"openai:{gw.base_url}#default", HashCache(tmp_path / "hashes.json"))
+        stage = Monitor().run(AuditContext(served, cast(Runtime, None), ledger, run_id="audit"))
+        assert stage.status == "fail" and "quality.acc" in stage.summary
 
     scraped = httpx.get(f"{gw.root}/metrics", headers={"Authorization": f"Bearer {secret}"}).text
     target = f'target="openai:{gw.base_url}#default"'
