@@ -1,16 +1,24 @@
-"""The gateway's /metrics shows the latest drift report from its ledger: p-values, effects and the verdict."""
+"""The monitor inside the gateway: /metrics shows the latest drift report from its ledger (p-values, effects, the
+verdict), and `warden serve --alert-rules` checks the rules while serving and posts each change once."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_server import serve
+from test_monitor_notify import Hook
+from weightwarden.errors import ConfigError
 from weightwarden.monitor.record import record_result
 from weightwarden.monitor.window import Window
+from weightwarden.runtimes import Artifact
+from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
 
 def _drift(p_mmd: float, drifted: bool) -> dict[str, object]:
@@ -60,3 +68,35 @@ def test_metrics_show_the_latest_drift_report(tmp_path: Path) -> None:
         assert scrape()[("warden_drift_detected", ())] == 1.0
         gw.gateway.monitor.ttl = 0.0
         assert scrape()[("warden_drift_detected", ())] == 0.0
+
+
+def test_serve_checks_alert_rules_and_posts_each_change_once(
+    tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact
+) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("rules:\n  - {name: any traffic, metric: requests, window: 1h, above: 0}\n")
+    hook = Hook()
+    try:
+        settings = {"alert_rules": rules, "alert_webhook": hook.url, "alert_check_seconds": 0.2}
+        with serve(tmp_path, llama, default_artifact, **settings) as gw:
+            client = openai.OpenAI(base_url=gw.base_url, api_key=gw.key(name="user"), max_retries=0)
+            client.completions.create(model="default", prompt="Hello", max_tokens=1, temperature=0)
+            deadline = time.time() + 30
+            while not hook.received and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(1.0)  # several more checks: the rule still fires, so nothing more is sent
+            checks = [e for e in gw.ledger.events() if e.kind == "monitor" and e.payload["what"] == "check"]
+    finally:
+        hook.close()
+    assert len(hook.received) == 1
+    sent = hook.received[0]
+    assert sent["status"] == "firing" and sent["firing"] == ["any traffic"]
+    assert len(checks) >= 3 and checks[0].payload["summary"]["firing"] == ["any traffic"]
+    assert checks[-1].payload["summary"]["firing"] == []  # the first check ran before the request
+
+
+def test_serve_refuses_a_broken_rules_file(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("rules:\n  - {name: x, metric: no_such_metric, above: 1}\n")
+    with pytest.raises(ConfigError, match="no_such_metric"), serve(tmp_path, None, alert_rules=rules):
+        pass
