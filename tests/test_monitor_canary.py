@@ -6,6 +6,10 @@ weights scrambled) and the next canary run flags the regression (exit 1). Everyt
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -112,3 +116,28 @@ def test_canary_is_quiet_on_the_same_model_and_flags_a_silent_swap(cli: Any, gw:
 def test_a_route_name_and_a_full_reference_cannot_be_mixed(cli: Any) -> None:
     out = cli("monitor", "canary", "openai:http://127.0.0.1:9/v1#x", "--gateway", "http://127.0.0.1:9/v1")
     assert out.code == 2 and "drop --gateway" in out.err
+
+
+def test_ctrl_c_stops_the_every_loop_cleanly(gw: Running, home: Path, tmp_path: Path) -> None:
+    args = ["monitor", "canary", "default", "--gateway", gw.base_url, "--task", str(EASY), "--limit", "4"]
+    env = {**os.environ, "WARDEN_HOME": str(home), "NO_COLOR": "1", "OPENAI_API_KEY": gw.key(name="loop")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weightwarden.cli.main", *args, "--every", "1h", "--db", gw.config.ledger_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.stderr is not None
+    waiting = ""
+    for line in proc.stderr:  # the first run is done when it says when the next one starts
+        waiting = line
+        if "next canary run" in line:
+            break
+    assert "next canary run in 1h" in waiting
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped after 1 canary run(s)" in err and "Traceback" not in err
+    assert "is the baseline" in out
