@@ -1,4 +1,4 @@
-"""`warden monitor usage|drift|check`: what the gateway's ledger says about use, cost, drift and alert rules."""
+"""`warden monitor usage|drift|check|canary`: what the gateway's ledger says about use, cost, drift and alert rules."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from weightwarden.cli.canary import canary_cmd
 from weightwarden.cli.common import DbOption, JsonOption, settings
 from weightwarden.cli.output import Grid, emit, show
 from weightwarden.ledger import Ledger
@@ -20,8 +21,11 @@ from weightwarden.monitor.rules import evaluate, load_rules, widest
 from weightwarden.monitor.window import parse_window
 
 app = typer.Typer(
-    name="monitor", help="Usage, cost, drift and alert rules from the gateway's audit rows.", no_args_is_help=True
+    name="monitor",
+    help="Usage, cost, drift and alert rules from the gateway's audit rows; canaries of the served model.",
+    no_args_is_help=True,
 )
+app.command("canary")(canary_cmd)
 
 ModelOption = Annotated[str | None, typer.Option("--model", help="Only this public model name.", show_default=False)]
 

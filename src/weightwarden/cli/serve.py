@@ -66,6 +66,23 @@ def serve(
     embedder: Annotated[
         bool, typer.Option("--embedder/--no-embedder", help=f"Serve {EMBEDDER_NAME} on /v1/embeddings.")
     ] = True,
+    alert_rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--alert-rules",
+            help="Check these alert rules (as `warden monitor check`) while serving.",
+            show_default=False,
+        ),
+    ] = None,
+    alert_webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--alert-webhook", help="POST a JSON alert here when rules start or stop firing.", show_default=False
+        ),
+    ] = None,
+    alert_every: Annotated[
+        float, typer.Option("--alert-every", min=1.0, help="Seconds between two checks of the alert rules.")
+    ] = 300.0,
     db: DbOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -106,6 +123,9 @@ def serve(
         threads=s.threads,
         upstream_timeout=s.timeout,
         hash_cache=s.home / "hash-cache.json",
+        alert_rules=alert_rules,
+        alert_webhook=alert_webhook,
+        alert_check_seconds=alert_every,
     )
     with Ledger(config.ledger_url) as ledger:
         secret = KeyStore(ledger, config.admin_key).ensure_admin()

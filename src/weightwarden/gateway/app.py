@@ -14,6 +14,8 @@ from weightwarden.gateway.auth import KeyGate
 from weightwarden.gateway.config import GatewayConfig
 from weightwarden.gateway.service import Gateway
 from weightwarden.ledger import Ledger
+from weightwarden.monitor.rules import load_rules
+from weightwarden.monitor.watch import check_rules
 
 log = logging.getLogger("weightwarden.gateway")
 
@@ -24,15 +26,18 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None) -> FastAP
     ledger: an open ledger to share (the caller closes it); by default the app opens config.ledger_url and closes
     it, with the models it loaded, when it shuts down.
     """
+    if config.alert_rules is not None:
+        load_rules(str(config.alert_rules))  # a broken rules file stops the start, not a check hours later
     gw = Gateway(config, ledger)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_forget_old_text(gw))
+        tasks = [asyncio.create_task(_forget_old_text(gw)), asyncio.create_task(_check_alert_rules(gw))]
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
             gw.close()
 
     app = FastAPI(
@@ -50,6 +55,21 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None) -> FastAP
     app.include_router(routes_openai.router)
     app.add_middleware(KeyGate, keys=gw.keys, on_refused=gw.refused)
     return app
+
+
+async def _check_alert_rules(gw: Gateway) -> None:
+    """Evaluate the alert rules every alert_check_seconds and POST changes to the webhook (as `monitor check`)."""
+    rules = gw.config.alert_rules
+    if rules is None:
+        return
+    while True:
+        try:
+            summary = await asyncio.to_thread(check_rules, gw.ledger, str(rules), gw.config.alert_webhook)
+            if summary["firing"]:
+                log.warning("alert rules firing: %s", ", ".join(summary["firing"]))
+        except Exception as exc:
+            log.error("could not check the alert rules in %s: %s", rules, exc)
+        await asyncio.sleep(gw.config.alert_check_seconds)
 
 
 async def _forget_old_text(gw: Gateway) -> None:

@@ -85,6 +85,9 @@ class GatewayConfig:
     upstream_timeout: float = 60.0
     hash_cache: Path | None = None
     retention_check_seconds: float = 3600.0
+    alert_rules: Path | None = None  # a `warden monitor check` rules file, evaluated every alert_check_seconds
+    alert_webhook: str | None = None  # where an alert is POSTed when rules start or stop firing
+    alert_check_seconds: float = 300.0
     watermark: WatermarkConfig | None = None  # the key and parameters, required when the policy says watermark: true
 
 

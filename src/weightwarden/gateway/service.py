@@ -22,6 +22,7 @@ from weightwarden.gateway.metrics import Metrics
 from weightwarden.gateway.queue import Slot
 from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.ledger import Ledger
+from weightwarden.monitor.gauges import MonitorGauges
 from weightwarden.monitor.worker import SketchWorker
 from weightwarden.runtimes import GenerationParams, HashCache
 from weightwarden.watermark.processor import WatermarkProcessor
@@ -67,6 +68,9 @@ class Gateway:
         in_flight = "Requests admitted to a model, running or waiting."
         self.metrics.add_gauge("warden_queue_in_flight", in_flight, ("model",), self._in_flight)
         self.metrics.add_gauge("warden_queue_slots", "Slots of each model's queue.", ("model",), self._slots)
+        self.monitor = MonitorGauges(self.ledger)  # drift and canary results, read when /metrics is scraped
+        for name, help_, labels, read in self.monitor.series():
+            self.metrics.add_gauge(name, help_, labels, read)
 
     def _watermark(self, config: GatewayConfig) -> WatermarkProcessor:
         """The policy asks to mark every answer: refuse to start unless every text model can take the mark."""

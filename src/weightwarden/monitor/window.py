@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from weightwarden.errors import ConfigError
 from weightwarden.ledger.records import utcnow
 
-_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([mhdw])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _HINT = "write 7d, 12h, 90m, 2w, a date (2026-11-01), or a range A..B (2026-11-01..2026-11-30, 30d..7d)"
 
 
@@ -30,7 +30,7 @@ class Window:
 
 
 def parse_span(text: str) -> timedelta | None:
-    """A duration like 7d, 12h, 90m, 2w, or None when text is not one."""
+    """A duration like 7d, 12h, 90m, 30s, 2w, or None when text is not one."""
     m = _SPAN.fullmatch(text.strip().lower())
     if m is None:
         return None

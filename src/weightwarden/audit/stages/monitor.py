@@ -10,7 +10,7 @@ from weightwarden.monitor.record import latest_result
 class Monitor:
     name = "monitor"
     title = "Monitoring in service"
-    description = "The newest drift report or alert-rule check of the traffic this model served, from the ledger."
+    description = "The newest drift report, alert-rule check or canary run of this model (as served), from the ledger."
 
     def run(self, ctx: AuditContext) -> StageResult:
         latest = latest_result(ctx.ledger, ctx.artifact.sha256)
@@ -32,6 +32,19 @@ class Monitor:
             rows = [
                 {"test": name, "p (Holm)": t.get("p_adjusted"), "effect": t.get("effect")}
                 for name, t in (summary.get("tests") or {}).items()
+            ]
+        elif what == "canary":
+            regressions = list(summary.get("regressions") or [])
+            status = "fail" if summary.get("regressed") else "ok"
+            if summary.get("baseline"):
+                line = f"canary: first run {summary.get('run_id')} is the baseline"
+            elif regressions:
+                line = f"canary: significantly worse than its first run on {', '.join(regressions)}"
+            else:
+                line = f"canary: no significant change from its first run ({summary.get('flips', 0)} items flipped)"
+            rows = [
+                {"metric": name, "delta": m.get("delta"), "p": m.get("p_value"), "n": m.get("n")}
+                for name, m in (summary.get("metrics") or {}).items()
             ]
         else:
             firing = list(summary.get("firing") or [])
