@@ -185,6 +185,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="How long each number of clients streams.")
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--no-guard", action="store_true", help="Serve without the guard (the default policy is on).")
+    ap.add_argument(
+        "--no-sketches", action="store_true", help="Serve without request sketches for drift (the default makes one)."
+    )
     ap.add_argument("--slots", type=int, help="Requests admitted at once, running or waiting (default: the product's).")
     ap.add_argument("--direct-seconds", type=float, default=20.0, help="How long each direct baseline runs.")
     ap.add_argument("--json", action="store_true")
@@ -207,7 +210,10 @@ def main() -> None:
     counts = [int(c) for c in args.clients.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
     url = f"sqlite:///{tmp / 'ledger.db'}"
-    serving = parse_serving_policy({"input": {}, "output": {}} if args.no_guard else {}, "bench")
+    policy: dict[str, object] = {"input": {}, "output": {}} if args.no_guard else {}
+    if args.no_sketches:
+        policy["sketches"] = False
+    serving = parse_serving_policy(policy, "bench")
     ledger = Ledger(url)
     secret, _ = KeyStore(ledger).create("bench")
     spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256)
