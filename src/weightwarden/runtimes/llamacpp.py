@@ -31,7 +31,7 @@ from weightwarden.runtimes.threads import ThreadChooser
 
 
 @contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
+def quiet_stderr() -> Iterator[None]:
     """llama.cpp prints its load log on fd 2 even with verbose=False in some builds; keep the CLI clean."""
     try:
         fd = os.dup(2)
@@ -89,7 +89,7 @@ class LlamaCppRuntime:
         cache: dict[str, Any] = {"type_k": GGML_TYPE_F32, "type_v": GGML_TYPE_F32} if logits_all else {}
 
         try:
-            with _quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
+            with quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
                 return Llama(
                     model_path=str(self.path),
                     n_ctx=self.n_ctx,
@@ -253,7 +253,7 @@ class LlamaCppRuntime:
         t0 = time.perf_counter()
         with self._lock:
             if self._batcher is None:
-                with _quiet_stderr():  # llama.cpp warns that the shared cache is longer than the training context
+                with quiet_stderr():  # llama.cpp warns that the shared cache is longer than the training context
                     self._batcher = BatchedGreedy(
                         self._llm, n_seq=BATCH_SEQUENCES, n_ctx_per_seq=self.n_ctx, threads=self.threads
                     )

@@ -33,12 +33,12 @@ class GGUFTokenizer:
     def __init__(self, path: Path) -> None:
         from llama_cpp import Llama
 
-        from weightwarden.runtimes.llamacpp import _quiet_stderr
+        from weightwarden.runtimes.llamacpp import quiet_stderr
 
         self.path = Path(path)
         read_gguf(self.path)  # checks the header's bounds before llama.cpp touches the file
         try:
-            with _quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
+            with quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
                 self._llm: Any = Llama(model_path=str(self.path), vocab_only=True, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise CorruptModel(f"llama.cpp could not read the vocabulary of {self.path}: {exc}") from None

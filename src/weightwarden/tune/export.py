@@ -9,15 +9,13 @@ permutation when it loads a GGUF.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from weightwarden.runtimes.llamacpp import quiet_stderr
 from weightwarden.tune.base import TuneError
 
 QUANT_TYPES = {"q8_0": 7, "q4_k_m": 15, "q4_0": 2, "q5_k_m": 17}  # llama.cpp's LLAMA_FTYPE_MOSTLY_* numbers
@@ -155,23 +153,6 @@ def write_gguf_f16(model: Any, base_gguf: Path, out: Path, lineage: Lineage) -> 
     return out
 
 
-@contextlib.contextmanager
-def _quiet_fd2() -> Iterator[None]:
-    """llama.cpp's quantizer logs every tensor on fd 2; the CLI shows its own summary instead."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def quantize(src: Path, out: Path, kind: str = "q8_0", threads: int = 0) -> Path:
     """Quantize a GGUF with llama.cpp's own quantizer (llama_model_quantize)."""
     import llama_cpp
@@ -182,7 +163,7 @@ def quantize(src: Path, out: Path, kind: str = "q8_0", threads: int = 0) -> Path
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = threads
-    with _quiet_fd2():
+    with quiet_stderr():  # the quantizer logs every tensor on fd 2; the CLI shows its own summary
         rc = llama_cpp.llama_model_quantize(str(src).encode(), str(out).encode(), ctypes.byref(params))
     if rc != 0 or not out.exists():
         raise TuneError(f"llama.cpp could not quantize {src.name} to {kind} (code {rc}): try --quant q8_0")
