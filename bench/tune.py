@@ -32,7 +32,7 @@ from weightwarden.eval.compare_runs import run_scores
 from weightwarden.eval.stats import wilson
 from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes import load_runtime, resolve
-from weightwarden.tune import TuneRequest, TuneSettings, load_dataset, run_tune
+from weightwarden.tune import TuneRequest, TuneSettings, read_dataset, run_tune
 from weightwarden.tune.encode import ChatEncoder, encode_all, pack
 from weightwarden.tune.model import load_base
 from weightwarden.tune.train import add_lora, train
@@ -209,7 +209,7 @@ def main() -> int:
     s = TuneSettings(
         max_steps=a.max_steps, batch_size=a.batch_size, block_size=a.block_size, save_every=0, eval_every=0
     )
-    data = load_dataset(EXAMPLE / "train.jsonl")
+    data = read_dataset(EXAMPLE / "train.jsonl")
     encoded, _ = encode_all(ChatEncoder(tokenizer), data.examples, s.max_example_tokens)
     report: dict[str, Any] = {"settings": s.as_dict(), "threads": a.threads, "device": "cpu"}
     with tempfile.TemporaryDirectory() as d:

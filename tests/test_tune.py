@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from weightwarden.runtimes import Artifact
-from weightwarden.tune import TuneError, TuneSettings, load_dataset
+from weightwarden.tune import TuneError, TuneSettings, read_dataset
 from weightwarden.tune.data import Example
 from weightwarden.tune.encode import IGNORE, Block, Encoded, collate, pack
 from weightwarden.tune.export import permute_rotary
@@ -55,7 +55,7 @@ def test_both_formats_load_and_the_hash_is_of_the_bytes(tmp_path: Path) -> None:
         ]
     }
     path = write_jsonl(tmp_path / "d.jsonl", [chat, "", {"prompt": "Q?", "completion": "A.", "system": "S"}])
-    ds = load_dataset(path, source="written for a test", license="CC0-1.0")
+    ds = read_dataset(path, source="written for a test", license="CC0-1.0")
     assert [e.line for e in ds.examples] == [1, 3]
     assert [m.role for m in ds.examples[1].messages] == ["system", "user", "assistant"]
     import hashlib
@@ -78,7 +78,7 @@ def test_both_formats_load_and_the_hash_is_of_the_bytes(tmp_path: Path) -> None:
 def test_a_malformed_line_is_an_error_naming_it(tmp_path: Path, line: str, message: str) -> None:
     path = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "q", "completion": "a"}, line])
     with pytest.raises(TuneError, match=message):
-        load_dataset(path)
+        read_dataset(path)
 
 
 def test_empty_examples_are_reported_not_trained(tmp_path: Path) -> None:
@@ -90,13 +90,13 @@ def test_empty_examples_are_reported_not_trained(tmp_path: Path) -> None:
             {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}]},
         ],
     )
-    ds = load_dataset(path)
+    ds = read_dataset(path)
     assert len(ds.examples) == 1
     assert [n for n, _ in ds.skipped] == [2, 3]
     with pytest.raises(TuneError, match="no usable examples"):
-        load_dataset(write_jsonl(tmp_path / "e.jsonl", [{"prompt": "q", "completion": ""}]))
+        read_dataset(write_jsonl(tmp_path / "e.jsonl", [{"prompt": "q", "completion": ""}]))
     with pytest.raises(TuneError, match="cannot read"):
-        load_dataset(tmp_path / "missing.jsonl")
+        read_dataset(tmp_path / "missing.jsonl")
 
 
 # -- packing and batches ----------------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def _small(**kw: Any) -> TuneSettings:
 def _blocks(base: tuple[Any, Any], faq_file: Path, s: TuneSettings) -> list[Block]:
     from weightwarden.tune.encode import ChatEncoder, encode_all
 
-    kept, _ = encode_all(ChatEncoder(base[1]), load_dataset(faq_file).examples, s.max_example_tokens)
+    kept, _ = encode_all(ChatEncoder(base[1]), read_dataset(faq_file).examples, s.max_example_tokens)
     return pack(kept, s.block_size, seed=s.seed)
 
 
@@ -415,17 +415,17 @@ def test_personal_data_and_secrets_are_found_by_line(tmp_path: Path) -> None:
         {"prompt": "What paper?", "completion": "58 mm rolls."},
         {"prompt": "Deploy key?", "completion": "Use AKIAIOSFODNN7EXAMPLE for the bucket."},
     ]
-    found = screen(load_dataset(write_jsonl(tmp_path / "d.jsonl", rows)))
+    found = screen(read_dataset(write_jsonl(tmp_path / "d.jsonl", rows)))
     assert {(f.line, f.kind) for f in found} >= {(1, "email")}
     assert any(f.line == 3 for f in found)
     assert all("jane.doe@example.com" not in f.excerpt for f in found)  # the report does not repeat the data
     example = Path(__file__).parent.parent / "src" / "weightwarden" / "data" / "tune" / "quillbox"
-    assert screen(load_dataset(example / "train.jsonl")) == []
+    assert screen(read_dataset(example / "train.jsonl")) == []
 
 
 def test_the_example_is_big_enough_and_held_out() -> None:
     example = Path(__file__).parent.parent / "src" / "weightwarden" / "data" / "tune" / "quillbox"
-    train = load_dataset(example / "train.jsonl")
+    train = read_dataset(example / "train.jsonl")
     evals = [json.loads(line) for line in (example / "eval.jsonl").read_text().splitlines()]
     assert len(train.examples) >= 200 and len(evals) >= 100
     asked = {m.content for ex in train.examples for m in ex.messages if m.role == "user"}

@@ -4,7 +4,7 @@ from weightwarden.tune import TuneRequest, TuneSettings, run_tune
 """
 
 from weightwarden.tune.base import StepReport, TuneError, TuneSettings
-from weightwarden.tune.data import Dataset, load_dataset
+from weightwarden.tune.data import Dataset, read_dataset
 from weightwarden.tune.pipeline import TuneRequest, TuneResult, run_tune
 
 __all__ = [
@@ -14,6 +14,6 @@ __all__ = [
     "TuneRequest",
     "TuneResult",
     "TuneSettings",
-    "load_dataset",
+    "read_dataset",
     "run_tune",
 ]

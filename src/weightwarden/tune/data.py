@@ -81,7 +81,7 @@ def _messages(obj: Any, where: str) -> list[Message] | str:
     raise TuneError(f"{where}: expected `messages` (chat) or `prompt` and `completion` keys, got {sorted(obj)!r:.80}")
 
 
-def load_dataset(path: Path, *, source: str = "unspecified", license: str = "unspecified") -> Dataset:
+def read_dataset(path: Path, *, source: str = "unspecified", license: str = "unspecified") -> Dataset:
     """Read and validate a JSONL file; the first malformed line is an error naming it, empty examples are skipped."""
     path = Path(path)
     try:

@@ -13,7 +13,7 @@ from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes.artifact import Artifact, sha256_file
 from weightwarden.tune import export
 from weightwarden.tune.base import StepReport, TuneError, TuneSettings
-from weightwarden.tune.data import Dataset, load_dataset
+from weightwarden.tune.data import Dataset, read_dataset
 from weightwarden.tune.encode import ChatEncoder, encode_all, pack
 from weightwarden.tune.model import count_parameters, load_base, pick_device
 from weightwarden.tune.screen import screen
@@ -125,8 +125,8 @@ def run_tune(
     s = req.settings
     if req.base.path is None:
         raise TuneError(f"{req.base.ref} is a remote model: tune needs the weights on disk (a GGUF or an HF folder)")
-    data = load_dataset(req.data, source=req.data_source, license=req.data_license)
-    val = load_dataset(req.val) if req.val else None
+    data = read_dataset(req.data, source=req.data_source, license=req.data_license)
+    val = read_dataset(req.val) if req.val else None
     findings = [f for ds in (data, val) if ds is not None for f in screen(ds)]
     if findings and not req.allow_pii:
         first = ", ".join(f"line {f.line} ({f.kind} {f.excerpt})" for f in findings[:3])
