@@ -32,7 +32,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # tune composes stages (the guard screens its data, eval proves the result), as audit does; doctor checks the
     # installation (runtimes, ledger, config); only the CLI calls either
     ("audit", "tune", "doctor"),
-    ("gateway", "report", "ui"),
+    ("gateway", "report"),
+    # the dashboard signs in with the gateway's keys and chats through its pipeline; it renders runs with report/
+    ("ui",),
     ("cli",),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
