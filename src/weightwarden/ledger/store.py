@@ -18,9 +18,10 @@ from sqlalchemy.engine import Connection
 
 from weightwarden.errors import LedgerError
 from weightwarden.ledger import engine as engines
-from weightwarden.ledger import schema
+from weightwarden.ledger import quota, schema
 from weightwarden.ledger.failures import open_error, read_error, write_error
 from weightwarden.ledger.migrations import migrate
+from weightwarden.ledger.quota import Quota
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
     ApiKeyRecord,
@@ -245,6 +246,46 @@ class Ledger:
             conn.execute(stmt)
 
         return self._write_nowait(f"add spend to key {key_id}", work)
+
+    def take_request(self, key_id: str, now: float, window: float) -> Quota | None:
+        """Count one request against the key's requests per window, for every gateway on this ledger at once.
+
+        None when it fits (or the key has no rpm), else the refusal; now: Unix seconds. See ledger/quota.py.
+        """
+        return self._write(
+            f"count a request of key {key_id}", lambda conn: quota.take_request(conn, key_id, now, window)
+        )
+
+    def reserve_quota(
+        self, key_id: str, tokens: int, usd: float, now: float, window: float, *, per_minute: bool
+    ) -> Quota | None:
+        """Reserve tokens and usd against the key's budgets (and, per_minute, its tokens per window) in one atomic
+        step; None when they fit, else the refusal. Settle it with settle_quota."""
+        return self._write(
+            f"reserve {tokens} tokens for key {key_id}",
+            lambda conn: quota.reserve(conn, key_id, tokens, usd, now, window, per_minute=per_minute),
+        )
+
+    def settle_quota(
+        self,
+        key_id: str,
+        reserved_tokens: int,
+        reserved_usd: float,
+        tokens: int,
+        usd: float,
+        now: float,
+        *,
+        per_minute: bool,
+    ) -> Future[None]:
+        """Replace a reservation by what its request used, without waiting; the future fails if the write does.
+
+        Writes from one process keep their order, so a later reserve_quota of this process sees it."""
+        return self._write_nowait(
+            f"settle a request of key {key_id}",
+            lambda conn: quota.settle(
+                conn, key_id, reserved_tokens, reserved_usd, tokens, usd, now, per_minute=per_minute
+            ),
+        )
 
     def api_key(self, key_id: str) -> ApiKeyRecord | None:
         """The key with this id, or None."""

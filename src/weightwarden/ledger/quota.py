@@ -1,0 +1,185 @@
+"""A key's limits, decided in the database, so that every gateway on one ledger enforces them together.
+
+Each function runs inside one write transaction (the ledger's writer gives it the connection) and is atomic there:
+
+- Budgets (tokens, USD) are one conditional UPDATE: `reserved += n WHERE spent + reserved + n <= budget`. Two
+  gateways that reserve at the same moment are ordered by the row lock the UPDATE takes; on PostgreSQL the second
+  one re-checks its WHERE against the row the first committed (READ COMMITTED re-evaluates an updated row), so
+  the sum of what is spent and reserved never passes a budget. One statement, one round trip, no lock held across
+  round trips.
+- Requests and tokens per minute are sliding windows over rate_events. Counting the rows in the window and adding
+  one must not interleave with another gateway doing the same, so these lock the key's api_keys row first
+  (SELECT ... FOR UPDATE; on SQLite the writer's BEGIN IMMEDIATE already holds the whole database), then read the
+  window, then write. Only keys with an rpm or tpm take that lock.
+
+Why not advisory locks: they would guard the same row with a lock that lives outside it (a number both sides must
+agree on, held until commit or forgotten on a pooled connection), and SQLite has none; a row lock is released by
+the transaction that took it and the same SQL runs on both databases. Why not Redis: it is a second store that
+must agree with the ledger, where the spend is recorded; LiteLLM's multi-instance limits, kept in Redis beside
+its database, have let `limit x replicas` through more than once. Here the reservation and the spend are columns
+of the same row.
+
+Times are Unix seconds from the gateway's clock: replicas must keep their clocks in step (NTP); a replica whose
+clock is off by s seconds shifts its view of the window by s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from weightwarden.ledger import schema
+
+_keys = schema.api_keys
+_events = schema.rate_events
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A key's limits and use as the database saw them when it refused a request.
+
+    refused: rpm, tpm or budget_tokens, budget_usd (which limit said no); retry_after: seconds until the window
+    frees room (None for a budget, which does not refill). window_*: what the last window holds.
+    """
+
+    refused: str
+    key_id: str
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
+    spent_tokens: int = 0
+    spent_usd: float = 0.0
+    reserved_tokens: int = 0
+    reserved_usd: float = 0.0
+    window_requests: int = 0
+    window_tokens: int = 0
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class _Window:
+    requests: int
+    tokens: int
+    oldest_request: float | None
+    oldest_tokens: float | None
+
+
+def _lock(conn: Connection, key_id: str) -> sa.RowMapping | None:
+    """The key's row, locked until the transaction ends (FOR UPDATE compiles to nothing on SQLite)."""
+    return conn.execute(sa.select(_keys).where(_keys.c.id == key_id).with_for_update()).mappings().first()
+
+
+def _window(conn: Connection, key_id: str, now: float, window: float) -> _Window:
+    """What the key's last window holds; older rows are deleted first (the key's row lock is held)."""
+    horizon = now - window
+    conn.execute(sa.delete(_events).where(_events.c.key_id == key_id, _events.c.at <= horizon))
+    stmt = sa.select(
+        sa.func.coalesce(sa.func.sum(_events.c.requests), 0),
+        sa.func.coalesce(sa.func.sum(_events.c.tokens), 0),
+        sa.func.min(sa.case((_events.c.requests > 0, _events.c.at))),
+        sa.func.min(sa.case((_events.c.tokens > 0, _events.c.at))),
+    ).where(_events.c.key_id == key_id, _events.c.at > horizon)
+    requests, tokens, oldest_request, oldest_tokens = conn.execute(stmt).one()
+    return _Window(int(requests), int(tokens), oldest_request, oldest_tokens)
+
+
+def _quota(refused: str, row: sa.RowMapping, win: _Window | None = None, retry_after: float | None = None) -> Quota:
+    return Quota(
+        refused=refused,
+        key_id=row["id"],
+        rpm=row["rpm"],
+        tpm=row["tpm"],
+        budget_tokens=row["budget_tokens"],
+        budget_usd=row["budget_usd"],
+        spent_tokens=int(row["spent_tokens"]),
+        spent_usd=float(row["spent_usd"]),
+        reserved_tokens=int(row["reserved_tokens"]),
+        reserved_usd=float(row["reserved_usd"]),
+        window_requests=win.requests if win else 0,
+        window_tokens=win.tokens if win else 0,
+        retry_after=retry_after,
+    )
+
+
+def take_request(conn: Connection, key_id: str, now: float, window: float) -> Quota | None:
+    """Count one request in the key's requests-per-minute window: None if it fits, else the refusal.
+
+    A key with no rpm (or no row) is not counted.
+    """
+    row = _lock(conn, key_id)
+    if row is None or row["rpm"] is None:
+        return None
+    win = _window(conn, key_id, now, window)
+    if win.requests >= row["rpm"]:
+        oldest = win.oldest_request if win.oldest_request is not None else now
+        return _quota("rpm", row, win, max(0.0, oldest + window - now))
+    conn.execute(sa.insert(_events).values(key_id=key_id, at=now, requests=1, tokens=0))
+    return None
+
+
+def reserve(
+    conn: Connection, key_id: str, tokens: int, usd: float, now: float, window: float, *, per_minute: bool
+) -> Quota | None:
+    """Reserve tokens and usd for one request: None if the key's limits allow it, else the refusal.
+
+    per_minute: the key has a tpm, so the window and what is in flight are checked under the key's row lock first.
+    """
+    if per_minute:
+        row = _lock(conn, key_id)
+        if row is not None and row["tpm"] is not None:
+            win = _window(conn, key_id, now, window)
+            if win.tokens + row["reserved_tokens"] + tokens > row["tpm"]:
+                oldest = win.oldest_tokens
+                return _quota("tpm", row, win, max(0.0, oldest + window - now) if oldest is not None else 1.0)
+    k = _keys.c
+    fits = sa.and_(
+        k.id == key_id,
+        sa.or_(k.budget_tokens.is_(None), k.spent_tokens + k.reserved_tokens + tokens <= k.budget_tokens),
+        sa.or_(k.budget_usd.is_(None), k.spent_usd + k.reserved_usd + usd <= k.budget_usd),
+    )
+    stmt = (
+        sa.update(_keys)
+        .where(fits)
+        .values(reserved_tokens=_keys.c.reserved_tokens + tokens, reserved_usd=_keys.c.reserved_usd + usd)
+    )
+    if conn.execute(stmt).rowcount:
+        return None
+    row = conn.execute(sa.select(_keys).where(_keys.c.id == key_id)).mappings().first()
+    if row is None:
+        return None  # the key is gone: authentication refuses it on its next request
+    over_tokens = row["budget_tokens"] is not None and (
+        row["spent_tokens"] + row["reserved_tokens"] + tokens > row["budget_tokens"]
+    )
+    return _quota("budget_tokens" if over_tokens else "budget_usd", row)
+
+
+def settle(
+    conn: Connection,
+    key_id: str,
+    reserved_tokens: int,
+    reserved_usd: float,
+    tokens: int,
+    usd: float,
+    now: float,
+    *,
+    per_minute: bool,
+) -> None:
+    """Replace a reservation by what the request used (0 and 0 when it never ran); per_minute: add the tokens to
+    the key's window."""
+    left = _keys.c.reserved_tokens - reserved_tokens
+    conn.execute(
+        sa.update(_keys)
+        .where(_keys.c.id == key_id)
+        .values(
+            reserved_tokens=left,
+            # Sums of floats drift: with nothing left in flight the USD in flight is exactly zero again.
+            reserved_usd=sa.case((left <= 0, 0.0), else_=_keys.c.reserved_usd - reserved_usd),
+            spent_tokens=_keys.c.spent_tokens + tokens,
+            spent_usd=_keys.c.spent_usd + usd,
+        )
+    )
+    if per_minute and tokens > 0:
+        conn.execute(sa.insert(_events).values(key_id=key_id, at=now, requests=0, tokens=tokens))
