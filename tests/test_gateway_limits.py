@@ -179,3 +179,23 @@ def test_tokens_per_minute_count_what_is_in_flight_and_what_was_used(ledger: Led
     record = ledger.api_key(key.key_id)
     assert record is not None
     assert (record.spent_tokens, record.spent_usd, record.reserved_tokens) == (50, 0.25, 100)
+
+
+def test_what_a_dead_replica_had_reserved_comes_back_when_its_requests_time_is_up(ledger: Ledger) -> None:
+    now = [9000.0]
+    dead = Limiter(ledger, clock=lambda: now[0], hold=120.0)
+    alive = Limiter(ledger, clock=lambda: now[0], hold=120.0)
+    key = caller(ledger, budget_tokens=100)
+    dead.admit(key, 90, 0.0)  # its process dies: this reservation is never settled
+    now[0] += 119
+    with pytest.raises(TooManyRequests, match="90 more in flight"):
+        alive.admit(key, 20, 0.0)  # the request could still be running
+    now[0] += 2
+    late = alive.admit(key, 20, 0.0)
+    ledger.flush()
+    record = ledger.api_key(key.key_id)
+    assert record is not None and record.reserved_tokens == 20
+    alive.settle(late, 15, 0.0)
+    ledger.flush()
+    record = ledger.api_key(key.key_id)
+    assert record is not None and (record.spent_tokens, record.reserved_tokens) == (15, 0)

@@ -309,6 +309,21 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         "indexes": [("ix_rate_events_key_id_at", False, ("key_id", "at"))],
         "checks": [],
     },
+    "reservations": {
+        "columns": [
+            ("id", "VARCHAR(26)", True, 1),
+            ("key_id", "VARCHAR(26)", True, 0),
+            ("tokens", "BIGINT", True, 0),
+            ("usd", "FLOAT", True, 0),
+            ("expires_at", "FLOAT", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("ix_reservations_key_id_expires_at", False, ("key_id", "expires_at")),
+            ("sqlite_autoindex_reservations_1", True, ("id",)),
+        ],
+        "checks": [],
+    },
     "schema_migrations": {
         "columns": [
             ("version", "INTEGER", True, 1),
@@ -394,6 +409,10 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
             [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
         ),
         "rate_events": (["id", "key_id", "at", "requests", "tokens"], [("ix_rate_events_key_id_at", ("key_id", "at"))]),
+        "reservations": (
+            ["id", "key_id", "tokens", "usd", "expires_at"],
+            [("ix_reservations_key_id_expires_at", ("key_id", "expires_at"))],
+        ),
         "schema_migrations": (["version", "name", "applied_at"], []),
         "stage_results": (
             ["run_id", "position", "stage", "status", "result", "created_at"],

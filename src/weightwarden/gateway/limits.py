@@ -14,9 +14,10 @@ reservation made by this process sees it.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from weightwarden.gateway.auth import Caller
 from weightwarden.gateway.errors import TooManyRequests
@@ -31,8 +32,8 @@ log = logging.getLogger("weightwarden.gateway")
 class Reservation:
     """What one admitted request may use at most; settle it exactly once.
 
-    held: the tokens and usd are reserved in the ledger (the key has a budget or a tpm); per_minute: the key has a
-    tpm, so what the request used joins its window.
+    held: the tokens and usd are reserved in the ledger (the key has a budget or a tpm), as reservation id;
+    per_minute: the key has a tpm, so what the request used joins its window.
     """
 
     key_id: str
@@ -41,6 +42,7 @@ class Reservation:
     held: bool = True
     per_minute: bool = False
     settled: bool = False
+    id: str = field(default_factory=lambda: secrets.token_hex(13))
 
 
 def counts_requests(caller: Caller) -> bool:
@@ -59,6 +61,8 @@ class Limiter:
 
     clock: Unix seconds (every replica's clock must agree, as NTP keeps them); a test may pass its own.
     window: the length of the per-minute windows in seconds.
+    hold: seconds after which a reservation that was never settled is presumed lost (its gateway died) and given
+    back; longer than any request may take.
     on_error(key_id, exc): told when a settlement could not be written (it is also logged).
     """
 
@@ -68,11 +72,13 @@ class Limiter:
         *,
         clock: Callable[[], float] = time.time,
         window: float = WINDOW_SECONDS,
+        hold: float = 3600.0,
         on_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._clock = clock
         self._window = window
+        self._hold_seconds = hold
         self._on_error = on_error
 
     def admit(self, caller: Caller, tokens: int, usd: float) -> Reservation | None:
@@ -110,20 +116,32 @@ class Limiter:
             )
         if not holds_tokens(caller):
             return Reservation(key.id, tokens, usd, held=False)
-        self._hold(key.id, tokens, usd, per_minute)
-        return Reservation(key.id, tokens, usd, per_minute=per_minute)
+        reservation = Reservation(key.id, tokens, usd, per_minute=per_minute)
+        self._hold(reservation, tokens, usd)
+        return reservation
 
     def extend(self, reservation: Reservation | None, tokens: int, usd: float) -> None:
         """Grow a reservation by tokens and usd (a redacted prompt came out longer), or raise TooManyRequests."""
         if reservation is None or reservation.settled or (tokens <= 0 and usd <= 0):
             return
         if reservation.held:
-            self._hold(reservation.key_id, tokens, usd, reservation.per_minute)
+            self._hold(reservation, tokens, usd, grow=True)
         reservation.tokens += tokens
         reservation.usd += usd
 
-    def _hold(self, key_id: str, tokens: int, usd: float, per_minute: bool) -> None:
-        refused = self._ledger.reserve_quota(key_id, tokens, usd, self._clock(), self._window, per_minute=per_minute)
+    def _hold(self, reservation: Reservation, tokens: int, usd: float, grow: bool = False) -> None:
+        now = self._clock()
+        refused = self._ledger.reserve_quota(
+            reservation.key_id,
+            reservation.id,
+            tokens,
+            usd,
+            now,
+            self._window,
+            now + self._hold_seconds,
+            per_minute=reservation.per_minute,
+            grow=grow,
+        )
         if refused is not None:
             raise _refusal(refused, tokens, usd)
 
@@ -146,7 +164,14 @@ class Limiter:
 
         try:
             self._ledger.settle_quota(
-                key_id, held_tokens, held_usd, tokens, usd, self._clock(), per_minute=reservation.per_minute
+                key_id,
+                reservation.id if reservation.held else None,
+                held_tokens,
+                held_usd,
+                tokens,
+                usd,
+                self._clock(),
+                per_minute=reservation.per_minute,
             ).add_done_callback(done)
         except Exception as exc:  # a closed ledger at shutdown: the request itself was answered
             log.error("the spend of key %s could not be queued: %s", key_id, exc)

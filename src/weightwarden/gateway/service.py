@@ -42,7 +42,8 @@ class Gateway:
         self.ledger = ledger or Ledger(config.ledger_url)
         self.metrics = Metrics()
         self.keys = KeyStore(self.ledger, config.admin_key)
-        self.limiter = Limiter(self.ledger, on_error=self._spend_not_written)
+        # A reservation never settled within a request's time (and a minute) belonged to a gateway that died.
+        self.limiter = Limiter(self.ledger, hold=config.request_timeout + 60.0, on_error=self._spend_not_written)
         self.guard = GuardHook(config.policy.guard)
         sketches = SketchWorker(self.ledger) if config.policy.sketches else None
         self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)

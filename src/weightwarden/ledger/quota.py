@@ -11,6 +11,9 @@ Each function runs inside one write transaction (the ledger's writer gives it th
   one must not interleave with another gateway doing the same, so these lock the key's api_keys row first
   (SELECT ... FOR UPDATE; on SQLite the writer's BEGIN IMMEDIATE already holds the whole database), then read the
   window, then write. Only keys with an rpm or tpm take that lock.
+- Each reservation is also a row of reservations, deleted when its request settles. A replica that dies leaves
+  its rows behind; once their expires_at (the request's time limit) has passed, the next reservation that the key's
+  limits would refuse gives them back first and tries again. Nothing runs in the background for it.
 
 Why not advisory locks: they would guard the same row with a lock that lives outside it (a number both sides must
 agree on, held until commit or forgotten on a pooled connection), and SQLite has none; a row lock is released by
@@ -34,6 +37,7 @@ from weightwarden.ledger import schema
 
 _keys = schema.api_keys
 _events = schema.rate_events
+_reservations = schema.reservations
 
 
 @dataclass(frozen=True)
@@ -121,12 +125,46 @@ def take_request(conn: Connection, key_id: str, now: float, window: float) -> Qu
 
 
 def reserve(
-    conn: Connection, key_id: str, tokens: int, usd: float, now: float, window: float, *, per_minute: bool
+    conn: Connection,
+    key_id: str,
+    reservation_id: str,
+    tokens: int,
+    usd: float,
+    now: float,
+    window: float,
+    expires_at: float,
+    *,
+    per_minute: bool,
+    grow: bool = False,
 ) -> Quota | None:
     """Reserve tokens and usd for one request: None if the key's limits allow it, else the refusal.
 
+    reservation_id: names the reservation (a new one, or with grow, one to make larger); expires_at: when its
+    request must have ended, after which a reservation never settled (its replica died) is given back.
     per_minute: the key has a tpm, so the window and what is in flight are checked under the key's row lock first.
     """
+    refused = _reserve(conn, key_id, tokens, usd, now, window, per_minute)
+    if refused is not None and _release_expired(conn, key_id, now):
+        refused = _reserve(conn, key_id, tokens, usd, now, window, per_minute)
+    if refused is not None:
+        return refused
+    held = _reservations
+    if grow:
+        conn.execute(
+            sa.update(held)
+            .where(held.c.id == reservation_id)
+            .values(tokens=held.c.tokens + tokens, usd=held.c.usd + usd)
+        )
+    else:
+        conn.execute(
+            sa.insert(held).values(id=reservation_id, key_id=key_id, tokens=tokens, usd=usd, expires_at=expires_at)
+        )
+    return None
+
+
+def _reserve(
+    conn: Connection, key_id: str, tokens: int, usd: float, now: float, window: float, per_minute: bool
+) -> Quota | None:
     if per_minute:
         row = _lock(conn, key_id)
         if row is not None and row["tpm"] is not None:
@@ -143,11 +181,11 @@ def reserve(
     stmt = (
         sa.update(_keys)
         .where(fits)
-        .values(reserved_tokens=_keys.c.reserved_tokens + tokens, reserved_usd=_keys.c.reserved_usd + usd)
+        .values(reserved_tokens=k.reserved_tokens + tokens, reserved_usd=k.reserved_usd + usd)
     )
     if conn.execute(stmt).rowcount:
         return None
-    row = conn.execute(sa.select(_keys).where(_keys.c.id == key_id)).mappings().first()
+    row = conn.execute(sa.select(_keys).where(k.id == key_id)).mappings().first()
     if row is None:
         return None  # the key is gone: authentication refuses it on its next request
     over_tokens = row["budget_tokens"] is not None and (
@@ -156,9 +194,42 @@ def reserve(
     return _quota("budget_tokens" if over_tokens else "budget_usd", row)
 
 
+def _release_expired(conn: Connection, key_id: str, now: float) -> bool:
+    """Give back the key's reservations whose requests must have ended (a replica died holding them)."""
+    held = _reservations
+    stale = conn.execute(
+        sa.select(held.c.id, held.c.tokens, held.c.usd)
+        .where(held.c.key_id == key_id, held.c.expires_at < now)
+        .with_for_update()
+    ).all()
+    if not stale:
+        return False
+    conn.execute(sa.delete(held).where(held.c.id.in_([r.id for r in stale])))
+    _give_back(conn, key_id, sum(r.tokens for r in stale), sum(r.usd for r in stale))
+    return True
+
+
+def _give_back(
+    conn: Connection, key_id: str, tokens: int, usd: float, used_tokens: int = 0, used_usd: float = 0.0
+) -> None:
+    left = _keys.c.reserved_tokens - tokens
+    conn.execute(
+        sa.update(_keys)
+        .where(_keys.c.id == key_id)
+        .values(
+            reserved_tokens=left,
+            # Sums of floats drift: with nothing left in flight the USD in flight is exactly zero again.
+            reserved_usd=sa.case((left <= 0, 0.0), else_=_keys.c.reserved_usd - usd),
+            spent_tokens=_keys.c.spent_tokens + used_tokens,
+            spent_usd=_keys.c.spent_usd + used_usd,
+        )
+    )
+
+
 def settle(
     conn: Connection,
     key_id: str,
+    reservation_id: str | None,
     reserved_tokens: int,
     reserved_usd: float,
     tokens: int,
@@ -168,18 +239,10 @@ def settle(
     per_minute: bool,
 ) -> None:
     """Replace a reservation by what the request used (0 and 0 when it never ran); per_minute: add the tokens to
-    the key's window."""
-    left = _keys.c.reserved_tokens - reserved_tokens
-    conn.execute(
-        sa.update(_keys)
-        .where(_keys.c.id == key_id)
-        .values(
-            reserved_tokens=left,
-            # Sums of floats drift: with nothing left in flight the USD in flight is exactly zero again.
-            reserved_usd=sa.case((left <= 0, 0.0), else_=_keys.c.reserved_usd - reserved_usd),
-            spent_tokens=_keys.c.spent_tokens + tokens,
-            spent_usd=_keys.c.spent_usd + usd,
-        )
-    )
+    the key's window. A reservation already given back as expired only adds what was used."""
+    held = _reservations
+    if reservation_id is None or not conn.execute(sa.delete(held).where(held.c.id == reservation_id)).rowcount:
+        reserved_tokens, reserved_usd = 0, 0.0
+    _give_back(conn, key_id, reserved_tokens, reserved_usd, tokens, usd)
     if per_minute and tokens > 0:
         conn.execute(sa.insert(_events).values(key_id=key_id, at=now, requests=0, tokens=tokens))

@@ -117,6 +117,19 @@ api_keys = sa.Table(
     sa.UniqueConstraint("hash", name="uq_api_keys_hash"),
 )
 
+# m007: one row per request in flight with a reservation, so that what a replica that died had reserved is given
+# back once its requests' time is up (expires_at, Unix seconds).
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Column("usd", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_reservations_key_id_expires_at", "key_id", "expires_at"),
+)
+
 # m007: the windows of requests and tokens per minute, shared by every gateway on the ledger. One row per admitted
 # request (requests=1, tokens=0) and one per settled request's tokens (requests=0); at is Unix time in seconds.
 rate_events = sa.Table(

@@ -257,18 +257,35 @@ class Ledger:
         )
 
     def reserve_quota(
-        self, key_id: str, tokens: int, usd: float, now: float, window: float, *, per_minute: bool
+        self,
+        key_id: str,
+        reservation_id: str,
+        tokens: int,
+        usd: float,
+        now: float,
+        window: float,
+        expires_at: float,
+        *,
+        per_minute: bool,
+        grow: bool = False,
     ) -> Quota | None:
         """Reserve tokens and usd against the key's budgets (and, per_minute, its tokens per window) in one atomic
-        step; None when they fit, else the refusal. Settle it with settle_quota."""
+        step, for every gateway on this ledger at once; None when they fit, else the refusal.
+
+        reservation_id: a new id (or, with grow, one to make larger); expires_at: when its request must have ended,
+        after which it is given back if never settled. Settle it with settle_quota. See ledger/quota.py.
+        """
         return self._write(
             f"reserve {tokens} tokens for key {key_id}",
-            lambda conn: quota.reserve(conn, key_id, tokens, usd, now, window, per_minute=per_minute),
+            lambda conn: quota.reserve(
+                conn, key_id, reservation_id, tokens, usd, now, window, expires_at, per_minute=per_minute, grow=grow
+            ),
         )
 
     def settle_quota(
         self,
         key_id: str,
+        reservation_id: str | None,
         reserved_tokens: int,
         reserved_usd: float,
         tokens: int,
@@ -277,13 +294,13 @@ class Ledger:
         *,
         per_minute: bool,
     ) -> Future[None]:
-        """Replace a reservation by what its request used, without waiting; the future fails if the write does.
-
-        Writes from one process keep their order, so a later reserve_quota of this process sees it."""
+        """Replace a reservation (None: the request held none) by what its request used, without waiting; the
+        future fails if the write does. Writes from one process keep their order, so a later reserve_quota of this
+        process sees it."""
         return self._write_nowait(
             f"settle a request of key {key_id}",
             lambda conn: quota.settle(
-                conn, key_id, reserved_tokens, reserved_usd, tokens, usd, now, per_minute=per_minute
+                conn, key_id, reservation_id, reserved_tokens, reserved_usd, tokens, usd, now, per_minute=per_minute
             ),
         )
 
