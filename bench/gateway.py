@@ -227,7 +227,7 @@ def main() -> None:
     ledger = Ledger(url)
     secret, _ = KeyStore(ledger).create("bench")
     big = 10**12
-    limited, _ = KeyStore(ledger).create("bench-limits", rpm=big, tpm=big, budget_tokens=big, budget_usd=1e9)
+    limited, _ = KeyStore(ledger).create("bench-limits", rpm=10**9, tpm=10**9, budget_tokens=big, budget_usd=1e9)
     spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256)
     if args.slots:
         spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256, slots=args.slots)

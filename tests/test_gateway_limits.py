@@ -165,6 +165,7 @@ def test_tokens_per_minute_count_what_is_in_flight_and_what_was_used(ledger: Led
     with pytest.raises(TooManyRequests, match="100 tokens per minute"):
         limiter.admit(key, 40, 0.0)  # 70 in flight
     limiter.settle(first, 50, 0.25)  # 50 used, in the window from now
+    ledger.flush()  # settlements are written in the background
     now[0] += 30
     second = limiter.admit(key, 50, 0.5)
     with pytest.raises(TooManyRequests) as full:
@@ -173,6 +174,7 @@ def test_tokens_per_minute_count_what_is_in_flight_and_what_was_used(ledger: Led
     with pytest.raises(TooManyRequests, match=r"\$0.250000 of its \$1.000000 budget"):
         limiter.extend(second, 0, 0.3)  # the USD budget holds too, also when a reservation grows
     limiter.settle(second, 0, 0.0)  # it never ran: everything it held is released
+    ledger.flush()
     now[0] += 30.01
     limiter.admit(key, 100, 0.0)  # the 50 used tokens left the window
     ledger.flush()

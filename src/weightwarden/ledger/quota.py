@@ -200,7 +200,9 @@ def _release_expired(conn: Connection, key_id: str, now: float) -> bool:
     stale = conn.execute(
         sa.select(held.c.id, held.c.tokens, held.c.usd)
         .where(held.c.key_id == key_id, held.c.expires_at < now)
-        .with_for_update()
+        # A row locked now is being settled: skip it rather than wait, so that this lock (taken while the key's
+        # row may be held) and settle's (reservation first, then the key's row) can never wait on each other.
+        .with_for_update(skip_locked=True)
     ).all()
     if not stale:
         return False

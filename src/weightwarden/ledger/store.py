@@ -252,7 +252,7 @@ class Ledger:
 
         None when it fits (or the key has no rpm), else the refusal; now: Unix seconds. See ledger/quota.py.
         """
-        return self._write(
+        return self._decide(
             f"count a request of key {key_id}", lambda conn: quota.take_request(conn, key_id, now, window)
         )
 
@@ -275,7 +275,7 @@ class Ledger:
         reservation_id: a new id (or, with grow, one to make larger); expires_at: when its request must have ended,
         after which it is given back if never settled. Settle it with settle_quota. See ledger/quota.py.
         """
-        return self._write(
+        return self._decide(
             f"reserve {tokens} tokens for key {key_id}",
             lambda conn: quota.reserve(
                 conn, key_id, reservation_id, tokens, usd, now, window, expires_at, per_minute=per_minute, grow=grow
@@ -295,8 +295,9 @@ class Ledger:
         per_minute: bool,
     ) -> Future[None]:
         """Replace a reservation (None: the request held none) by what its request used, without waiting; the
-        future fails if the write does. Writes from one process keep their order, so a later reserve_quota of this
-        process sees it."""
+        future fails if the write does. On SQLite a later reserve_quota of this process sees it (the writer keeps
+        their order); on PostgreSQL one may come first, and then still counts the reservation, which settling only
+        makes smaller: a limit can refuse a few milliseconds early, never let more through."""
         return self._write_nowait(
             f"settle a request of key {key_id}",
             lambda conn: quota.settle(
@@ -531,6 +532,25 @@ class Ledger:
     def _write(self, what: str, work: Callable[[Connection], T]) -> T:
         try:
             return self._writer.submit(work)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            raise write_error(what, exc) from exc
+
+    def _decide(self, what: str, work: Callable[[Connection], T]) -> T:
+        """Run a short write transaction whose answer the caller waits for (a limit's decision).
+
+        On PostgreSQL it runs in the calling thread on a pooled connection, so requests of one gateway decide in
+        parallel (the database orders those of one key by its row lock) instead of queueing behind the writer and
+        its audit batches. SQLite takes one writer at a time anyway: there it goes through the writer.
+        """
+        if self._engine.dialect.name == "sqlite":
+            return self._write(what, work)
+        if self._writer.closed:
+            raise LedgerError("the ledger is closed: open a new Ledger to write to it")
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                return work(conn)
         except LedgerError:
             raise
         except Exception as exc:
