@@ -7,7 +7,9 @@ refusing): count_request, reserve, then settle (queued; the time includes waitin
 at the end). It runs `--cycles` times from one thread, then from `--threads` threads at once (one key each, as
 replicas serving different keys would; and all on one key, where the key's row lock orders them). The baseline,
 measured in the same run, is the same cycle for a key without limits (no database work), and a 16-token answer of
-the default model called directly, for scale: `share` is a cycle's time over that answer's.
+the default model called directly, for scale: `share` is a cycle's time over that answer's. On a busy machine the
+wall times are mostly waits for a core (each decision crosses threads); one_thread_cpu_us is the CPU this process
+spent per cycle (on SQLite, all of the database's work too), which load does not inflate as much.
 --pg takes a postgresql+psycopg:// URL (an empty database or schema); without it only SQLite is measured.
 """
 
@@ -26,8 +28,11 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def cycles(limiter: Any, callers: list[Any], n: int) -> float:
-    """Seconds per cycle: n cycles spread over one thread per caller, each thread cycling its caller."""
+def cycles(limiter: Any, callers: list[Any], n: int, cpu: list[float] | None = None) -> float:
+    """Seconds per cycle: n cycles spread over one thread per caller, each thread cycling its caller.
+
+    cpu: gets this process's CPU seconds per cycle (all its threads; on SQLite that is all the database work).
+    """
     per = max(1, n // len(callers))
 
     def run(caller: Any) -> None:
@@ -37,12 +42,14 @@ def cycles(limiter: Any, callers: list[Any], n: int) -> float:
             limiter.settle(held, 30, 0.00008)
 
     threads = [threading.Thread(target=run, args=(c,)) for c in callers]
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     limiter._ledger.flush()  # the settlements are part of the cost
+    if cpu is not None:
+        cpu.append((time.process_time() - c0) / (per * len(callers)))
     return (time.perf_counter() - t0) / (per * len(callers))
 
 
@@ -62,10 +69,12 @@ def measure(url: str, n: int, threads: int) -> dict[str, Any]:
         limiter = Limiter(ledger)
         cycles(limiter, [key(**limits)], min(n, 50))  # warm the pool and the statement caches
         shared = key(**limits)
+        cpu: list[float] = []
         return {
             "ledger": ledger.dialect,
             "open_key_us": cycles(limiter, [key()], n) * 1e6,
-            "one_thread_us": cycles(limiter, [key(**limits)], n) * 1e6,
+            "one_thread_us": cycles(limiter, [key(**limits)], n, cpu) * 1e6,
+            "one_thread_cpu_us": cpu[0] * 1e6,
             f"{threads}_threads_{threads}_keys_us": cycles(limiter, [key(**limits) for _ in range(threads)], n) * 1e6,
             f"{threads}_threads_one_key_us": cycles(limiter, [shared] * threads, n) * 1e6,
             "budget_only_us": cycles(limiter, [key(budget_tokens=big)], n) * 1e6,

@@ -39,6 +39,49 @@ _keys = schema.api_keys
 _events = schema.rate_events
 _reservations = schema.reservations
 
+# The statements of the request path, built once (building a statement costs more than running it on SQLite).
+_k, _e, _r = _keys.c, _events.c, _reservations.c
+_KEY: sa.BindParameter[str] = sa.bindparam("kid", type_=sa.String)
+_N: sa.BindParameter[int] = sa.bindparam("n", type_=sa.BigInteger)
+_USD: sa.BindParameter[float] = sa.bindparam("usd_n", type_=sa.Float)
+_HORIZON: sa.BindParameter[float] = sa.bindparam("horizon", type_=sa.Float)
+_LOCK = sa.select(_keys).where(_k.id == _KEY).with_for_update()
+_READ = sa.select(_keys).where(_k.id == _KEY)
+_FORGET = sa.delete(_events).where(_e.key_id == _KEY, _e.at <= _HORIZON)
+_WINDOW = sa.select(
+    sa.func.coalesce(sa.func.sum(_e.requests), 0),
+    sa.func.coalesce(sa.func.sum(_e.tokens), 0),
+    sa.func.min(sa.case((_e.requests > 0, _e.at))),
+    sa.func.min(sa.case((_e.tokens > 0, _e.at))),
+).where(_e.key_id == _KEY, _e.at > _HORIZON)
+_ADD_EVENT = sa.insert(_events)
+_RESERVE = (
+    sa.update(_keys)
+    .where(
+        _k.id == _KEY,
+        sa.or_(_k.budget_tokens.is_(None), _k.spent_tokens + _k.reserved_tokens + _N <= _k.budget_tokens),
+        sa.or_(_k.budget_usd.is_(None), _k.spent_usd + _k.reserved_usd + _USD <= _k.budget_usd),
+    )
+    .values(reserved_tokens=_k.reserved_tokens + _N, reserved_usd=_k.reserved_usd + _USD)
+)
+_ADD_RESERVATION = sa.insert(_reservations)
+_GROW_RESERVATION = (
+    sa.update(_reservations).where(_r.id == sa.bindparam("rid")).values(tokens=_r.tokens + _N, usd=_r.usd + _USD)
+)
+_DROP_RESERVATION = sa.delete(_reservations).where(_r.id == sa.bindparam("rid"))
+_LEFT = _k.reserved_tokens - _N
+_GIVE_BACK = (
+    sa.update(_keys)
+    .where(_k.id == _KEY)
+    .values(
+        reserved_tokens=_LEFT,
+        # Sums of floats drift: with nothing left in flight the USD in flight is exactly zero again.
+        reserved_usd=sa.case((_LEFT <= 0, 0.0), else_=_k.reserved_usd - _USD),
+        spent_tokens=_k.spent_tokens + sa.bindparam("used_n", type_=sa.BigInteger),
+        spent_usd=_k.spent_usd + sa.bindparam("used_usd", type_=sa.Float),
+    )
+)
+
 
 @dataclass(frozen=True)
 class Quota:
@@ -73,20 +116,14 @@ class _Window:
 
 def _lock(conn: Connection, key_id: str) -> sa.RowMapping | None:
     """The key's row, locked until the transaction ends (FOR UPDATE compiles to nothing on SQLite)."""
-    return conn.execute(sa.select(_keys).where(_keys.c.id == key_id).with_for_update()).mappings().first()
+    return conn.execute(_LOCK, {"kid": key_id}).mappings().first()
 
 
 def _window(conn: Connection, key_id: str, now: float, window: float) -> _Window:
     """What the key's last window holds; older rows are deleted first (the key's row lock is held)."""
-    horizon = now - window
-    conn.execute(sa.delete(_events).where(_events.c.key_id == key_id, _events.c.at <= horizon))
-    stmt = sa.select(
-        sa.func.coalesce(sa.func.sum(_events.c.requests), 0),
-        sa.func.coalesce(sa.func.sum(_events.c.tokens), 0),
-        sa.func.min(sa.case((_events.c.requests > 0, _events.c.at))),
-        sa.func.min(sa.case((_events.c.tokens > 0, _events.c.at))),
-    ).where(_events.c.key_id == key_id, _events.c.at > horizon)
-    requests, tokens, oldest_request, oldest_tokens = conn.execute(stmt).one()
+    params = {"kid": key_id, "horizon": now - window}
+    conn.execute(_FORGET, params)
+    requests, tokens, oldest_request, oldest_tokens = conn.execute(_WINDOW, params).one()
     return _Window(int(requests), int(tokens), oldest_request, oldest_tokens)
 
 
@@ -120,7 +157,7 @@ def take_request(conn: Connection, key_id: str, now: float, window: float) -> Qu
     if win.requests >= row["rpm"]:
         oldest = win.oldest_request if win.oldest_request is not None else now
         return _quota("rpm", row, win, max(0.0, oldest + window - now))
-    conn.execute(sa.insert(_events).values(key_id=key_id, at=now, requests=1, tokens=0))
+    conn.execute(_ADD_EVENT, {"key_id": key_id, "at": now, "requests": 1, "tokens": 0})
     return None
 
 
@@ -148,17 +185,11 @@ def reserve(
         refused = _reserve(conn, key_id, tokens, usd, now, window, per_minute)
     if refused is not None:
         return refused
-    held = _reservations
     if grow:
-        conn.execute(
-            sa.update(held)
-            .where(held.c.id == reservation_id)
-            .values(tokens=held.c.tokens + tokens, usd=held.c.usd + usd)
-        )
+        conn.execute(_GROW_RESERVATION, {"rid": reservation_id, "n": tokens, "usd_n": usd})
     else:
-        conn.execute(
-            sa.insert(held).values(id=reservation_id, key_id=key_id, tokens=tokens, usd=usd, expires_at=expires_at)
-        )
+        row = {"id": reservation_id, "key_id": key_id, "tokens": tokens, "usd": usd, "expires_at": expires_at}
+        conn.execute(_ADD_RESERVATION, row)
     return None
 
 
@@ -172,20 +203,9 @@ def _reserve(
             if win.tokens + row["reserved_tokens"] + tokens > row["tpm"]:
                 oldest = win.oldest_tokens
                 return _quota("tpm", row, win, max(0.0, oldest + window - now) if oldest is not None else 1.0)
-    k = _keys.c
-    fits = sa.and_(
-        k.id == key_id,
-        sa.or_(k.budget_tokens.is_(None), k.spent_tokens + k.reserved_tokens + tokens <= k.budget_tokens),
-        sa.or_(k.budget_usd.is_(None), k.spent_usd + k.reserved_usd + usd <= k.budget_usd),
-    )
-    stmt = (
-        sa.update(_keys)
-        .where(fits)
-        .values(reserved_tokens=k.reserved_tokens + tokens, reserved_usd=k.reserved_usd + usd)
-    )
-    if conn.execute(stmt).rowcount:
+    if conn.execute(_RESERVE, {"kid": key_id, "n": tokens, "usd_n": usd}).rowcount:
         return None
-    row = conn.execute(sa.select(_keys).where(k.id == key_id)).mappings().first()
+    row = conn.execute(_READ, {"kid": key_id}).mappings().first()
     if row is None:
         return None  # the key is gone: authentication refuses it on its next request
     over_tokens = row["budget_tokens"] is not None and (
@@ -214,18 +234,7 @@ def _release_expired(conn: Connection, key_id: str, now: float) -> bool:
 def _give_back(
     conn: Connection, key_id: str, tokens: int, usd: float, used_tokens: int = 0, used_usd: float = 0.0
 ) -> None:
-    left = _keys.c.reserved_tokens - tokens
-    conn.execute(
-        sa.update(_keys)
-        .where(_keys.c.id == key_id)
-        .values(
-            reserved_tokens=left,
-            # Sums of floats drift: with nothing left in flight the USD in flight is exactly zero again.
-            reserved_usd=sa.case((left <= 0, 0.0), else_=_keys.c.reserved_usd - usd),
-            spent_tokens=_keys.c.spent_tokens + used_tokens,
-            spent_usd=_keys.c.spent_usd + used_usd,
-        )
-    )
+    conn.execute(_GIVE_BACK, {"kid": key_id, "n": tokens, "usd_n": usd, "used_n": used_tokens, "used_usd": used_usd})
 
 
 def settle(
@@ -242,9 +251,8 @@ def settle(
 ) -> None:
     """Replace a reservation by what the request used (0 and 0 when it never ran); per_minute: add the tokens to
     the key's window. A reservation already given back as expired only adds what was used."""
-    held = _reservations
-    if reservation_id is None or not conn.execute(sa.delete(held).where(held.c.id == reservation_id)).rowcount:
+    if reservation_id is None or not conn.execute(_DROP_RESERVATION, {"rid": reservation_id}).rowcount:
         reserved_tokens, reserved_usd = 0, 0.0
     _give_back(conn, key_id, reserved_tokens, reserved_usd, tokens, usd)
     if per_minute and tokens > 0:
-        conn.execute(sa.insert(_events).values(key_id=key_id, at=now, requests=0, tokens=tokens))
+        conn.execute(_ADD_EVENT, {"key_id": key_id, "at": now, "requests": 0, "tokens": tokens})
