@@ -2,8 +2,9 @@
 
 Each replica serves the default model in its own process (one llama.cpp thread each), with the same ledger URL and
 admin secret. The test makes keys through one replica's admin API, sends 60 requests at once spread over the three,
-and checks the ledger: a budget lets through exactly what it allows, an rpm limit counts requests across replicas
-(not per replica), every refusal has the OpenAI error shape, and every request has one audit row.
+and checks the ledger: a token budget, a USD budget and a tpm each let through exactly what they allow, an rpm limit
+counts requests across replicas (not per replica), every refusal has the OpenAI error shape, and every request has
+one audit row.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def replicas(pg_cluster: pgcluster.PgCluster, tmp_path_factory: pytest.TempPathF
     root = tmp_path_factory.mktemp("replicas")
     db = pg_cluster.fresh_url()
     policy = root / "policy.yaml"
-    policy.write_text("input: {}\noutput: {}\nsketches: false\n")  # no guard: the replicas stay light
+    # No guard, so the replicas stay light; prices, so that USD budgets bind.
+    policy.write_text('input: {}\noutput: {}\nsketches: false\nprices: {"*": {prompt: 2.0, completion: 6.0}}\n')
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:
@@ -143,19 +145,27 @@ def _split(responses: list[httpx.Response], code: str) -> list[httpx.Response]:
     return ok
 
 
-def test_a_budget_shared_by_three_replicas_admits_exactly_what_it_allows(replicas: Replicas) -> None:
+@pytest.mark.parametrize(
+    ("limit", "code"),
+    [("budget_tokens", "insufficient_quota"), ("budget_usd", "insufficient_quota"), ("tpm", "rate_limit_exceeded")],
+)
+def test_a_limit_shared_by_three_replicas_admits_exactly_what_it_allows(
+    replicas: Replicas, limit: str, code: str
+) -> None:
     _, probe = replicas.admin()
-    per_request = replicas.burst(probe, n=1)[0].json()["usage"]["total_tokens"]  # reserved == used, see PROMPT
-    budget = 10 * per_request + per_request // 2
-    key_id, secret = replicas.admin(budget_tokens=budget)
-    responses = replicas.burst(secret)
-    ok = _split(responses, "insufficient_quota")
-    assert len(ok) == 10, "ten requests fit the budget, whichever replica they reached"
+    usage = replicas.burst(probe, n=1)[0].json()["usage"]  # reserved == used: see PROMPT
+    per_request = usage["total_tokens"]
+    cost = (2.0 * usage["prompt_tokens"] + 6.0 * usage["completion_tokens"]) / 1e6
+    allows = 10.5 * cost if limit == "budget_usd" else 10 * per_request + per_request // 2
+    key_id, secret = replicas.admin(**{limit: allows})
+    ok = _split(replicas.burst(secret), code)
+    assert len(ok) == 10, f"ten requests fit the {limit}, whichever replica they reached"
     used = sum(r.json()["usage"]["total_tokens"] for r in ok)
     deadline = time.time() + 30
     while (key := replicas.ledger.api_key(key_id)) is not None and key.reserved_tokens and time.time() < deadline:
         time.sleep(0.1)  # settlements are written in the background
-    assert key is not None and key.spent_tokens == used == 10 * per_request <= budget, "no overspend"
+    assert key is not None and key.spent_tokens == used == 10 * per_request, "no overspend"
+    assert key.spent_usd == pytest.approx(10 * cost) and key.spent_usd <= 10.5 * cost
     assert key.reserved_tokens == 0 and key.reserved_usd == 0, "every reservation was settled or released"
     assert replicas.audit_rows(key_id, REQUESTS) == REQUESTS, "every replica's requests are in the one ledger"
 
