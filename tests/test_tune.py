@@ -421,7 +421,18 @@ def test_cli_tunes_exports_and_proves(cli: Any, tmp_path: Path) -> None:
 
     with Ledger(f"sqlite:///{tmp_path / 'home' / 'ledger.db'}") as ledger:
         events = [e for e in ledger.events(out["run_id"]) if e.kind == "tune.proof"]
-    assert events and events[0].payload["tuned_run"] == proof["tuned_run"]
+        assert events and events[0].payload["tuned_run"] == proof["tuned_run"]
+        # the proof evaluated the tuned model; its row still names the tune, and the audit's lineage stage shows the
+        # comparison with the base
+        from weightwarden.audit import AuditContext
+        from weightwarden.audit.stages.lineage import Lineage
+        from weightwarden.runtimes import resolve
+
+        sha = out["outputs"]["gguf_f16_sha256"]
+        record = ledger.model(sha)
+        assert record is not None and record.metadata["lineage"]["tune_run"] == out["run_id"]
+        stage = Lineage().run(AuditContext(resolve(out["outputs"]["gguf_f16"]), None, ledger, "x"))  # type: ignore[arg-type]
+    assert stage.status in ("ok", "fail") and f"{proof['base_run']} vs {proof['tuned_run']}" in stage.summary
 
 
 def test_personal_data_and_secrets_are_found_by_line(tmp_path: Path) -> None:
