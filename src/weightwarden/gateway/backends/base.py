@@ -121,6 +121,10 @@ class Backend(Protocol):
 
     def tokenizer_facts(self) -> TokenizerFacts: ...
 
+    def ready(self) -> None:
+        """Raise Unavailable (503) when nothing behind this model can take a request now (a pool whose upstreams
+        are all failing); called before a request is admitted, so a stream is refused before it starts."""
+
     def close(self) -> None: ...
 
 
@@ -167,3 +171,6 @@ class Refusing:
 
     def tokenizer_facts(self) -> TokenizerFacts:
         raise refusal(self.name, "tokenizer")
+
+    def ready(self) -> None:
+        pass  # a model in this process, or one upstream that is tried on every request
