@@ -108,6 +108,12 @@ class Metrics:
             ("model",),
             registry=r,
         )
+        self.upstream_restarts = Counter(
+            "warden_upstream_restarts_total",
+            "Answers a pool started again on another upstream after the first failed mid-answer.",
+            ("model",),
+            registry=r,
+        )
         self.upstream_latency = Histogram(
             "warden_upstream_seconds",
             "Time of one request to one upstream, from sending it to its last byte.",

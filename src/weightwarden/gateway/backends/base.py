@@ -60,6 +60,15 @@ _REFUSALS: dict[Capability, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Restart(Chunk):
+    """The backend starts the answer again from its beginning (a pool member failed mid-answer and another took
+    the request): the chunks that came before for this prompt are void. A whole answer is simply made again; a
+    stream that has already sent text cannot take it back, so it fails instead."""
+
+    text: str = ""
+
+
 def queue_for(spec: ModelSpec, capabilities: Capabilities) -> ModelQueue:
     """The queue in front of a backend: a worker per slot when it runs requests at once, else one."""
     workers = spec.slots if capabilities.batching else 1

@@ -1,9 +1,10 @@
 """A pool of OpenAI-compatible servers that all serve one model, as one backend.
 
 Each request goes to the least busy member (fewest requests under way from this gateway; ties in turn) whose
-circuit breaker lets it through. A request that fails before its first token reached the gateway (connection
-refused or reset, the server dying mid-request, a 502 or 503, a 429 from a busy member) is sent again to a member
-not yet tried; once a token has gone on towards the client, nothing is retried: the client would see text twice.
+circuit breaker lets it through. A request that fails with a connection error (refused or reset, the server
+dying mid-request), a 502 or 503, or a 429 from a busy member is sent again to a member not yet tried. When part
+of the answer had already come, the pool says Restart first: a whole (not streamed) answer is then made again from
+the start, while a stream that has sent text to its client fails rather than send text twice.
 A thread checks every member off the request path (GET the base URL's /models, or a health path), and each failed
 check counts against the member's breaker as a failed request does (see breaker.py). When no member can take a
 request, the gateway answers 503 in the OpenAI error shape, before a stream begins when it knows in advance.
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 import httpx
 
 from weightwarden.errors import RemoteError
-from weightwarden.gateway.backends.base import Prompt, queue_for
+from weightwarden.gateway.backends.base import Prompt, Restart, queue_for
 from weightwarden.gateway.backends.breaker import STATE_CODES, BreakerState, CircuitBreaker
 from weightwarden.gateway.backends.upstream import UPSTREAM_CAPABILITIES, Estimates
 from weightwarden.gateway.config import ModelKind, ModelSpec
@@ -175,13 +176,13 @@ class UpstreamPool(Estimates):
             except Failed as exc:
                 outcome = "busy" if exc.busy else "failed" if exc.failure else "refused"
                 self._failed(member, exc)
-                if sent:
-                    raise RemoteError(f"{member.url} broke off the answer after it began: {exc.message}") from None
                 if not exc.retry:
+                    if sent:
+                        raise RemoteError(f"{member.url} broke off the answer after it began: {exc.message}") from None
                     raise self._final(member, exc) from None
                 busy += exc.busy
                 said.append(f"{member.url}: {exc.message}")
-                log.warning("%s of %s failed before its first token (%s)", member.url, self.name, exc.message)
+                log.warning("%s of %s failed (%s): trying another", member.url, self.name, exc.message)
             finally:
                 if isinstance(items, Generator):
                     items.close()  # the member's stream is closed now, not when it is collected
@@ -191,6 +192,10 @@ class UpstreamPool(Estimates):
                     else:
                         member.breaker.release()
                 self._done(member, outcome, time.perf_counter() - t0)
+            if sent:  # part of the answer went on: a whole answer starts again, a stream that sent text fails
+                if self.metrics is not None:
+                    self.metrics.upstream_restarts.labels(self.name).inc()
+                yield Restart()
         if said and busy == len(said):
             raise TooManyRequests(
                 f"every upstream of {self.name} is busy ({'; '.join(said)}): retry shortly",
