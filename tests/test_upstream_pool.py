@@ -253,3 +253,19 @@ def test_routes_file_names_a_pool(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=re.escape(said)):
             parse_routes({"models": {"big": bad}}, "routes.yaml")
+
+
+def test_serve_flags_name_a_pool(cli) -> None:  # type: ignore[no-untyped-def]
+    from weightwarden.cli.serve import _pool_from_flags
+
+    spec = _pool_from_flags(["http://a:1/v1/", "http://b:1/v1", "http://a:1/v1"], "llama", "KEY", 0)
+    assert (spec.name, spec.upstreams, spec.api_key_env, spec.slots) == (
+        "llama",
+        ("http://a:1/v1", "http://b:1/v1"),
+        "KEY",
+        16,
+    )
+    out = cli("serve", "--upstream", "gpu-box:8000", "--upstream-model", "llama", "--no-embedder")
+    assert out.code == 2 and "is not a URL: write http://host:port/v1" in out.err and "Traceback" not in out.err
+    with pytest.raises(ConfigError, match="--upstream needs --upstream-model"):
+        _pool_from_flags(["http://gpu-box:8000/v1"], None, None, 0)
