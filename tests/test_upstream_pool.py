@@ -216,6 +216,8 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     assert breaker.state == "closed" and breaker.available()
     breaker.failure()
     assert breaker.state == "open" and not breaker.available() and not breaker.acquire()
+    now[0] = 4.0
+    assert breaker.half_opens_in() == 6.0
     now[0] = 10.0
     assert breaker.acquire() and not breaker.acquire(), "half-open lets exactly one trial through"
     breaker.failure()

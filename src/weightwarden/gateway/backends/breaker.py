@@ -64,6 +64,13 @@ class CircuitBreaker:
         if changed is not None and self._on_change is not None:
             self._on_change(changed)
 
+    def half_opens_in(self) -> float:
+        """Seconds until an open breaker lets a trial through (0 when it is not open)."""
+        with self._lock:
+            if self._state != "open":
+                return 0.0
+            return max(0.0, self.cooldown - (self._clock() - self._opened_at))
+
     def available(self) -> bool:
         """Whether a request may be sent now (closed, or half-open with no trial under way); takes nothing."""
         with self._lock:

@@ -147,9 +147,11 @@ class UpstreamPool(Estimates):
         raise self._unavailable([_breaker_note(m) for m in self.members])
 
     def _unavailable(self, said: list[str]) -> Unavailable:
+        """The 503, with Retry-After: when the first open breaker half-opens (at least a second)."""
+        waits = [m.breaker.half_opens_in() for m in self.members]
         return Unavailable(
             f"no upstream of {self.name} can take the request now ({'; '.join(said)}): retry shortly",
-            retry_after=self.settings.cooldown / 2,
+            retry_after=max(1.0, min(waits)),
         )
 
     # -- one request, tried on members in turn --------------------------------------------------------------------
