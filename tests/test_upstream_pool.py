@@ -4,6 +4,7 @@ answers 503."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -11,13 +12,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
 from gateway_server import Running, serve
-from openai_peer import free_port
+from openai_peer import PeerServer, free_port
 from upstream_procs import UPSTREAM_SECRET, Upstream
 from weightwarden.errors import ConfigError
 from weightwarden.gateway import ModelSpec
@@ -45,15 +49,42 @@ class Pool:
         return self.metric(name, model="smol", upstream=upstream.url, **labels)
 
 
+def crashing_app() -> FastAPI:
+    """A server that starts every answer and dies two tokens in (its connection drops mid-stream): what a real
+    server does when it is killed mid-answer, but every time, so the case is certain to happen."""
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "default", "object": "model"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat() -> StreamingResponse:
+        def events() -> Iterator[str]:
+            for text in ("CRASH", "ING"):
+                delta = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+                yield f"data: {json.dumps({'id': 'x', 'object': 'chat.completion.chunk', 'created': 0, **delta})}\n\n"
+            raise RuntimeError("the server dies mid-answer")
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
     a = Upstream(tmp_path_factory.mktemp("up-a")).start()
     b = Upstream(tmp_path_factory.mktemp("up-b")).start()
     os.environ[KEY_ENV] = UPSTREAM_SECRET
+    crashing = PeerServer(crashing_app()).__enter__()
     try:
         a.wait()
         b.wait()
+        # The crashing server first: the first request of each of these pools goes to it (ties go in turn).
+        flaky = {"upstream_model": "default", "api_key_env": KEY_ENV, "upstreams": (crashing.base_url, a.url)}
         specs = (
+            ModelSpec("flaky", "upstream", pool=PoolSettings(failures=1000), **flaky),  # type: ignore[arg-type]
+            ModelSpec("flaky-stream", "upstream", pool=PoolSettings(failures=1000), **flaky),  # type: ignore[arg-type]
             ModelSpec(
                 "smol",
                 "upstream",
@@ -82,6 +113,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
         with serve(tmp_path_factory.mktemp("gw"), None, extra=specs) as gateway:
             yield Pool(gateway, a, b)
     finally:
+        crashing.__exit__()
         os.environ.pop(KEY_ENV, None)
         a.stop()
         b.stop()
@@ -181,6 +213,31 @@ def test_an_upstream_killed_mid_run_fails_no_request_that_could_be_retried(pool:
     assert pool.count("warden_upstream_breaker_transitions_total", pool.b, state="closed") >= 1
     assert pool.count("warden_upstream_requests_total", pool.b, outcome="ok") > ok_before
     assert pool.count("warden_upstream_up", pool.b) == 1
+
+
+def test_an_answer_cut_off_mid_way_is_made_again_whole_but_a_stream_fails(pool: Pool) -> None:
+    client = pool.client()
+    out = client.chat.completions.create(model="flaky", messages=MSGS, max_tokens=4, temperature=0)  # type: ignore[arg-type]
+    text = out.choices[0].message.content or ""
+    assert text and "CRASH" not in text, "the whole answer is the second upstream's alone"
+    assert out.usage is not None and out.usage.completion_tokens <= 4
+    assert pool.metric("warden_upstream_restarts_total", model="flaky") == 1
+    crashing = pool.gateway.gateway.router.backends["flaky"].members[0].url  # type: ignore[attr-defined]
+    assert pool.metric("warden_upstream_failures_total", model="flaky", upstream=crashing, reason="broken") == 1
+
+    # A stream has already sent CRASH to its client: it ends with an error event, never with a second answer.
+    got: list[str] = []
+    with pytest.raises(openai.APIError, match="failed after the answer had begun"):
+        for chunk in client.chat.completions.create(
+            model="flaky-stream",
+            messages=MSGS,  # type: ignore[arg-type]
+            max_tokens=4,
+            temperature=0,
+            stream=True,
+        ):
+            got.extend(c.delta.content or "" for c in chunk.choices)
+    assert "".join(got) == "CRASHING"
+    assert pool.gateway.rows(route="/v1/chat/completions", status=502, model="flaky-stream")
 
 
 def test_a_pool_with_every_upstream_down_answers_503(pool: Pool) -> None:
