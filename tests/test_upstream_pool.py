@@ -135,6 +135,8 @@ def test_requests_spread_over_both_upstreams(pool: Pool) -> None:
     ask()  # one more on its own: ties go to the members in turn
     ask()
     assert len(answers) == 6 and all(answers)
+    done = client.completions.create(model="smol", prompt="The capital of France is", max_tokens=3, temperature=0)
+    assert done.choices[0].text and done.usage is not None and done.usage.completion_tokens <= 3
     for up in (pool.a, pool.b):
         assert pool.count("warden_upstream_requests_total", up, outcome="ok") >= 2, up.url
         assert pool.count("warden_upstream_breaker_state", up) == 0
