@@ -157,8 +157,8 @@ class UpstreamPool(Estimates):
     # -- one request, tried on members in turn --------------------------------------------------------------------
 
     def _send(self, attempt: Callable[[Member], Iterator[Any]]) -> Iterator[Any]:
-        """attempt's items from the first member that gives one; a failure before the first item is retried on
-        another member, a failure after it is the request's (the client may already have part of the answer)."""
+        """attempt's items from the first member that gives them all. A retryable failure sends the request to a
+        member not yet tried, after a Restart when items had already gone on; any other failure is the request's."""
         tried: list[Member] = []
         said: list[str] = []
         busy = 0
