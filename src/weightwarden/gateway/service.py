@@ -51,7 +51,7 @@ class Gateway:
         backends: list[Backend] = []
         try:
             for spec in config.models:
-                backends.append(build_backend(spec, config, cache))
+                backends.append(build_backend(spec, config, cache, self.metrics))
         except BaseException:
             Router(backends).close()
             self.close_ledger()
@@ -180,6 +180,7 @@ class Gateway:
         minute; TooManyRequests (holding nothing) if either says no. Costs microseconds, so a flood is refused cheaply.
         """
         assert ctx.caller is not None
+        backend.ready()
         slot = backend.queue.admit(ctx.client)
         try:
             self.limiter.count_request(ctx.caller)
