@@ -1,6 +1,6 @@
 """The gateway under the load a team brings: streaming clients at 1, 8 and 64 against the runtime called directly.
 
-Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--repeats 3] [--max-tokens 16] [--no-guard] [--json]
+Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--repeats 3] [--no-guard] [--json]
 
 The gateway runs in this process (as `warden serve default` would, with the default guard policy unless
 --no-guard) over one llama.cpp runtime; the clients run in a separate process (asyncio + httpx, real SSE parsing),
