@@ -1,6 +1,6 @@
 """The gateway under the load a team brings: streaming clients at 1, 8 and 64 against the runtime called directly.
 
-Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--max-tokens 16] [--no-guard] [--json]
+Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--repeats 3] [--no-guard] [--json]
 
 The gateway runs in this process (as `warden serve default` would, with the default guard policy unless
 --no-guard) over one llama.cpp runtime; the clients run in a separate process (asyncio + httpx, real SSE parsing),
@@ -200,6 +200,13 @@ def main() -> None:
     )
     ap.add_argument("--db", help="Ledger URL (default: a SQLite file in a temporary folder).")
     ap.add_argument("--direct-seconds", type=float, default=20.0, help="How long each direct baseline runs.")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="Rounds of gateway then direct, interleaved, for each number of clients up to 8; the ratio reported is "
+        "the median of the rounds' ratios (a single round on a small machine swings with whatever else runs).",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="Also write the JSON result here.")
     args = ap.parse_args()
@@ -243,9 +250,7 @@ def main() -> None:
         time.sleep(0.05)
     endpoint = f"http://127.0.0.1:{port}/v1/chat/completions"
 
-    results: dict[str, dict[str, Any]] = {}
-
-    def load(n: int, key: str) -> dict[str, Any]:
+    def through_gateway(n: int, key: str) -> dict[str, Any]:
         before = len(ledger.requests(limit=1_000_000))
         proc = subprocess.run(
             [sys.executable, __file__, "--client", endpoint, key, str(n), str(args.seconds), str(args.max_tokens)],
@@ -255,18 +260,43 @@ def main() -> None:
         )
         if proc.returncode != 0:
             sys.exit(f"the load process failed: {proc.stderr[-2000:]}")
-        result: dict[str, Any] = json.loads(proc.stdout)
+        load: dict[str, Any] = json.loads(proc.stdout)
         ledger.flush()
-        result["audit_rows"] = len(ledger.requests(limit=1_000_000)) - before
-        time.sleep(1.0)
-        return result
+        load["audit_rows"] = len(ledger.requests(limit=1_000_000)) - before
+        return load
 
+    results: dict[str, dict[str, Any]] = {}
     for n in counts:
-        entry: dict[str, Any] = {"gateway": load(n, secret)}
-        if args.limits:
-            entry["limits"] = load(n, limited)
-        if n <= 8:
-            entry["direct"] = direct(rt, n, args.direct_seconds, args.max_tokens)
+        rounds = max(1, args.repeats) if n <= 8 else 1
+        entry: dict[str, Any] = {}
+        for r in range(rounds):
+            load = through_gateway(n, secret)
+            time.sleep(1.0)
+            if r == 0 and args.limits:
+                entry["limits"] = through_gateway(n, limited)
+                time.sleep(1.0)
+            base = direct(rt, n, args.direct_seconds, args.max_tokens) if n <= 8 else None
+            if r == 0:
+                entry["gateway"], entry["rounds"] = load, []
+                if base is not None:
+                    entry["direct"] = base
+            if base is not None:
+                entry["rounds"].append(
+                    {
+                        "gateway_tok_s": load["tok_s"],
+                        "direct_tok_s": base["tok_s"],
+                        "ratio": load["tok_s"] / base["tok_s"],
+                    }
+                )
+            time.sleep(1.0)
+        if entry["rounds"]:
+            ratios = sorted(x["ratio"] for x in entry["rounds"])
+            entry["ratio_median"] = (
+                ratios[len(ratios) // 2]
+                if len(ratios) % 2
+                else sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2
+            )
+            entry["ratio_range"] = [ratios[0], ratios[-1]]
         results[str(n)] = entry
     server.should_exit = True
     thread.join(timeout=30)
@@ -284,6 +314,7 @@ def main() -> None:
         "threads": rt.thread_choice.describe(),
         "slots": spec.slots,
         "ledger": ledger.dialect,
+        "repeats": args.repeats,
     }
     report = {**meta, "clients": results}
     if args.out:
@@ -303,7 +334,7 @@ def main() -> None:
     one = results.get("1", {}).get("gateway")
     for n, entry in results.items():
         g, d = entry["gateway"], entry.get("direct")
-        ratio = f"{g['tok_s'] / d['tok_s']:.2f}x" if d else "-"
+        ratio = f"{entry['ratio_median']:.2f}x" if d else "-"
         print(
             f"{n:>7} {g['tok_s']:>8.1f} {(d['tok_s'] if d else float('nan')):>8.1f} {ratio:>6} "
             f"{g['ttft_p50_ms']:>7.0f}ms {g['ttft_p99_ms']:>6.0f}ms {g['requests']:>8} {g['audit_rows']:>6} "
@@ -319,6 +350,12 @@ def main() -> None:
             )
             for err in lim["errors"]:
                 print(f"        error: {err}")
+        if len(entry.get("rounds", [])) > 1:
+            lo, hi = entry["ratio_range"]
+            print(
+                f"        gateway/direct over {len(entry['rounds'])} interleaved rounds: median "
+                f"{entry['ratio_median']:.2f}x, range {lo:.2f}x-{hi:.2f}x"
+            )
     if one and "64" in results:
         g = results["64"]["gateway"]
         print(

@@ -50,6 +50,31 @@ def serve(
     name: Annotated[
         str | None, typer.Option("--name", help="Public name of MODEL (default: `default`, or the file's stem).")
     ] = None,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            help="An OpenAI-compatible server (http://host:port/v1) to serve --upstream-model from; repeat it for a "
+            "pool with health checks, retries and a circuit breaker per server.",
+            show_default=False,
+        ),
+    ] = None,
+    upstream_model: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-model",
+            help="The model name the --upstream servers know (also its public name).",
+            show_default=False,
+        ),
+    ] = None,
+    upstream_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-key-env",
+            help="Environment variable holding the --upstream servers' API key.",
+            show_default=False,
+        ),
+    ] = None,
     slots: Annotated[
         int,
         typer.Option(
@@ -100,6 +125,8 @@ def serve(
     specs: list[ModelSpec] = []
     if model is not None:
         specs.append(ModelSpec(name or _public_name(model), "local", ref=model, slots=slots))
+    if upstream:
+        specs.append(_pool_from_flags(upstream, upstream_model, upstream_key_env, slots))
     if routes is not None:
         specs.extend(load_routes(routes))
     if not specs:
@@ -142,6 +169,16 @@ def serve(
                 f"serving {names} on http://{host}:{port}/v1 · guard {guard} · ledger {ledger.url}", highlight=False
             )
         uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")
+
+
+def _pool_from_flags(urls: list[str], model: str | None, key_env: str | None, slots: int) -> ModelSpec:
+    """The pool that --upstream (repeated) and --upstream-model name."""
+    if not model:
+        raise ConfigError("--upstream needs --upstream-model: the model name the upstream servers serve")
+    if bad := [u for u in urls if not u.startswith(("http://", "https://"))]:
+        raise ConfigError(f"--upstream {bad[0]!r} is not a URL: write http://host:port/v1")
+    cleaned = tuple(dict.fromkeys(u.rstrip("/") for u in urls))
+    return ModelSpec(model, "upstream", upstream_model=model, api_key_env=key_env, slots=slots, upstreams=cleaned)
 
 
 _AGO = re.compile(r"(\d+)\s*([smhdw])")

@@ -51,7 +51,7 @@ class Gateway:
         backends: list[Backend] = []
         try:
             for spec in config.models:
-                backends.append(build_backend(spec, config, cache))
+                backends.append(build_backend(spec, config, cache, self.metrics))
         except BaseException:
             Router(backends).close()
             self.close_ledger()
@@ -171,6 +171,7 @@ class Gateway:
         """The first thing done for a request once its model is known: a queue slot, or TooManyRequests. Costs
         microseconds, so a flood is refused cheaply; count_request comes next."""
         assert ctx.caller is not None
+        backend.ready()
         return backend.queue.admit(ctx.client)
 
     def count_request(self, ctx: RequestContext) -> None:

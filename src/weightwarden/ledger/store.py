@@ -94,11 +94,22 @@ class Ledger:
     # -- writes ------------------------------------------------------------------------------------
 
     def upsert_model(self, rec: ModelRecord) -> None:
-        """Record a model; if its hash is known, update its name, metadata and last_seen."""
+        """Record a model; if its hash is known, update its name and last_seen and add to its metadata.
+
+        Metadata keys are merged, not replaced: a later `eval` of a tuned model keeps the lineage the tune recorded.
+        """
         if not _SHA256_HEX.fullmatch(rec.hash):
             raise LedgerError(f"model hash {rec.hash!r} is not a sha256 in lowercase hex (64 characters)")
         row = {c.name: getattr(rec, c.name) for c in schema.models.columns}
-        self._write(f"record model {rec.hash[:12]}", lambda conn: conn.execute(self._upsert_model, row))
+
+        def work(conn: Connection) -> None:
+            old = conn.execute(
+                sa.select(schema.models.c.metadata).where(schema.models.c.hash == rec.hash)
+            ).scalar_one_or_none()
+            merged = {**old, **rec.metadata} if isinstance(old, dict) else rec.metadata
+            conn.execute(self._upsert_model, {**row, "metadata": merged})
+
+        self._write(f"record model {rec.hash[:12]}", work)
 
     def start_run(self, kind: str, model_hash: str, config: dict[str, Any]) -> str:
         """Record a new run of a stage on a model, with status 'running'; return its id."""
