@@ -12,8 +12,14 @@ characters of an answer while it scans them), status counts, dropped connections
 sent. Tokens are the completion tokens each stream's usage chunk reports.
 
 The baseline, measured in the same run, is the same runtime called directly (chat_stream) by the same number of
-threads: ratio = gateway / direct. The targets: 0 responses >= 500, 0 dropped, audit rows == requests, total tok/s at
-64 clients >= 0.9x one client's, TTFT p50 at 64 <= 2x one client's, and gateway/direct >= 0.95x at 1 and 8 clients.
+threads: ratio = gateway / direct. With --limits, each number of clients also runs with a key that has an rpm, a
+tpm and token and USD budgets, all too large to refuse, so that every admitted request is counted, reserved and
+settled in the ledger (ledger/quota.py); the line `limits` gives that run against the open key's. --db puts the
+ledger in PostgreSQL (a postgresql+psycopg:// URL) instead of a SQLite file.
+
+The targets: 0 responses >= 500, 0 dropped, audit rows == requests, total tok/s at 64 clients >= 0.9x one
+client's, TTFT p50 at 64 <= 2x one client's, gateway/direct >= 0.95x at 1 and 8 clients, and with --limits the
+limited key within a few percent of the open one.
 """
 
 from __future__ import annotations
@@ -189,6 +195,10 @@ def main() -> None:
         "--no-sketches", action="store_true", help="Serve without request sketches for drift (the default makes one)."
     )
     ap.add_argument("--slots", type=int, help="Requests admitted at once, running or waiting (default: the product's).")
+    ap.add_argument(
+        "--limits", action="store_true", help="Also run each row with a key that has every limit (none refuses)."
+    )
+    ap.add_argument("--db", help="Ledger URL (default: a SQLite file in a temporary folder).")
     ap.add_argument("--direct-seconds", type=float, default=20.0, help="How long each direct baseline runs.")
     ap.add_argument(
         "--repeats",
@@ -216,13 +226,15 @@ def main() -> None:
     rt.chat([Message("user", PROMPT)], GenerationParams(max_tokens=4))  # warm up
     counts = [int(c) for c in args.clients.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
-    url = f"sqlite:///{tmp / 'ledger.db'}"
+    url = args.db or f"sqlite:///{tmp / 'ledger.db'}"
     policy: dict[str, object] = {"input": {}, "output": {}} if args.no_guard else {}
     if args.no_sketches:
         policy["sketches"] = False
     serving = parse_serving_policy(policy, "bench")
     ledger = Ledger(url)
     secret, _ = KeyStore(ledger).create("bench")
+    big = 10**12
+    limited, _ = KeyStore(ledger).create("bench-limits", rpm=10**9, tpm=10**9, budget_tokens=big, budget_usd=1e9)
     spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256)
     if args.slots:
         spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256, slots=args.slots)
@@ -238,10 +250,10 @@ def main() -> None:
         time.sleep(0.05)
     endpoint = f"http://127.0.0.1:{port}/v1/chat/completions"
 
-    def through_gateway(n: int) -> dict[str, Any]:
+    def through_gateway(n: int, key: str) -> dict[str, Any]:
         before = len(ledger.requests(limit=1_000_000))
         proc = subprocess.run(
-            [sys.executable, __file__, "--client", endpoint, secret, str(n), str(args.seconds), str(args.max_tokens)],
+            [sys.executable, __file__, "--client", endpoint, key, str(n), str(args.seconds), str(args.max_tokens)],
             capture_output=True,
             text=True,
             check=False,
@@ -258,8 +270,11 @@ def main() -> None:
         rounds = max(1, args.repeats) if n <= 8 else 1
         entry: dict[str, Any] = {}
         for r in range(rounds):
-            load = through_gateway(n)
+            load = through_gateway(n, secret)
             time.sleep(1.0)
+            if r == 0 and args.limits:
+                entry["limits"] = through_gateway(n, limited)
+                time.sleep(1.0)
             base = direct(rt, n, args.direct_seconds, args.max_tokens) if n <= 8 else None
             if r == 0:
                 entry["gateway"], entry["rounds"] = load, []
@@ -298,6 +313,7 @@ def main() -> None:
         "guard": not args.no_guard,
         "threads": rt.thread_choice.describe(),
         "slots": spec.slots,
+        "ledger": ledger.dialect,
         "repeats": args.repeats,
     }
     report = {**meta, "clients": results}
@@ -326,6 +342,14 @@ def main() -> None:
         )
         for err in g["errors"]:
             print(f"        error: {err}")
+        if lim := entry.get("limits"):
+            print(
+                f"{'limits':>7} {lim['tok_s']:>8.1f} {'':>8} {lim['tok_s'] / g['tok_s']:>5.2f}x "
+                f"{lim['ttft_p50_ms']:>7.0f}ms {lim['ttft_p99_ms']:>6.0f}ms {lim['requests']:>8} "
+                f"{lim['audit_rows']:>6} {lim['dropped']:>7}  {lim['status']}   (ratio: against the open key)"
+            )
+            for err in lim["errors"]:
+                print(f"        error: {err}")
         if len(entry.get("rounds", [])) > 1:
             lo, hi = entry["ratio_range"]
             print(

@@ -181,6 +181,9 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
             ("created_at", "DATETIME", True, 0),
             ("expires_at", "DATETIME", False, 0),
             ("revoked_at", "DATETIME", False, 0),
+            # m007_key_quota: what requests in flight may still use, on every gateway sharing the ledger.
+            ("reserved_tokens", "BIGINT", True, 0),
+            ("reserved_usd", "FLOAT", True, 0),
         ],
         "foreign_keys": [],
         "indexes": [
@@ -293,6 +296,34 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         ],
         "checks": [],
     },
+    # m007_key_quota: the shared per-minute windows of requests and tokens.
+    "rate_events": {
+        "columns": [
+            ("id", "INTEGER", True, 1),
+            ("key_id", "VARCHAR(26)", True, 0),
+            ("at", "FLOAT", True, 0),
+            ("requests", "INTEGER", True, 0),
+            ("tokens", "BIGINT", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [("ix_rate_events_key_id_at", False, ("key_id", "at"))],
+        "checks": [],
+    },
+    "reservations": {
+        "columns": [
+            ("id", "VARCHAR(26)", True, 1),
+            ("key_id", "VARCHAR(26)", True, 0),
+            ("tokens", "BIGINT", True, 0),
+            ("usd", "FLOAT", True, 0),
+            ("expires_at", "FLOAT", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("ix_reservations_key_id_expires_at", False, ("key_id", "expires_at")),
+            ("sqlite_autoindex_reservations_1", True, ("id",)),
+        ],
+        "checks": [],
+    },
     "schema_migrations": {
         "columns": [
             ("version", "INTEGER", True, 1),
@@ -339,6 +370,8 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "created_at",
                 "expires_at",
                 "revoked_at",
+                "reserved_tokens",
+                "reserved_usd",
             ],
             [("uq_api_keys_hash", ("hash",))],
         ),
@@ -374,6 +407,11 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "watermark",
             ],
             [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
+        ),
+        "rate_events": (["id", "key_id", "at", "requests", "tokens"], [("ix_rate_events_key_id_at", ("key_id", "at"))]),
+        "reservations": (
+            ["id", "key_id", "tokens", "usd", "expires_at"],
+            [("ix_reservations_key_id_expires_at", ("key_id", "expires_at"))],
         ),
         "schema_migrations": (["version", "name", "applied_at"], []),
         "stage_results": (

@@ -153,16 +153,16 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
     """Run task on its model and answer it, streamed or whole."""
     gw = mr.gw
     backend = mr.pick(task.model, task.capability)
-    mr.admit(backend)
+    await mr.admit(backend)
     task.check(backend)
     fitted = await fit(gw, mr, backend, task)
-    mr.reserve(backend, fitted.most, fitted.completion_budget)
+    await mr.reserve(backend, fitted.most, fitted.completion_budget)
     task = await in_thread(task.resolved, backend)
     cleaned = await mr.check_input(task.untrusted())
     if (changed := task.redacted(cleaned)) is not None:
         task = changed
         fitted = await fit(gw, mr, backend, task)  # redaction changed the prompt: count it again
-        mr.grow(backend, fitted.most, fitted.completion_budget)
+        await mr.grow(backend, fitted.most, fitted.completion_budget)
     run = mr.start(backend, task.work(backend, fitted.params, raw), prompt_text=task.prompt_text())
     if task.stream:
         return mr.streamed(events(mr, task, run))

@@ -10,6 +10,7 @@ with Ledger("sqlite:///ledger.db") as ledger:
 """
 
 from weightwarden.ledger.migrations import MIGRATIONS
+from weightwarden.ledger.quota import Quota
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
     RUN_STATUSES,
@@ -34,6 +35,7 @@ __all__ = [
     "ItemRecord",
     "Ledger",
     "ModelRecord",
+    "Quota",
     "RequestRecord",
     "RunRecord",
     "RunStatus",

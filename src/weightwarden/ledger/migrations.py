@@ -189,6 +189,41 @@ def m006_request_sketches(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def m007_key_quota(conn: Connection) -> None:
+    """Add api_keys.reserved_tokens and reserved_usd (what requests in flight may still use); create reservations
+    and rate_events.
+
+    The database, not each gateway process, holds every limit's state, so any number of replicas on one ledger
+    enforce a key's limits together (see ledger/quota.py). reservations keeps one row per request in flight, so what
+    a replica that died had reserved is given back once its requests' time is up. rate_events keeps one row per
+    admitted request and one per settled request's tokens, each for one window; older rows are deleted as new come.
+    """
+    conn.execute(sa.text("ALTER TABLE api_keys ADD COLUMN reserved_tokens BIGINT NOT NULL DEFAULT 0"))
+    conn.execute(sa.text("ALTER TABLE api_keys ADD COLUMN reserved_usd FLOAT NOT NULL DEFAULT 0"))
+    md = sa.MetaData()
+    sa.Table(
+        "reservations",
+        md,
+        sa.Column("id", sa.String(26), primary_key=True),
+        sa.Column("key_id", sa.String(26), nullable=False),
+        sa.Column("tokens", sa.BigInteger, nullable=False),
+        sa.Column("usd", sa.Float, nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+        sa.Index("ix_reservations_key_id_expires_at", "key_id", "expires_at"),
+    )
+    sa.Table(
+        "rate_events",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key_id", sa.String(26), nullable=False),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("requests", sa.Integer, nullable=False),
+        sa.Column("tokens", sa.BigInteger, nullable=False),
+        sa.Index("ix_rate_events_key_id_at", "key_id", "at"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_gateway,
@@ -196,6 +231,7 @@ MIGRATIONS: list[Migration] = [
     m004_eval_cache,
     m005_stage_results,
     m006_request_sketches,
+    m007_key_quota,
 ]
 
 

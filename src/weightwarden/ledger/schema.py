@@ -111,7 +111,36 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # m007: what admitted requests may still use; settling a request moves its share into spent_*.
+    sa.Column("reserved_tokens", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("reserved_usd", sa.Float, nullable=False, server_default=sa.text("0")),
     sa.UniqueConstraint("hash", name="uq_api_keys_hash"),
+)
+
+# m007: one row per request in flight with a reservation, so that what a replica that died had reserved is given
+# back once its requests' time is up (expires_at, Unix seconds).
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Column("usd", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_reservations_key_id_expires_at", "key_id", "expires_at"),
+)
+
+# m007: the windows of requests and tokens per minute, shared by every gateway on the ledger. One row per admitted
+# request (requests=1, tokens=0) and one per settled request's tokens (requests=0); at is Unix time in seconds.
+rate_events = sa.Table(
+    "rate_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Index("ix_rate_events_key_id_at", "key_id", "at"),
 )
 
 requests = sa.Table(

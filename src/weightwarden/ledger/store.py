@@ -18,9 +18,10 @@ from sqlalchemy.engine import Connection
 
 from weightwarden.errors import LedgerError
 from weightwarden.ledger import engine as engines
-from weightwarden.ledger import schema
+from weightwarden.ledger import quota, schema
 from weightwarden.ledger.failures import open_error, read_error, write_error
 from weightwarden.ledger.migrations import migrate
+from weightwarden.ledger.quota import Quota
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
     ApiKeyRecord,
@@ -257,6 +258,64 @@ class Ledger:
 
         return self._write_nowait(f"add spend to key {key_id}", work)
 
+    def take_request(self, key_id: str, now: float, window: float) -> Quota | None:
+        """Count one request against the key's requests per window, for every gateway on this ledger at once.
+
+        None when it fits (or the key has no rpm), else the refusal; now: Unix seconds. See ledger/quota.py.
+        """
+        return self._decide(
+            f"count a request of key {key_id}", lambda conn: quota.take_request(conn, key_id, now, window)
+        )
+
+    def reserve_quota(
+        self,
+        key_id: str,
+        reservation_id: str,
+        tokens: int,
+        usd: float,
+        now: float,
+        window: float,
+        expires_at: float,
+        *,
+        per_minute: bool,
+        grow: bool = False,
+    ) -> Quota | None:
+        """Reserve tokens and usd against the key's budgets (and, per_minute, its tokens per window) in one atomic
+        step, for every gateway on this ledger at once; None when they fit, else the refusal.
+
+        reservation_id: a new id (or, with grow, one to make larger); expires_at: when its request must have ended,
+        after which it is given back if never settled. Settle it with settle_quota. See ledger/quota.py.
+        """
+        return self._decide(
+            f"reserve {tokens} tokens for key {key_id}",
+            lambda conn: quota.reserve(
+                conn, key_id, reservation_id, tokens, usd, now, window, expires_at, per_minute=per_minute, grow=grow
+            ),
+        )
+
+    def settle_quota(
+        self,
+        key_id: str,
+        reservation_id: str | None,
+        reserved_tokens: int,
+        reserved_usd: float,
+        tokens: int,
+        usd: float,
+        now: float,
+        *,
+        per_minute: bool,
+    ) -> Future[None]:
+        """Replace a reservation (None: the request held none) by what its request used, without waiting; the
+        future fails if the write does. On SQLite a later reserve_quota of this process sees it (the writer keeps
+        their order); on PostgreSQL one may come first, and then still counts the reservation, which settling only
+        makes smaller: a limit can refuse a few milliseconds early, never let more through."""
+        return self._write_nowait(
+            f"settle a request of key {key_id}",
+            lambda conn: quota.settle(
+                conn, key_id, reservation_id, reserved_tokens, reserved_usd, tokens, usd, now, per_minute=per_minute
+            ),
+        )
+
     def api_key(self, key_id: str) -> ApiKeyRecord | None:
         """The key with this id, or None."""
         rows = self._read("a key", sa.select(schema.api_keys).where(schema.api_keys.c.id == key_id))
@@ -484,6 +543,25 @@ class Ledger:
     def _write(self, what: str, work: Callable[[Connection], T]) -> T:
         try:
             return self._writer.submit(work)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            raise write_error(what, exc) from exc
+
+    def _decide(self, what: str, work: Callable[[Connection], T]) -> T:
+        """Run a short write transaction whose answer the caller waits for (a limit's decision).
+
+        On PostgreSQL it runs in the calling thread on a pooled connection, so requests of one gateway decide in
+        parallel (the database orders those of one key by its row lock) instead of queueing behind the writer and
+        its audit batches. SQLite takes one writer at a time anyway: there it goes through the writer.
+        """
+        if self._engine.dialect.name == "sqlite":
+            return self._write(what, work)
+        if self._writer.closed:
+            raise LedgerError("the ledger is closed: open a new Ledger to write to it")
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                return work(conn)
         except LedgerError:
             raise
         except Exception as exc:
