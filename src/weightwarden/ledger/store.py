@@ -94,18 +94,13 @@ class Ledger:
     # -- writes ------------------------------------------------------------------------------------
 
     def upsert_model(self, rec: ModelRecord) -> None:
-        """Record a model; if its hash is known, update its name and last_seen and add to its metadata.
-
-        Metadata keys are merged, not replaced: a later `eval` of a tuned model keeps the lineage the tune recorded.
-        """
+        """Record a model; if known, update its name and last_seen and merge its metadata (a tune's lineage stays)."""
         if not _SHA256_HEX.fullmatch(rec.hash):
             raise LedgerError(f"model hash {rec.hash!r} is not a sha256 in lowercase hex (64 characters)")
         row = {c.name: getattr(rec, c.name) for c in schema.models.columns}
 
         def work(conn: Connection) -> None:
-            old = conn.execute(
-                sa.select(schema.models.c.metadata).where(schema.models.c.hash == rec.hash)
-            ).scalar_one_or_none()
+            old = conn.execute(sa.select(schema.models.c.metadata).where(schema.models.c.hash == rec.hash)).scalar()
             merged = {**old, **rec.metadata} if isinstance(old, dict) else rec.metadata
             conn.execute(self._upsert_model, {**row, "metadata": merged})
 
