@@ -578,7 +578,7 @@ def test_model_round_trip_and_upsert(ledger: Ledger) -> None:
         name="renamed",
         format="gguf",
         size_bytes=5 * 2**32,
-        metadata={"note": "v2"},
+        metadata={**model.metadata, "note": "v2"},  # merged: keys another stage wrote (a tune's lineage) stay
         first_seen=first_seen,
         last_seen=later,
     )
