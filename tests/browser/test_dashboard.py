@@ -23,6 +23,7 @@ import httpx
 import pytest
 from markup_peer import ANSWER, PAYLOAD, make_app
 
+import weightwarden
 from openai_peer import PeerServer, free_port
 
 HERE = Path(__file__).parent
@@ -72,8 +73,15 @@ class Site:
         return self.root + path
 
 
+def environment(home: Path, **extra: str) -> dict[str, str]:
+    """The subprocesses' environment: HOME, and the very package this test imported (a worktree's src/ too)."""
+    source = str(Path(weightwarden.__file__).parents[1])
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "WARDEN_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200", "PYTHONPATH": path, **extra}
+
+
 def warden(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WARDEN_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
+    env = environment(home)
     return subprocess.run(
         [sys.executable, "-m", "weightwarden.cli.main", *args],
         capture_output=True,
@@ -109,7 +117,7 @@ def site(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sit
         (work / "routes.yaml").write_text(
             f"models:\n  default: {{model: default}}\n  markup: {{upstream: '{peer.base_url}', model: markup}}\n"
         )
-        env = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_ADMIN_KEY": ADMIN, "NO_COLOR": "1"}
+        env = environment(home, WARDEN_ADMIN_KEY=ADMIN)
         args = ["serve", "--routes", str(work / "routes.yaml"), "--policy", str(work / "policy.yaml")]
         args += ["--port", str(port), "--no-embedder", "--quiet"]
         with log.open("w") as out:
@@ -216,29 +224,28 @@ def discover(site: Site, admin: Watched) -> dict[str, str]:
         admin.page.goto(f"/ui/runs/{site.run_a}")
         items = admin.page.locator(f'main a[href*="/ui/runs/{site.run_a}/items/"]')
         assert items.count() >= 1, "the run page links no item"
-        hrefs = [items.nth(i).get_attribute("href") or "" for i in range(items.count())]
-        site.found["item"] = next((h for h in hrefs if "markup-1" in h), hrefs[0])
+        markup = admin.page.locator(f'main tr:has-text("markup-1") a[href*="/ui/runs/{site.run_a}/items/"]')
+        site.found["item"] = (markup.first if markup.count() else items.first).get_attribute("href") or ""
         model = admin.page.locator('main a[href^="/ui/models/"]')
         assert model.count() >= 1, "the run page links no model page"
         site.found["model"] = model.first.get_attribute("href") or ""
     return site.found
 
 
-def all_pages(site: Site, admin: Watched) -> dict[str, str]:
-    found = discover(site, admin)
-    return {
+def page_path(name: str, site: Site, admin: Watched) -> str:
+    fixed = {
+        "login": "/ui/login",
         "overview": "/ui/",
         "keys": "/ui/keys",
         "playground": "/ui/playground",
         "usage": "/ui/usage",
         "runs": "/ui/runs",
         "run": f"/ui/runs/{site.run_a}",
-        "item": found["item"],
         "compare": f"/ui/compare?a={site.run_a}&b={site.run_b}",
-        "model": found["model"],
         "traffic": "/ui/traffic",
         "guard": "/ui/guard",
     }
+    return fixed[name] if name in fixed else discover(site, admin)[name]
 
 
 PAGES = ["login", "overview", "keys", "playground", "usage", "runs", "run", "item", "compare", "model", "traffic"]
@@ -250,7 +257,7 @@ def test_every_page_is_clean_accessible_and_holds_at_both_widths(
     name: str, site: Site, admin: Watched, anon: Watched
 ) -> None:
     w = anon if name == "login" else admin
-    path = "/ui/login" if name == "login" else all_pages(site, admin)[name]
+    path = page_path(name, site, admin)
     w.errors.clear()
     response = w.page.goto(path)
     assert response is not None and response.status == 200, f"{path}: {response and response.status}"
@@ -353,18 +360,20 @@ def test_a_form_post_without_its_csrf_token_is_refused(admin: Watched) -> None:
     assert page.evaluate(post, ["/ui/keys", {"name": "no-token"}]) == 403
     assert page.evaluate(post, ["/ui/keys", {"name": "bad-token", "csrf": token[::-1]}]) == 403
     assert page.evaluate(post, ["/ui/logout", {}]) == 403
-    assert page.evaluate(post, ["/ui/keys", {"name": "with-token", "csrf": token}]) == 200  # the token is the key
+    assert page.evaluate(post, ["/ui/keys", {"name": "with-token", "csrf": token}]) in (200, 201)
     page.goto("/ui/keys")
     listed = page.locator("main").inner_text()
     assert "with-token" in listed and "no-token" not in listed and "bad-token" not in listed
     assert "/ui/keys" in page.url, "a refused sign-out must leave the session alone"
 
 
+# ui.js makes a new #reply for each turn: watch the transcript and note the newest reply's length at each change.
 GROWTH = """() => {
-    const reply = document.getElementById('reply');
     window.__lengths = [];
-    new MutationObserver(() => window.__lengths.push(reply.textContent.length))
-        .observe(reply, {childList: true, subtree: true, characterData: true});
+    new MutationObserver(() => {
+        const reply = document.getElementById('reply');
+        if (reply) window.__lengths.push(reply.textContent.length);
+    }).observe(document.getElementById('turns'), {childList: true, subtree: true, characterData: true});
 }"""
 
 
