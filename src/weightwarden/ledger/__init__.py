@@ -22,6 +22,7 @@ from weightwarden.ledger.records import (
     RunStatus,
     SketchRecord,
     StageRecord,
+    UiSessionRecord,
 )
 from weightwarden.ledger.store import Ledger
 
@@ -39,4 +40,5 @@ __all__ = [
     "RunStatus",
     "SketchRecord",
     "StageRecord",
+    "UiSessionRecord",
 ]

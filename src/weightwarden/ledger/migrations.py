@@ -189,6 +189,22 @@ def m006_request_sketches(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def m008_ui_sessions(conn: Connection) -> None:
+    """Create ui_sessions: the dashboard's signed-in sessions (the cookie's sha256, never the cookie)."""
+    md = sa.MetaData()
+    sa.Table(
+        "ui_sessions",
+        md,
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("key_id", sa.String(26), nullable=False),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+        sa.Index("ix_ui_sessions_expires_at", "expires_at"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_gateway,
@@ -196,6 +212,7 @@ MIGRATIONS: list[Migration] = [
     m004_eval_cache,
     m005_stage_results,
     m006_request_sketches,
+    m008_ui_sessions,  # m007 comes from another branch; they merge in number order
 ]
 
 

@@ -178,3 +178,14 @@ request_sketches = sa.Table(
     sa.Column("refusal", sa.Boolean, nullable=True),
     sa.Index("ix_request_sketches_time", "time"),
 )
+
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),  # m008: sha256 of the session cookie
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_ui_sessions_expires_at", "expires_at"),
+)

@@ -31,6 +31,7 @@ from weightwarden.ledger.records import (
     RunRecord,
     SketchRecord,
     StageRecord,
+    UiSessionRecord,
     utcnow,
 )
 from weightwarden.ledger.writer import WRITER_OPTION, Writer
@@ -260,6 +261,28 @@ class Ledger:
         """Every key, revoked ones included, newest first."""
         stmt = sa.select(schema.api_keys).order_by(schema.api_keys.c.created_at.desc(), schema.api_keys.c.id)
         return [ApiKeyRecord(**row) for row in self._read("keys", stmt)]
+
+    # -- dashboard sessions ------------------------------------------------------------------------
+
+    def add_ui_session(self, rec: UiSessionRecord) -> None:
+        """Record a signed-in dashboard session, and forget the sessions that have expired."""
+        t = schema.ui_sessions
+
+        def work(conn: Connection) -> None:
+            conn.execute(sa.delete(t).where(t.c.expires_at <= utcnow()))
+            conn.execute(sa.insert(t).values(**asdict(rec)))
+
+        self._write("add a dashboard session", work)
+
+    def ui_session(self, id_hash: str) -> UiSessionRecord | None:
+        """The session whose cookie has this sha256 (expired or not), or None."""
+        rows = self._read("a session", sa.select(schema.ui_sessions).where(schema.ui_sessions.c.id_hash == id_hash))
+        return UiSessionRecord(**rows[0]) if rows else None
+
+    def delete_ui_session(self, id_hash: str) -> None:
+        """Forget a session (sign-out, expiry); forgetting one that is gone does nothing."""
+        t = schema.ui_sessions
+        self._write("delete a session", lambda conn: conn.execute(sa.delete(t).where(t.c.id_hash == id_hash)))
 
     def add_request(self, rec: RequestRecord) -> Future[None]:
         """Queue one audit row and return at once, so a burst of requests never waits on the database.
