@@ -18,9 +18,7 @@ from weightwarden.ledger import Ledger
 
 
 def _env() -> Environment:
-    return Environment(
-        loader=PackageLoader("weightwarden.ui", "templates"), autoescape=select_autoescape(default=True)
-    )
+    return Environment(loader=PackageLoader("weightwarden.ui", "templates"), autoescape=select_autoescape(default=True))
 
 
 @dataclass
