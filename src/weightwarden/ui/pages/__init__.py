@@ -1,8 +1,12 @@
-"""The dashboard's reading pages (model, runs, compare, traffic, guard): each module exposes `router`, listed here;
-build_ui_router includes every router in ROUTERS."""
+"""The read-only admin pages (issue 16): model, runs and items, compare, traffic, guard; one router each.
 
-from __future__ import annotations
+ui-core's app mounts them under /ui with `for r in ROUTERS: router.include_router(r)`.
+"""
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from weightwarden.ui.pages import compare, guard, model, runs, traffic
+
+ROUTERS: list[APIRouter] = [model.router, runs.router, compare.router, traffic.router, guard.router]
+
+__all__ = ["ROUTERS"]

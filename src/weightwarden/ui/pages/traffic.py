@@ -1,0 +1,73 @@
+"""Traffic: requests, latency and errors per hour (or day) from monitor's SQL rollup, recent errors, and the
+monitor's drift results and alert checks as the ledger recorded them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from weightwarden.errors import WardenError
+from weightwarden.gateway.auth import Caller
+from weightwarden.monitor import UsageReport, parse_window, usage
+from weightwarden.ui import queries, svg
+from weightwarden.ui.pages.common import require_admin, ui_context
+
+router = APIRouter()
+Admin = Annotated[Caller, Depends(require_admin)]
+WINDOWS = ("24h", "7d", "30d")
+
+
+def charts(report: UsageReport, step: str) -> dict[str, Markup]:
+    """The three charts of a rollup grouped by hour or day."""
+    rows = report.rows
+    label = (lambda v: str(v)[11:13] + "h") if step == "hour" else (lambda v: str(v)[5:10])
+    requests = [(label(r.group[step]), float(r.requests)) for r in rows]
+    p50 = [(label(r.group[step]), r.latency_ms.get("p50")) for r in rows]
+    p95 = [(label(r.group[step]), r.latency_ms.get("p95")) for r in rows]
+    errors = [(label(r.group[step]), round(100 * r.rate(r.errors), 3)) for r in rows]
+    out = {
+        "requests": svg.bar_chart(requests, f"Requests per {step}"),
+        "latency": svg.line_chart([svg.Series("p50", p50), svg.Series("p95", p95)], f"Latency per {step}", "ms"),
+        "errors": svg.line_chart([svg.Series("5xx %", errors)], f"Server errors per {step} (% of requests)", "%"),
+    }
+    return {k: Markup(v) for k, v in out.items()}
+
+
+def monitor_results(ledger: Any) -> list[dict[str, Any]]:
+    out = []
+    for row in queries.monitor_events(ledger):
+        payload = row["payload"] or {}
+        summary = payload.get("summary") or {}
+        out.append(
+            {
+                "time": row["time"],
+                "what": payload.get("what", "?"),
+                "drifted": summary.get("drifted"),
+                "min_p": summary.get("min_p_adjusted"),
+                "firing": summary.get("firing"),
+                "results": summary.get("results") or [],
+                "tests": summary.get("tests") or {},
+            }
+        )
+    return out
+
+
+@router.get("/traffic", response_class=HTMLResponse)
+def traffic_page(request: Request, _: Admin, window: str = "24h") -> HTMLResponse:
+    ui = ui_context(request)
+    window = window if window in WINDOWS else "24h"
+    span = parse_window(window)
+    step = "hour" if span.until - span.since <= timedelta(hours=48) else "day"
+    ctx: dict[str, Any] = {"window": window, "windows": WINDOWS, "span": span, "step": step}
+    try:
+        report = usage(ui.ledger, span, (step,))
+        ctx |= {"total": report.total, "charts": charts(report, step)}
+    except WardenError as exc:
+        ctx["error"] = str(exc)
+    ctx["errors"] = queries.recent_errors(ui.ledger, span.since)
+    ctx["monitor"] = monitor_results(ui.ledger)
+    return ui.render(request, "traffic.html", **ctx)
