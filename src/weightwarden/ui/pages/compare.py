@@ -87,6 +87,8 @@ def compare_page(
 ) -> HTMLResponse:
     ui = ui_context(request)
     ctx: dict[str, Any] = {"a": a, "b": b, "gates_text": gates, "runs": queries.recent_runs(ui.ledger, "eval")}
+    # the template's optional parts, None until filled: the dashboard's templates are strict about undefined names
+    ctx |= {"error": None, "cmp": None, "default_gates": None, "flips": [], "flip_count": 0, "trend_svg": None}
     ctx["names"] = queries.model_names(ui.ledger, {r.model_hash for r in ctx["runs"]})
     status = 200
     base = ui.ledger.run(a) if a else None

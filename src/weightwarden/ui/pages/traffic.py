@@ -62,7 +62,8 @@ def traffic_page(request: Request, _: Admin, window: str = "24h") -> HTMLRespons
     window = window if window in WINDOWS else "24h"
     span = parse_window(window)
     step = "hour" if span.until - span.since <= timedelta(hours=48) else "day"
-    ctx: dict[str, Any] = {"window": window, "windows": WINDOWS, "span": span, "step": step}
+    # error and total are None unless set: the dashboard's templates are strict about undefined names
+    ctx: dict[str, Any] = {"window": window, "windows": WINDOWS, "span": span, "step": step, "error": None, "total": None}
     try:
         report = usage(ui.ledger, span, (step,))
         ctx |= {"total": report.total, "charts": charts(report, step)}
