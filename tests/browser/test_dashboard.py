@@ -248,15 +248,13 @@ def page_path(name: str, site: Site, admin: Watched) -> str:
     return fixed[name] if name in fixed else discover(site, admin)[name]
 
 
-# The outermost elements that stick out past the right edge: what to fix when a page scrolls sideways.
+# The deepest elements whose content reaches past the right edge: what to fix when a page scrolls sideways.
 WIDEST = """() => {
-    const edge = document.documentElement.clientWidth + 1, out = [];
-    for (const el of document.querySelectorAll('main *, header *')) {
-        const parent = el.parentElement;
-        const box = el.getBoundingClientRect(), name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '');
-        if (box.right > edge && parent.getBoundingClientRect().right <= edge)
-            out.push(`${name}.${el.getAttribute('class')} (${Math.round(box.width)} px)`);
-    }
+    const edge = document.documentElement.clientWidth + 1;
+    const sticks = (el) => !el.closest('.scroll') && el.getBoundingClientRect().left + el.scrollWidth > edge;
+    const out = [...document.querySelectorAll('body *')].filter(sticks)
+        .filter((el) => ![...el.children].some(sticks))
+        .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${el.getAttribute('class')}`);
     return out.slice(0, 8);
 }"""
 
