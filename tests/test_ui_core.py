@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from gateway_server import ADMIN, Running, policy, serve
 from openai_peer import PeerServer, free_port
 from weightwarden.gateway import ModelSpec
 from weightwarden.gateway.auth import KeyStore
+from weightwarden.guard import default_policy
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.runtimes import Artifact, GenerationParams, Message
@@ -254,17 +256,25 @@ def test_the_dashboard_alone_serves_its_static_files_under_the_csp_and_has_no_pl
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, llama: LlamaCppRuntime, default_artifact: Artifact) -> Iterator[Any]:
-    """The default model with the guard's bundled policy, answers watermarked, text stored, and the dashboard."""
+    """The default model with the guard's bundled layers (injection blocked), answers watermarked, text stored, and
+    the dashboard."""
     mark = ephemeral_config()
-    serving = policy(sketches=False, store_text=True, watermark=True)
+    injection = next(r for r in default_policy().input if r.detector == "injection")
+    guard = {
+        "layers": ["gate", "encoder"],
+        "input": {"injection": {"action": "block", "threshold": injection.threshold}, "pii": {"action": "redact"}},
+        "output": {"pii": {"action": "redact"}},
+    }
+    serving = policy(sketches=False, store_text=True, watermark=True, **guard)
     with serve(tmp_path_factory.mktemp("ui"), llama, default_artifact, serving=serving, watermark=mark, ui=True) as g:
         yield g
 
 
-def admin_client(g: Running) -> httpx.Client:
-    c = httpx.Client(base_url=g.root, timeout=120)
-    assert sign_in(c, ADMIN).status_code == 303
-    return c
+@contextmanager
+def admin_client(g: Running) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=g.root, timeout=120) as c:
+        assert sign_in(c, ADMIN).status_code == 303
+        yield c
 
 
 def test_a_key_made_on_the_keys_page_works_with_the_openai_client_until_revoked(live: Running) -> None:
@@ -303,7 +313,8 @@ def read_events(response: httpx.Response) -> list[tuple[str, Any]]:
 def test_the_playground_streams_through_the_gateway_with_the_guards_verdicts_and_an_audit_row(live: Running) -> None:
     with admin_client(live) as c:
         token = csrf_of(c.get("/ui/playground").text)
-        form = {"prompt": "Name a colour of the sea.", "model": "default", "max_tokens": "24", "csrf": token}
+        prompt = "Write a long story about the colour of the sea."
+        form = {"prompt": prompt, "model": "default", "max_tokens": "160", "temperature": "0", "csrf": token}
         headers = {"Accept": "text/event-stream", "X-CSRF-Token": token}
         with c.stream("POST", "/ui/playground/chat", data=form, headers=headers) as response:
             assert response.status_code == 200
@@ -320,7 +331,7 @@ def test_the_playground_streams_through_the_gateway_with_the_guards_verdicts_and
     request_id = dict(events)["done"]
     (row,) = [r for r in live.rows(route="/ui/playground/chat", n=1) if r.request_id == request_id]
     assert row.key_id == "admin" and row.status == 200 and row.model == "default"
-    assert row.response_text == reply and "colour of the sea" in (row.prompt_text or "")
+    assert row.response_text == reply and "the colour of the sea" in (row.prompt_text or "")
     assert set(row.verdicts) == {"input", "output"} and row.watermark == live.gateway.watermark.config.fingerprint  # type: ignore[union-attr]
 
 
@@ -353,10 +364,10 @@ def test_a_prompt_the_guard_blocks_shows_why_with_its_verdicts(live: Running) ->
 
 def test_watermark_detection_of_pasted_text(live: Running, llama: LlamaCppRuntime) -> None:
     assert live.gateway.watermark is not None
-    params = GenerationParams(max_tokens=160, temperature=0.0, seed=1, logits_processor=live.gateway.watermark)
+    params = GenerationParams(max_tokens=120, temperature=0.0, seed=1, logits_processor=live.gateway.watermark)
     marked = llama.chat([Message("user", "Write a long story about a lighthouse keeper.")], params).text
     plain = llama.chat(
-        [Message("user", "Write a long story about a lighthouse keeper.")], GenerationParams(max_tokens=160)
+        [Message("user", "Write a long story about a lighthouse keeper.")], GenerationParams(max_tokens=120)
     ).text
     with admin_client(live) as c:
         token = csrf_of(c.get("/ui/playground").text)
