@@ -476,3 +476,61 @@ def test_warden_ui_serves_the_dashboard_alone_over_a_ledger(tmp_path: Path) -> N
         proc.terminate()
         proc.wait(timeout=20)
     assert db.exists()
+
+
+def start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`warden ARGS...` in a subprocess that serves on a free port; the process and its base URL once it answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weightwarden.cli.main", *args, "--port", str(port), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise AssertionError(f"warden {args[0]} did not come up: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_warden_serve_mounts_the_dashboard_unless_told_not_to(tmp_path: Path) -> None:
+    env = {**os.environ, "WARDEN_HOME": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("WARDEN_ADMIN_KEY", None)
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("input: {}\noutput: {}\nsketches: false\n")
+    args = ("serve", "default", "--no-embedder", "--policy", str(policy_file))
+    proc, base = start(env, *args)
+    try:
+        assert proc.stdout is not None
+        admin = proc.stdout.readline().strip()
+        assert admin.startswith("ww-"), admin  # printed once, on the first start
+        with httpx.Client(base_url=base, timeout=30) as c:
+            assert sign_in(c, admin).headers["location"] == "/ui/"
+            overview = c.get("/ui/")
+            assert overview.status_code == 200 and "default" in overview.text
+            assert "<option>default</option>" in c.get("/ui/playground").text
+            assert c.get("/v1/models").status_code == 401, "the API still needs a key"
+    finally:
+        stop(proc)
+    proc, base = start(env, *args, "--no-ui")
+    try:
+        refused = httpx.get(f"{base}/ui/login")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "missing_api_key"
+        assert httpx.get(f"{base}/ui/login", headers={"Authorization": f"Bearer {admin}"}).status_code == 404
+    finally:
+        stop(proc)
