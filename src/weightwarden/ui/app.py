@@ -6,6 +6,7 @@ inline script or style, no framing. Pages, forms and the session cookie are in a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -96,7 +97,8 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
     if exc.redirect is not None:
         return RedirectResponse(exc.redirect, status_code=303)
     if "text/event-stream" in request.headers.get("accept", ""):
-        return Response(f"event: problem\ndata: {exc.message}\n\n", exc.status, media_type="text/event-stream")
+        event = f"event: problem\ndata: {json.dumps(exc.message)}\n\nevent: done\ndata: \"\"\n\n"
+        return Response(event, exc.status, media_type="text/event-stream")
     return ui_of(request).render(request, "error.html", exc.status, title=exc.title, message=exc.message)
 
 

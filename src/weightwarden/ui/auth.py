@@ -19,11 +19,12 @@ from fastapi.responses import Response
 
 from weightwarden.errors import WardenError
 from weightwarden.gateway.auth import Caller
+from weightwarden.gateway.handling import in_thread
 from weightwarden.ledger import UiSessionRecord
 from weightwarden.ledger.records import utcnow
 from weightwarden.ui.context import ui_of
 from weightwarden.ui.errors import UiProblem
-from weightwarden.ui.forms import read_form
+from weightwarden.ui.forms import FORM_TYPE, read_form
 
 COOKIE = "warden_ui"
 LOGIN_COOKIE = "warden_ui_login"
@@ -121,9 +122,10 @@ def login_token(request: Request) -> str:
 
 async def csrf_protect(request: Request) -> None:
     """Refuse a POST (403) whose CSRF token is missing or is not this session's (or the login cookie's)."""
-    expected = request.state.ui_csrf if signed_in(request) is not None else request.cookies.get(LOGIN_COOKIE)
+    caller = await in_thread(signed_in, request)  # a ledger read: off the event loop
+    expected = request.state.ui_csrf if caller is not None else request.cookies.get(LOGIN_COOKIE)
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None:
+    if sent is None and request.headers.get("content-type", "").lower().startswith(FORM_TYPE):
         form = await read_form(request, ui_of(request).settings.max_form_bytes)
         sent = form.fields.get("csrf")
     if not expected or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):

@@ -90,7 +90,11 @@ async def chat(request: Request, caller: Caller = Depends(require_admin)) -> Res
     except Exception as exc:
         err = mr.fail(exc)
         if streaming:
-            events = [_event("problem", err.message), _event("verdicts", mr.outcome.verdicts), _event("done", "")]
+            events = [
+                _event("problem", err.message),
+                _event("verdicts", verdict_lines(mr.outcome.verdicts)),
+                _event("done", ""),
+            ]
             return StreamingResponse(iter(events), status_code=err.status, media_type="text/event-stream")
         turn = _turn(task, prompt, None, mr, err.message)
         return await in_thread(lambda: _page(request, err.status, turn=turn, prompt=prompt))

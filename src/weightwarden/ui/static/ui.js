@@ -33,7 +33,8 @@
       turn.problem.textContent = message;
       turn.problem.hidden = false;
     } else if (name === "done") {
-      turn.meta.textContent = data ? "Request " + JSON.parse(data) : "";
+      var id = data ? JSON.parse(data) : "";
+      turn.meta.textContent = id ? "Request " + id : "";
     }
   }
 
@@ -73,7 +74,13 @@
         credentials: "same-origin",
         headers: { "Accept": "text/event-stream", "X-CSRF-Token": data.get("csrf") || "" }
       });
-      if (!response.body) throw new Error("no answer body");
+      var kind = response.headers.get("content-type") || "";
+      if (kind.indexOf("text/event-stream") !== 0 || !response.body) {
+        // Not a stream: the session ended or the page is out of date (the dashboard answered with a page).
+        handle("problem", JSON.stringify("the dashboard answered " + response.status + ": reload the page " +
+          "(sign in again if asked) and send it again"), turn);
+        return;
+      }
       var reader = response.body.getReader();
       var decoder = new TextDecoder();
       var buffer = "";
