@@ -189,6 +189,17 @@ def m006_request_sketches(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def m010_requests_time_covering(conn: Connection) -> None:
+    """Index the audit rows by time with the columns the dashboard's traffic charts add up, so a chart over a window
+    reads the index alone, never the rows (whose verdict JSON and text make them wide)."""
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_requests_time_totals ON requests "
+            "(time, status, total_ms, prompt_tokens, completion_tokens, cost_usd)"
+        )
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_gateway,
@@ -196,6 +207,7 @@ MIGRATIONS: list[Migration] = [
     m004_eval_cache,
     m005_stage_results,
     m006_request_sketches,
+    m010_requests_time_covering,
 ]
 
 
