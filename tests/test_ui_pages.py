@@ -293,3 +293,22 @@ def test_traffic_rollup_agrees_with_monitor_usage_to_the_bucket(world: World) ->
         e = exact.total.latency_ms[f"p{p}"]
         est = total.percentile(p)
         assert e is not None and est is not None and e <= est < e + 10
+
+
+def test_every_page_has_one_h1_a_title_and_labelled_selects(world: World) -> None:
+    paths = [
+        "/ui/runs",
+        "/ui/runs?page=abc",
+        "/ui/compare",
+        f"/ui/compare?a={world.eval_a}",
+        "/ui/traffic?window=7d",
+        "/ui/guard",
+        f"/ui/models/{world.model}",
+        f"/ui/runs/{world.inspect}",
+    ]
+    for path in paths:
+        html = get(world, path)
+        one_h1(html)
+        assert re.search(r"<title>[^<]+</title>", html)
+        for select_id in re.findall(r'<select id="([^"]+)"', html):
+            assert f'<label for="{select_id}">' in html

@@ -11,14 +11,21 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from weightwarden.gateway.auth import KeyStore
 from weightwarden.ledger import Ledger
 
 
 def _env() -> Environment:
-    return Environment(loader=PackageLoader("weightwarden.ui", "templates"), autoescape=select_autoescape(default=True))
+    # as ui-core's: every template escaped, a missing value an error, block tags leave no blank lines
+    return Environment(
+        loader=PackageLoader("weightwarden.ui", "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 @dataclass

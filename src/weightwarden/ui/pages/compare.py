@@ -117,6 +117,8 @@ def compare_page(
 ) -> HTMLResponse:
     ui = ui_context(request)
     ctx: dict[str, Any] = {"a": a, "b": b, "gates_text": gates, "runs": queries.recent_runs(ui.ledger, "eval")}
+    ctx |= {"cmp": None, "error": None, "warnings": [], "gate_results": [], "default_gates": False}
+    ctx |= {"flips": [], "flip_count": 0, "flip_links": {}, "trend_svg": None, "trend_points": 0}
     ctx["names"] = queries.model_names(ui.ledger, {r.model_hash for r in ctx["runs"]})
     status = 200
     base = ui.ledger.run(a) if a else None
