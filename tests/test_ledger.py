@@ -230,6 +230,12 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         "indexes": [
             ("ix_requests_key_id_time", False, ("key_id", "time")),
             ("ix_requests_time", False, ("time",)),
+            # m010_requests_time_covering: the dashboard's traffic charts read this index alone.
+            (
+                "ix_requests_time_totals",
+                False,
+                ("time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"),
+            ),
             ("sqlite_autoindex_requests_1", True, ("request_id",)),
         ],
         "checks": [],
@@ -389,7 +395,14 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "response_text",
                 "watermark",
             ],
-            [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
+            [
+                ("ix_requests_key_id_time", ("key_id", "time")),
+                ("ix_requests_time", ("time",)),
+                (
+                    "ix_requests_time_totals",
+                    ("time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"),
+                ),
+            ],
         ),
         "schema_migrations": (["version", "name", "applied_at"], []),
         "stage_results": (

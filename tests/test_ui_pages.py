@@ -22,11 +22,13 @@ from weightwarden.gateway.auth import KeyStore
 from weightwarden.inspect import UsePlan, inspect_model, record_inspection
 from weightwarden.ledger import ItemRecord, Ledger, ModelRecord, RequestRecord, StageRecord
 from weightwarden.ledger.records import utcnow
+from weightwarden.monitor import parse_window, usage
 from weightwarden.report import audit_document, render_html_body
 from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.ui import pages
 from weightwarden.ui.context import UiContext
+from weightwarden.ui.traffic_rollup import traffic
 
 TASK = Path(__file__).parent / "data" / "compare_easy_mc.yaml"
 ADMIN = "admin-secret-for-tests"
@@ -279,3 +281,34 @@ def test_pages_need_an_admin(world: World) -> None:
     for path in ("/ui/runs", "/ui/traffic", "/ui/guard", f"/ui/models/{world.model}", "/ui/compare"):
         assert world.client.get(path).status_code == 303
         assert world.client.get(path, headers=signed_in(world.user_secret)).status_code == 403
+
+
+def test_traffic_rollup_agrees_with_monitor_usage_to_the_bucket(world: World) -> None:
+    window = parse_window("24h")
+    slots, total = traffic(world.ledger, window, "hour")
+    exact = usage(world.ledger, window, ("hour",))
+    assert total.requests == exact.total.requests == 30 and total.errors == exact.total.errors == 3
+    assert [s.requests for s in slots] == [row.requests for row in exact.rows]
+    for p in (50, 95, 99):
+        e = exact.total.latency_ms[f"p{p}"]
+        est = total.percentile(p)
+        assert e is not None and est is not None and e <= est < e + 10
+
+
+def test_every_page_has_one_h1_a_title_and_labelled_selects(world: World) -> None:
+    paths = [
+        "/ui/runs",
+        "/ui/runs?page=abc",
+        "/ui/compare",
+        f"/ui/compare?a={world.eval_a}",
+        "/ui/traffic?window=7d",
+        "/ui/guard",
+        f"/ui/models/{world.model}",
+        f"/ui/runs/{world.inspect}",
+    ]
+    for path in paths:
+        html = get(world, path)
+        one_h1(html)
+        assert re.search(r"<title>[^<]+</title>", html)
+        for select_id in re.findall(r'<select id="([^"]+)"', html):
+            assert f'<label for="{select_id}">' in html

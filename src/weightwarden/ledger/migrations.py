@@ -205,6 +205,17 @@ def m008_ui_sessions(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def m010_requests_time_covering(conn: Connection) -> None:
+    """Index the audit rows by time with the columns the dashboard's traffic charts add up, so a chart over a window
+    reads the index alone, never the rows (whose verdict JSON and text make them wide)."""
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_requests_time_totals ON requests "
+            "(time, status, total_ms, prompt_tokens, completion_tokens, cost_usd)"
+        )
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_gateway,
@@ -213,6 +224,7 @@ MIGRATIONS: list[Migration] = [
     m005_stage_results,
     m006_request_sketches,
     m008_ui_sessions,  # m007 comes from another branch; they merge in number order
+    m010_requests_time_covering,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -10,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from weightwarden.report.charts import interval_bars
 
 
+@cache  # one environment: it compiles each template once, and rendering from it is thread-safe
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("weightwarden.report", "templates"), autoescape=select_autoescape(["html", "html.j2"])

@@ -149,14 +149,17 @@ def _newest_where(ledger: Ledger, cond: sa.ColumnElement[bool], since: datetime,
 def guard_hits(ledger: Ledger, limit: int = 50, scan: int = GUARD_SCAN_ROWS) -> list[RequestRecord]:
     """Blocked or flagged requests among the `scan` newest audit rows, newest first.
 
-    The rows are bounded first (by the time index), then their verdict JSON is tested: a row whose verdicts hold a
-    label other than "clean" is a candidate; Python then keeps those whose triggered verdict blocked or flagged.
+    First the time of the scan-th newest row (from the time index alone), then the rows since then whose verdict
+    JSON names a block or a flag, newest first: the scan stops at `limit` candidates. Python keeps those whose
+    triggered verdict really blocked or flagged.
     """
     r = t.requests
-    newest = sa.select(r).order_by(r.c.time.desc()).limit(scan).subquery("newest")
-    text = sa.cast(newest.c.verdicts, sa.Text)
-    maybe = sa.func.replace(sa.func.replace(text, '"label": "clean"', ""), '"label":"clean"', "").like('%"label"%')
-    stmt = sa.select(newest).where(maybe).order_by(newest.c.time.desc()).limit(limit * 4)
+    oldest = ledger.query("guard scan start", sa.select(r.c.time).order_by(r.c.time.desc()).offset(scan - 1).limit(1))
+    text = sa.cast(r.c.verdicts, sa.Text)
+    maybe = sa.or_(*(text.contains(f'"action": "{a}"') | text.contains(f'"action":"{a}"') for a in ("block", "flag")))
+    stmt = sa.select(r).where(maybe).order_by(r.c.time.desc()).limit(limit * 2)
+    if oldest:
+        stmt = stmt.where(r.c.time >= oldest[0]["time"])
     out = []
     for row in ledger.query("guard hits", stmt):
         rec = RequestRecord(**row)

@@ -29,6 +29,36 @@ def default_gates(cmp: Comparison) -> list[Gate]:
     return [Gate(m.name, 0.0, DEFAULT_SIGNIFICANCE) for m in cmp.metrics if m.level == "suite"]
 
 
+CACHED_PAIRS = 32
+
+
+class CompareCache:
+    """Comparisons of finished runs, kept on the app: a finished run's items do not change (resuming one reopens it
+    and its ended_at moves, which changes the key), and the paired bootstraps cost far more than the page."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, ...], tuple[Comparison, list[str]]] = {}
+
+    def get(self, ledger: Ledger, a: str, b: str) -> tuple[Comparison, list[str]]:
+        base, cand = eval_run(ledger, a, "base"), eval_run(ledger, b, "candidate")
+        key = (a, b, str(base.ended_at), str(cand.ended_at), base.status, cand.status)
+        if base.status == "running" or cand.status == "running":
+            return compare_runs(ledger, a, b)
+        if key not in self._done:
+            if len(self._done) >= CACHED_PAIRS:
+                self._done.pop(next(iter(self._done)), None)
+            self._done[key] = compare_runs(ledger, a, b)
+        return self._done[key]
+
+
+def cache_of(request: Request) -> CompareCache:
+    state = request.app.state
+    if getattr(state, "ui_compare_cache", None) is None:
+        state.ui_compare_cache = CompareCache()
+    cache: CompareCache = state.ui_compare_cache
+    return cache
+
+
 def compare_runs(ledger: Ledger, a: str, b: str) -> tuple[Comparison, list[str]]:
     """eval compare on two stored runs, as `warden compare --run-base A --run-candidate B` computes it."""
     base, cand = eval_run(ledger, a, "base"), eval_run(ledger, b, "candidate")
@@ -87,14 +117,14 @@ def compare_page(
 ) -> HTMLResponse:
     ui = ui_context(request)
     ctx: dict[str, Any] = {"a": a, "b": b, "gates_text": gates, "runs": queries.recent_runs(ui.ledger, "eval")}
-    # the template's optional parts, None until filled: the dashboard's templates are strict about undefined names
-    ctx |= {"error": None, "cmp": None, "default_gates": None, "flips": [], "flip_count": 0, "trend_svg": None}
+    ctx |= {"cmp": None, "error": None, "warnings": [], "gate_results": [], "default_gates": False}
+    ctx |= {"flips": [], "flip_count": 0, "flip_links": {}, "trend_svg": None, "trend_points": 0}
     ctx["names"] = queries.model_names(ui.ledger, {r.model_hash for r in ctx["runs"]})
     status = 200
     base = ui.ledger.run(a) if a else None
     if a and b:
         try:
-            cmp, warnings = compare_runs(ui.ledger, a, b)
+            cmp, warnings = cache_of(request).get(ui.ledger, a, b)
             results, default = _gates(gates, cmp)
             flips = sorted(cmp.flips, key=lambda f: (f.direction != "right->wrong", f.task, f.metric, f.item_id))
             ctx |= {"cmp": cmp, "warnings": warnings, "gate_results": results, "default_gates": default}

@@ -89,7 +89,7 @@ def model_page(request: Request, model_id: str, _: Admin) -> HTMLResponse:
     model = queries.find_model(ui.ledger, model_id)
     if model is None:
         return not_found(
-            request, f"model {model_id}", "models appear once inspected, evaluated or served; see the runs"
+            request, f"model {model_id}", "Models appear once inspected, evaluated or served; see the runs"
         )
     inspect_run = queries.latest_run(ui.ledger, model.hash, "inspect")
     report = inspect_run.summary if inspect_run and isinstance(inspect_run.summary, dict) else None
@@ -114,7 +114,7 @@ def model_bom(request: Request, model_id: str, _: Admin) -> Response:
     model = queries.find_model(ui.ledger, model_id)
     inspect_run = queries.latest_run(ui.ledger, model.hash, "inspect") if model else None
     if model is None or inspect_run is None or not isinstance(inspect_run.summary, dict):
-        return not_found(request, f"inspection of model {model_id}", "run `warden inspect MODEL` to store one")
+        return not_found(request, f"inspection of model {model_id}", "Run `warden inspect MODEL` to store one")
     bom = build_bom(inspection_from_report(inspect_run.summary))
     return Response(
         json.dumps(bom, indent=2, ensure_ascii=False) + "\n",

@@ -42,7 +42,7 @@ def run_page(request: Request, run_id: str, _: Admin, page: str = "1") -> HTMLRe
     ui = ui_context(request)
     run = ui.ledger.run(run_id)
     if run is None:
-        return not_found(request, f"run {run_id}", "the runs page lists every run in the ledger")
+        return not_found(request, f"run {run_id}", "The runs page lists every run in the ledger")
     model = ui.ledger.model(run.model_hash)
     name = model.name if model else run.model_hash[:12]
     body = Markup(render_html_body(run_document(ui.ledger, run, name)))
@@ -71,7 +71,7 @@ def item_page(request: Request, run_id: str, item_id: str, _: Admin) -> HTMLResp
     number = int(item_id) if item_id.isdigit() else 0
     found = queries.item(ui.ledger, run_id, number) if run is not None and number else None
     if run is None or found is None:
-        return not_found(request, f"item {item_id} of run {run_id}", "open the run to see its items")
+        return not_found(request, f"item {item_id} of run {run_id}", "Open the run to see its items")
     return ui.render(
         request,
         "item.html",

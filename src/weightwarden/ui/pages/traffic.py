@@ -1,5 +1,5 @@
-"""Traffic: requests, latency and errors per hour (or day) from monitor's SQL rollup, recent errors, and the
-monitor's drift results and alert checks as the ledger recorded them."""
+"""Traffic: requests, latency and errors per hour (or day), aggregated in SQL over an index (ui.traffic_rollup),
+recent errors, and the monitor's drift results and alert checks as the ledger recorded them."""
 
 from __future__ import annotations
 
@@ -10,25 +10,24 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from weightwarden.errors import WardenError
 from weightwarden.gateway.auth import Caller
-from weightwarden.monitor import UsageReport, parse_window, usage
+from weightwarden.monitor import parse_window
 from weightwarden.ui import queries, svg
 from weightwarden.ui.pages.common import require_admin, ui_context
+from weightwarden.ui.traffic_rollup import Slot, traffic
 
 router = APIRouter()
 Admin = Annotated[Caller, Depends(require_admin)]
 WINDOWS = ("24h", "7d", "30d")
 
 
-def charts(report: UsageReport, step: str) -> dict[str, Markup]:
-    """The three charts of a rollup grouped by hour or day."""
-    rows = report.rows
-    label = (lambda v: str(v)[11:13] + "h") if step == "hour" else (lambda v: str(v)[5:10])
-    requests = [(label(r.group[step]), float(r.requests)) for r in rows]
-    p50 = [(label(r.group[step]), r.latency_ms.get("p50")) for r in rows]
-    p95 = [(label(r.group[step]), r.latency_ms.get("p95")) for r in rows]
-    errors = [(label(r.group[step]), round(100 * r.rate(r.errors), 3)) for r in rows]
+def charts(slots: list[Slot], step: str) -> dict[str, Markup]:
+    """The three charts of a window, one point or bar per hour or day."""
+    label = (lambda v: v[11:13] + "h") if step == "hour" else (lambda v: v[5:10])
+    requests = [(label(s.label), float(s.requests)) for s in slots]
+    p50 = [(label(s.label), s.percentile(50)) for s in slots]
+    p95 = [(label(s.label), s.percentile(95)) for s in slots]
+    errors = [(label(s.label), round(100 * s.error_rate, 3)) for s in slots]
     out = {
         "requests": svg.bar_chart(requests, f"Requests per {step}"),
         "latency": svg.line_chart([svg.Series("p50", p50), svg.Series("p95", p95)], f"Latency per {step}", "ms"),
@@ -62,13 +61,9 @@ def traffic_page(request: Request, _: Admin, window: str = "24h") -> HTMLRespons
     window = window if window in WINDOWS else "24h"
     span = parse_window(window)
     step = "hour" if span.until - span.since <= timedelta(hours=48) else "day"
-    # error and total are None unless set: the dashboard's templates are strict about undefined names
-    ctx: dict[str, Any] = {"window": window, "windows": WINDOWS, "span": span, "step": step, "error": None, "total": None}
-    try:
-        report = usage(ui.ledger, span, (step,))
-        ctx |= {"total": report.total, "charts": charts(report, step)}
-    except WardenError as exc:
-        ctx["error"] = str(exc)
+    ctx: dict[str, Any] = {"window": window, "windows": WINDOWS, "span": span, "step": step}
+    slots, total = traffic(ui.ledger, span, step)
+    ctx |= {"total": total, "charts": charts(slots, step)}
     ctx["errors"] = queries.recent_errors(ui.ledger, span.since)
     ctx["monitor"] = monitor_results(ui.ledger)
     return ui.render(request, "traffic.html", **ctx)
