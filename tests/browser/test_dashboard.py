@@ -21,10 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
-from markup_peer import ANSWER, PAYLOAD, make_app
+from markup_peer import PAYLOAD, make_app
 
 import weightwarden
 from openai_peer import PeerServer, free_port
+
+# slow: it starts `warden` subprocesses (`make test` runs them all the same); browser: `-m browser` picks these alone.
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -139,9 +142,9 @@ def site(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sit
             auth = {"Authorization": f"Bearer {ADMIN}"}
             made = httpx.post(f"{root}/admin/keys", headers=auth, json={"name": "reader"}, timeout=30)
             assert made.status_code == 200, made.text
-            for model in ("default", "markup"):  # traffic with stored markup for the traffic and guard pages
-                body = {"model": model, "messages": [{"role": "user", "content": STORED_PROMPT}], "max_tokens": 8}
-                httpx.post(f"{root}/v1/chat/completions", headers=auth, json=body, timeout=120)
+            # traffic with stored markup for the traffic and guard pages (the guard flags or redacts parts of it)
+            body = {"model": "markup", "messages": [{"role": "user", "content": STORED_PROMPT}], "max_tokens": 8}
+            httpx.post(f"{root}/v1/chat/completions", headers=auth, json=body, timeout=120)
             yield Site(root, home, made.json()["key"], run_a, run_b, log)
         finally:
             proc.terminate()
@@ -411,9 +414,8 @@ def test_the_playground_streams_a_reply_with_the_guards_verdicts(admin: Watched)
 def test_a_markup_answer_is_shown_as_text(admin: Watched) -> None:
     lengths = chat(admin.page, "markup", "Answer with markup, please.")
     assert len({n for n in lengths if n > 0}) >= 2, lengths
-    admin.page.wait_for_function("(t) => document.getElementById('reply').textContent.includes(t)", arg=PAYLOAD)
-    assert PAYLOAD in admin.page.locator("#reply").inner_text()
-    assert ANSWER.startswith("Here is ")
+    reply = admin.page.locator("#reply").inner_text()
+    assert PAYLOAD in reply, f"the answer's markup is not shown as text: {reply!r}"
     no_injected_markup(admin.page)
     assert admin.errors == []
 
