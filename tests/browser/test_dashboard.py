@@ -470,6 +470,8 @@ def tab_through(page: Any, stops: int = 60) -> list[dict[str, Any]]:
         ("/ui/keys", [("input", "name"), ("button", "")]),
         ("/ui/playground", [("textarea", "prompt"), ("select", "model"), ("button", "send")]),
         ("/ui/runs", [("a", "")]),
+        ("/ui/compare", [("select", "a"), ("select", "b"), ("button", "")]),
+        ("/ui/traffic", [("select", "window"), ("button", "")]),
     ],
 )
 def test_keyboard_alone_reaches_the_main_controls_with_visible_focus(
