@@ -9,6 +9,7 @@ bucket counts, to the bucket's width (see SEGMENTS; nearest rank, reported as th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,8 +60,14 @@ def _step(name: str, dialect: str) -> sa.ColumnElement[Any]:
     r = t.requests
     if dialect == "sqlite":  # UTC wall time as ISO text: the hour is its first 13 characters
         return sa.func.substr(r.c.time, 1, 13 if name == "hour" else 10)
-    pattern = "YYYY-MM-DD HH24" if name == "hour" else "YYYY-MM-DD"
-    return sa.func.to_char(sa.func.timezone("UTC", r.c.time), pattern)
+    return sa.func.date_trunc(name, sa.func.timezone("UTC", r.c.time))  # cheaper per row than to_char
+
+
+def _label(value: Any, step: str) -> str:
+    """A step's key as text: 2026-12-03 16 for an hour, 2026-12-03 for a day, on either database."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H" if step == "hour" else "%Y-%m-%d")
+    return str(value)
 
 
 @dataclass
@@ -120,6 +127,7 @@ def traffic(ledger: Ledger, window: Window, step: str) -> tuple[list[Slot], Slot
     slots: dict[str, Slot] = {}
     total = Slot("total")
     for row in ledger.query("traffic per step", stmt):
-        slots.setdefault(str(row["s"]), Slot(str(row["s"]))).add(row)
+        label = _label(row["s"], step)
+        slots.setdefault(label, Slot(label)).add(row)
         total.add(row)
     return [slots[k] for k in sorted(slots)], total
