@@ -140,9 +140,9 @@ def bulk_insert_postgres(url: str, rows: Iterator[dict[str, Any]]) -> None:
                 if n % 200_000 == 0:
                     print(f"  {n:,} rows", file=sys.stderr)
         conn.commit()
+        conn.autocommit = True  # VACUUM cannot run in a transaction; a running ledger has been vacuumed by now
         with conn.cursor() as cur:
-            cur.execute("ANALYZE requests")
-        conn.commit()
+            cur.execute("VACUUM ANALYZE requests")
     finally:
         raw.close()
         engine.dispose()

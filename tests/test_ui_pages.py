@@ -28,8 +28,14 @@ from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.ui import pages
 from weightwarden.ui.context import UiContext
-from weightwarden.ui.traffic_rollup import traffic
+from weightwarden.ui.traffic_rollup import SEGMENTS, traffic
 
+try:
+    import pgcluster
+except ModuleNotFoundError:  # tests/ is a package, or pytest runs with --import-mode=importlib
+    from tests import pgcluster
+
+pg_cluster = pgcluster.pg_cluster
 TASK = Path(__file__).parent / "data" / "compare_easy_mc.yaml"
 ADMIN = "admin-secret-for-tests"
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -312,3 +318,30 @@ def test_every_page_has_one_h1_a_title_and_labelled_selects(world: World) -> Non
         assert re.search(r"<title>[^<]+</title>", html)
         for select_id in re.findall(r'<select id="([^"]+)"', html):
             assert f'<label for="{select_id}">' in html
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_latency_buckets_bound_each_value_from_above(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    values = [0.5, 9.99, 199.9, 200.0, 999.0, 1000.0, 4999.0, 29999.0, 30000.0, 700000.0]
+    now = utcnow().replace(minute=30)
+    url = (
+        f"sqlite:///{tmp_path / 'ledger.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_cluster").fresh_url()
+    )
+    with Ledger(url) as ledger:
+        rows = [
+            RequestRecord(
+                f"LAT{i:023d}", now - timedelta(hours=len(values) - i), "/v1/chat/completions", 200, total_ms=v
+            )
+            for i, v in enumerate(values)
+        ]
+        ledger.add_requests(lambda: rows).result()
+        slots, _ = traffic(ledger, parse_window("24h"), "hour")
+    assert [s.requests for s in slots] == [1] * len(values)
+    for slot, v in zip(slots, values, strict=True):
+        upper = slot.percentile(50)
+        width = next((w for end, w in SEGMENTS if v < end), SEGMENTS[-1][1])
+        assert upper is not None and (v < upper <= v + width or (v >= SEGMENTS[-1][0] and upper == SEGMENTS[-1][0]))
