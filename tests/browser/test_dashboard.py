@@ -95,10 +95,13 @@ def warden(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def eval_run(home: Path, work: Path, *extra: str) -> str:
-    done = warden(home, work, "eval", "default", "--task", str(work / "ui_markup.yaml"), "--json", "-q", *extra)
-    assert done.returncode == 0, done.stderr
-    return str(json.loads(done.stdout)["run_id"])
+def eval_runs(home: Path, work: Path) -> tuple[str, str]:
+    """Two eval runs of the markup task and a compare run of them, from one `warden compare` (one process start)."""
+    task = str(work / "ui_markup.yaml")
+    done = warden(home, work, "compare", "default", "default", "--task", task, "--json", "-q")
+    assert done.returncode in (0, 1), done.stderr  # 1: a gate failed, which is no concern here
+    result = json.loads(done.stdout)
+    return str(result["base"]["run_id"]), str(result["candidate"]["run_id"])
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +112,7 @@ def site(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sit
     (work / "ui_markup.yaml").write_text(TASK_YAML)
     rows = [{**r, "answer": i % 2 if i else 0} for i, r in enumerate(TASK_ROWS)]
     (work / "ui_markup.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    run_a = eval_run(home, work)
-    run_b = eval_run(home, work, "--fresh")  # answers from the cache: the same items, a second run to compare
-    compared = warden(home, work, "compare", "default", "default", "--run-base", run_a, "--run-candidate", run_b)
-    assert compared.returncode in (0, 1), compared.stderr
+    run_a, run_b = eval_runs(home, work)
     (work / "policy.yaml").write_text("store_text: true\n")  # and the guard's bundled policy
     port = free_port()
     log = work / "serve.log"
