@@ -525,6 +525,10 @@ def test_warden_serve_mounts_the_dashboard_unless_told_not_to(tmp_path: Path) ->
             assert overview.status_code == 200 and "default" in overview.text
             assert "<option>default</option>" in c.get("/ui/playground").text
             assert c.get("/v1/models").status_code == 401, "the API still needs a key"
+            document = c.get("/openapi.json", headers={"Authorization": f"Bearer {admin}"}).json()
+            assert "/v1/chat/completions" in document["paths"] and not any(
+                p.startswith("/ui") for p in document["paths"]
+            )
     finally:
         stop(proc)
     proc, base = start(env, *args, "--no-ui")

@@ -80,7 +80,7 @@ class SecurityHeaders:
 def mount_ui(app: FastAPI, ui: UiContext) -> None:
     """Serve the dashboard at /ui on app (whose key gate must leave /ui open: create_app(open_prefixes=("/ui",)))."""
     app.state.ui = ui
-    app.include_router(build_ui_router(ui), prefix=UI_PREFIX)
+    app.include_router(build_ui_router(ui), prefix=UI_PREFIX, include_in_schema=False)  # not part of the API
 
     async def home() -> RedirectResponse:
         return RedirectResponse(UI_PREFIX + "/", status_code=307)
