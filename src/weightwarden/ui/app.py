@@ -97,7 +97,7 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
     if exc.redirect is not None:
         return RedirectResponse(exc.redirect, status_code=303)
     if "text/event-stream" in request.headers.get("accept", ""):
-        event = f"event: problem\ndata: {json.dumps(exc.message)}\n\nevent: done\ndata: \"\"\n\n"
+        event = f'event: problem\ndata: {json.dumps(exc.message)}\n\nevent: done\ndata: ""\n\n'
         return Response(event, exc.status, media_type="text/event-stream")
     return ui_of(request).render(request, "error.html", exc.status, title=exc.title, message=exc.message)
 
