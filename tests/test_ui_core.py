@@ -11,18 +11,19 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
@@ -32,12 +33,18 @@ from openai_peer import PeerServer, free_port
 from weightwarden.gateway import ModelSpec
 from weightwarden.gateway.auth import KeyStore
 from weightwarden.guard import default_policy
-from weightwarden.ledger import Ledger, RequestRecord
+from weightwarden.ledger import Ledger, RequestRecord, schema
+from weightwarden.ledger import engine as engines
 from weightwarden.ledger.records import utcnow
 from weightwarden.runtimes import Artifact, GenerationParams, Message
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.ui import UiContext, UiSettings, create_ui_app
 from weightwarden.watermark import ephemeral_config
+
+try:
+    import pgcluster
+except ModuleNotFoundError:  # tests/ is a package, or pytest runs with --import-mode=importlib
+    from tests import pgcluster
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -73,8 +80,23 @@ def alert_of(html: str) -> str:
 
 
 class Alone:
-    def __init__(self, ledger: Ledger, keys: KeyStore, app: FastAPI, path: Path) -> None:
-        self.ledger, self.keys, self.app, self.path = ledger, keys, app, path
+    def __init__(self, ledger: Ledger, keys: KeyStore, app: FastAPI, url: str) -> None:
+        self.ledger, self.keys, self.app, self.url = ledger, keys, app, url
+
+    def expire_sessions(self) -> int:
+        """Move every session's expiry into the past, as another process would see it; how many there were."""
+        engine = engines.create_engine(engines.parse_url(self.url))
+        try:
+            with engine.begin() as conn:
+                past = datetime(2000, 1, 1, tzinfo=UTC)
+                return conn.execute(sa.update(schema.ui_sessions).values(expires_at=past)).rowcount
+        finally:
+            engine.dispose()
+
+    def sessions(self) -> int:
+        return int(
+            self.ledger.query("sessions", sa.select(sa.func.count().label("n")).select_from(schema.ui_sessions))[0]["n"]
+        )
 
     def client(self, https: bool = False) -> TestClient:
         return TestClient(self.app, base_url="https://testserver" if https else "http://testserver")
@@ -85,13 +107,21 @@ class Alone:
         return c
 
 
-@pytest.fixture
-def alone(tmp_path: Path) -> Iterator[Alone]:
-    path = tmp_path / "ledger.db"
-    with Ledger(f"sqlite:///{path}") as ledger:
+# The session's PostgreSQL cluster (tests/pgcluster.py), requested through getfixturevalue; skips without PostgreSQL.
+pg_cluster = pgcluster.pg_cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def alone(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Alone]:
+    """The dashboard alone (as `warden ui` serves it) over an empty ledger, on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = str(request.getfixturevalue("pg_cluster").fresh_url())
+    with Ledger(url) as ledger:
         keys = KeyStore(ledger, ADMIN)
         app = create_ui_app(UiContext(ledger, keys, settings=UiSettings(session_hours=2.0)))
-        yield Alone(ledger, keys, app, path)
+        yield Alone(ledger, keys, app, url)
 
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_deletes_the_session(alone: Alone) -> None:
@@ -133,11 +163,9 @@ def test_the_cookie_is_secure_over_https(alone: Alone) -> None:
 def test_an_expired_session_signs_out_and_is_deleted(alone: Alone) -> None:
     c = alone.admin()
     assert c.get("/ui/", follow_redirects=False).status_code == 200
-    with sqlite3.connect(alone.path) as con:
-        assert con.execute("UPDATE ui_sessions SET expires_at = '2000-01-01 00:00:00.000000'").rowcount == 1
+    assert alone.expire_sessions() == 1
     assert c.get("/ui/", follow_redirects=False).headers["location"] == "/ui/login"
-    with sqlite3.connect(alone.path) as con:
-        assert con.execute("SELECT COUNT(*) FROM ui_sessions").fetchone() == (0,)
+    assert alone.sessions() == 0
 
 
 def test_a_revoked_key_loses_its_session(alone: Alone) -> None:
@@ -525,6 +553,10 @@ def test_warden_serve_mounts_the_dashboard_unless_told_not_to(tmp_path: Path) ->
             assert overview.status_code == 200 and "default" in overview.text
             assert "<option>default</option>" in c.get("/ui/playground").text
             assert c.get("/v1/models").status_code == 401, "the API still needs a key"
+            document = c.get("/openapi.json", headers={"Authorization": f"Bearer {admin}"}).json()
+            assert "/v1/chat/completions" in document["paths"] and not any(
+                p.startswith("/ui") for p in document["paths"]
+            )
     finally:
         stop(proc)
     proc, base = start(env, *args, "--no-ui")

@@ -80,7 +80,7 @@ class SecurityHeaders:
 def mount_ui(app: FastAPI, ui: UiContext) -> None:
     """Serve the dashboard at /ui on app (whose key gate must leave /ui open: create_app(open_prefixes=("/ui",)))."""
     app.state.ui = ui
-    app.include_router(build_ui_router(ui), prefix=UI_PREFIX)
+    app.include_router(build_ui_router(ui), prefix=UI_PREFIX, include_in_schema=False)  # not part of the API
 
     async def home() -> RedirectResponse:
         return RedirectResponse(UI_PREFIX + "/", status_code=307)
@@ -97,7 +97,7 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
     if exc.redirect is not None:
         return RedirectResponse(exc.redirect, status_code=303)
     if "text/event-stream" in request.headers.get("accept", ""):
-        event = f"event: problem\ndata: {json.dumps(exc.message)}\n\nevent: done\ndata: \"\"\n\n"
+        event = f'event: problem\ndata: {json.dumps(exc.message)}\n\nevent: done\ndata: ""\n\n'
         return Response(event, exc.status, media_type="text/event-stream")
     return ui_of(request).render(request, "error.html", exc.status, title=exc.title, message=exc.message)
 

@@ -18,8 +18,18 @@ class Form:
     def __init__(self, fields: dict[str, str]) -> None:
         self.fields = fields
 
-    def text(self, name: str, *, required: bool = False, limit: int | None = None, label: str | None = None) -> str:
-        value = self.fields.get(name, "").strip() if name != "prompt" else self.fields.get(name, "")
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        limit: int | None = None,
+        label: str | None = None,
+        strip: bool = True,
+    ) -> str:
+        """A field's text (stripped unless strip is False: a prompt or pasted text is kept as it was written)."""
+        value = self.fields.get(name, "")
+        value = value.strip() if strip else value
         if required and not value.strip():
             raise UiProblem(400, f"{label or name} is missing: fill it in and send the form again")
         if limit is not None and len(value) > limit:

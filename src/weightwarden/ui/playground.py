@@ -61,7 +61,7 @@ def playground(request: Request, caller: Caller = Depends(require_admin)) -> Res
 
 def _task(ui: UiContext, form: Form, request_id: str, stream: bool) -> ChatTask:
     models = chat_models(ui.gateway)
-    prompt = form.text("prompt", required=True, limit=ui.settings.max_prompt_chars, label="Prompt")
+    prompt = form.text("prompt", required=True, limit=ui.settings.max_prompt_chars, label="Prompt", strip=False)
     model = form.text("model") or (models[0] if models else "")
     if model not in models:
         raise UiProblem(400, f"no chat model {model[:80]!r} is served here: pick one of {', '.join(models) or 'none'}")
@@ -182,7 +182,7 @@ class _Tokens:
 async def watermark(request: Request, caller: Caller = Depends(require_admin)) -> Response:
     ui = ui_of(request)
     form = await read_form(request, ui.settings.max_form_bytes)
-    text = form.text("text", required=True, limit=ui.settings.max_prompt_chars, label="Text")
+    text = form.text("text", required=True, limit=ui.settings.max_prompt_chars, label="Text", strip=False)
     config = ui.watermark_config()
     gw = ui.gateway
     backend = (
