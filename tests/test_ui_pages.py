@@ -43,25 +43,43 @@ TUNED = "b" * 64
 
 
 def build_app(ledger: Ledger, admin_secret: str = ADMIN) -> FastAPI:
-    """The pages under /ui, as ui-core's app mounts them (`for r in ROUTERS: router.include_router(r)`)."""
+    """The pages under /ui: mounted by ui-core's mount_ui when it is there, else as it mounts them."""
     app = FastAPI()
-    app.state.ui = UiContext(ledger, KeyStore(ledger, admin_secret))
-    router = APIRouter(prefix="/ui")
-    for r in pages.ROUTERS:
-        router.include_router(r)
-    app.include_router(router)
+    ui = UiContext(ledger, KeyStore(ledger, admin_secret))
+    try:
+        from weightwarden.ui.app import mount_ui  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # before ui-core's app is merged: `for r in ROUTERS: router.include_router(r)`
+        app.state.ui = ui
+        router = APIRouter(prefix="/ui")
+        for r in pages.ROUTERS:
+            router.include_router(r)
+        app.include_router(router)
+    else:
+        mount_ui(app, ui)
     return app
 
 
-def signed_in(secret: str) -> dict[str, str]:
-    """How a test signs in to the stand-in auth (an API key header); ui-core's session cookie replaces it."""
-    return {"Authorization": f"Bearer {secret}"}
+def client_of(app: FastAPI, secret: str | None) -> TestClient:
+    """A client signed in with this key (None: not signed in): ui-core's sign-in form when it is there, else the
+    stand-in's key header."""
+    client = TestClient(app, follow_redirects=False)
+    if secret is None:
+        return client
+    login = client.get("/ui/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', login.text) if login.status_code == 200 else None
+    if token is None:
+        client.headers["Authorization"] = f"Bearer {secret}"
+    else:
+        assert client.post("/ui/login", data={"key": secret, "csrf": token.group(1)}).status_code == 303
+    return client
 
 
 @dataclass
 class World:
     ledger: Ledger
-    client: TestClient
+    client: TestClient  # signed in as the admin
+    user: TestClient  # signed in with a key that is not an admin's
+    anon: TestClient  # not signed in
     model: str
     eval_a: str
     eval_b: str
@@ -155,14 +173,16 @@ def world(
     ledger.finish_run(audit, "ok", {})
     user_secret, _ = KeyStore(ledger).create("someone")
     _requests(ledger)
-    client = TestClient(build_app(ledger), follow_redirects=False)
-    yield World(ledger, client, default_artifact.sha256, eval_a, eval_b, audit, inspect_id, user_secret)
-    client.close()
+    app = build_app(ledger)
+    clients = [client_of(app, ADMIN), client_of(app, user_secret), client_of(app, None)]
+    yield World(ledger, *clients, default_artifact.sha256, eval_a, eval_b, audit, inspect_id, user_secret)
+    for c in clients:
+        c.close()
     ledger.close()
 
 
 def get(w: World, path: str) -> str:
-    resp = w.client.get(path, headers=signed_in(ADMIN))
+    resp = w.client.get(path)
     assert resp.status_code == 200, resp.text[:500]
     assert resp.headers["content-type"].startswith("text/html")
     return resp.text
@@ -189,7 +209,7 @@ def test_model_page_shows_facts_verdict_clauses_findings_lineage_and_runs(world:
 
 
 def test_bom_download_is_rebuilt_from_the_stored_inspection(world: World) -> None:
-    resp = world.client.get(f"/ui/models/{world.model}/bom.cdx.json", headers=signed_in(ADMIN))
+    resp = world.client.get(f"/ui/models/{world.model}/bom.cdx.json")
     assert resp.status_code == 200 and "attachment" in resp.headers["content-disposition"]
     bom = resp.json()
     assert bom["bomFormat"] == "CycloneDX" and bom["specVersion"] == "1.6"
@@ -277,16 +297,16 @@ def test_guard_page_marks_the_deciding_span_and_escapes_the_rest(world: World) -
 
 def test_unknown_run_item_and_model_are_404_pages(world: World) -> None:
     for path in ("/ui/runs/NOPE", f"/ui/runs/{world.eval_a}/items/999999", "/ui/models/" + "c" * 64):
-        resp = world.client.get(path, headers=signed_in(ADMIN))
+        resp = world.client.get(path)
         assert resp.status_code == 404 and "Not found" in one_h1(resp.text)
-    resp = world.client.get(f"/ui/compare?a=NOPE&b={world.eval_b}", headers=signed_in(ADMIN))
+    resp = world.client.get(f"/ui/compare?a=NOPE&b={world.eval_b}")
     assert resp.status_code == 404 and "no run" in resp.text
 
 
 def test_pages_need_an_admin(world: World) -> None:
     for path in ("/ui/runs", "/ui/traffic", "/ui/guard", f"/ui/models/{world.model}", "/ui/compare"):
-        assert world.client.get(path).status_code == 303
-        assert world.client.get(path, headers=signed_in(world.user_secret)).status_code == 403
+        assert world.anon.get(path).status_code == 303
+        assert world.user.get(path).status_code == 403
 
 
 def test_traffic_rollup_agrees_with_monitor_usage_to_the_bucket(world: World) -> None:
