@@ -128,6 +128,22 @@ def sqlite_schema(path: Path) -> dict[str, dict[str, Any]]:
 
 
 EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
+    # m008_ui_sessions: the dashboard's sessions, keyed by the sha256 of the cookie.
+    "ui_sessions": {
+        "columns": [
+            ("id_hash", "VARCHAR(64)", True, 1),
+            ("key_id", "VARCHAR(26)", True, 0),
+            ("csrf", "VARCHAR(64)", True, 0),
+            ("created_at", "DATETIME", True, 0),
+            ("expires_at", "DATETIME", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("ix_ui_sessions_expires_at", False, ("expires_at",)),
+            ("sqlite_autoindex_ui_sessions_1", True, ("id_hash",)),
+        ],
+        "checks": [],
+    },
     # m006_request_sketches: a text-free sketch of each audited request, for drift tests.
     "request_sketches": {
         "columns": [
@@ -217,6 +233,12 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         "indexes": [
             ("ix_requests_key_id_time", False, ("key_id", "time")),
             ("ix_requests_time", False, ("time",)),
+            # m010_requests_time_covering: the dashboard's traffic charts read this index alone.
+            (
+                "ix_requests_time_totals",
+                False,
+                ("time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"),
+            ),
             ("sqlite_autoindex_requests_1", True, ("request_id",)),
         ],
         "checks": [],
@@ -406,7 +428,14 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "response_text",
                 "watermark",
             ],
-            [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
+            [
+                ("ix_requests_key_id_time", ("key_id", "time")),
+                ("ix_requests_time", ("time",)),
+                (
+                    "ix_requests_time_totals",
+                    ("time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"),
+                ),
+            ],
         ),
         "rate_events": (["id", "key_id", "at", "requests", "tokens"], [("ix_rate_events_key_id_at", ("key_id", "at"))]),
         "reservations": (
@@ -436,6 +465,10 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "refusal",
             ],
             [("ix_request_sketches_time", ("time",))],
+        ),
+        "ui_sessions": (
+            ["id_hash", "key_id", "csrf", "created_at", "expires_at"],
+            [("ix_ui_sessions_expires_at", ("expires_at",))],
         ),
     }
     assert [u["name"] for u in inspector.get_unique_constraints("items")] == ["uq_items_run_id_key"]

@@ -108,13 +108,16 @@ def serve(
     alert_every: Annotated[
         float, typer.Option("--alert-every", min=1.0, help="Seconds between two checks of the alert rules.")
     ] = 300.0,
+    with_ui: Annotated[
+        bool, typer.Option("--ui/--no-ui", help="Serve the dashboard at /ui (sign in with a key).")
+    ] = True,
     db: DbOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Serve MODEL (and the models in --routes) over an OpenAI-compatible API with keys, limits, guard and audit.
 
     Every route but /health needs a key (`warden keys create`). The admin key comes from WARDEN_ADMIN_KEY, or is
-    made and printed once, on the first start, and stored hashed.
+    made and printed once, on the first start, and stored hashed. The dashboard at /ui signs in with a key too.
     """
     import uvicorn
 
@@ -159,14 +162,23 @@ def serve(
         if secret is not None:
             err_console.print("[bold]admin key[/] (shown this once; it is stored only as a hash):", highlight=False)
             typer.echo(secret)
-        app = create_app(config, ledger=ledger)
+        app = create_app(config, ledger=ledger, open_prefixes=("/ui",) if with_ui else ())
+        if with_ui:
+            from weightwarden.cli.ui import detection_key
+            from weightwarden.ui import UiContext, UiSettings, mount_ui
+
+            gw = app.state.gateway
+            ui_settings = UiSettings(session_hours=s.ui_session_hours)
+            mount_ui(app, UiContext(ledger, gw.keys, gateway=gw, settings=ui_settings, watermark=detection_key(s)))
         if not quiet:
             guard = "on" if app.state.gateway.guard.enabled else "off"
             if mark is not None:
                 guard += f" · watermark key {mark.fingerprint}"
             names = ", ".join(sp.name for sp in specs)
             err_console.print(
-                f"serving {names} on http://{host}:{port}/v1 · guard {guard} · ledger {ledger.url}", highlight=False
+                f"serving {names} on http://{host}:{port}/v1 · guard {guard} · ledger {ledger.url}"
+                + (f" · dashboard http://{host}:{port}/ui/" if with_ui else ""),
+                highlight=False,
             )
         uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")
 

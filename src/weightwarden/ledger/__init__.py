@@ -23,6 +23,7 @@ from weightwarden.ledger.records import (
     RunStatus,
     SketchRecord,
     StageRecord,
+    UiSessionRecord,
 )
 from weightwarden.ledger.store import Ledger
 
@@ -41,4 +42,5 @@ __all__ = [
     "RunStatus",
     "SketchRecord",
     "StageRecord",
+    "UiSessionRecord",
 ]

@@ -224,6 +224,33 @@ def m007_key_quota(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def m008_ui_sessions(conn: Connection) -> None:
+    """Create ui_sessions: the dashboard's signed-in sessions (the cookie's sha256, never the cookie)."""
+    md = sa.MetaData()
+    sa.Table(
+        "ui_sessions",
+        md,
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("key_id", sa.String(26), nullable=False),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+        sa.Index("ix_ui_sessions_expires_at", "expires_at"),
+    )
+    md.create_all(conn)
+
+
+def m010_requests_time_covering(conn: Connection) -> None:
+    """Index the audit rows by time with the columns the dashboard's traffic charts add up, so a chart over a window
+    reads the index alone, never the rows (whose verdict JSON and text make them wide)."""
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_requests_time_totals ON requests "
+            "(time, status, total_ms, prompt_tokens, completion_tokens, cost_usd)"
+        )
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_gateway,
@@ -232,6 +259,8 @@ MIGRATIONS: list[Migration] = [
     m005_stage_results,
     m006_request_sketches,
     m007_key_quota,
+    m008_ui_sessions,
+    m010_requests_time_covering,
 ]
 
 

@@ -143,6 +143,17 @@ class ApiKeyRecord:
 
 
 @dataclass(frozen=True)
+class UiSessionRecord:
+    """A dashboard session: the sha256 of its cookie (never the cookie), the key signed in, its CSRF token."""
+
+    id_hash: str
+    key_id: str
+    csrf: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class RequestRecord:
     """The audit row of one gateway request.
 

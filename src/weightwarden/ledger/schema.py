@@ -165,6 +165,9 @@ requests = sa.Table(
     sa.Column("watermark", sa.String(16), nullable=True),  # m003: the key's fingerprint when the answer was marked
     sa.Index("ix_requests_key_id_time", "key_id", "time"),
     sa.Index("ix_requests_time", "time"),
+    sa.Index(  # m010: the traffic charts read this index alone
+        "ix_requests_time_totals", "time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"
+    ),
 )
 
 eval_cache = sa.Table(
@@ -206,4 +209,15 @@ request_sketches = sa.Table(
     json_column("guard_scores"),
     sa.Column("refusal", sa.Boolean, nullable=True),
     sa.Index("ix_request_sketches_time", "time"),
+)
+
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),  # m008: sha256 of the session cookie
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_ui_sessions_expires_at", "expires_at"),
 )

@@ -34,6 +34,7 @@ from weightwarden.ledger.records import (
     StageRecord,
     utcnow,
 )
+from weightwarden.ledger.sessions import UiSessions
 from weightwarden.ledger.writer import WRITER_OPTION, Writer
 
 T = TypeVar("T")
@@ -54,7 +55,7 @@ def _upsert(dialect: str, table: sa.Table, key: list[str], update: list[str]) ->
     return stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in update})
 
 
-class Ledger:
+class Ledger(UiSessions):
     """The record of every model, run, item result and event, in a SQLite file or a PostgreSQL database.
 
     url: sqlite:///path/to/ledger.db (created with its folder if missing) or postgresql+psycopg://...
