@@ -226,11 +226,15 @@ def ray_session(ray: Any, address: str | None, num_cpus: int | None = None) -> I
                 include_dashboard=False,
                 **quiet,
             )
-    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+    except Exception as exc:  # Ray raises bare Exceptions too (a node that did not start within its 30 s)
+        if address:
+            raise RemoteError(
+                f"cannot reach the Ray cluster at {address}: {exc}. Start one with `ray start --head` and pass its "
+                "address (host:6379, or ray://host:10001 for Ray Client), or a bare --ray for a local one"
+            ) from None
         raise RemoteError(
-            f"cannot reach {where}: {exc}. Start one with `ray start --head` and pass its address "
-            "(host:6379, or ray://host:10001 for Ray Client), or run `--ray` without an address for a local one"
+            f"could not start a local Ray cluster: {exc}. On a busy machine Ray's processes can miss their 30 s "
+            "start-up limit: try again when it is quieter, or start one with `ray start --head` and pass its address"
         ) from None
     try:
         yield address or "local"
