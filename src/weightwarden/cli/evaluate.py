@@ -180,7 +180,7 @@ def evaluate(
             help="Score the items on Ray actors, each with its own copy of the model (a remote model: each calls its "
             "server); the ledger, cache and scores are those of a run without --ray. A bare --ray starts a local "
             "Ray for the run; --ray ADDRESS connects to a cluster (host:6379 or ray://host:10001). Needs `pip "
-            "install 'weightwarden[ray]'`.",
+            "install 'weightwarden\\[ray]'`.",
             show_default=False,
         ),
     ] = None,

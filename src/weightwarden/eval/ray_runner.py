@@ -86,6 +86,7 @@ class WorkerSpec:
     limit: int | None
     use_cache: bool
     batch_generations: bool
+    niceness: int | None = None  # a local cluster's actors run at the driver's niceness (`nice warden eval --ray`)
 
 
 @dataclass
@@ -112,6 +113,10 @@ class EvalWorker:
         self.store = MemoryStore()  # this actor's answers so far, and those the driver sent with each unit
         self.runtime: Runtime | None = None
         self.error: str | None = None
+        if spec.niceness is not None and hasattr(os, "setpriority"):
+            # Ray's daemons may run at another priority than the driver; the model's work keeps the driver's.
+            with suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, spec.niceness)
         try:
             self.runtime = load_runtime(
                 spec.artifact, spec.backend, n_ctx=spec.n_ctx, threads=spec.threads, timeout=spec.timeout
@@ -344,7 +349,10 @@ def run_eval_ray(
     items = len(eval_work(tasks, limit))
     with ray_session(ray, address) as where:
         plan = plan_workers(ray, workers, threads, remote=artifact.format == "remote", items=items)
-        spec = WorkerSpec(artifact, backend, n_ctx, plan.threads, timeout, limit, use_cache, batch_generations)
+        niceness = os.getpriority(os.PRIO_PROCESS, 0) if where != address and hasattr(os, "getpriority") else None
+        spec = WorkerSpec(
+            artifact, backend, n_ctx, plan.threads, timeout, limit, use_cache, batch_generations, niceness
+        )
         pool = _Pool(ray, ray.remote(EvalWorker), spec, ray.put(list(tasks)), plan)
         try:
             first = pool.start(plan.workers, start_timeout)[0]
