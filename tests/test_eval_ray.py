@@ -51,9 +51,13 @@ def local_ray() -> Iterator[Any]:
     """A local Ray started for this module: two CPUs, a small object store, no dashboard; shut down after.
 
     Ray's raylet gives its agents 30 s to start, which they miss on a machine busy with other (niced) work; so its
-    daemons start at priority -5 (idle once started) where this process may ask for it, and a failed start is tried once more. The
-    actors go back to this process's niceness (run_eval_ray passes it), so the model's work stays nice.
+    daemons start at priority -5 (idle once started) where this process may ask for it, and a failed start is tried
+    once more. The actors go back to this process's niceness (run_eval_ray passes it): the model's work stays nice.
     """
+    # No idle workers started ahead of need: on two busy cores they slow the agents' start past the limit.
+    env = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     before = os.getpriority(os.PRIO_PROCESS, 0)
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, -5)
@@ -74,6 +78,11 @@ def local_ray() -> Iterator[Any]:
                     raise
     finally:
         os.setpriority(os.PRIO_PROCESS, 0, before)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     yield ray
     ray.shutdown()
 
@@ -131,10 +140,12 @@ def test_a_worker_killed_mid_run_loses_nothing(
     killed: list[str] = []
 
     def kill_one(done: int, total: int, task: str) -> None:
-        if not killed:  # at the first unit back, the other actor still has units in flight
-            name = sorted(n for n in ray.util.list_named_actors() if n.startswith("weightwarden-eval-"))[0]
-            ray.kill(ray.get_actor(name), no_restart=True)
-            killed.append(name)
+        if not killed:  # at the first unit back, both actors still have units in flight
+            # Actors are named weightwarden-eval-<run tag>-<slot>: kill slot 0 of this run (and of any stale tag).
+            names = sorted(n for n in ray.util.list_named_actors() if n.startswith("weightwarden-eval-"))
+            for name in {n.rsplit("-", 1)[0]: n for n in reversed(names)}.values():
+                ray.kill(ray.get_actor(name), no_restart=True)
+                killed.append(name)
 
     with open_ledger(tmp_path / "ray.db", default_artifact) as ledger:
         result = run_eval_ray(
