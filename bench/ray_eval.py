@@ -15,7 +15,6 @@ how many stored items are identical (input, output and scores) to the in-process
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -70,23 +69,15 @@ def main() -> None:
         runs["in-process"] = {"seconds": time.perf_counter() - t0, "workers": 0}
         items["in-process"] = items_of(ledger, result.run_id)
     t0 = time.perf_counter()
-    # As tests/test_eval_ray.py does: on a busy shared machine Ray's agents miss the raylet's 30 s start-up limit
-    # unless its daemons start at a higher priority, without idle workers; the actors return to our niceness.
     os.environ.update({"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"})
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, -5)
-    try:
-        ray.init(
-            address="local",
-            num_cpus=usable_cores(),
-            object_store_memory=128 * 1024 * 1024,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
+    ray.init(
+        address="local",
+        num_cpus=usable_cores(),
+        object_store_memory=128 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
     ray_start = time.perf_counter() - t0
     try:
         for workers in (1, 2):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -50,17 +49,12 @@ def metrics(result: EvalResult) -> dict[str, Any]:
 def local_ray() -> Iterator[Any]:
     """A local Ray started for this module: two CPUs, a small object store, no dashboard; shut down after.
 
-    Ray's raylet gives its agents 30 s to start, which they miss on a machine busy with other (niced) work; so its
-    daemons start at priority -5 (idle once started) where this process may ask for it, and a failed start is tried
-    once more. The actors go back to this process's niceness (run_eval_ray passes it): the model's work stays nice.
+    Ray's raylet gives its agents a few seconds to start, which they can miss on a machine busy with other work; so
+    no idle workers are started ahead of need, and a failed start is tried once more.
     """
-    # No idle workers started ahead of need: on two busy cores they slow the agents' start past the limit.
     env = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, -5)
     try:
         for attempt in range(2):
             try:
@@ -77,7 +71,6 @@ def local_ray() -> Iterator[Any]:
                 if attempt == 1:
                     raise
     finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -238,8 +238,8 @@ def ray_session(ray: Any, address: str | None, num_cpus: int | None = None) -> I
                 "address (host:6379, or ray://host:10001 for Ray Client), or a bare --ray for a local one"
             ) from None
         raise RemoteError(
-            f"could not start a local Ray cluster: {exc}. On a busy machine Ray's processes can miss their 30 s "
-            "start-up limit: try again when it is quieter, or start one with `ray start --head` and pass its address"
+            f"could not start a local Ray cluster: {exc}. On a busy machine Ray's processes can miss their start-up "
+            "limits: try again when it is quieter, or start one with `ray start --head` and pass its address"
         ) from None
     try:
         yield address or "local"
