@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from weightwarden.cli.common import (
     DbOption,
     JsonOption,
     QuietOption,
+    check_backend,
     console,
     err_console,
     open_runtime,
@@ -20,13 +22,14 @@ from weightwarden.cli.common import (
 )
 from weightwarden.cli.output import Format, FormatOption, Grid, echo_json, pick_format, show
 from weightwarden.cli.progress import Reporter
+from weightwarden.config import Settings
 from weightwarden.errors import TaskError
 from weightwarden.eval import EvalResult, load_suite, load_task, resolve_tasks, run_eval
 from weightwarden.eval.performance import performance
 from weightwarden.eval.runner import DEFAULT_BATCH_ITEMS
 from weightwarden.eval.suites import SUITES, EvalTask
 from weightwarden.ledger import Ledger, ModelRecord
-from weightwarden.runtimes import Runtime
+from weightwarden.runtimes import Artifact, Runtime
 from weightwarden.runtimes.platform_info import PLATFORM_KEY, platform_info
 
 
@@ -72,6 +75,50 @@ def eval_with_progress(
             progress=lambda done, total, task_id: report.update(done, total, stage=task_id),
             **kwargs,
         )
+
+
+def eval_on_ray(
+    artifact: Artifact, tasks: list[EvalTask], ledger: Ledger, s: Settings, options: RayOptions, **kwargs: Any
+) -> EvalResult:
+    """run_eval_ray with the same progress as eval_with_progress, as each unit of items comes back."""
+    from weightwarden.eval.ray_runner import run_eval_ray
+
+    with Reporter(options.label, quiet=options.quiet) as report:
+        return run_eval_ray(
+            artifact,
+            tasks,
+            ledger,
+            address=options.address,
+            workers=options.workers,
+            backend=check_backend(options.backend),
+            n_ctx=s.n_ctx,
+            threads=s.threads,
+            timeout=s.timeout,
+            progress=lambda done, total, task_id: report.update(done, total, stage=task_id),
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None
+    workers: int
+    backend: str
+    label: str
+    quiet: bool
+
+
+RAY_LOCAL = "local"  # what a bare --ray stands for: start a local Ray cluster for the run
+
+
+def bare_ray(args: list[str]) -> list[str]:
+    """`warden eval ... --ray` with no address means `--ray local` (typer has no options with an optional value)."""
+    if "eval" not in args:
+        return args
+    for i, arg in enumerate(args):
+        if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            return [*args[: i + 1], RAY_LOCAL, *args[i + 1 :]]
+    return args
 
 
 def evaluate(
@@ -125,6 +172,26 @@ def evaluate(
             "answers. Off by default, so that a rerun or a resumed run gives the same answers.",
         ),
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Score the items on Ray actors, each with its own copy of the model (a remote model: each calls its "
+            "server); the ledger, cache and scores are those of a run without --ray. A bare --ray starts a local "
+            "Ray for the run; --ray ADDRESS connects to a cluster (host:6379 or ray://host:10001). Needs `pip "
+            "install 'weightwarden\\[ray]'`.",
+            show_default=False,
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int,
+        typer.Option(
+            "--ray-workers",
+            min=0,
+            help="Ray actors to start (0: one per CPU of the cluster, each with one thread).",
+        ),
+    ] = 0,
     backend: BackendOption = "auto",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -139,7 +206,12 @@ def evaluate(
     perf_wanted = chosen in ("performance", "all")
     tasks = select_tasks(None if chosen == "performance" else chosen, task or [], allow_empty=perf_wanted)
     artifact = resolve_model(model, s, quiet or as_json)
-    runtime = open_runtime(artifact, backend, s)
+    if ray is not None:
+        from weightwarden.eval.ray_runner import import_ray
+
+        import_ray()  # before any model loads: without Ray, say how to get it
+    # With --ray the actors load the model; this process needs it only to measure speed.
+    runtime = open_runtime(artifact, backend, s) if ray is None or perf_wanted else None
     try:
         with Ledger(s.db_url) as ledger:
             ledger.upsert_model(ModelRecord.of(artifact))
@@ -152,14 +224,21 @@ def evaluate(
                 "batch_generations": batch_generations,
             }
             if not tasks:  # performance only
+                assert runtime is not None
                 where = platform_info(threads=runtime.info.details.get("threads")).as_dict()
                 run_id = ledger.start_run("eval", artifact.sha256, {"suites": ["performance"], PLATFORM_KEY: where})
                 result = EvalResult(run_id, artifact.sha256, [])
+            elif ray is not None:
+                address = None if ray == RAY_LOCAL else ray
+                options = RayOptions(address, ray_workers, backend, f"eval {model} on Ray", quiet or as_json)
+                result = eval_on_ray(artifact, tasks, ledger, s, options, **kwargs)
             else:
+                assert runtime is not None
                 result = eval_with_progress(
                     runtime, artifact.sha256, tasks, ledger, quiet or as_json, f"eval {model}", **kwargs
                 )
             if perf_wanted:
+                assert runtime is not None
                 if not (quiet or as_json):
                     err_console.print("measuring speed (5 repeats)", highlight=False)
                 perf = performance(runtime, s)
@@ -168,7 +247,8 @@ def evaluate(
                 if not tasks:
                     ledger.finish_run(result.run_id, "ok", {"tasks": [perf.as_dict()]})
     finally:
-        runtime.close()
+        if runtime is not None:
+            runtime.close()
     for note in result.warnings:  # on stderr even with --json, whose output carries them too
         err_console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if as_json:

@@ -95,7 +95,7 @@ for _group in (keys.app, watermark.app, monitor.app):
 
 def main() -> None:
     try:
-        app(prog_name="warden")
+        app(args=evaluate.bare_ray(sys.argv[1:]), prog_name="warden")
     except WardenError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

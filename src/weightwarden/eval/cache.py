@@ -6,9 +6,8 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from weightwarden.ledger import Ledger
 from weightwarden.runtimes.base import Generation, GenerationParams, LogLikelihood, Message, Runtime
 
 
@@ -20,6 +19,61 @@ def request_sha(request: dict[str, Any]) -> str:
 
 GenerationRequest = tuple[str, bool, int, tuple[str, ...]]
 """(prompt, through the chat template, max_tokens, stop strings): one greedy generation."""
+
+
+class ResponseStore(Protocol):
+    """Where cached answers live: the ledger's eval_cache, or a worker's MemoryStore that the driver writes back."""
+
+    def cached_response(self, model_hash: str, request_sha: str) -> Any | None: ...
+
+    def cache_response(self, model_hash: str, request_sha: str, response: Any) -> None: ...
+
+
+class MemoryStore:
+    """Cached answers in a dict, seeded with what the ledger held; `added` keeps the new ones to write back later.
+
+    An eval worker on another process or machine has no ledger: the driver looks its items' requests up, sends the
+    answers it found, and stores what the worker added, so the ledger's cache ends up as a one-process run leaves it.
+    """
+
+    def __init__(self, seed: dict[str, Any] | None = None) -> None:
+        self.responses: dict[str, Any] = dict(seed or {})
+        self.added: dict[str, Any] = {}
+
+    def cached_response(self, model_hash: str, request_sha: str) -> Any | None:
+        return self.responses.get(request_sha)
+
+    def cache_response(self, model_hash: str, request_sha: str, response: Any) -> None:
+        if request_sha not in self.responses:
+            self.responses[request_sha] = response
+            self.added[request_sha] = response
+
+    def take_added(self) -> dict[str, Any]:
+        """The answers added since the last call."""
+        added, self.added = self.added, {}
+        return added
+
+
+def loglikelihood_request(backend: str, context: str, continuation: str) -> dict[str, Any]:
+    """The cache's request for a log-likelihood (the backend is part of it: backends differ in the last digits)."""
+    return {"kind": "loglikelihood", "context": context, "continuation": continuation, "params": {"backend": backend}}
+
+
+def generation_request(backend: str, req: GenerationRequest, *, batched: bool = False) -> dict[str, Any]:
+    """The cache's request for a greedy generation; batched answers get their own keys (they can differ)."""
+    prompt, chat, max_tokens, stop = req
+    wire: dict[str, Any] = {
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "seed": 0,
+        "stop": list(stop),
+        "backend": backend,
+    }
+    if batched:
+        wire["batched"] = True
+    if chat:
+        return {"kind": "chat", "messages": [{"role": "user", "content": prompt}], "params": wire}
+    return {"kind": "complete", "context": prompt, "params": wire}
 
 
 @dataclass(frozen=True)
@@ -35,11 +89,17 @@ class Answer:
 class CachedRuntime:
     """Runs loglikelihood and generation requests on a runtime unless the ledger already holds the answer.
 
-    ledger None: no cache, every request runs. calls: requests actually run; hits: requests answered from the cache.
+    ledger: the ledger (or any ResponseStore); None: no cache, every request runs. calls: requests actually run;
+    hits: requests answered from the cache.
     """
 
     def __init__(
-        self, runtime: Runtime, model_hash: str, ledger: Ledger | None = None, *, batch_generations: bool = False
+        self,
+        runtime: Runtime,
+        model_hash: str,
+        ledger: ResponseStore | None = None,
+        *,
+        batch_generations: bool = False,
     ) -> None:
         self.runtime = runtime
         self.model_hash = model_hash
@@ -69,12 +129,7 @@ class CachedRuntime:
             self.ledger.cache_response(self.model_hash, sha, response)
 
     def _ll_request(self, context: str, continuation: str) -> dict[str, Any]:
-        return {
-            "kind": "loglikelihood",
-            "context": context,
-            "continuation": continuation,
-            "params": {"backend": self._backend},
-        }
+        return loglikelihood_request(self._backend, context, continuation)
 
     @staticmethod
     def _ll_response(ll: LogLikelihood) -> dict[str, Any]:
@@ -119,18 +174,7 @@ class CachedRuntime:
         return LogLikelihood(tuple(found["tokens"]), tuple(found["token_logprobs"]), bool(found["is_greedy"]))
 
     def _gen_request(self, prompt: str, chat: bool, max_tokens: int, stop: tuple[str, ...]) -> dict[str, Any]:
-        wire = {
-            "max_tokens": max_tokens,
-            "temperature": 0.0,
-            "seed": 0,
-            "stop": list(stop),
-            "backend": self._backend,
-        }
-        if self.batch_generations:
-            wire["batched"] = True
-        if chat:
-            return {"kind": "chat", "messages": [{"role": "user", "content": prompt}], "params": wire}
-        return {"kind": "complete", "context": prompt, "params": wire}
+        return generation_request(self._backend, (prompt, chat, max_tokens, stop), batched=self.batch_generations)
 
     @staticmethod
     def _gen_response(gen: Generation) -> dict[str, Any]:

@@ -8,7 +8,8 @@ with Ledger(url) as ledger:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from weightwarden.errors import TaskError
@@ -64,7 +65,7 @@ def _items(task: Task, limit: int | None) -> list[dict[str, Any]]:
     return limited(task.items, limit)
 
 
-def _work(tasks: Sequence[EvalTask], limit: int | None) -> list[tuple[EvalTask, Task, dict[str, Any]]]:
+def eval_work(tasks: Sequence[EvalTask], limit: int | None) -> list[tuple[EvalTask, Task, dict[str, Any]]]:
     """Every (task, underlying task, item) to run, in order."""
     out: list[tuple[EvalTask, Task, dict[str, Any]]] = []
     for t in tasks:
@@ -216,6 +217,132 @@ def _find_resumable(ledger: Ledger, model_hash: str, config: dict[str, Any]) -> 
     return None
 
 
+@dataclass
+class EvalStart:
+    """A run opened for work: its id, every (task, underlying task, item) in order, and the keys already stored."""
+
+    run_id: str
+    work: list[tuple[EvalTask, Task, dict[str, Any]]]
+    done_keys: set[str]
+    notes: list[str]
+    started: float
+
+
+def check_eval_args(tasks: Sequence[EvalTask], limit: int | None, batch_size: int) -> None:
+    """The argument checks both the in-process and the Ray runner make, before any model loads."""
+    if limit is not None and limit < 1:
+        raise TaskError(f"--limit must be at least 1, not {limit}")
+    if batch_size < 0:
+        raise TaskError(f"--batch-size must be 0 (no batching) or more, not {batch_size}")
+    if not tasks:
+        raise TaskError("no tasks to run: name a suite or pass --task PATH.yaml")
+
+
+def begin_eval(
+    ledger: Ledger,
+    model_hash: str,
+    tasks: Sequence[EvalTask],
+    *,
+    backend: str,
+    here: dict[str, Any],
+    limit: int | None,
+    resume: str | None,
+    auto_resume: bool,
+    extra_config: dict[str, Any] | None,
+    batch_generations: bool,
+) -> EvalStart:
+    """Open a new eval run, or reopen the one to resume; here: the platform the items will be scored on."""
+    started = time.perf_counter()
+    work = eval_work(tasks, limit)
+    config = run_config(tasks, limit, backend) | (extra_config or {})
+    if batch_generations:  # batched answers differ from one-at-a-time ones: never resume one kind into the other
+        config["batch_generations"] = True
+    run: RunRecord | None = None
+    if resume is not None:
+        run = ledger.run(resume)
+        if run is None or run.kind != "eval":
+            raise TaskError(f"no eval run {resume} in {ledger.url}: `warden eval` prints the run id it writes")
+        if run.model_hash != model_hash:
+            raise TaskError(f"eval run {resume} is of model {run.model_hash[:12]}, not {model_hash[:12]}")
+        if not same_work(run.config, config):
+            raise TaskError(
+                f"eval run {resume} was made with other tasks, task files, limit or backend: "
+                "run it with the same ones, or start afresh without --resume"
+            )
+    elif auto_resume:
+        run = _find_resumable(ledger, model_hash, config)
+    if run is not None:
+        notes = _resumed_elsewhere(ledger, run, here)
+        ledger.reopen_run(run.id)
+        return EvalStart(run.id, work, {it.key for it in ledger.items(run.id)}, notes, started)
+    run_id = ledger.start_run("eval", model_hash, config | {PLATFORM_KEY: here})
+    return EvalStart(run_id, work, set(), [], started)
+
+
+def work_key(spec: EvalTask, task: Task, item: dict[str, Any]) -> str:
+    """The ledger key of one piece of work."""
+    return item_key(spec.id, item_id(spec, task, item))
+
+
+def score_items(
+    rt: CachedRuntime,
+    todo: Sequence[tuple[EvalTask, Task, dict[str, Any]]],
+    *,
+    prefetch: bool,
+    batch_generations: bool = False,
+) -> Iterator[ItemRecord]:
+    """Score items in order, yielding each one's ledger record as it is done (shared by the in-process and Ray runs).
+
+    prefetch: send the items' log-likelihood requests (and with batch_generations their greedy generations) to the
+    runtime together first; generations otherwise run one at a time.
+    """
+    if prefetch and todo:
+        rt.prefetch([r for s, t, it in todo for r in loglikelihood_requests(s, t, it)])
+        if batch_generations:
+            rt.prefetch_generations([r for s, t, it in todo for r in generation_requests(s, t, it)])
+    for spec, task, item in todo:
+        if isinstance(spec, PerturbationTask):
+            inp, output, scores = _score_perturbed(rt, spec, task, item)
+        else:
+            inp, output, scores = score_item(rt, task, item)
+        inp = {"task": spec.id, "item": item_id(spec, task, item), **_meta(item), **inp}
+        yield ItemRecord(key=work_key(spec, task, item), input=inp, output=output, scores=scores)
+
+
+def finish_eval(
+    ledger: Ledger,
+    model_hash: str,
+    tasks: Sequence[EvalTask],
+    start: EvalStart,
+    *,
+    requests: int,
+    cached: int,
+    resumed: int,
+) -> EvalResult:
+    """Every task's metrics from the run's stored items; mark the run ok with them as its summary."""
+    stored = load_run_items(ledger, start.run_id)
+    results = [task_metrics(t, list(stored.get(t.id, {}).values())) for t in tasks]
+    heldout = refusal_heldout_path()
+    for t, r in zip(tasks, results, strict=True):
+        # The refusal detector's own accuracy goes with every task it scores (the safety suite's refusal task):
+        # on the held-out test half, which was never used to write it.
+        if isinstance(t, Task) and t.scorer is not None and t.scorer.type == "refusal" and heldout.is_file():
+            r.metrics["refusal_detector_acc"] = refusal_detector_accuracy(heldout, split="test").accuracy
+    result = EvalResult(
+        run_id=start.run_id,
+        model_hash=model_hash,
+        tasks=results,
+        requests=requests,
+        cached=cached,
+        resumed_items=resumed,
+        seconds=time.perf_counter() - start.started,
+        warnings=start.notes,
+    )
+    summary = {"tasks": [r.as_dict() for r in results], "seconds": round(result.seconds, 3)}
+    ledger.finish_run(start.run_id, "ok", summary)
+    return result
+
+
 def run_eval(
     runtime: Runtime,
     model_hash: str,
@@ -244,90 +371,42 @@ def run_eval(
       wording from one-at-a-time answers (19 of 72 identical in bench/eval_batching.py), and an answer then
       depends on which items shared its batch (a resumed run can differ from an uninterrupted one). Off by default.
     """
-    if limit is not None and limit < 1:
-        raise TaskError(f"--limit must be at least 1, not {limit}")
-    if batch_size < 0:
-        raise TaskError(f"--batch-size must be 0 (no batching) or more, not {batch_size}")
-    if not tasks:
-        raise TaskError("no tasks to run: name a suite or pass --task PATH.yaml")
-    started = time.perf_counter()
-    work = _work(tasks, limit)
-    config = run_config(tasks, limit, runtime.info.name) | (extra_config or {})
-    if batch_generations:  # batched answers differ from one-at-a-time ones: never resume one kind into the other
-        config["batch_generations"] = True
-    run: RunRecord | None = None
-    if resume is not None:
-        run = ledger.run(resume)
-        if run is None or run.kind != "eval":
-            raise TaskError(f"no eval run {resume} in {ledger.url}: `warden eval` prints the run id it writes")
-        if run.model_hash != model_hash:
-            raise TaskError(f"eval run {resume} is of model {run.model_hash[:12]}, not {model_hash[:12]}")
-        if not same_work(run.config, config):
-            raise TaskError(
-                f"eval run {resume} was made with other tasks, task files, limit or backend: "
-                "run it with the same ones, or start afresh without --resume"
-            )
-    elif auto_resume:
-        run = _find_resumable(ledger, model_hash, config)
+    check_eval_args(tasks, limit, batch_size)
     here = platform_info(threads=runtime.info.details.get("threads")).as_dict()
-    notes: list[str] = []
-    if run is not None:
-        run_id = run.id
-        notes = _resumed_elsewhere(ledger, run, here)
-        ledger.reopen_run(run_id)
-        done_keys = {it.key for it in ledger.items(run_id)}
-    else:
-        run_id = ledger.start_run("eval", model_hash, config | {PLATFORM_KEY: here})
-        done_keys = set()
+    start = begin_eval(
+        ledger,
+        model_hash,
+        tasks,
+        backend=runtime.info.name,
+        here=here,
+        limit=limit,
+        resume=resume,
+        auto_resume=auto_resume,
+        extra_config=extra_config,
+        batch_generations=batch_generations,
+    )
+    run_id, work, done_keys = start.run_id, start.work, start.done_keys
     rt = CachedRuntime(runtime, model_hash, ledger if use_cache else None, batch_generations=batch_generations)
     total = len(work)
     resumed = added = 0
     try:
         for first in range(0, total, batch_size or 1):
             chunk = work[first : first + (batch_size or 1)]
-            todo = [(s, t, it) for s, t, it in chunk if item_key(s.id, item_id(s, t, it)) not in done_keys]
+            todo = [w for w in chunk if work_key(*w) not in done_keys]
             # The chunk's log-likelihood requests go to the runtime together; generations run one at a time.
-            if batch_size:
-                rt.prefetch([r for s, t, it in todo for r in loglikelihood_requests(s, t, it)])
-                if batch_generations:
-                    rt.prefetch_generations([r for s, t, it in todo for r in generation_requests(s, t, it)])
-            for done, (spec, task, item) in enumerate(chunk, start=first + 1):
-                key = item_key(spec.id, item_id(spec, task, item))
-                if key in done_keys:
+            records = score_items(rt, todo, prefetch=bool(batch_size), batch_generations=batch_generations)
+            for done, w in enumerate(chunk, start=first + 1):
+                if work_key(*w) in done_keys:
                     resumed += 1
                 else:
-                    if isinstance(spec, PerturbationTask):
-                        inp, output, scores = _score_perturbed(rt, spec, task, item)
-                    else:
-                        inp, output, scores = score_item(rt, task, item)
-                    inp = {"task": spec.id, "item": item_id(spec, task, item), **_meta(item), **inp}
-                    ledger.add_items(run_id, [ItemRecord(key=key, input=inp, output=output, scores=scores)])
+                    ledger.add_items(run_id, [next(records)])
                     added += 1
                 if progress is not None:
-                    progress(done, total, spec.id)
+                    progress(done, total, w[0].id)
     except BaseException:
         ledger.finish_run(run_id, "interrupted", {"items_stored": len(done_keys) + added, "items": total})
         raise
-    stored = load_run_items(ledger, run_id)
-    results = [task_metrics(t, list(stored.get(t.id, {}).values())) for t in tasks]
-    heldout = refusal_heldout_path()
-    for t, r in zip(tasks, results, strict=True):
-        # The refusal detector's own accuracy goes with every task it scores (the safety suite's refusal task):
-        # on the held-out test half, which was never used to write it.
-        if isinstance(t, Task) and t.scorer is not None and t.scorer.type == "refusal" and heldout.is_file():
-            r.metrics["refusal_detector_acc"] = refusal_detector_accuracy(heldout, split="test").accuracy
-    result = EvalResult(
-        run_id=run_id,
-        model_hash=model_hash,
-        tasks=results,
-        requests=rt.calls,
-        cached=rt.hits,
-        resumed_items=resumed,
-        seconds=time.perf_counter() - started,
-        warnings=notes,
-    )
-    ledger.finish_run(run_id, "ok", {"tasks": [r.as_dict() for r in results], "seconds": round(result.seconds, 3)})
-    return result
+    return finish_eval(ledger, model_hash, tasks, start, requests=rt.calls, cached=rt.hits, resumed=resumed)
 
 
 def _resumed_elsewhere(ledger: Ledger, run: RunRecord, here: dict[str, Any]) -> list[str]:
