@@ -166,3 +166,19 @@ def test_rapl_counters_from_sysfs_files(tmp_path: Path) -> None:
     (tmp_path / "intel-rapl:0" / "energy_uj").write_text("100\n")  # wrapped past 1000: 200 uJ used
     (tmp_path / "intel-rapl:1" / "energy_uj").write_text("40\n")  # 30 uJ
     assert meter.stop() == pytest.approx(230e-6)
+
+
+@pytest.mark.slow
+def test_transformers_streams_token_by_token(hf_gguf) -> None:  # type: ignore[no-untyped-def]
+    """The bench's TTFT for transformers is a first token, not a whole answer: its stream grows token by token and
+    joins into exactly what chat() returns, with the same counts and finish reason."""
+    from weightwarden.runtimes import GenerationParams, Message
+
+    for max_tokens in (12, 200):  # cut by the length, and (most likely) ended by the model
+        messages, params = [Message("user", "Name three rivers.")], GenerationParams(max_tokens=max_tokens)
+        whole = hf_gguf.chat(messages, params)
+        chunks = list(hf_gguf.chat_stream(messages, params))
+        assert "".join(c.text for c in chunks) == whole.text
+        assert len([c for c in chunks if c.text]) > 1
+        last = chunks[-1]
+        assert (last.finish_reason, last.completion_tokens) == (whole.finish_reason, whole.completion_tokens)

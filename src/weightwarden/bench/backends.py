@@ -127,8 +127,6 @@ class Target:
         """How concurrent clients reach this backend, in words for the report."""
         if self._remote is not None:
             return "concurrent HTTP streams"
-        if self.runtime_name == "transformers":  # its chat_stream generates the whole answer, then yields it
-            return "one runtime, FIFO queue; answers arrive whole, so TTFT is the answer's time"
         return "one runtime, FIFO queue"
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Chunk]:
