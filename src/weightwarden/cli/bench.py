@@ -28,13 +28,14 @@ def _grid(result: BenchResult) -> Grid:
         f"tok/s @{n}",
         "TTFT p50/p99 ms @1",
         f"TTFT p50/p99 ms @{n}",
+        "429s",
         "quality",
         "delta",
         "p",
         "$/1M tok",
         "cost source",
     )
-    grid = Grid(f"bench run {result.run_id}", columns, right=columns[2:10])
+    grid = Grid(f"bench run {result.run_id}", columns, right=columns[2:11])
     for row in result.rows:
         usd = row["usd_per_1m"]
         grid.add(
@@ -44,6 +45,7 @@ def _grid(result: BenchResult) -> Grid:
             f"{row['tok_s_n']:.1f}",
             f"{_ms(row['ttft_p50_ms_1'])}/{_ms(row['ttft_p99_ms_1'])}",
             f"{_ms(row['ttft_p50_ms_n'])}/{_ms(row['ttft_p99_ms_n'])}",
+            str(row["throttled"]),
             f"{row['quality']:.3f} (n={row['quality_n']})",
             f"{row['quality_delta']:+.3f}",
             f"{row['quality_p']:.3g}",
