@@ -67,6 +67,11 @@ def interval_bars(rows: Sequence[dict[str, Any]], title: str = "") -> str:
 _SERIES_COLOURS = ("#5b8def", "#f28e2b", "#59a14f", "#b07aa1")
 
 
+def _short(value: float) -> str:
+    """A bar's label: 4 significant digits, whole numbers with thousands separators from 1,000 on."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def grouped_bars(groups: Sequence[dict[str, Any]], title: str = "", unit: str = "") -> str:
     """Horizontal bars, one group per label with one bar per series, on a shared axis from 0.
 
@@ -114,7 +119,7 @@ def grouped_bars(groups: Sequence[dict[str, Any]], title: str = "", unit: str = 
             out.append(
                 f'<rect x="{_LABEL_W}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}">'
                 f"<title>{escape(str(g['label']))}, {escape(name)}: {value:.4g} {escape(unit)}</title></rect>"
-                f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + bar_h - 4}">{value:.4g}</text>'
+                f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + bar_h - 4}">{_short(value)}</text>'
             )
     out.append("</svg>")
     return "".join(out)
