@@ -30,8 +30,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ledger", "runtimes"),
     ("inspect", "eval", "guard", "watermark", "provenance", "monitor"),
     # tune composes stages (the guard screens its data, eval proves the result), as audit does; doctor checks the
-    # installation (runtimes, ledger, config); only the CLI calls either
-    ("audit", "tune", "doctor"),
+    # installation (runtimes, ledger, config); only the CLI calls either. bench composes eval (paired quality) and
+    # monitor (its prompts come from the simulated traffic) with runtimes; report renders its runs from the ledger
+    ("audit", "tune", "doctor", "bench"),
     ("gateway", "report"),
     # the dashboard signs in with the gateway's keys and chats through its pipeline; it renders runs with report/
     ("ui",),

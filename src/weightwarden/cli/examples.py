@@ -26,6 +26,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "warden eval ./model.gguf --task my-task.yaml --format md >> summary.md",
     ),
     "audit": ("warden audit default", "warden audit ./model.gguf --quick --format md"),
+    "bench": (
+        "warden bench default transformers:default --clients 4 --items 20",
+        "OPENAI_API_KEY=ww-... warden bench default openai:http://127.0.0.1:8000/v1#default --price-per-hour 2=1.20",
+    ),
     "report": ("warden report RUN_ID", "warden report RUN_ID --format md --out ./review"),
     "compare": (
         "warden compare default ./requantized.gguf --suite quality --gate quality.acc:max_drop=0.01",

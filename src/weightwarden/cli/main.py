@@ -12,6 +12,7 @@ from rich.markup import escape
 from weightwarden import __version__
 from weightwarden.cli import (
     audit,
+    bench,
     compare,
     doctor,
     evaluate,
@@ -71,6 +72,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "eval": evaluate.evaluate,
     "audit": audit.audit,
     "report": report.report,
+    "bench": bench.bench,
     "compare": compare.compare,
     "inspect": inspect_cmd.inspect,
     "bom": inspect_cmd.bom,

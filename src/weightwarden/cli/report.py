@@ -1,4 +1,4 @@
-"""`warden report`: render a past audit run again, from the ledger alone."""
+"""`warden report`: render a past audit or bench run again, from the ledger alone."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class ReportFormat(StrEnum):
 
 
 def report(
-    run_id: Annotated[str, typer.Argument(help="The id of an audit run (`warden audit` prints it).")],
+    run_id: Annotated[
+        str, typer.Argument(help="The id of an audit or bench run (`warden audit` and `warden bench` print it).")
+    ],
     formats: Annotated[
         list[ReportFormat] | None,
         typer.Option(
@@ -35,7 +37,8 @@ def report(
         Path | None,
         typer.Option(
             "--out",
-            help="Folder for the files (default: the audit's own report folder, REPORT_DIR/<model hash>).",
+            help="Folder for the files (default: the run's own report folder, REPORT_DIR/<model hash> for an audit, "
+            "REPORT_DIR/bench-<run id> for a bench).",
             show_default=False,
         ),
     ] = None,
@@ -43,14 +46,20 @@ def report(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Write the report of audit run RUN_ID from the ledger: the same bytes `warden audit` wrote, or Markdown."""
+    """Write the report of run RUN_ID from the ledger: the same bytes `warden audit` (or `warden bench`) wrote, or
+    Markdown."""
     from weightwarden.report import AUDIT_FORMATS, audit_document, write_report
 
     s = settings(db=db)
     wanted = [f.value for f in formats] if formats else list(AUDIT_FORMATS)
     with Ledger(s.db_url) as ledger:
         doc = audit_document(ledger, run_id)
-    folder = out if out is not None else s.report_dir / str(doc["model"].get("sha256", run_id))[:12]
+    if out is not None:
+        folder = out
+    elif doc.get("kind") == "bench":
+        folder = s.report_dir / f"bench-{run_id}"
+    else:
+        folder = s.report_dir / str(doc["model"].get("sha256", run_id))[:12]
     paths = write_report(doc, folder, dict.fromkeys(wanted))
     if as_json:
         echo_json({"run_id": run_id, "paths": {k: str(v) for k, v in paths.items()}})

@@ -62,3 +62,64 @@ def interval_bars(rows: Sequence[dict[str, Any]], title: str = "") -> str:
         )
     out.append("</svg>")
     return "".join(out)
+
+
+_SERIES_COLOURS = ("#5b8def", "#f28e2b", "#59a14f", "#b07aa1")
+
+
+def _short(value: float) -> str:
+    """A bar's label: 4 significant digits, whole numbers with thousands separators from 1,000 on."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def grouped_bars(groups: Sequence[dict[str, Any]], title: str = "", unit: str = "") -> str:
+    """Horizontal bars, one group per label with one bar per series, on a shared axis from 0.
+
+    groups: dicts with label and values ({series name: number or None}); a None or NaN value draws no bar.
+    """
+    if not groups:
+        return ""
+    series = list(dict.fromkeys(name for g in groups for name in g["values"]))
+
+    def num(v: Any) -> float | None:
+        return float(v) if isinstance(v, int | float) and v == v else None
+
+    top_value = max([0.0, *(n for g in groups for v in g["values"].values() if (n := num(v)) is not None)]) or 1.0
+    bar_h = 14
+    group_h = bar_h * len(series) + 10
+    top = _PAD + (18 if title else 0) + 16
+    height = top + len(groups) * group_h + 8
+    width = _LABEL_W + _BAR_W + 110
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        'style="font: 12px sans-serif">'
+    ]
+    if title:
+        out.append(f'<text x="{_PAD}" y="{_PAD + 12}" font-weight="bold">{escape(title)}</text>')
+    legend_x = _LABEL_W
+    for i, name in enumerate(series):
+        colour = _SERIES_COLOURS[i % len(_SERIES_COLOURS)]
+        out.append(
+            f'<rect x="{legend_x}" y="{top - 14}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 14}" y="{top - 5}">{escape(name)}</text>'
+        )
+        legend_x += 24 + 7 * len(name)
+    for gi, g in enumerate(groups):
+        y0 = top + gi * group_h
+        label = escape(str(g["label"]))
+        out.append(f'<text x="{_LABEL_W - 6}" y="{y0 + group_h / 2 + 2:.1f}" text-anchor="end">{label}</text>')
+        for si, name in enumerate(series):
+            value = num(g["values"].get(name))
+            if value is None:
+                continue
+            y = y0 + si * bar_h
+            w = max(value / top_value * _BAR_W, 1.0)
+            colour = _SERIES_COLOURS[si % len(_SERIES_COLOURS)]
+            out.append(
+                f'<rect x="{_LABEL_W}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}">'
+                f"<title>{escape(str(g['label']))}, {escape(name)}: {value:.4g} {escape(unit)}</title></rect>"
+                f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + bar_h - 4}">{_short(value)}</text>'
+            )
+    out.append("</svg>")
+    return "".join(out)

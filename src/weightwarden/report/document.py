@@ -12,9 +12,10 @@ AUDIT_RUN_KIND = "audit"
 
 
 def audit_document(ledger: Ledger, run_id: str) -> dict[str, Any]:
-    """The report of one audit run as plain JSON types, in the shape report.json has.
+    """The report of one audit run as plain JSON types, in the shape report.json has; a bench run's report is
+    report.bench's document (it has "kind": "bench").
 
-    Raises a WardenError when the ledger has no such run, or the run is not an audit.
+    Raises a WardenError when the ledger has no such run, or the run is neither an audit nor a bench.
     """
     run = ledger.run(run_id)
     if run is None:
@@ -22,10 +23,14 @@ def audit_document(ledger: Ledger, run_id: str) -> dict[str, Any]:
             f"no run {run_id!r} in {ledger.url}: `warden audit` prints the run id it writes; "
             "check --db names the ledger it wrote to"
         )
+    if run.kind == "bench":
+        from weightwarden.report.bench import bench_document
+
+        return bench_document(ledger, run_id)
     if run.kind != AUDIT_RUN_KIND:
         raise WardenError(
             f"run {run_id} is a{'n' if run.kind[:1] in 'aeiou' else ''} {run.kind} run, not an audit: "
-            "`warden report` renders the runs that `warden audit` writes"
+            "`warden report` renders the runs that `warden audit` and `warden bench` write"
         )
     header = AuditHeader.from_config(run.config)
     return {

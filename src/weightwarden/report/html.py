@@ -23,8 +23,17 @@ def _env() -> Environment:
     return env
 
 
+def render_template(name: str, **values: Any) -> str:
+    """Render one of the report's templates (autoescaped)."""
+    return _env().get_template(name).render(**values)
+
+
 def render_html(doc: dict[str, Any]) -> str:
-    """report.html for a report document (see report.document)."""
+    """report.html for a report document (see report.document; a bench run's through report.bench)."""
+    if doc.get("kind") == "bench":
+        from weightwarden.report.bench import render_bench_html
+
+        return render_bench_html(doc)
     return _env().get_template("audit.html.j2").render(report=doc)
 
 

@@ -11,6 +11,10 @@ def _cell(text: Any) -> str:
 
 def render_md(doc: dict[str, Any]) -> str:
     """report.md for a report document (see report.document): what a pull request or a ticket can quote."""
+    if doc.get("kind") == "bench":
+        from weightwarden.report.bench import render_bench_md
+
+        return render_bench_md(doc)
     model = doc.get("model") or {}
     platform = doc.get("platform") or {}
     lines = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,24 @@ class _TorchLogits:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         rows = [self.fn(ids.tolist(), row.float().numpy()) for ids, row in zip(input_ids, scores, strict=True)]
         return self.torch.from_numpy(np.stack(rows).astype(np.float32)).to(scores.dtype)
+
+
+class _TokenQueue:
+    """A transformers streamer (put/end, as BaseStreamer) that hands each step's new token ids to a queue; the first
+    put is the prompt, which is skipped."""
+
+    def __init__(self, out: queue.Queue[Any]) -> None:
+        self.out = out
+        self._prompt = True
+
+    def put(self, value: Any) -> None:
+        if self._prompt:
+            self._prompt = False
+            return
+        self.out.put([int(t) for t in value.reshape(-1).tolist()])
+
+    def end(self) -> None:
+        pass  # the generating thread signals the end itself, after generate() returns or raises
 
 
 def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -153,9 +172,49 @@ class TransformersRuntime:
         return Generation(text, len(ids), len(new) + int(hit_eos), finish, time.perf_counter() - t0)
 
     def _stream(self, ids: list[int], params: GenerationParams) -> Iterator[Chunk]:
-        gen = self._run(ids, params)  # transformers' streamer needs a thread per call; CPU answers are short
-        yield Chunk(text=gen.text)
-        yield Chunk("", gen.finish_reason, gen.prompt_tokens, gen.completion_tokens)
+        """Token by token: generate() runs in a thread (holding the lock) and pushes each new token to a queue; the
+        text of the tokens so far is sent as it grows, so the streamed pieces join into what _run returns. With stop
+        strings the whole answer is generated first (a stop can only be cut from text that is complete)."""
+        if params.stop:
+            gen = self._run(ids, params)
+            yield Chunk(text=gen.text)
+            yield Chunk("", gen.finish_reason, gen.prompt_tokens, gen.completion_tokens)
+            return
+        kwargs = self._generate_kwargs(ids, params)  # a prompt that is too long fails here, in the caller's thread
+        pieces: queue.Queue[Any] = queue.Queue()
+        done = object()
+
+        def work() -> None:
+            try:
+                with self._lock, self._torch.no_grad():
+                    self.model.generate(**kwargs, streamer=_TokenQueue(pieces))
+            except BaseException as exc:  # raised again in the consumer's thread
+                pieces.put(exc)
+                return
+            pieces.put(done)
+
+        threading.Thread(target=work, name="transformers-stream", daemon=True).start()
+        new: list[int] = []
+        hit_eos = False
+        sent = ""
+        while (item := pieces.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            for token in item:
+                if token == self.eos_id:
+                    hit_eos = True
+                else:
+                    new.append(token)
+            text = self.detokenize(new)
+            # A character split over tokens shows as U+FFFD until its last byte arrives: wait for it.
+            if len(text) > len(sent) and text.startswith(sent) and not text.endswith("\ufffd"):
+                yield Chunk(text=text[len(sent) :])
+                sent = text
+        text = self.detokenize(new)
+        if text != sent:  # what is left; were the text ever rewritten behind what was sent, only its new end goes
+            common = next((i for i, (a, b) in enumerate(zip(text, sent, strict=False)) if a != b), len(sent))
+            yield Chunk(text=text[max(common, len(sent)) :] if text.startswith(sent) else text[common:])
+        yield Chunk("", "stop" if hit_eos else "length", len(ids), len(new) + int(hit_eos))
 
     def complete(self, prompt: str, params: GenerationParams = GenerationParams()) -> Generation:
         return self._run(self.tokenize(prompt, add_special=True), params)
