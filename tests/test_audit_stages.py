@@ -247,7 +247,9 @@ def test_lineage_stage_shows_a_tuned_model_against_its_base(tmp_path: Path, defa
         assert Lineage().run(ctx).status == "ok"  # not a tune: nothing to compare
         ledger.upsert_model(ModelRecord.of(default_artifact))
         run_id = ledger.start_run("tune", default_artifact.sha256, {})
-        ledger.finish_run(run_id, "ok", {"steps": 5, "tokens_seen": 900, "energy": {"kwh": 0.001, "source": "rapl"}})
+        ledger.finish_run(
+            run_id, "ok", {"steps": 5, "tokens_seen": 900, "energy": {"kwh": 0.001, "source": "counters"}}
+        )
         lineage = {
             "base_model": {"sha256": default_artifact.sha256, "name": "base.gguf"},
             "dataset": {"sha256": "cd" * 32, "name": "train.jsonl", "source": "ours", "license": "CC0-1.0"},
@@ -264,4 +266,4 @@ def test_lineage_stage_shows_a_tuned_model_against_its_base(tmp_path: Path, defa
         got = Lineage().run(ctx)
     assert got.status == "fail" and "quality.acc failed" in got.summary and "b1 vs t1" in got.summary
     text = json.dumps(got.rows)
-    assert default_artifact.sha256 in text and "CC0-1.0" in text and "0.1 -> 0.8" in text and "rapl" in text
+    assert default_artifact.sha256 in text and "CC0-1.0" in text and "0.1 -> 0.8" in text and "counters" in text
