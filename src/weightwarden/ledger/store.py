@@ -20,6 +20,7 @@ from weightwarden.errors import LedgerError
 from weightwarden.ledger import engine as engines
 from weightwarden.ledger import schema
 from weightwarden.ledger.failures import open_error, read_error, write_error
+from weightwarden.ledger.hourly import HourlyWriter
 from weightwarden.ledger.migrations import migrate
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
@@ -80,6 +81,7 @@ class Ledger:
         self._upsert_item = _upsert(
             dialect, schema.items, ["run_id", "key"], ["input", "output", "scores", "created_at"]
         )
+        self._hourly = HourlyWriter(dialect, schema.usage_hourly, schema.usage_hourly_guard)
         self._writer = Writer(self._engine)
 
     @property
@@ -271,6 +273,7 @@ class Ledger:
 
         def work(conn: Connection) -> None:
             conn.execute(stmt)
+            self._hourly.add(conn, [rec])  # the hourly pre-aggregates move with the rows, in the same transaction
 
         return self._write_nowait(f"add request {rec.request_id}", work)
 
@@ -284,26 +287,31 @@ class Ledger:
         columns = [c.name for c in schema.requests.columns]
 
         def work(conn: Connection) -> int:
-            rows = [{name: getattr(rec, name) for name in columns} for rec in take()]
+            records = list(take())
+            rows = [{name: getattr(rec, name) for name in columns} for rec in records]
             if not rows:
                 return 0
             try:
                 with conn.begin_nested():
                     conn.execute(sa.insert(schema.requests), rows)
-                return len(rows)
             except sa.exc.SQLAlchemyError:
                 pass  # one bad row (a repeated request id, say) must not cost the others: write them one by one
-            written, failed = 0, None
-            for row in rows:
+            else:
+                # The hourly pre-aggregates move with the rows, in the same transaction.
+                self._hourly.add(conn, records)
+                return len(rows)
+            written, failed = [], None
+            for rec, row in zip(records, rows, strict=True):
                 try:
                     with conn.begin_nested():
                         conn.execute(sa.insert(schema.requests), [row])
-                    written += 1
+                    written.append(rec)
                 except sa.exc.SQLAlchemyError as exc:
                     failed = exc
-            if failed is not None and written == 0:
+            if failed is not None and not written:
                 raise failed
-            return written
+            self._hourly.add(conn, written)
+            return len(written)
 
         return self._write_nowait("add request rows", work)
 
