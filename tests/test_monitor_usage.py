@@ -293,5 +293,8 @@ def test_real_gateway_requests_roll_up_to_their_audit_rows(
         parsed = list(csv.DictReader(io.StringIO(as_csv.out)))
         assert as_csv.code == 0 and sum(int(r["requests"]) for r in parsed) == 6
         assert {(r["model"], r["status"]) for r in parsed} >= {("default", "200"), ("default", "429")}
+        exact = cli("monitor", "usage", "--since", "3h", "--by", "key", "--json", "--exact", "--db", db)
+        assert exact.code == 0 and json.loads(exact.out)["source"] == "rows"
+        assert json.loads(exact.out)["total"]["requests"] == 6
         table = cli("monitor", "usage", "--since", "1h", "--by", "model", "--db", db)
         assert table.code == 0 and "p95 ms" in table.out and "total" in table.out

@@ -401,13 +401,17 @@ def _usage_hourly(ledger: Ledger, window: Window, by: tuple[str, ...], model: st
         name = f"{rec['side']}:{rec['label']}:{hourly.decode(rec['action'])}"
         guard.setdefault(key, {})[name] = guard.get(key, {}).get(name, 0) + int(rec["n"])
     rows = []
-    for rec in ledger.query("usage", _hourly_totals(by, dialect, parts)):
+    records = ledger.query("usage", _hourly_totals(by, dialect, parts))
+    for rec in records:
         key = tuple(rec[f"g_{n}"] for n in by)
         group = {n: _decoded(n, v) for n, v in zip(by, key, strict=True)}
         rows.append(_hourly_row(group, rec, dict(sorted(guard.get(key, {}).items()))))
     if by:
-        total_rec = ledger.query("usage totals", _hourly_totals((), dialect, parts))[0]
-        total = _hourly_row({}, total_rec, _sum_guard(guard.values()))
+        # Sums and histograms add up over groups, and min/max merge: the total needs no second pass over the table.
+        merged: dict[str, Any] = {c: sum(r[c] or 0 for r in records) for c in (*hourly.SUMS, *hourly.BUCKET_COLUMNS)}
+        merged["min_ms"] = min((r["min_ms"] for r in records if r["min_ms"] is not None), default=None)
+        merged["max_ms"] = max((r["max_ms"] for r in records if r["max_ms"] is not None), default=None)
+        total = _hourly_row({}, merged, _sum_guard(guard.values()))
     else:
         total = rows[0]  # with no groups the one row is the total, as on the rows path
     return UsageReport(window, by, rows, total, "hourly")
