@@ -140,7 +140,7 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
             ("usd", "FLOAT", True, 0),
             *((name, "BIGINT", True, 0) for name in ("errors", "client_errors", "rate_limited")),
             *((name, "FLOAT", True, 0) for name in ("sum_ms", "min_ms", "max_ms")),
-            *((name, "BIGINT", True, 0) for name in _BUCKETS),
+            *((name, "INTEGER", True, 0) for name in _BUCKETS),
         ],
         "foreign_keys": [],
         "indexes": [("sqlite_autoindex_usage_hourly_1", True, ("hour", "key_id", "model", "route"))],
