@@ -76,9 +76,13 @@ def serve(
     extra: tuple[ModelSpec, ...] = (),
     slots: int = 8,
     serving: ServingPolicy | None = None,
+    ui: bool = False,
     **settings: Any,
 ) -> Iterator[Running]:
-    """Serve llama as `default` (plus extra models) with the admin key ADMIN; settings go to GatewayConfig."""
+    """Serve llama as `default` (plus extra models) with the admin key ADMIN; settings go to GatewayConfig.
+
+    ui: mount the dashboard at /ui, as `warden serve` does.
+    """
     models: tuple[ModelSpec, ...] = ()
     if llama is not None:
         digest = artifact.sha256 if artifact is not None else None
@@ -95,7 +99,12 @@ def serve(
         **settings,
     )
     try:
-        app = create_app(config, ledger=ledger)
+        app = create_app(config, ledger=ledger, open_prefixes=("/ui",) if ui else ())
+        if ui:
+            from weightwarden.ui import UiContext, mount_ui
+
+            gw = app.state.gateway
+            mount_ui(app, UiContext(ledger, gw.keys, gateway=gw))
         with PeerServer(app) as server:
             yield Running(server, ledger, config, app.state.gateway)
     finally:

@@ -232,3 +232,36 @@ def test_the_renderer_loads_no_work_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_lineage_stage_shows_a_tuned_model_against_its_base(tmp_path: Path, default_artifact: Artifact) -> None:
+    """A tune's model row, run and proof event (as `warden tune` writes them) become the audit's comparison."""
+    from weightwarden.audit.stages.lineage import Lineage
+    from weightwarden.ledger import ModelRecord
+
+    tuned_sha = "ab" * 32
+    tuned = Artifact("tuned.gguf", "gguf", "tuned.gguf", tuned_sha, 1, tmp_path / "tuned.gguf")
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        ctx = AuditContext(tuned, None, ledger, "run-x")  # type: ignore[arg-type]  # the stage never runs the model
+        ledger.upsert_model(ModelRecord(tuned_sha, "tuned", "gguf", 1))
+        assert Lineage().run(ctx).status == "ok"  # not a tune: nothing to compare
+        ledger.upsert_model(ModelRecord.of(default_artifact))
+        run_id = ledger.start_run("tune", default_artifact.sha256, {})
+        ledger.finish_run(run_id, "ok", {"steps": 5, "tokens_seen": 900, "energy": {"kwh": 0.001, "source": "rapl"}})
+        lineage = {
+            "base_model": {"sha256": default_artifact.sha256, "name": "base.gguf"},
+            "dataset": {"sha256": "cd" * 32, "name": "train.jsonl", "source": "ours", "license": "CC0-1.0"},
+            "tune_run": run_id,
+        }
+        ledger.upsert_model(ModelRecord(tuned_sha, "tuned", "gguf", 1, {"lineage": lineage}))
+        ledger.upsert_model(ModelRecord.of(tuned))  # an eval of the tuned model later keeps the lineage
+        no_proof = Lineage().run(ctx)
+        assert no_proof.status == "warn" and "no comparison against the base" in no_proof.summary
+        gate = {"metric": "quality.acc", "max_drop": 0.02, "drop": 0.05, "p_value": 0.01, "n": 40, "passed": False}
+        niche = {"niche.q.exact_match": {"base": 0.1, "tuned": 0.8, "delta": 0.7, "p": 0.0001, "n": 100}}
+        proof = {"base_run": "b1", "tuned_run": "t1", "passed": False, "gates": [gate], "niche": niche}
+        ledger.add_event("tune.proof", proof, run_id=run_id)
+        got = Lineage().run(ctx)
+    assert got.status == "fail" and "quality.acc failed" in got.summary and "b1 vs t1" in got.summary
+    text = json.dumps(got.rows)
+    assert default_artifact.sha256 in text and "CC0-1.0" in text and "0.1 -> 0.8" in text and "rapl" in text

@@ -5,17 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from gateway_server import NO_GUARD, Running, policy, serve
-from weightwarden.gateway.auth import Caller
+from weightwarden.gateway.auth import Caller, KeyStore
 from weightwarden.gateway.errors import TooManyRequests
 from weightwarden.gateway.limits import Limiter
-from weightwarden.ledger import ApiKeyRecord
+from weightwarden.ledger import Ledger
 from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
+
+try:
+    import pgcluster
+except ModuleNotFoundError:  # tests/ is a package, or pytest runs with --import-mode=importlib
+    from tests import pgcluster
+
+pg_cluster = pgcluster.pg_cluster
 
 PROMPT = "1, 2, 3, 4,"  # the model counts on without stopping, so each answer uses exactly max_tokens
 MAX_TOKENS = 3
@@ -105,15 +113,27 @@ def test_a_usd_budget_holds_under_a_burst(gw: Running, per_request: int) -> None
     assert all(r.cost_usd == pytest.approx(cost) for r in rows)
 
 
-def caller(key_id: str, **limits: object) -> Caller:
-    return Caller(key_id, "x", False, ApiKeyRecord(id=key_id, name="x", hash="0" * 64, **limits))  # type: ignore[arg-type]
+def caller(ledger: Ledger, **limits: Any) -> Caller:
+    """A key with limits, recorded in the ledger, as KeyGate would hand it over."""
+    _, record = KeyStore(ledger).create("x", **limits)
+    return Caller(record.id, "x", False, record)
 
 
-def test_windows_slide_and_settlement_frees_reservations() -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """A real ledger in a SQLite file and in PostgreSQL: the limits are decided by the same SQL on both."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").fresh_url()
+    with Ledger(url) as opened:
+        yield opened
+
+
+def test_windows_slide_and_settlement_frees_reservations(ledger: Ledger) -> None:
     now = [1000.0]
-    spent: list[tuple[str, int, float]] = []
-    limiter = Limiter(lambda *a: spent.append(a), clock=lambda: now[0])
-    rpm = caller("key_rpm", rpm=2)
+    limiter = Limiter(ledger, clock=lambda: now[0])
+    rpm = caller(ledger, rpm=2)
     limiter.admit(rpm, 1, 0.0)
     now[0] += 20
     limiter.admit(rpm, 1, 0.0)
@@ -122,14 +142,62 @@ def test_windows_slide_and_settlement_frees_reservations() -> None:
     assert full.value.retry_after == pytest.approx(40.0)
     now[0] += 40.01
     limiter.admit(rpm, 1, 0.0)  # the first request left the window
-    budget = caller("key_budget", budget_tokens=100)
+    budget = caller(ledger, budget_tokens=100)
     first = limiter.admit(budget, 60, 0.0)
     with pytest.raises(TooManyRequests, match="60 more in flight"):
         limiter.admit(budget, 50, 0.0)
     limiter.settle(first, 20, 0.0)  # it used less than it reserved: the rest is free again
     limiter.settle(first, 20, 0.0)  # settling twice changes nothing
-    assert limiter.spent("key_budget") == (20, 0.0) and spent == [("key_budget", 20, 0.0)]
+    ledger.flush()
+    spent = ledger.api_key(budget.key_id)
+    assert spent is not None and (spent.spent_tokens, spent.reserved_tokens) == (20, 0)
     limiter.admit(budget, 80, 0.0)
     with pytest.raises(TooManyRequests):
         limiter.admit(budget, 1, 0.0)
     assert limiter.admit(Caller("admin", "admin", True), 10**9, 1e9) is None, "the env admin key has no limits"
+
+
+def test_tokens_per_minute_count_what_is_in_flight_and_what_was_used(ledger: Ledger) -> None:
+    now = [5000.0]
+    limiter = Limiter(ledger, clock=lambda: now[0])
+    key = caller(ledger, tpm=100, budget_usd=1.0)
+    first = limiter.admit(key, 70, 0.5)
+    with pytest.raises(TooManyRequests, match="100 tokens per minute"):
+        limiter.admit(key, 40, 0.0)  # 70 in flight
+    limiter.settle(first, 50, 0.25)  # 50 used, in the window from now
+    ledger.flush()  # settlements are written in the background
+    now[0] += 30
+    second = limiter.admit(key, 50, 0.5)
+    with pytest.raises(TooManyRequests) as full:
+        limiter.admit(key, 1, 0.0)
+    assert full.value.retry_after == pytest.approx(30.0)
+    with pytest.raises(TooManyRequests, match=r"\$0.250000 of its \$1.000000 budget"):
+        limiter.extend(second, 0, 0.3)  # the USD budget holds too, also when a reservation grows
+    limiter.settle(second, 0, 0.0)  # it never ran: everything it held is released
+    ledger.flush()
+    now[0] += 30.01
+    limiter.admit(key, 100, 0.0)  # the 50 used tokens left the window
+    ledger.flush()
+    record = ledger.api_key(key.key_id)
+    assert record is not None
+    assert (record.spent_tokens, record.spent_usd, record.reserved_tokens) == (50, 0.25, 100)
+
+
+def test_what_a_dead_replica_had_reserved_comes_back_when_its_requests_time_is_up(ledger: Ledger) -> None:
+    now = [9000.0]
+    dead = Limiter(ledger, clock=lambda: now[0], hold=120.0)
+    alive = Limiter(ledger, clock=lambda: now[0], hold=120.0)
+    key = caller(ledger, budget_tokens=100)
+    dead.admit(key, 90, 0.0)  # its process dies: this reservation is never settled
+    now[0] += 119
+    with pytest.raises(TooManyRequests, match="90 more in flight"):
+        alive.admit(key, 20, 0.0)  # the request could still be running
+    now[0] += 2
+    late = alive.admit(key, 20, 0.0)
+    ledger.flush()
+    record = ledger.api_key(key.key_id)
+    assert record is not None and record.reserved_tokens == 20
+    alive.settle(late, 15, 0.0)
+    ledger.flush()
+    record = ledger.api_key(key.key_id)
+    assert record is not None and (record.spent_tokens, record.reserved_tokens) == (15, 0)

@@ -164,6 +164,22 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         ],
         "checks": [],
     },
+    # m008_ui_sessions: the dashboard's sessions, keyed by the sha256 of the cookie.
+    "ui_sessions": {
+        "columns": [
+            ("id_hash", "VARCHAR(64)", True, 1),
+            ("key_id", "VARCHAR(26)", True, 0),
+            ("csrf", "VARCHAR(64)", True, 0),
+            ("created_at", "DATETIME", True, 0),
+            ("expires_at", "DATETIME", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("ix_ui_sessions_expires_at", False, ("expires_at",)),
+            ("sqlite_autoindex_ui_sessions_1", True, ("id_hash",)),
+        ],
+        "checks": [],
+    },
     # m006_request_sketches: a text-free sketch of each audited request, for drift tests.
     "request_sketches": {
         "columns": [
@@ -217,6 +233,9 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
             ("created_at", "DATETIME", True, 0),
             ("expires_at", "DATETIME", False, 0),
             ("revoked_at", "DATETIME", False, 0),
+            # m007_key_quota: what requests in flight may still use, on every gateway sharing the ledger.
+            ("reserved_tokens", "BIGINT", True, 0),
+            ("reserved_usd", "FLOAT", True, 0),
         ],
         "foreign_keys": [],
         "indexes": [
@@ -250,6 +269,12 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         "indexes": [
             ("ix_requests_key_id_time", False, ("key_id", "time")),
             ("ix_requests_time", False, ("time",)),
+            # m010_requests_time_covering: the dashboard's traffic charts read this index alone.
+            (
+                "ix_requests_time_totals",
+                False,
+                ("time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"),
+            ),
             ("sqlite_autoindex_requests_1", True, ("request_id",)),
         ],
         "checks": [],
@@ -329,6 +354,34 @@ EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
         ],
         "checks": [],
     },
+    # m007_key_quota: the shared per-minute windows of requests and tokens.
+    "rate_events": {
+        "columns": [
+            ("id", "INTEGER", True, 1),
+            ("key_id", "VARCHAR(26)", True, 0),
+            ("at", "FLOAT", True, 0),
+            ("requests", "INTEGER", True, 0),
+            ("tokens", "BIGINT", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [("ix_rate_events_key_id_at", False, ("key_id", "at"))],
+        "checks": [],
+    },
+    "reservations": {
+        "columns": [
+            ("id", "VARCHAR(26)", True, 1),
+            ("key_id", "VARCHAR(26)", True, 0),
+            ("tokens", "BIGINT", True, 0),
+            ("usd", "FLOAT", True, 0),
+            ("expires_at", "FLOAT", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            ("ix_reservations_key_id_expires_at", False, ("key_id", "expires_at")),
+            ("sqlite_autoindex_reservations_1", True, ("id",)),
+        ],
+        "checks": [],
+    },
     "schema_migrations": {
         "columns": [
             ("version", "INTEGER", True, 1),
@@ -375,6 +428,8 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "created_at",
                 "expires_at",
                 "revoked_at",
+                "reserved_tokens",
+                "reserved_usd",
             ],
             [("uq_api_keys_hash", ("hash",))],
         ),
@@ -409,7 +464,19 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
                 "response_text",
                 "watermark",
             ],
-            [("ix_requests_key_id_time", ("key_id", "time")), ("ix_requests_time", ("time",))],
+            [
+                ("ix_requests_key_id_time", ("key_id", "time")),
+                ("ix_requests_time", ("time",)),
+                (
+                    "ix_requests_time_totals",
+                    ("time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"),
+                ),
+            ],
+        ),
+        "rate_events": (["id", "key_id", "at", "requests", "tokens"], [("ix_rate_events_key_id_at", ("key_id", "at"))]),
+        "reservations": (
+            ["id", "key_id", "tokens", "usd", "expires_at"],
+            [("ix_reservations_key_id_expires_at", ("key_id", "expires_at"))],
         ),
         "schema_migrations": (["version", "name", "applied_at"], []),
         "stage_results": (
@@ -444,6 +511,10 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
             [],
         ),
         "usage_hourly_guard": (["hour", "key_id", "model", "route", "side", "label", "action", "n"], []),
+        "ui_sessions": (
+            ["id_hash", "key_id", "csrf", "created_at", "expires_at"],
+            [("ix_ui_sessions_expires_at", ("expires_at",))],
+        ),
     }
     assert [u["name"] for u in inspector.get_unique_constraints("items")] == ["uq_items_run_id_key"]
     assert [u["name"] for u in inspector.get_unique_constraints("api_keys")] == ["uq_api_keys_hash"]
@@ -587,7 +658,7 @@ def test_model_round_trip_and_upsert(ledger: Ledger) -> None:
         name="renamed",
         format="gguf",
         size_bytes=5 * 2**32,
-        metadata={"note": "v2"},
+        metadata={**model.metadata, "note": "v2"},  # merged: keys another stage wrote (a tune's lineage) stay
         first_seen=first_seen,
         last_seen=later,
     )

@@ -304,6 +304,23 @@ def test_outputs_and_lineage(tuned: Any, default_artifact: Artifact) -> None:
     assert fields["tokenizer.chat_template"] and len(fields["tokenizer.ggml.tokens"]) == 49152
     types = {t.name: t.tensor_type.name for t in reader.tensors}
     assert types["blk.0.attn_q.weight"] == "F16" and types["blk.0.attn_norm.weight"] == "F32"
+    assert summary["estimate"]["seconds"] > 0 and summary["estimate"]["steps"] == 3
+    assert summary["energy"]["joules"] > 0 and summary["energy"]["source"] in ("rapl", "estimate")
+    assert run.config["contamination"]["items_found"] == []
+    # inspect and the BOM of the tuned file name its base and its data, with their hashes (CycloneDX pedigree)
+    from weightwarden.inspect import inspect_model
+    from weightwarden.inspect.bom import build_bom, validate
+
+    ins = inspect_model(result.gguf_f16)
+    assert ins.lineage["base_sha256"] == default_artifact.sha256 and ins.lineage["data_sha256"] == result.data.sha256
+    assert ins.lineage["base_models"] and ins.lineage["datasets"] == [result.data.path.name]
+    bom = build_bom(ins)
+    assert validate(json.dumps(bom))
+    model = bom["metadata"]["component"] if "component" in bom.get("metadata", {}) else bom["components"][0]
+    ancestor = model["pedigree"]["ancestors"][0]
+    assert ancestor["hashes"] == [{"alg": "SHA-256", "content": default_artifact.sha256}]
+    data_parts = [c for c in bom["components"] if c["type"] == "data"]
+    assert data_parts and data_parts[0]["hashes"][0]["content"] == result.data.sha256
 
 
 @pytest.mark.slow
@@ -404,7 +421,18 @@ def test_cli_tunes_exports_and_proves(cli: Any, tmp_path: Path) -> None:
 
     with Ledger(f"sqlite:///{tmp_path / 'home' / 'ledger.db'}") as ledger:
         events = [e for e in ledger.events(out["run_id"]) if e.kind == "tune.proof"]
-    assert events and events[0].payload["tuned_run"] == proof["tuned_run"]
+        assert events and events[0].payload["tuned_run"] == proof["tuned_run"]
+        # the proof evaluated the tuned model; its row still names the tune, and the audit's lineage stage shows the
+        # comparison with the base
+        from weightwarden.audit import AuditContext
+        from weightwarden.audit.stages.lineage import Lineage
+        from weightwarden.runtimes import resolve
+
+        sha = out["outputs"]["gguf_f16_sha256"]
+        record = ledger.model(sha)
+        assert record is not None and record.metadata["lineage"]["tune_run"] == out["run_id"]
+        stage = Lineage().run(AuditContext(resolve(out["outputs"]["gguf_f16"]), None, ledger, "x"))  # type: ignore[arg-type]
+    assert stage.status in ("ok", "fail") and f"{proof['base_run']} vs {proof['tuned_run']}" in stage.summary
 
 
 def test_personal_data_and_secrets_are_found_by_line(tmp_path: Path) -> None:
@@ -438,3 +466,101 @@ def test_a_checkpoint_resumes_only_what_changes_nothing() -> None:
     assert s.fingerprint() == TuneSettings(eval_every=7, save_every=3).fingerprint()  # reporting only
     assert s.fingerprint() != TuneSettings(learning_rate=1e-4).fingerprint()
     assert s.fingerprint() != TuneSettings(max_steps=10).fingerprint()  # the schedule's length changes the rates
+
+
+# -- training on the test, the time estimate, energy ------------------------------------------------------------------
+def _quality_items(n: int) -> list[tuple[str, str, str]]:
+    """(task id, item id, question) of the quality suite's first generate-style items with a question field."""
+    from weightwarden.eval import load_suite
+    from weightwarden.eval.base import Task
+
+    out = []
+    for task in load_suite("quality"):
+        if isinstance(task, Task):
+            for item in task.items:
+                q = item.get("question")
+                if isinstance(q, str) and len(q) > 40:
+                    out.append((task.id, str(item.get("id")), q))
+    return out[:n]
+
+
+def test_eval_items_in_the_training_data_are_found_with_their_lines(tmp_path: Path) -> None:
+    from weightwarden.eval import load_suite
+    from weightwarden.tune.overlap import find_overlaps
+
+    picked = _quality_items(2)
+    assert len(picked) == 2
+    rows: list[Any] = [{"prompt": q, "completion": a} for q, a in FAQ]
+    rows.insert(2, {"prompt": picked[0][2], "completion": "a copied test question"})
+    rows.append(
+        {
+            "messages": [
+                {"role": "user", "content": f"Please help: {picked[1][2]}"},
+                {"role": "assistant", "content": "ok"},
+            ]
+        }
+    )
+    data = read_dataset(write_jsonl(tmp_path / "d.jsonl", rows))
+    found = {(o.task, o.item): o for o in find_overlaps(data, load_suite("quality"))}
+    assert set(found) == {(t, i) for t, i, _ in picked}
+    assert found[(picked[0][0], picked[0][1])].lines == (3,)
+    assert found[(picked[1][0], picked[1][1])].lines == (len(rows),)
+    clean = read_dataset(write_jsonl(tmp_path / "c.jsonl", [{"prompt": q, "completion": a} for q, a in FAQ]))
+    assert find_overlaps(clean, load_suite("quality")) == []
+    # the shipped example is held out from its own task and the suites
+    example = Path(__file__).parent.parent / "src" / "weightwarden" / "data" / "tune" / "quillbox"
+    from weightwarden.eval.task import load_task
+    from weightwarden.tune.proof import proof_tasks
+
+    tasks = proof_tasks([load_task(example / "quillbox.yaml")])
+    assert find_overlaps(read_dataset(example / "train.jsonl"), tasks) == []
+
+
+def test_cli_refuses_to_train_on_the_test_unless_allowed(cli: Any, tmp_path: Path) -> None:
+    (task_id, item_id, question) = _quality_items(1)[0]
+    rows = [{"prompt": q, "completion": a} for q, a in FAQ] + [{"prompt": question, "completion": "x"}]
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    r = cli("tune", "default", "--data", str(data), "--out", str(tmp_path / "o"), "--no-eval")
+    assert r.code == 2, r.err
+    assert "training on the test" in r.err and f"{task_id} item {item_id} (line 7)" in r.err
+    assert "--allow-contaminated" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_the_estimate_changes_nothing_it_measures(base: tuple[Any, Any], faq_file: Path) -> None:
+    import torch
+
+    from weightwarden.tune.train import add_lora, estimate
+
+    s = _small(max_steps=4, dropout=0.1)
+    blocks = _blocks(base, faq_file, s)
+    model = add_lora(copy.deepcopy(base[0]), s)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    rng = torch.random.get_rng_state()
+    guess = estimate(model, blocks, s, pad_id=0)
+    assert guess.steps == 4 and guess.tokens > 0 and guess.seconds > 0 and guess.warmup_tokens_per_s > 0
+    assert torch.equal(rng, torch.random.get_rng_state())
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_energy_from_rapl_counters_and_the_estimate_without_them(tmp_path: Path) -> None:
+    from weightwarden.runtimes.energy import EnergyMeter
+
+    pkg = tmp_path / "intel-rapl:0"
+    (pkg / "intel-rapl:0:0").mkdir(parents=True)  # a sub-domain (cores): inside the package, not counted twice
+    (pkg / "energy_uj").write_text("1000000\n")
+    (pkg / "max_energy_range_uj").write_text("262143328850\n")
+    (pkg / "intel-rapl:0:0" / "energy_uj").write_text("5\n")
+    meter = EnergyMeter(str(tmp_path)).start()
+    (pkg / "energy_uj").write_text("4500000\n")
+    reading = meter.stop()
+    assert reading.source == "rapl" and reading.joules == pytest.approx(3.5) and "intel-rapl:0" in reading.basis
+    meter = EnergyMeter(str(tmp_path)).start()
+    (pkg / "energy_uj").write_text("500000\n")  # wrapped
+    assert meter.stop().joules == pytest.approx(262143328850 / 1e6 - 4.0)
+    with EnergyMeter(str(tmp_path / "none"), watts_per_core=12.0) as meter:
+        sum(i * i for i in range(200_000))
+    assert meter.reading is not None and meter.reading.source == "estimate" and meter.reading.joules > 0
+    assert "12 W per busy core" in meter.reading.basis and "not a measurement" in meter.reading.basis

@@ -47,6 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("power_watts", 15.0, "Cost: the machine's power draw while generating, in watts (a laptop CPU: 15-45)."),
     Setting("usd_per_kwh", 0.30, "Cost: the price of electricity, USD per kWh."),
     Setting("usd_per_hour", 0.0, "Cost: a rented machine's hourly price in USD; when above 0 it replaces power."),
+    Setting("ui_session_hours", 8.0, "Dashboard: hours a sign-in lasts before the key must be entered again."),
 )
 
 
@@ -67,6 +68,7 @@ class Settings:
     power_watts: float
     usd_per_kwh: float
     usd_per_hour: float
+    ui_session_hours: float
 
     @property
     def usd_per_second(self) -> float:

@@ -24,6 +24,7 @@ from weightwarden.cli import (
     scan,
     serve,
     tune,
+    ui,
     watermark,
 )
 from weightwarden.cli import inspect as inspect_cmd
@@ -76,6 +77,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "sign": inspect_cmd.sign,
     "verify": inspect_cmd.verify,
     "serve": serve.serve,
+    "ui": ui.ui,
     "logs": serve.logs,
     "scan": scan.scan,
     "contamination": provenance.contamination,

@@ -50,6 +50,31 @@ def serve(
     name: Annotated[
         str | None, typer.Option("--name", help="Public name of MODEL (default: `default`, or the file's stem).")
     ] = None,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            help="An OpenAI-compatible server (http://host:port/v1) to serve --upstream-model from; repeat it for a "
+            "pool with health checks, retries and a circuit breaker per server.",
+            show_default=False,
+        ),
+    ] = None,
+    upstream_model: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-model",
+            help="The model name the --upstream servers know (also its public name).",
+            show_default=False,
+        ),
+    ] = None,
+    upstream_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-key-env",
+            help="Environment variable holding the --upstream servers' API key.",
+            show_default=False,
+        ),
+    ] = None,
     slots: Annotated[
         int,
         typer.Option(
@@ -83,13 +108,16 @@ def serve(
     alert_every: Annotated[
         float, typer.Option("--alert-every", min=1.0, help="Seconds between two checks of the alert rules.")
     ] = 300.0,
+    with_ui: Annotated[
+        bool, typer.Option("--ui/--no-ui", help="Serve the dashboard at /ui (sign in with a key).")
+    ] = True,
     db: DbOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Serve MODEL (and the models in --routes) over an OpenAI-compatible API with keys, limits, guard and audit.
 
     Every route but /health needs a key (`warden keys create`). The admin key comes from WARDEN_ADMIN_KEY, or is
-    made and printed once, on the first start, and stored hashed.
+    made and printed once, on the first start, and stored hashed. The dashboard at /ui signs in with a key too.
     """
     import uvicorn
 
@@ -100,6 +128,8 @@ def serve(
     specs: list[ModelSpec] = []
     if model is not None:
         specs.append(ModelSpec(name or _public_name(model), "local", ref=model, slots=slots))
+    if upstream:
+        specs.append(_pool_from_flags(upstream, upstream_model, upstream_key_env, slots))
     if routes is not None:
         specs.extend(load_routes(routes))
     if not specs:
@@ -132,16 +162,35 @@ def serve(
         if secret is not None:
             err_console.print("[bold]admin key[/] (shown this once; it is stored only as a hash):", highlight=False)
             typer.echo(secret)
-        app = create_app(config, ledger=ledger)
+        app = create_app(config, ledger=ledger, open_prefixes=("/ui",) if with_ui else ())
+        if with_ui:
+            from weightwarden.cli.ui import detection_key
+            from weightwarden.ui import UiContext, UiSettings, mount_ui
+
+            gw = app.state.gateway
+            ui_settings = UiSettings(session_hours=s.ui_session_hours)
+            mount_ui(app, UiContext(ledger, gw.keys, gateway=gw, settings=ui_settings, watermark=detection_key(s)))
         if not quiet:
             guard = "on" if app.state.gateway.guard.enabled else "off"
             if mark is not None:
                 guard += f" · watermark key {mark.fingerprint}"
             names = ", ".join(sp.name for sp in specs)
             err_console.print(
-                f"serving {names} on http://{host}:{port}/v1 · guard {guard} · ledger {ledger.url}", highlight=False
+                f"serving {names} on http://{host}:{port}/v1 · guard {guard} · ledger {ledger.url}"
+                + (f" · dashboard http://{host}:{port}/ui/" if with_ui else ""),
+                highlight=False,
             )
         uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")
+
+
+def _pool_from_flags(urls: list[str], model: str | None, key_env: str | None, slots: int) -> ModelSpec:
+    """The pool that --upstream (repeated) and --upstream-model name."""
+    if not model:
+        raise ConfigError("--upstream needs --upstream-model: the model name the upstream servers serve")
+    if bad := [u for u in urls if not u.startswith(("http://", "https://"))]:
+        raise ConfigError(f"--upstream {bad[0]!r} is not a URL: write http://host:port/v1")
+    cleaned = tuple(dict.fromkeys(u.rstrip("/") for u in urls))
+    return ModelSpec(model, "upstream", upstream_model=model, api_key_env=key_env, slots=slots, upstreams=cleaned)
 
 
 _AGO = re.compile(r"(\d+)\s*([smhdw])")

@@ -138,6 +138,14 @@ def tune(
     allow_pii: Annotated[
         bool, typer.Option("--allow-pii", help="Train even when the data holds personal data or secrets.")
     ] = False,
+    allow_contaminated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-contaminated",
+            help="Train even when the data contains items of the evaluation (the --task files and the quality and "
+            "safety suites); the overlap is recorded in the run.",
+        ),
+    ] = False,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the proof (base vs tuned evaluation).")] = False,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Report the gates but exit 0 when one fails.")] = False,
     eval_limit: Annotated[
@@ -194,6 +202,8 @@ def tune(
         threads=s.threads,
         export_gguf=not no_gguf,
         allow_pii=allow_pii,
+        check_tasks=tuple(proof_tasks(user_tasks)),
+        allow_contaminated=allow_contaminated,
     )
 
     def say(text: str) -> None:

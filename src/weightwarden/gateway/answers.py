@@ -118,6 +118,8 @@ class Key(BaseModel):
     budget_usd: float | None
     spent_tokens: int
     spent_usd: float
+    reserved_tokens: int
+    reserved_usd: float
     created_at: str
     expires_at: str | None
     revoked_at: str | None

@@ -20,11 +20,12 @@ from weightwarden.monitor.watch import check_rules
 log = logging.getLogger("weightwarden.gateway")
 
 
-def create_app(config: GatewayConfig, *, ledger: Ledger | None = None) -> FastAPI:
+def create_app(config: GatewayConfig, *, ledger: Ledger | None = None, open_prefixes: tuple[str, ...] = ()) -> FastAPI:
     """An OpenAI-compatible app over the config's models; loads them now (it may take seconds).
 
     ledger: an open ledger to share (the caller closes it); by default the app opens config.ledger_url and closes
-    it, with the models it loaded, when it shuts down.
+    it, with the models it loaded, when it shuts down. open_prefixes: paths that need no API key because what is
+    mounted there signs callers in itself (the dashboard at /ui).
     """
     if config.alert_rules is not None:
         load_rules(str(config.alert_rules))  # a broken rules file stops the start, not a check hours later
@@ -53,7 +54,7 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None) -> FastAP
     errors.install(app)
     app.include_router(routes_ops.router)
     app.include_router(routes_openai.router)
-    app.add_middleware(KeyGate, keys=gw.keys, on_refused=gw.refused)
+    app.add_middleware(KeyGate, keys=gw.keys, on_refused=gw.refused, open_prefixes=open_prefixes)
     return app
 
 

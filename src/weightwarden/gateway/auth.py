@@ -154,6 +154,19 @@ class KeyStore:
         record = self.ledger.api_key_by_hash(digest)
         if record is None:
             raise Unauthorized("invalid API key: check it, or ask for a new one (`warden keys create`)")
+        return self._live(record)
+
+    def caller(self, key_id: str) -> Caller:
+        """The caller of a key id (a dashboard session keeps the id); Unauthorized when the key no longer works."""
+        if key_id == ENV_ADMIN_ID and self._admin_hash is not None:
+            return Caller(ENV_ADMIN_ID, "admin (WARDEN_ADMIN_KEY)", admin=True)
+        record = self.ledger.api_key(key_id)
+        if record is None:
+            raise Unauthorized(f"API key {key_id} is not in the ledger: sign in again")
+        return self._live(record)
+
+    def _live(self, record: ApiKeyRecord) -> Caller:
+        """The caller of a key record, unless it was revoked or has expired (Unauthorized)."""
         if record.revoked_at is not None:
             raise Unauthorized(f"API key {record.id} was revoked: ask for a new one", code="key_revoked")
         if record.expires_at is not None and record.expires_at <= utcnow():
@@ -165,7 +178,7 @@ class KeyStore:
 
 
 class KeyGate:
-    """ASGI middleware: every request except to the open paths needs a valid key.
+    """ASGI middleware: every request except to the open paths (and those under open_prefixes) needs a valid key.
 
     on_refused(scope, error) is told of every refusal (for the audit row); the caller goes into scope["state"].
     """
@@ -176,11 +189,17 @@ class KeyGate:
         keys: KeyStore,
         on_refused: Callable[[Scope, GatewayError], None],
         open_paths: tuple[str, ...] = ("/health",),
+        open_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app, self.keys, self.on_refused, self.open_paths = app, keys, on_refused, open_paths
+        self.open_prefixes = tuple(p.rstrip("/") for p in open_prefixes)
+
+    def _open(self, path: str) -> bool:
+        """Whether path needs no key: an open path, or a path under an open prefix (the dashboard signs in itself)."""
+        return path in self.open_paths or any(path == p or path.startswith(p + "/") for p in self.open_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or self._open(scope["path"]):
             await self.app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization")

@@ -9,6 +9,7 @@
     ├── PayloadTooLarge            413 invalid_request_error (a body over the size limit)
     ├── TooManyRequests            429 rate limits, budgets and a full queue; Retry-After when waiting helps
     ├── UpstreamFailed             502 an upstream server failed
+    ├── Unavailable                503 no upstream of a pool can take the request now; Retry-After when known
     └── Timeout                    504 the request ran past its time limit
 
 Other WardenErrors are translated at the boundary by `status_of` (a CapabilityError is the caller's 400, a
@@ -83,6 +84,10 @@ class TooManyRequests(GatewayError):
 
 class UpstreamFailed(GatewayError):
     status, type, code = 502, "upstream_error", "upstream_failed"
+
+
+class Unavailable(GatewayError):
+    status, type, code = 503, "server_error", "upstream_unavailable"
 
 
 class Timeout(GatewayError):

@@ -15,8 +15,9 @@ from typing import Any, Protocol, Self
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from weightwarden.errors import RemoteError
 from weightwarden.gateway.backends import Backend
-from weightwarden.gateway.backends.base import Capability
+from weightwarden.gateway.backends.base import Capability, Restart
 from weightwarden.gateway.generation import GenerationRun, sse, sse_error
 from weightwarden.gateway.handling import in_thread
 from weightwarden.gateway.pipeline import ModelRequest
@@ -152,21 +153,26 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
     """Run task on its model and answer it, streamed or whole."""
     gw = mr.gw
     backend = mr.pick(task.model, task.capability)
-    mr.admit(backend)
+    await mr.admit(backend)
     task.check(backend)
     fitted = await fit(gw, mr, backend, task)
-    mr.reserve(backend, fitted.most, fitted.completion_budget)
+    await mr.reserve(backend, fitted.most, fitted.completion_budget)
     task = await in_thread(task.resolved, backend)
     cleaned = await mr.check_input(task.untrusted())
     if (changed := task.redacted(cleaned)) is not None:
         task = changed
         fitted = await fit(gw, mr, backend, task)  # redaction changed the prompt: count it again
-        mr.grow(backend, fitted.most, fitted.completion_budget)
+        await mr.grow(backend, fitted.most, fitted.completion_budget)
     run = mr.start(backend, task.work(backend, fitted.params, raw), prompt_text=task.prompt_text())
     if task.stream:
         return mr.streamed(events(mr, task, run))
+    items: list[tuple[int, Any]] = []
     async with run.watching(request):
-        items = [item async for item in run.items()]
+        async for item in run.items():
+            if isinstance(item[1], Restart):  # nothing was sent yet: keep only the new attempt's chunks
+                items = [kept for kept in items if kept[0] != item[0]]
+            else:
+                items.append(item)
     usage = mr.close_run()
     answer = await task.answer(items, run, usage, backend, mr.check_output)
     mr.answered(answer.text, usage=answer.usage)
@@ -189,6 +195,8 @@ async def events(mr: ModelRequest, task: GenerationTask, run: GenerationRun) -> 
         for opening in task.opening(created):
             yield sse(opening)
         async for _, chunk in run.items():
+            if isinstance(chunk, Restart):
+                raise RemoteError(f"the upstream of {task.model} failed after the answer had begun; retry the request")
             if isinstance(chunk, Chunk) and chunk.text and (out := await release(scanner.feed, chunk.text)):
                 parts.append(out)
                 yield sse(task.text_event(out, created))

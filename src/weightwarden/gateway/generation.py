@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from weightwarden.gateway.backends.base import Restart
 from weightwarden.gateway.errors import GatewayError, Timeout, error_body
 from weightwarden.gateway.queue import Job
 from weightwarden.gateway.request import Usage
@@ -70,7 +71,9 @@ class GenerationRun:
             if item is None:
                 return
             self.consumed += 1
-            if isinstance(item[1], Chunk):
+            if isinstance(item[1], Restart):
+                self.open_tokens = 0  # the void attempt's tokens are not the client's
+            elif isinstance(item[1], Chunk):
                 self._count(item[1])
             yield item
 

@@ -1,79 +1,85 @@
-"""Per-key limits: requests and tokens per minute (sliding windows) and token and USD budgets.
+"""Per-key limits: requests and tokens per minute (sliding windows) and token and USD budgets, kept in the ledger.
 
 Admission reserves what a request may use at most (its prompt tokens plus max_tokens, and their cost); completion
-settles it to what was used. Every check counts the reservations in flight, all under one lock, so concurrent
-requests cannot overspend: the sum of what is spent and reserved never passes a budget. Spent totals start from
-the ledger and are written back after each request (without waiting); the windows live in this process only.
+settles it to what was used, and a request that never ran releases it. Every decision is one transaction in the
+ledger (see ledger/quota.py: a conditional UPDATE for budgets, the key's row lock for the per-minute windows), so
+any number of `warden serve` processes on one PostgreSQL ledger (or one SQLite file) enforce a key's limits
+together: there is no per-process window, and the sum of what is spent and reserved never passes a budget.
+
+A key with no limits costs no database work here: its spend is added to the ledger after the request, without
+waiting. A settlement is queued the same way; the ledger's writer keeps one process's writes in order, so the next
+reservation made by this process sees it.
 """
 
 from __future__ import annotations
 
-import threading
+import logging
+import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from weightwarden.gateway.auth import Caller
 from weightwarden.gateway.errors import TooManyRequests
-from weightwarden.ledger import ApiKeyRecord
+from weightwarden.ledger import Ledger, Quota
 
 WINDOW_SECONDS = 60.0
+
+log = logging.getLogger("weightwarden.gateway")
 
 
 @dataclass
 class Reservation:
-    """What one admitted request may use at most; settle it exactly once."""
+    """What one admitted request may use at most; settle it exactly once.
+
+    held: the tokens and usd are reserved in the ledger (the key has a budget or a tpm), as reservation id;
+    per_minute: the key has a tpm, so what the request used joins its window.
+    """
 
     key_id: str
     tokens: int
     usd: float
+    held: bool = True
+    per_minute: bool = False
     settled: bool = False
+    id: str = field(default_factory=lambda: secrets.token_hex(13))
 
 
-@dataclass
-class _Usage:
-    spent_tokens: int
-    spent_usd: float
-    reserved_tokens: int = 0
-    reserved_usd: float = 0.0
-    requests: deque[float] = field(default_factory=deque)  # admission times in the window
-    tokens: deque[tuple[float, int]] = field(default_factory=deque)  # (settle time, tokens) in the window
-    window_tokens: int = 0
+def counts_requests(caller: Caller) -> bool:
+    """Whether admitting caller's request needs the ledger (its key has a requests-per-minute limit)."""
+    return caller.record is not None and caller.record.rpm is not None
+
+
+def holds_tokens(caller: Caller) -> bool:
+    """Whether reserving for caller's request needs the ledger (its key has a tpm or a budget)."""
+    key = caller.record
+    return key is not None and (key.tpm is not None or key.budget_tokens is not None or key.budget_usd is not None)
 
 
 class Limiter:
-    """Admits or refuses requests per key.
+    """Admits or refuses requests per key, through the ledger.
 
-    on_spend(key_id, tokens, usd): persists what a settled request used (called outside the lock).
-    clock: seconds, monotonic; a test may pass its own.
+    clock: Unix seconds (every replica's clock must agree, as NTP keeps them); a test may pass its own.
+    window: the length of the per-minute windows in seconds.
+    hold: seconds after which a reservation that was never settled is presumed lost (its gateway died) and given
+    back; longer than any request may take.
+    on_error(key_id, exc): told when a settlement could not be written (it is also logged).
     """
 
     def __init__(
         self,
-        on_spend: Callable[[str, int, float], None] | None = None,
+        ledger: Ledger,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         window: float = WINDOW_SECONDS,
+        hold: float = 3600.0,
+        on_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
-        self._on_spend = on_spend
+        self._ledger = ledger
         self._clock = clock
         self._window = window
-        self._lock = threading.Lock()
-        self._usage: dict[str, _Usage] = {}
-        self._keys: dict[str, ApiKeyRecord] = {}  # the record each usage was last checked against
-
-    def _state(self, key: ApiKeyRecord, now: float) -> _Usage:
-        usage = self._usage.get(key.id)
-        if usage is None:
-            usage = self._usage[key.id] = _Usage(key.spent_tokens, key.spent_usd)
-        self._keys[key.id] = key
-        horizon = now - self._window
-        while usage.requests and usage.requests[0] <= horizon:
-            usage.requests.popleft()
-        while usage.tokens and usage.tokens[0][0] <= horizon:
-            usage.window_tokens -= usage.tokens.popleft()[1]
-        return usage
+        self._hold_seconds = hold
+        self._on_error = on_error
 
     def admit(self, caller: Caller, tokens: int, usd: float) -> Reservation | None:
         """count_request then reserve: the whole admission of one request, or TooManyRequests."""
@@ -83,97 +89,113 @@ class Limiter:
     def count_request(self, caller: Caller) -> None:
         """Count one request against the key's requests per minute, or raise TooManyRequests (it then does not count).
 
-        Cheap (no tokens needed), so the gateway calls it before any other work on a request.
+        The gateway calls it before any other work on a request; a key without an rpm costs nothing.
         """
         key = caller.record
         if key is None or key.rpm is None:
             return
-        with self._lock:
-            now = self._clock()
-            usage = self._state(key, now)
-            if len(usage.requests) >= key.rpm:
-                wait = usage.requests[0] + self._window - now
-                raise TooManyRequests(
-                    f"key {key.id} is limited to {key.rpm} requests per minute: retry in {wait:.0f} s",
-                    retry_after=wait,
-                )
-            usage.requests.append(now)
+        refused = self._ledger.take_request(key.id, self._clock(), self._window)
+        if refused is not None:
+            wait = refused.retry_after or 1.0
+            raise TooManyRequests(
+                f"key {key.id} is limited to {refused.rpm} requests per minute: retry in {wait:.0f} s",
+                retry_after=wait,
+            )
 
     def reserve(self, caller: Caller, tokens: int, usd: float) -> Reservation | None:
         """Reserve tokens and usd for one request of caller, or raise TooManyRequests. None: nothing to limit."""
         key = caller.record
         if key is None:
             return None
-        with self._lock:
-            usage = self._state(key, self._clock())
-            self._check(key, usage, tokens, usd)
-            usage.reserved_tokens += tokens
-            usage.reserved_usd += usd
-            return Reservation(key.id, tokens, usd)
+        per_minute = key.tpm is not None
+        if per_minute and key.tpm is not None and tokens > key.tpm:
+            raise TooManyRequests(
+                f"this request may use {tokens} tokens, more than key {key.id}'s {key.tpm} tokens per "
+                "minute: lower max_tokens or shorten the prompt",
+                code="request_too_large",
+            )
+        if not holds_tokens(caller):
+            return Reservation(key.id, tokens, usd, held=False)
+        reservation = Reservation(key.id, tokens, usd, per_minute=per_minute)
+        self._hold(reservation, tokens, usd)
+        return reservation
 
     def extend(self, reservation: Reservation | None, tokens: int, usd: float) -> None:
         """Grow a reservation by tokens and usd (a redacted prompt came out longer), or raise TooManyRequests."""
         if reservation is None or reservation.settled or (tokens <= 0 and usd <= 0):
             return
-        with self._lock:
-            usage = self._usage[reservation.key_id]
-            key = self._keys[reservation.key_id]
-            self._check(key, usage, tokens, usd)
-            usage.reserved_tokens += tokens
-            usage.reserved_usd += usd
-            reservation.tokens += tokens
-            reservation.usd += usd
+        if reservation.held:
+            self._hold(reservation, tokens, usd, grow=True)
+        reservation.tokens += tokens
+        reservation.usd += usd
 
-    def _check(self, key: ApiKeyRecord, usage: _Usage, tokens: int, usd: float) -> None:
-        """Raise TooManyRequests if tokens and usd more would pass a token window or a budget (lock held)."""
+    def _hold(self, reservation: Reservation, tokens: int, usd: float, grow: bool = False) -> None:
         now = self._clock()
-        if key.tpm is not None:
-            if tokens > key.tpm:
-                raise TooManyRequests(
-                    f"this request may use {tokens} tokens, more than key {key.id}'s {key.tpm} tokens per "
-                    "minute: lower max_tokens or shorten the prompt",
-                    code="request_too_large",
-                )
-            if usage.window_tokens + usage.reserved_tokens + tokens > key.tpm:
-                wait = usage.tokens[0][0] + self._window - now if usage.tokens else 1.0
-                raise TooManyRequests(
-                    f"key {key.id} is limited to {key.tpm} tokens per minute: retry in {wait:.0f} s",
-                    retry_after=wait,
-                )
-        if key.budget_tokens is not None and usage.spent_tokens + usage.reserved_tokens + tokens > key.budget_tokens:
-            raise TooManyRequests(
-                f"key {key.id} has used {usage.spent_tokens} of its {key.budget_tokens}-token budget "
-                f"({usage.reserved_tokens} more in flight) and this request may use {tokens}: "
-                "lower max_tokens, or ask for a larger budget",
-                code="insufficient_quota",
-            )
-        if key.budget_usd is not None and usage.spent_usd + usage.reserved_usd + usd > key.budget_usd:
-            raise TooManyRequests(
-                f"key {key.id} has spent ${usage.spent_usd:.6f} of its ${key.budget_usd:.6f} budget "
-                f"(${usage.reserved_usd:.6f} more in flight) and this request may cost ${usd:.6f}: "
-                "lower max_tokens, or ask for a larger budget",
-                code="insufficient_quota",
-            )
+        refused = self._ledger.reserve_quota(
+            reservation.key_id,
+            reservation.id,
+            tokens,
+            usd,
+            now,
+            self._window,
+            now + self._hold_seconds,
+            per_minute=reservation.per_minute,
+            grow=grow,
+        )
+        if refused is not None:
+            raise _refusal(refused, tokens, usd)
 
     def settle(self, reservation: Reservation | None, tokens: int, usd: float) -> None:
-        """Replace a reservation by what the request used (0 when it never ran)."""
+        """Replace a reservation by what the request used (0 when it never ran), without waiting for the write."""
         if reservation is None or reservation.settled:
             return
         reservation.settled = True
-        with self._lock:
-            usage = self._usage[reservation.key_id]
-            usage.reserved_tokens -= reservation.tokens
-            usage.reserved_usd -= reservation.usd
-            usage.spent_tokens += tokens
-            usage.spent_usd += usd
-            if tokens:
-                usage.tokens.append((self._clock(), tokens))
-                usage.window_tokens += tokens
-        if (tokens or usd) and self._on_spend is not None:
-            self._on_spend(reservation.key_id, tokens, usd)
+        held_tokens, held_usd = (reservation.tokens, reservation.usd) if reservation.held else (0, 0.0)
+        if not (held_tokens or held_usd or tokens or usd):
+            return
+        key_id = reservation.key_id
 
-    def spent(self, key_id: str) -> tuple[int, float] | None:
-        """Tokens and USD spent by a key as this process knows it, or None if it has not seen the key."""
-        with self._lock:
-            usage = self._usage.get(key_id)
-            return (usage.spent_tokens, usage.spent_usd) if usage else None
+        def done(future: object) -> None:
+            exc = future.exception()  # type: ignore[attr-defined]
+            if exc is not None:
+                log.error("the spend of key %s could not be written: %s", key_id, exc)
+                if self._on_error is not None:
+                    self._on_error(key_id, exc)
+
+        try:
+            self._ledger.settle_quota(
+                key_id,
+                reservation.id if reservation.held else None,
+                held_tokens,
+                held_usd,
+                tokens,
+                usd,
+                self._clock(),
+                per_minute=reservation.per_minute,
+            ).add_done_callback(done)
+        except Exception as exc:  # a closed ledger at shutdown: the request itself was answered
+            log.error("the spend of key %s could not be queued: %s", key_id, exc)
+            if self._on_error is not None:
+                self._on_error(key_id, exc)
+
+
+def _refusal(q: Quota, tokens: int, usd: float) -> TooManyRequests:
+    """The 429 for a reservation the ledger refused."""
+    if q.refused == "tpm":
+        wait = q.retry_after or 1.0
+        return TooManyRequests(
+            f"key {q.key_id} is limited to {q.tpm} tokens per minute: retry in {wait:.0f} s", retry_after=wait
+        )
+    if q.refused == "budget_tokens":
+        return TooManyRequests(
+            f"key {q.key_id} has used {q.spent_tokens} of its {q.budget_tokens}-token budget "
+            f"({q.reserved_tokens} more in flight) and this request may use {tokens}: "
+            "lower max_tokens, or ask for a larger budget",
+            code="insufficient_quota",
+        )
+    return TooManyRequests(
+        f"key {q.key_id} has spent ${q.spent_usd:.6f} of its ${q.budget_usd or 0:.6f} budget "
+        f"(${q.reserved_usd:.6f} more in flight) and this request may cost ${usd:.6f}: "
+        "lower max_tokens, or ask for a larger budget",
+        code="insufficient_quota",
+    )

@@ -28,7 +28,7 @@ from weightwarden.gateway.errors import ContentBlocked, GatewayError, as_gateway
 from weightwarden.gateway.generation import EventStream, GenerationRun
 from weightwarden.gateway.guard_hook import Decision, blocked_labels
 from weightwarden.gateway.handling import gateway_of, in_thread
-from weightwarden.gateway.limits import Reservation
+from weightwarden.gateway.limits import Reservation, counts_requests, holds_tokens
 from weightwarden.gateway.queue import Slot
 from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.gateway.service import Gateway
@@ -57,9 +57,12 @@ class ModelRequest:
         self.backend = pick(self.gw, self.ctx, self.outcome, name, capability)
         return self.backend
 
-    def admit(self, backend: Backend) -> None:
+    async def admit(self, backend: Backend) -> None:
         """A queue slot and the key's requests per minute, or 429 holding nothing."""
         self.slot = self.gw.enter(self.ctx, backend)
+        assert self.ctx.caller is not None
+        if counts_requests(self.ctx.caller):  # the ledger decides, off the event loop; serve() frees the slot on 429
+            await in_thread(self.gw.count_request, self.ctx)
 
     def counted(self, prompt_tokens: int) -> None:
         """The request's prompt tokens as counted (or estimated) before the model runs."""
@@ -71,13 +74,20 @@ class ModelRequest:
         if params.logits_processor is not None and self.gw.watermark is not None:
             self.outcome.watermark = self.gw.watermark.config.fingerprint
 
-    def reserve(self, backend: Backend, tokens: int, completion_tokens: int) -> None:
+    async def reserve(self, backend: Backend, tokens: int, completion_tokens: int) -> None:
         """Reserve tokens in all, completion_tokens of them generated, against the key's limits; 429 if they say no."""
-        self.reservation = self.gw.reserve(self.ctx, backend, tokens, completion_tokens)
+        assert self.ctx.caller is not None
+        if holds_tokens(self.ctx.caller):  # the ledger decides: off the event loop
+            self.reservation = await in_thread(self.gw.reserve, self.ctx, backend, tokens, completion_tokens)
+        else:
+            self.reservation = self.gw.reserve(self.ctx, backend, tokens, completion_tokens)
 
-    def grow(self, backend: Backend, tokens: int, completion_tokens: int) -> None:
+    async def grow(self, backend: Backend, tokens: int, completion_tokens: int) -> None:
         """Grow the reservation to tokens in all (a redacted prompt came out longer); 429 if the limits say no."""
-        self.gw.extend(backend, self.reservation, tokens, completion_tokens)
+        if self.reservation is not None and self.reservation.held:
+            await in_thread(self.gw.extend, backend, self.reservation, tokens, completion_tokens)
+        else:
+            self.gw.extend(backend, self.reservation, tokens, completion_tokens)
 
     async def check_input(self, texts: list[str]) -> list[str]:
         """The texts to send to the model (redacted where the policy says); ContentBlocked when the guard blocks."""

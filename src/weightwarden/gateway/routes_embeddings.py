@@ -30,9 +30,9 @@ async def embeddings(request: Request) -> Response:
         body = parse_body(EmbeddingRequest, raw)
         backend = mr.pick(body.model, "embeddings")
         texts = body.texts
-        mr.admit(backend)
+        await mr.admit(backend)
         passthrough = backend.capabilities.passthrough
-        mr.reserve(backend, backend.estimate_tokens(texts), 0)
+        await mr.reserve(backend, backend.estimate_tokens(texts), 0)
         if passthrough:
             run = mr.start(
                 backend,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -43,7 +42,8 @@ class Gateway:
         self.ledger = ledger or Ledger(config.ledger_url)
         self.metrics = Metrics()
         self.keys = KeyStore(self.ledger, config.admin_key)
-        self.limiter = Limiter(self._persist_spend)
+        # A reservation never settled within a request's time (and a minute) belonged to a gateway that died.
+        self.limiter = Limiter(self.ledger, hold=config.request_timeout + 60.0, on_error=self._spend_not_written)
         self.guard = GuardHook(config.policy.guard)
         sketches = SketchWorker(self.ledger) if config.policy.sketches else None
         self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)
@@ -51,7 +51,7 @@ class Gateway:
         backends: list[Backend] = []
         try:
             for spec in config.models:
-                backends.append(build_backend(spec, config, cache))
+                backends.append(build_backend(spec, config, cache, self.metrics))
         except BaseException:
             Router(backends).close()
             self.close_ledger()
@@ -97,16 +97,8 @@ class Gateway:
     def _slots(self) -> dict[tuple[str, ...], float]:
         return {(b.name,): float(b.queue.slots) for b in self.router.backends.values()}
 
-    def _persist_spend(self, key_id: str, tokens: int, usd: float) -> None:
-        def done(future: Any) -> None:
-            if future.exception() is not None:
-                self.metrics.audit_failures.inc()
-                log.error("the spend of key %s could not be written: %s", key_id, future.exception())
-
-        try:
-            self.ledger.add_api_key_spend(key_id, tokens, usd).add_done_callback(done)
-        except Exception as exc:
-            log.error("the spend of key %s could not be queued: %s", key_id, exc)
+    def _spend_not_written(self, key_id: str, exc: BaseException) -> None:
+        self.metrics.audit_failures.inc()
 
     # -- one request ----------------------------------------------------------------------------------
 
@@ -176,17 +168,16 @@ class Gateway:
         )
 
     def enter(self, ctx: RequestContext, backend: Backend) -> Slot:
-        """The first thing done for a request once its model is known: a queue slot, then the key's requests per
-        minute; TooManyRequests (holding nothing) if either says no. Costs microseconds, so a flood is refused cheaply.
-        """
+        """The first thing done for a request once its model is known: a queue slot, or TooManyRequests. Costs
+        microseconds, so a flood is refused cheaply; count_request comes next."""
         assert ctx.caller is not None
-        slot = backend.queue.admit(ctx.client)
-        try:
-            self.limiter.count_request(ctx.caller)
-        except GatewayError:
-            slot.release()
-            raise
-        return slot
+        backend.ready()
+        return backend.queue.admit(ctx.client)
+
+    def count_request(self, ctx: RequestContext) -> None:
+        """Count the request against its key's requests per minute (in the ledger), or TooManyRequests."""
+        assert ctx.caller is not None
+        self.limiter.count_request(ctx.caller)
 
     def reserve(self, ctx: RequestContext, backend: Backend, tokens: int, completion_tokens: int) -> Reservation | None:
         """Reserve the most the request may use against the key's token limits and budgets, or TooManyRequests.

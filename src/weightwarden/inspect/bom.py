@@ -91,9 +91,9 @@ def _components(ins: Inspection) -> tuple[Any, list[Any]]:
         refs.append(
             ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(str(ins.lineage["source_url"])))
         )
-    ancestors = [
-        Component(type=ComponentType.MACHINE_LEARNING_MODEL, name=b) for b in ins.lineage.get("base_models", [])
-    ]
+    bases = ins.lineage.get("base_models", [])
+    base_hash = _sha256(ins.lineage.get("base_sha256")) if len(bases) == 1 else []
+    ancestors = [Component(type=ComponentType.MACHINE_LEARNING_MODEL, name=b, hashes=base_hash) for b in bases]
     single_file = len(ins.files) == 1 and not Path(ins.path).is_dir()
     model = Component(
         type=ComponentType.MACHINE_LEARNING_MODEL,
@@ -107,11 +107,23 @@ def _components(ins: Inspection) -> tuple[Any, list[Any]]:
         pedigree=Pedigree(ancestors=ancestors) if ancestors else None,
         components=[] if single_file else files,
     )
+    names = ins.lineage.get("datasets", [])
+    data_hash = _sha256(ins.lineage.get("data_sha256")) if len(names) == 1 else []
     datasets = [
-        Component(type=ComponentType.DATA, name=d, bom_ref=f"dataset:{i}")
-        for i, d in enumerate(ins.lineage.get("datasets", []))
+        Component(type=ComponentType.DATA, name=d, bom_ref=f"dataset:{i}", hashes=data_hash)
+        for i, d in enumerate(names)
     ]
     return model, datasets
+
+
+def _sha256(value: object) -> list[Any]:
+    """A declared sha256 (as `warden tune` writes it) as a CycloneDX hash; anything else is left out."""
+    from cyclonedx.model import HashAlgorithm, HashType
+
+    text = str(value or "")
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        return [HashType(alg=HashAlgorithm.SHA_256, content=text)]
+    return []
 
 
 def _model_card(ins: Inspection) -> dict[str, Any]:

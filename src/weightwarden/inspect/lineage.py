@@ -66,6 +66,11 @@ def lineage(
         "finetune": gguf.get("general.finetune"),
         "hints": {k: v for k, v in {"config._name_or_path": config.get("_name_or_path")}.items() if v},
     }
+    # `warden tune` writes the exact hashes of the base and the training data next to the standard names
+    for key in ("base_sha256", "data_sha256", "tune_run"):
+        value = gguf.get(f"weightwarden.{key}")
+        if isinstance(value, str) and value:
+            section[key] = value
     gaps = []
     if not section["base_models"]:
         gaps.append("base model: not declared (a fine-tune or quantization should name what it was made from)")

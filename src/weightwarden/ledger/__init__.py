@@ -10,6 +10,7 @@ with Ledger("sqlite:///ledger.db") as ledger:
 """
 
 from weightwarden.ledger.migrations import MIGRATIONS
+from weightwarden.ledger.quota import Quota
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
     RUN_STATUSES,
@@ -22,6 +23,7 @@ from weightwarden.ledger.records import (
     RunStatus,
     SketchRecord,
     StageRecord,
+    UiSessionRecord,
 )
 from weightwarden.ledger.store import Ledger
 
@@ -34,9 +36,11 @@ __all__ = [
     "ItemRecord",
     "Ledger",
     "ModelRecord",
+    "Quota",
     "RequestRecord",
     "RunRecord",
     "RunStatus",
     "SketchRecord",
     "StageRecord",
+    "UiSessionRecord",
 ]

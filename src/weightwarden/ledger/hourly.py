@@ -197,6 +197,38 @@ class HourlyWriter:
         g = insert(guard)
         self._guard = g.on_conflict_do_update(index_elements=list(GUARD_KEYS), set_={"n": guard.c.n + g.excluded.n})
 
+    def insert(self, conn: Connection, requests: sa.Table, records: Iterable[RequestRecord]) -> int:
+        """Insert audit rows and add them to the hourly tables, in conn's transaction; return how many went in.
+
+        One bad row (a repeated request id, say) must not cost the others: when the batch fails, the rows go in one
+        by one, and only those written are added up. Raises when none could be written.
+        """
+        records = list(records)
+        columns = [c.name for c in requests.columns]
+        rows = [{name: getattr(rec, name) for name in columns} for rec in records]
+        if not rows:
+            return 0
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(requests), rows)
+            one_by_one = False
+        except sa.exc.SQLAlchemyError:
+            one_by_one = True
+        if one_by_one:
+            written, failed = [], None
+            for rec, row in zip(records, rows, strict=True):
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(requests), [row])
+                    written.append(rec)
+                except sa.exc.SQLAlchemyError as exc:
+                    failed = exc
+            if failed is not None and not written:
+                raise failed
+            records = written
+        self.add(conn, records)
+        return len(records)
+
     def add(self, conn: Connection, records: Sequence[RequestRecord]) -> None:
         """Add audit rows just inserted on conn to the hourly tables, in the same transaction."""
         if not records:

@@ -190,6 +190,68 @@ def m006_request_sketches(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def m007_key_quota(conn: Connection) -> None:
+    """Add api_keys.reserved_tokens and reserved_usd (what requests in flight may still use); create reservations
+    and rate_events.
+
+    The database, not each gateway process, holds every limit's state, so any number of replicas on one ledger
+    enforce a key's limits together (see ledger/quota.py). reservations keeps one row per request in flight, so what
+    a replica that died had reserved is given back once its requests' time is up. rate_events keeps one row per
+    admitted request and one per settled request's tokens, each for one window; older rows are deleted as new come.
+    """
+    conn.execute(sa.text("ALTER TABLE api_keys ADD COLUMN reserved_tokens BIGINT NOT NULL DEFAULT 0"))
+    conn.execute(sa.text("ALTER TABLE api_keys ADD COLUMN reserved_usd FLOAT NOT NULL DEFAULT 0"))
+    md = sa.MetaData()
+    sa.Table(
+        "reservations",
+        md,
+        sa.Column("id", sa.String(26), primary_key=True),
+        sa.Column("key_id", sa.String(26), nullable=False),
+        sa.Column("tokens", sa.BigInteger, nullable=False),
+        sa.Column("usd", sa.Float, nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+        sa.Index("ix_reservations_key_id_expires_at", "key_id", "expires_at"),
+    )
+    sa.Table(
+        "rate_events",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key_id", sa.String(26), nullable=False),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("requests", sa.Integer, nullable=False),
+        sa.Column("tokens", sa.BigInteger, nullable=False),
+        sa.Index("ix_rate_events_key_id_at", "key_id", "at"),
+    )
+    md.create_all(conn)
+
+
+def m008_ui_sessions(conn: Connection) -> None:
+    """Create ui_sessions: the dashboard's signed-in sessions (the cookie's sha256, never the cookie)."""
+    md = sa.MetaData()
+    sa.Table(
+        "ui_sessions",
+        md,
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("key_id", sa.String(26), nullable=False),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+        sa.Index("ix_ui_sessions_expires_at", "expires_at"),
+    )
+    md.create_all(conn)
+
+
+def m010_requests_time_covering(conn: Connection) -> None:
+    """Index the audit rows by time with the columns the dashboard's traffic charts add up, so a chart over a window
+    reads the index alone, never the rows (whose verdict JSON and text make them wide)."""
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_requests_time_totals ON requests "
+            "(time, status, total_ms, prompt_tokens, completion_tokens, cost_usd)"
+        )
+    )
+
+
 def m009_usage_hourly(conn: Connection) -> None:
     """Create usage_hourly and usage_hourly_guard (hourly pre-aggregates of requests) and fill them from the rows.
 
@@ -223,7 +285,10 @@ MIGRATIONS: list[Migration] = [
     m004_eval_cache,
     m005_stage_results,
     m006_request_sketches,
-    m009_usage_hourly,  # m007 and m008 come from other branches; they merge in number order
+    m007_key_quota,
+    m008_ui_sessions,
+    m009_usage_hourly,
+    m010_requests_time_covering,
 ]
 
 

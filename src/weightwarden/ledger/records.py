@@ -121,7 +121,8 @@ class ApiKeyRecord:
     """A gateway API key. Only the sha256 of its secret is kept; the secret is shown once, when it is made.
 
     models: the public model names the key may use; empty means every model.
-    rpm, tpm, budget_tokens, budget_usd: limits; None means no limit. spent_*: what the key has used so far.
+    rpm, tpm, budget_tokens, budget_usd: limits; None means no limit. spent_*: what the key has used so far;
+    reserved_*: what its requests in flight (on any gateway sharing the ledger) may still use.
     """
 
     id: str
@@ -137,6 +138,19 @@ class ApiKeyRecord:
     created_at: datetime = field(default_factory=utcnow)
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    reserved_tokens: int = 0
+    reserved_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class UiSessionRecord:
+    """A dashboard session: the sha256 of its cookie (never the cookie), the key signed in, its CSRF token."""
+
+    id_hash: str
+    key_id: str
+    csrf: str
+    created_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,36 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # m007: what admitted requests may still use; settling a request moves its share into spent_*.
+    sa.Column("reserved_tokens", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("reserved_usd", sa.Float, nullable=False, server_default=sa.text("0")),
     sa.UniqueConstraint("hash", name="uq_api_keys_hash"),
+)
+
+# m007: one row per request in flight with a reservation, so that what a replica that died had reserved is given
+# back once its requests' time is up (expires_at, Unix seconds).
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Column("usd", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_reservations_key_id_expires_at", "key_id", "expires_at"),
+)
+
+# m007: the windows of requests and tokens per minute, shared by every gateway on the ledger. One row per admitted
+# request (requests=1, tokens=0) and one per settled request's tokens (requests=0); at is Unix time in seconds.
+rate_events = sa.Table(
+    "rate_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Index("ix_rate_events_key_id_at", "key_id", "at"),
 )
 
 requests = sa.Table(
@@ -138,6 +167,9 @@ requests = sa.Table(
     sa.Column("watermark", sa.String(16), nullable=True),  # m003: the key's fingerprint when the answer was marked
     sa.Index("ix_requests_key_id_time", "key_id", "time"),
     sa.Index("ix_requests_time", "time"),
+    sa.Index(  # m010: the traffic charts read this index alone
+        "ix_requests_time_totals", "time", "status", "total_ms", "prompt_tokens", "completion_tokens", "cost_usd"
+    ),
 )
 
 eval_cache = sa.Table(
@@ -183,3 +215,14 @@ request_sketches = sa.Table(
 
 # m009: hourly pre-aggregates of requests (and their triggered guard verdicts), maintained by the audit writer.
 usage_hourly, usage_hourly_guard = hourly.define(metadata, UTCDateTime)
+
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),  # m008: sha256 of the session cookie
+    sa.Column("key_id", sa.String(26), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_ui_sessions_expires_at", "expires_at"),
+)

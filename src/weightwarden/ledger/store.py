@@ -18,10 +18,11 @@ from sqlalchemy.engine import Connection
 
 from weightwarden.errors import LedgerError
 from weightwarden.ledger import engine as engines
-from weightwarden.ledger import schema
+from weightwarden.ledger import quota, schema
 from weightwarden.ledger.failures import open_error, read_error, write_error
 from weightwarden.ledger.hourly import HourlyWriter
 from weightwarden.ledger.migrations import migrate
+from weightwarden.ledger.quota import Quota
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
     ApiKeyRecord,
@@ -34,6 +35,7 @@ from weightwarden.ledger.records import (
     StageRecord,
     utcnow,
 )
+from weightwarden.ledger.sessions import UiSessions
 from weightwarden.ledger.writer import WRITER_OPTION, Writer
 
 T = TypeVar("T")
@@ -54,7 +56,7 @@ def _upsert(dialect: str, table: sa.Table, key: list[str], update: list[str]) ->
     return stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in update})
 
 
-class Ledger:
+class Ledger(UiSessions):
     """The record of every model, run, item result and event, in a SQLite file or a PostgreSQL database.
 
     url: sqlite:///path/to/ledger.db (created with its folder if missing) or postgresql+psycopg://...
@@ -95,11 +97,17 @@ class Ledger:
     # -- writes ------------------------------------------------------------------------------------
 
     def upsert_model(self, rec: ModelRecord) -> None:
-        """Record a model; if its hash is known, update its name, metadata and last_seen."""
+        """Record a model; if known, update its name and last_seen and merge its metadata (a tune's lineage stays)."""
         if not _SHA256_HEX.fullmatch(rec.hash):
             raise LedgerError(f"model hash {rec.hash!r} is not a sha256 in lowercase hex (64 characters)")
         row = {c.name: getattr(rec, c.name) for c in schema.models.columns}
-        self._write(f"record model {rec.hash[:12]}", lambda conn: conn.execute(self._upsert_model, row))
+
+        def work(conn: Connection) -> None:
+            old = conn.execute(sa.select(schema.models.c.metadata).where(schema.models.c.hash == rec.hash)).scalar()
+            merged = {**old, **rec.metadata} if isinstance(old, dict) else rec.metadata
+            conn.execute(self._upsert_model, {**row, "metadata": merged})
+
+        self._write(f"record model {rec.hash[:12]}", work)
 
     def start_run(self, kind: str, model_hash: str, config: dict[str, Any]) -> str:
         """Record a new run of a stage on a model, with status 'running'; return its id."""
@@ -248,6 +256,64 @@ class Ledger:
 
         return self._write_nowait(f"add spend to key {key_id}", work)
 
+    def take_request(self, key_id: str, now: float, window: float) -> Quota | None:
+        """Count one request against the key's requests per window, for every gateway on this ledger at once.
+
+        None when it fits (or the key has no rpm), else the refusal; now: Unix seconds. See ledger/quota.py.
+        """
+        return self._decide(
+            f"count a request of key {key_id}", lambda conn: quota.take_request(conn, key_id, now, window)
+        )
+
+    def reserve_quota(
+        self,
+        key_id: str,
+        reservation_id: str,
+        tokens: int,
+        usd: float,
+        now: float,
+        window: float,
+        expires_at: float,
+        *,
+        per_minute: bool,
+        grow: bool = False,
+    ) -> Quota | None:
+        """Reserve tokens and usd against the key's budgets (and, per_minute, its tokens per window) in one atomic
+        step, for every gateway on this ledger at once; None when they fit, else the refusal.
+
+        reservation_id: a new id (or, with grow, one to make larger); expires_at: when its request must have ended,
+        after which it is given back if never settled. Settle it with settle_quota. See ledger/quota.py.
+        """
+        return self._decide(
+            f"reserve {tokens} tokens for key {key_id}",
+            lambda conn: quota.reserve(
+                conn, key_id, reservation_id, tokens, usd, now, window, expires_at, per_minute=per_minute, grow=grow
+            ),
+        )
+
+    def settle_quota(
+        self,
+        key_id: str,
+        reservation_id: str | None,
+        reserved_tokens: int,
+        reserved_usd: float,
+        tokens: int,
+        usd: float,
+        now: float,
+        *,
+        per_minute: bool,
+    ) -> Future[None]:
+        """Replace a reservation (None: the request held none) by what its request used, without waiting; the
+        future fails if the write does. On SQLite a later reserve_quota of this process sees it (the writer keeps
+        their order); on PostgreSQL one may come first, and then still counts the reservation, which settling only
+        makes smaller: a limit can refuse a few milliseconds early, never let more through."""
+        return self._write_nowait(
+            f"settle a request of key {key_id}",
+            lambda conn: quota.settle(
+                conn, key_id, reservation_id, reserved_tokens, reserved_usd, tokens, usd, now, per_minute=per_minute
+            ),
+        )
+
     def api_key(self, key_id: str) -> ApiKeyRecord | None:
         """The key with this id, or None."""
         rows = self._read("a key", sa.select(schema.api_keys).where(schema.api_keys.c.id == key_id))
@@ -284,34 +350,9 @@ class Ledger:
         arrive while the writer is busy join one transaction: under a flood of requests the ledger writes a batch per
         commit instead of a commit per row.
         """
-        columns = [c.name for c in schema.requests.columns]
 
         def work(conn: Connection) -> int:
-            records = list(take())
-            rows = [{name: getattr(rec, name) for name in columns} for rec in records]
-            if not rows:
-                return 0
-            try:
-                with conn.begin_nested():
-                    conn.execute(sa.insert(schema.requests), rows)
-            except sa.exc.SQLAlchemyError:
-                pass  # one bad row (a repeated request id, say) must not cost the others: write them one by one
-            else:
-                # The hourly pre-aggregates move with the rows, in the same transaction.
-                self._hourly.add(conn, records)
-                return len(rows)
-            written, failed = [], None
-            for rec, row in zip(records, rows, strict=True):
-                try:
-                    with conn.begin_nested():
-                        conn.execute(sa.insert(schema.requests), [row])
-                    written.append(rec)
-                except sa.exc.SQLAlchemyError as exc:
-                    failed = exc
-            if failed is not None and not written:
-                raise failed
-            self._hourly.add(conn, written)
-            return len(written)
+            return self._hourly.insert(conn, schema.requests, take())
 
         return self._write_nowait("add request rows", work)
 
@@ -481,6 +522,25 @@ class Ledger:
     def _write(self, what: str, work: Callable[[Connection], T]) -> T:
         try:
             return self._writer.submit(work)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            raise write_error(what, exc) from exc
+
+    def _decide(self, what: str, work: Callable[[Connection], T]) -> T:
+        """Run a short write transaction whose answer the caller waits for (a limit's decision).
+
+        On PostgreSQL it runs in the calling thread on a pooled connection, so requests of one gateway decide in
+        parallel (the database orders those of one key by its row lock) instead of queueing behind the writer and
+        its audit batches. SQLite takes one writer at a time anyway: there it goes through the writer.
+        """
+        if self._engine.dialect.name == "sqlite":
+            return self._write(what, work)
+        if self._writer.closed:
+            raise LedgerError("the ledger is closed: open a new Ledger to write to it")
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                return work(conn)
         except LedgerError:
             raise
         except Exception as exc:

@@ -32,7 +32,7 @@ def interval_bars(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-        'style="font: 12px sans-serif">'
+        'font-family="sans-serif" font-size="12">'
     ]
     if title:
         out.append(f'<text x="{_PAD}" y="{_PAD + 12}" font-weight="bold">{escape(title)}</text>')

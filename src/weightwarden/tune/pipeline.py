@@ -9,15 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from weightwarden.eval.suites import EvalTask
 from weightwarden.ledger import Ledger, ModelRecord
 from weightwarden.runtimes.artifact import Artifact, sha256_file
-from weightwarden.tune import export
+from weightwarden.runtimes.energy import EnergyMeter, EnergyReading
+from weightwarden.tune import checkpoint, export
 from weightwarden.tune.base import StepReport, TuneError, TuneSettings
 from weightwarden.tune.data import Dataset, read_dataset
 from weightwarden.tune.encode import ChatEncoder, encode_all, pack
 from weightwarden.tune.model import count_parameters, load_base, pick_device
+from weightwarden.tune.overlap import Overlap, find_overlaps
 from weightwarden.tune.screen import screen
-from weightwarden.tune.train import TrainOutcome, add_lora, total_steps, train
+from weightwarden.tune.train import Estimate, TrainOutcome, add_lora, estimate, total_steps, train
 
 Say = Callable[[str], None]
 
@@ -27,7 +30,8 @@ class TuneRequest:
     """What to tune: the base (resolved), the data, where outputs go, and how.
 
     quant: a llama.cpp quantization for the second GGUF ("" for none); stop_after: end after this many steps
-    with a checkpoint, as an interruption would (tests use it).
+    with a checkpoint, as an interruption would (tests use it). check_tasks: the evaluation tasks the tune will be
+    judged on; training data that contains their items is refused unless allow_contaminated.
     """
 
     base: Artifact
@@ -44,6 +48,8 @@ class TuneRequest:
     export_gguf: bool = True
     stop_after: int | None = None
     allow_pii: bool = False
+    check_tasks: tuple[EvalTask, ...] = ()
+    allow_contaminated: bool = False
 
 
 @dataclass
@@ -64,6 +70,9 @@ class TuneResult:
     gguf_f16_sha256: str | None = None
     gguf_quant_sha256: str | None = None
     notes: list[str] = field(default_factory=list)
+    estimate: Estimate | None = None
+    energy: EnergyReading | None = None
+    overlaps: list[Overlap] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         o = self.outcome
@@ -81,6 +90,9 @@ class TuneResult:
             "trainable_params": self.trainable_params,
             "total_params": self.total_params,
             "estimated_flops": self.flops,
+            "estimate": self.estimate.as_dict() if self.estimate else None,
+            "energy": self.energy.as_dict() if self.energy else None,
+            "contamination": [o.as_dict() for o in self.overlaps],
             "skipped_examples": [{"line": n, "why": w} for n, w in self.skipped],
             "outputs": {
                 "adapter": str(self.adapter) if self.adapter else None,
@@ -97,6 +109,14 @@ class TuneResult:
 def estimate_flops(tokens: int, total_params: int, trainable_params: int) -> float:
     """Training FLOPs: forward 2N per token, backward 2N for activations plus 4N' for the trainable weights' grads."""
     return float(tokens) * (4.0 * total_params + 6.0 * trainable_params)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 def _fingerprint(req: TuneRequest, data: Dataset, val: Dataset | None) -> str:
@@ -136,6 +156,19 @@ def run_tune(
         )
     if findings:
         note(f"{len(findings)} PII/secret hits in the data, allowed by --allow-pii")
+    overlaps = find_overlaps(data, req.check_tasks) if req.check_tasks else []
+    if overlaps and not req.allow_contaminated:
+        first = "; ".join(
+            f"{o.task} item {o.item} (line{'s' if len(o.lines) > 1 else ''} {', '.join(map(str, o.lines))})"
+            for o in overlaps[:3]
+        )
+        raise TuneError(
+            f"the training data contains {len(overlaps)}{'+' if len(overlaps) >= 50 else ''} item(s) of the "
+            f"evaluation the tune is judged on, e.g. {first}: training on the test makes the proof worthless; "
+            "remove those lines, or pass --allow-contaminated to train anyway (the run records it)"
+        )
+    if overlaps:
+        note(f"{len(overlaps)} evaluation item(s) found in the training data, allowed by --allow-contaminated")
     if req.threads:
         torch.set_num_threads(req.threads)
     device = pick_device(req.device)
@@ -161,6 +194,15 @@ def run_tune(
     )
     peft_model = add_lora(model, s).to(device)
     trainable, total = count_parameters(peft_model)
+    start_step = 0
+    if req.resume:
+        found = checkpoint.latest(req.out / "checkpoints")
+        start_step = found.step if found is not None else 0
+    guess = estimate(peft_model, blocks, s, pad_id=pad_id, device=device, start=start_step)
+    note(
+        f"estimated training time: {_duration(guess.seconds)} for {guess.steps} steps ({guess.tokens} tokens), "
+        f"from a warm-up pass at {guess.warmup_tokens_per_s:.0f} tokens/s"
+    )
     config = {
         "base": {"ref": req.base.ref, "name": req.base.name, "sha256": req.base.sha256, "format": req.base.format},
         "data": data.describe(),
@@ -170,7 +212,13 @@ def run_tune(
         "threads": torch.get_num_threads(),
         "resume": req.resume,
         "pii_findings": len(findings),
+        "contamination": {
+            "checked_tasks": sorted({t.id for t in req.check_tasks}),
+            "items_found": [o.as_dict() for o in overlaps],
+            "allowed": req.allow_contaminated,
+        },
         "out": str(req.out),
+        "estimate": guess.as_dict(),
     }
     run_id = None
     if ledger is not None:
@@ -179,6 +227,7 @@ def run_tune(
     req.out.mkdir(parents=True, exist_ok=True)
     result: TuneResult | None = None
     status = "failed"
+    meter = EnergyMeter().start()
     try:
         outcome = train(
             peft_model,
@@ -193,9 +242,12 @@ def run_tune(
             progress=progress,
             stop_after=req.stop_after,
         )
+        energy = meter.stop()
         result = TuneResult(
             run_id, outcome, data, skipped, trainable, total, estimate_flops(outcome.tokens_seen, total, trainable)
         )
+        result.estimate, result.energy, result.overlaps = guess, energy, overlaps
+        note(f"training energy: {energy.kwh * 1000:.2f} Wh ({energy.source}: {energy.basis})")
         if outcome.interrupted:
             status = "interrupted"
             result.notes.append(f"stopped after step {outcome.steps}: continue with --resume")

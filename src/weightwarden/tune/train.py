@@ -115,6 +115,57 @@ def validation_loss(model: Any, blocks: Sequence[Block], pad_id: int, batch_size
     return total / max(1, count)
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """How long training should take, from a timed forward and backward pass on the first step's batch."""
+
+    seconds: float
+    tokens: int
+    steps: int
+    warmup_tokens_per_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 1),
+            "tokens": self.tokens,
+            "steps": self.steps,
+            "warmup_tokens_per_s": round(self.warmup_tokens_per_s, 1),
+        }
+
+
+def estimate(
+    model: Any, blocks: Sequence[Block], s: TuneSettings, *, pad_id: int, device: str = "cpu", start: int = 0
+) -> Estimate:
+    """Time two forward and backward passes of step `start`'s batch (the second one counts) and scale by tokens.
+
+    The weights, the optimizer and the random state are left exactly as they were: no step is taken, gradients are
+    dropped, and dropout draws from a forked generator, so a run with the estimate trains the same as one without.
+    """
+    import torch
+
+    total = total_steps(len(blocks), s)
+    chosen = [blocks[i] for i in batch_of(start, len(blocks), s, torch)]
+    per_step = sum(b.length for b in blocks) / max(1, len(blocks)) * s.batch_size
+    remaining = max(0, total - start)
+    tokens = round(per_step * remaining)
+    was_training = model.training
+    model.train()
+    elapsed = 0.0
+    with torch.random.fork_rng(devices=[]):
+        for _ in range(2):  # the first pass pays for allocations and kernel selection
+            batch = {k: v.to(device) for k, v in collate(chosen, pad_id, torch).items()}
+            t0 = time.perf_counter()
+            loss_sum, n = _loss_sum(model, batch, torch)
+            (loss_sum / max(1, n)).backward()
+            elapsed = time.perf_counter() - t0
+            model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    seen = sum(b.length for b in chosen)
+    rate = seen / elapsed if elapsed > 0 else 0.0
+    # an optimizer step over the LoRA weights is small next to the passes; validation passes are forward only
+    return Estimate(tokens / rate if rate > 0 else 0.0, tokens, remaining, rate)
+
+
 def train(
     model: Any,
     blocks: Sequence[Block],

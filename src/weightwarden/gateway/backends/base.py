@@ -60,6 +60,15 @@ _REFUSALS: dict[Capability, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Restart(Chunk):
+    """The backend starts the answer again from its beginning (a pool member failed mid-answer and another took
+    the request): the chunks that came before for this prompt are void. A whole answer is simply made again; a
+    stream that has already sent text cannot take it back, so it fails instead."""
+
+    text: str = ""
+
+
 def queue_for(spec: ModelSpec, capabilities: Capabilities) -> ModelQueue:
     """The queue in front of a backend: a worker per slot when it runs requests at once, else one."""
     workers = spec.slots if capabilities.batching else 1
@@ -121,6 +130,10 @@ class Backend(Protocol):
 
     def tokenizer_facts(self) -> TokenizerFacts: ...
 
+    def ready(self) -> None:
+        """Raise Unavailable (503) when nothing behind this model can take a request now (a pool whose upstreams
+        are all failing); called before a request is admitted, so a stream is refused before it starts."""
+
     def close(self) -> None: ...
 
 
@@ -167,3 +180,6 @@ class Refusing:
 
     def tokenizer_facts(self) -> TokenizerFacts:
         raise refusal(self.name, "tokenizer")
+
+    def ready(self) -> None:
+        pass  # a model in this process, or one upstream that is tried on every request

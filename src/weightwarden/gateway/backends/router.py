@@ -11,16 +11,20 @@ from weightwarden.gateway.auth import Caller
 from weightwarden.gateway.backends.base import Backend
 from weightwarden.gateway.backends.embedder import EmbedderModel
 from weightwarden.gateway.backends.local import LocalModel
+from weightwarden.gateway.backends.pool import UpstreamPool
 from weightwarden.gateway.backends.upstream import UpstreamModel
 from weightwarden.gateway.config import GatewayConfig, ModelSpec
 from weightwarden.gateway.errors import Forbidden, NotFound
+from weightwarden.gateway.metrics import Metrics
 from weightwarden.runtimes import HashCache, load_runtime, resolve
 
 
-def build_backend(spec: ModelSpec, config: GatewayConfig, cache: HashCache) -> Backend:
-    """Load (or wrap) what answers one spec."""
+def build_backend(spec: ModelSpec, config: GatewayConfig, cache: HashCache, metrics: Metrics | None = None) -> Backend:
+    """Load (or wrap) what answers one spec; metrics: where a pool exports its members' series."""
     if spec.kind == "embedder":
         return EmbedderModel(spec, cache)
+    if spec.kind == "upstream" and spec.upstreams:
+        return UpstreamPool(spec, config.upstream_timeout, metrics)
     if spec.kind == "upstream":
         return UpstreamModel(spec, config.upstream_timeout)
     if spec.runtime is not None:

@@ -24,20 +24,44 @@ if TYPE_CHECKING:
     from weightwarden.runtimes.remote import RemoteRuntime
 
 
-class UpstreamModel(Refusing):
+UPSTREAM_CAPABILITIES = Capabilities(
+    chat=True,
+    completions=True,
+    streaming=True,
+    embeddings=True,
+    logprobs=True,  # passed through: the upstream says whether it can
+    passthrough=True,
+    batching=True,
+)
+
+
+class Estimates(Refusing):
+    """Token counts made without the upstream's tokenizer: one per byte, never too few."""
+
+    def chat_tokens(self, messages: Sequence[Message]) -> int:
+        return sum(len(m.content.encode("utf-8")) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
+
+    def prompt_tokens(self, prompt: Prompt) -> int:
+        return len(prompt) if isinstance(prompt, list) else max(1, len(prompt.encode("utf-8")))
+
+    def check_tokens(self, ids: Sequence[int]) -> None:
+        pass  # the upstream checks its own vocabulary
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        if isinstance(prompt, list):
+            raise BadRequest(f"{self.name} is served by an upstream server: send text prompts", param="prompt")
+        return prompt
+
+    def estimate_tokens(self, texts: Sequence[str]) -> int:
+        return self.prompt_tokens("".join(texts))
+
+
+class UpstreamModel(Estimates):
     """A model another server runs; this gateway keeps the keys, limits, guard and ledger in front of it."""
 
     kind: ModelKind = "upstream"
     n_ctx = 0  # the upstream checks its own context
-    capabilities = Capabilities(
-        chat=True,
-        completions=True,
-        streaming=True,
-        embeddings=True,
-        logprobs=True,  # passed through: the upstream says whether it can
-        passthrough=True,
-        batching=True,
-    )
+    capabilities = UPSTREAM_CAPABILITIES
 
     def __init__(self, spec: ModelSpec, timeout: float) -> None:
         assert spec.url and spec.upstream_model
@@ -65,28 +89,11 @@ class UpstreamModel(Refusing):
                 )
             return self._runtime
 
-    def chat_tokens(self, messages: Sequence[Message]) -> int:
-        return sum(len(m.content.encode("utf-8")) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
-
-    def prompt_tokens(self, prompt: Prompt) -> int:
-        return len(prompt) if isinstance(prompt, list) else max(1, len(prompt.encode("utf-8")))
-
-    def check_tokens(self, ids: Sequence[int]) -> None:
-        pass  # the upstream checks its own vocabulary
-
-    def prompt_text(self, prompt: Prompt) -> str:
-        if isinstance(prompt, list):
-            raise BadRequest(f"{self.name} is served by an upstream server: send text prompts", param="prompt")
-        return prompt
-
     def chat_stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Chunk]:
         return self.runtime().chat_stream(messages, params)
 
     def complete_stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
         return self.runtime().complete_stream(self.prompt_text(prompt), params)
-
-    def estimate_tokens(self, texts: Sequence[str]) -> int:
-        return self.prompt_tokens("".join(texts))
 
     def passthrough(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST body (with the upstream's model name) to the upstream and return its JSON answer."""
