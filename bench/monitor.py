@@ -133,9 +133,8 @@ def power(windows: int, size: int, shift: float, permutations: int, seed: int) -
     }
 
 
-def scale(rows: int, url: str | None, seed: int) -> dict[str, Any]:
-    folder = Path(tempfile.mkdtemp(prefix="warden-bench-"))
-    url = url or f"sqlite:///{folder / 'ledger.db'}"
+def _fill(ledger: Ledger, rows: int, seed: int) -> float:
+    """Bulk-insert simulated audit rows over the last 30 days (the writer keeps the hourly rollup as they go in)."""
     rng = random.Random(seed)
     now = utcnow()
     keys = [new_run_id() for _ in range(50)]
@@ -145,58 +144,196 @@ def scale(rows: int, url: str | None, seed: int) -> dict[str, Any]:
         {"input": [], "output": [{"detector": "pii", "label": "pii", "score": 0.8, "action": "redact"}]},
         {},
     ]
-    with Ledger(url) as ledger:
-        t0 = time.perf_counter()
-        chunk = 50_000
-        for start in range(0, rows, chunk):
-            batch = [
-                RequestRecord(
-                    request_id=new_run_id(),
-                    time=now - timedelta(seconds=rng.uniform(0, 30 * 86400)),
-                    route="/v1/chat/completions",
-                    status=rng.choice((200, 200, 200, 200, 200, 200, 200, 200, 429, 500)),
-                    key_id=rng.choice(keys),
-                    model=rng.choice(("default", "tuned", "remote")),
-                    prompt_tokens=rng.randint(5, 800),
-                    completion_tokens=rng.randint(0, 300),
-                    total_ms=rng.lognormvariate(6, 1),
-                    cost_usd=rng.uniform(0, 0.002),
-                    verdicts=rng.choice(verdict_sets),
-                )
-                for _ in range(min(chunk, rows - start))
-            ]
-            ledger.add_requests(lambda b=batch: b).result()
-            print(f"inserted {start + len(batch):,} rows", file=sys.stderr)
-        insert_s = time.perf_counter() - t0
-        window = parse_window("30d")
+    t0 = time.perf_counter()
+    chunk = 50_000
+    for start in range(0, rows, chunk):
+        batch = [
+            RequestRecord(
+                request_id=new_run_id(),
+                time=now - timedelta(seconds=rng.uniform(0, 30 * 86400)),
+                route="/v1/chat/completions",
+                status=rng.choice((200, 200, 200, 200, 200, 200, 200, 200, 429, 500)),
+                key_id=rng.choice(keys),
+                model=rng.choice(("default", "tuned", "remote")),
+                prompt_tokens=rng.randint(5, 800),
+                completion_tokens=rng.randint(0, 300),
+                total_ms=rng.lognormvariate(6, 1),
+                cost_usd=rng.uniform(0, 0.002),
+                verdicts=rng.choice(verdict_sets),
+            )
+            for _ in range(min(chunk, rows - start))
+        ]
+        ledger.add_requests(lambda b=batch: b).result()
+        print(f"inserted {start + len(batch):,} rows", file=sys.stderr)
+    return time.perf_counter() - t0
 
-        cpu: dict[str, float] = {}
 
-        def timed(name: str, fn: Any) -> tuple[float, Any]:
-            # CPU time too: SQLite runs in this process, and on a shared machine the wall clock mostly measures the
-            # other processes.
-            t, c = time.perf_counter(), time.process_time()
-            out = fn()
-            cpu[name] = time.process_time() - c
-            return time.perf_counter() - t, out
+def _bulk_fill(ledger: Ledger, url: str, rows: int, seed: int) -> dict[str, float]:
+    """The same traffic as _fill, written straight through the driver (executemany on SQLite, COPY on PostgreSQL),
+    then summed into the hourly tables by m009's backfill, timed: the path of an old ledger that upgrades."""
+    from weightwarden.ledger import hourly
+    from weightwarden.ledger import schema as tables
 
-        count_s, _ = timed(
-            "count", lambda: ledger.query("count", sa.select(sa.func.count()).select_from(tables.requests))
+    rng = np.random.default_rng(seed)
+    now = utcnow()
+    keys = np.array([new_run_id() for _ in range(50)])
+    verdict_sets = [
+        {"input": [{"detector": "injection", "label": "clean", "score": 0.1, "action": "allow"}], "output": []},
+        {"input": [{"detector": "injection", "label": "injection", "score": 0.9, "action": "flag"}], "output": []},
+        {"input": [], "output": [{"detector": "pii", "label": "pii", "score": 0.8, "action": "redact"}]},
+        {},
+    ]
+    verdict_json = np.array([json.dumps(v) for v in verdict_sets])
+    t0 = time.perf_counter()
+    ages = rng.uniform(0, 30 * 86400, rows)
+    statuses = rng.choice(np.array([200] * 8 + [429, 500]), rows)
+    key_col, model_col = (
+        keys[rng.integers(0, 50, rows)],
+        np.array(["default", "tuned", "remote"])[rng.integers(0, 3, rows)],
+    )
+    prompt, completion = rng.integers(5, 801, rows), rng.integers(0, 301, rows)
+    total_ms, cost = rng.lognormal(6, 1, rows), rng.uniform(0, 0.002, rows)
+    verdicts = verdict_json[rng.integers(0, 4, rows)]
+    sqlite_db = url.startswith("sqlite")
+    times = [now - timedelta(seconds=float(a)) for a in ages]
+    cols = (
+        "request_id, time, key_id, model, route, status, prompt_tokens, completion_tokens, total_ms, cost_usd, verdicts"
+    )
+    data = (
+        (
+            f"R{i:025d}",
+            t.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite_db else t,
+            str(key_col[i]),
+            str(model_col[i]),
+            "/v1/chat/completions",
+            int(statuses[i]),
+            int(prompt[i]),
+            int(completion[i]),
+            float(total_ms[i]),
+            float(cost[i]),
+            str(verdicts[i]),
         )
-        grouped_s, grouped = timed("grouped", lambda: usage(ledger, window, ("key", "model", "day")))
-        total_s, total = timed("total", lambda: usage(ledger, window, ()))
-        assert sum(r.requests for r in grouped.rows) == total.total.requests
+        for i, t in enumerate(times)
+    )
+    engine = sa.create_engine(ledger._engine.url)  # the same database, written without the ledger's writer
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if sqlite_db:
+            cur.executemany(f"INSERT INTO requests ({cols}) VALUES ({','.join('?' * 11)})", data)
+        else:
+            with cur.copy(f"COPY requests ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in data:
+                    copy.write_row(row)
+        raw.commit()
+    finally:
+        raw.close()
+    insert_s = time.perf_counter() - t0
+    print(f"inserted {rows:,} rows in {insert_s:.0f} s", file=sys.stderr)
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        hourly.backfill(conn, tables.requests, tables.usage_hourly, tables.usage_hourly_guard)
+    backfill_s = time.perf_counter() - t0
+    print(f"backfilled the hourly tables in {backfill_s:.0f} s", file=sys.stderr)
+    engine.dispose()
+    return {"insert_s_bulk": insert_s, "backfill_s": backfill_s}
+
+
+def _agree(before: Any, after: Any) -> dict[str, Any]:
+    """The hourly report against the rows' one: exact counts, and the largest relative percentile difference."""
+    from weightwarden.ledger import hourly
+
+    old = {tuple(r.group.values()): r for r in before.rows}
+    new = {tuple(r.group.values()): r for r in after.rows}
+    exact = old.keys() == new.keys() and all(
+        (o.requests, o.prompt_tokens, o.completion_tokens, o.errors, o.rate_limited, o.guard)
+        == (
+            new[k].requests,
+            new[k].prompt_tokens,
+            new[k].completion_tokens,
+            new[k].errors,
+            new[k].rate_limited,
+            new[k].guard,
+        )
+        for k, o in old.items()
+    )
+    worst = 0.0
+    for k, o in old.items():
+        for p, v in o.latency_ms.items():
+            if v and k in new and new[k].latency_ms[p] is not None:
+                worst = max(worst, abs(new[k].latency_ms[p] - v) / v)
+    return {
+        "groups": len(old),
+        "counts_tokens_verdicts_equal": exact,
+        "usd_abs_diff": abs(before.total.usd - after.total.usd),
+        "max_latency_percentile_rel_diff": worst,
+        "stated_bound": hourly.RELATIVE_ERROR,
+    }
+
+
+def scale(rows: int, url: str | None, seed: int, backend: str = "sqlite", fill: str = "bulk") -> dict[str, Any]:
+    """Time `usage` over `rows` audit rows, from the rows (before m009) and from the hourly rollup (after)."""
+
+    cluster = None
+    folder = Path(tempfile.mkdtemp(prefix="warden-bench-"))
+    if url is None and backend == "postgresql":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from pgcluster import PgCluster, find_bindir
+
+        bindir = find_bindir()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install -y postgresql")
+        cluster = PgCluster(bindir)
+        cluster.start()
+        url = cluster.fresh_url()
+    url = url or f"sqlite:///{folder / 'ledger.db'}"
+    try:
+        with Ledger(url) as ledger:
+            if fill == "writer":
+                filled: dict[str, float] = {"insert_s_with_hourly_upkeep": _fill(ledger, rows, seed)}
+            else:
+                filled = _bulk_fill(ledger, url, rows, seed)
+            window = parse_window("30d")
+            cpu: dict[str, float] = {}
+            wall: dict[str, float] = {}
+
+            def timed(name: str, fn: Any) -> Any:
+                # CPU time too: SQLite runs in this process, and on a shared machine the wall clock mostly
+                # measures the other processes (for PostgreSQL the server's CPU is not in it).
+                t, c = time.perf_counter(), time.process_time()
+                out = fn()
+                cpu[name], wall[name] = time.process_time() - c, time.perf_counter() - t
+                print(f"{name}: {wall[name]:.2f} s wall, {cpu[name]:.2f} s CPU", file=sys.stderr)
+                return out
+
+            timed("count", lambda: ledger.query("count", sa.select(sa.func.count()).select_from(tables.requests)))
+            hourly_rows = ledger.query("n", sa.select(sa.func.count()).select_from(tables.usage_hourly))[0]
+            by = ("key", "model", "day")
+            after = timed("hourly_key_model_day", lambda: usage(ledger, window, by, source="hourly"))
+            after_total = timed("hourly_total", lambda: usage(ledger, window, (), source="hourly"))
+            before = timed("rows_key_model_day", lambda: usage(ledger, window, by, source="rows"))
+            before_total = timed("rows_total", lambda: usage(ledger, window, (), source="rows"))
+            in_window = before.total.requests
+    finally:
+        if cluster is not None:
+            cluster.stop()
     return {
         "rows": rows,
-        "backend": url.split(":", 1)[0],
-        "insert_s": insert_s,
-        "count_baseline_s": count_s,
-        "usage_key_model_day_s": grouped_s,
-        "usage_key_model_day_groups": len(grouped.rows),
-        "usage_total_s": total_s,
-        "cpu_s": cpu,
+        "rows_in_window": in_window,
+        "hourly_total_requests_equal": after_total.total.requests == in_window == after.total.requests,
+        "backend": url.split(":", 1)[0].split("+")[0],
+        "usage_hourly_rows": next(iter(hourly_rows.values())),
+        "fill": fill,
+        **filled,
+        "wall_s": wall,
+        "cpu_s_this_process": cpu,
+        "before_rows_s": {"key_model_day": wall["rows_key_model_day"], "total": wall["rows_total"]},
+        "after_hourly_s": {"key_model_day": wall["hourly_key_model_day"], "total": wall["hourly_total"]},
+        "speedup_key_model_day": wall["rows_key_model_day"] / wall["hourly_key_model_day"],
+        "speedup_total": wall["rows_total"] / wall["hourly_total"],
+        "agreement_key_model_day": _agree(before, after),
+        "agreement_total": _agree(before_total, after_total),
         "load_average_1m": os.getloadavg()[0],
-        "ratio_grouped_to_count": grouped_s / count_s if count_s else None,
         "target": "usage over 1,000,000 rows <= 5 s",
     }
 
@@ -250,26 +387,49 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=100)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--url", help="a ledger URL for the scale test (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--backends",
+        default="sqlite",
+        help="scale test on these, comma-separated: sqlite, postgresql (a throwaway cluster, as tests/pgcluster.py)",
+    )
+    parser.add_argument(
+        "--fill",
+        choices=("bulk", "writer"),
+        default="bulk",
+        help="scale rows: bulk (driver insert, then m009's backfill, timed) or writer (Ledger.add_requests, "
+        "which keeps the hourly tables as it goes; slower)",
+    )
     parser.add_argument("--skip-power", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="store the results in bench/results/monitor.json")
+    parser.add_argument("--scale-out", type=Path, help="also write the scale results alone to this JSON file")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "command": "python bench/monitor.py " + " ".join(sys.argv[1:]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "host": platform.node(),
+            "python": platform.python_version(),
+        },
     }
     if not args.skip_power:
         result["power"] = power(args.windows, args.size, args.shift, args.permutations, args.seed)
         print(json.dumps(result["power"], indent=2))
     if not args.skip_scale:
-        result["scale"] = scale(args.rows, args.url, args.seed)
+        runs = {b: scale(args.rows, args.url, args.seed, b, args.fill) for b in args.backends.split(",")}
+        result["scale"] = runs if len(runs) > 1 else next(iter(runs.values()))
         print(json.dumps(result["scale"], indent=2))
     if not args.skip_overhead:
         result["overhead"] = overhead(10_000, args.seed)
         print(json.dumps(result["overhead"], indent=2))
+    if args.scale_out and "scale" in result:
+        stamp = {k: result[k] for k in ("command", "date", "machine")}
+        args.scale_out.write_text(json.dumps({**stamp, "scale": result["scale"]}, indent=2) + "\n")
+        print(f"wrote {args.scale_out}", file=sys.stderr)
     if args.write:
         out = Path(__file__).parent / "results" / "monitor.json"
         # Power and scale can be run apart: keep the other part's last figures (each has its own command and date).

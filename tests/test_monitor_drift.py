@@ -210,3 +210,38 @@ def test_drift_end_to_end_through_the_gateway_and_the_cli(
         events = [e for e in gw.ledger.events() if e.kind == "monitor"]
     assert len(runs) == 2 and runs[0].summary is not None and runs[0].summary["drifted"] is True
     assert len(events) == 2 and events[0].payload["what"] == "drift"
+
+
+def _peer_bench() -> Any:
+    """bench/drift_peer.py as a module (the same calls the peer bench makes)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "drift_peer.py"
+    spec = importlib.util.spec_from_file_location("drift_peer", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_our_drift_verdicts_agree_with_evidentlys_on_a_clear_shift_and_on_none(embedder: SentenceEmbedder) -> None:
+    pytest.importorskip(
+        "evidently",
+        reason="Evidently is the drift peer, a bench-only dependency: pip install -r requirements-peer.lock",
+    )
+    peer = _peer_bench()
+    rng = random.Random(7)
+    traffic = Traffic.bundled()
+    base = [p for _, p in traffic.prompts(BASE, 500, rng)]
+    travel = [traffic.prompt("travel", rng) for _ in range(60)]
+    vectors = np.asarray(embedder.embed(base + travel), dtype=np.float64)
+    lengths = np.array([len(p) for p in base + travel], dtype=float)
+    ref = slice(0, 300)
+    same = slice(300, 500)  # the usual mix: no shift
+    shifted = np.r_[300:440, 500:560]  # 30% of the current window is travel: a clear shift
+    for index, expect in ((same, False), (shifted, True)):
+        ours = peer.our_verdicts(vectors[ref], vectors[index], lengths[ref], lengths[index], 99, 0)
+        theirs = peer.evidently_verdicts(vectors[ref], vectors[index], lengths[ref], lengths[index])
+        assert ours["drifted"] is theirs["drifted"] is expect, (ours, theirs)
+        # The length test is the same two-sample KS on both sides: the same p-value before our Holm adjustment.
+        assert ours["prompt chars"]["p"] == pytest.approx(theirs["prompt chars: ks"]["p"], rel=1e-9)

@@ -10,17 +10,20 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+import sqlalchemy as sa
 
 from gateway_server import serve
 from weightwarden.errors import ConfigError
-from weightwarden.ledger import Ledger, RequestRecord
+from weightwarden.ledger import MIGRATIONS, Ledger, RequestRecord, hourly
+from weightwarden.ledger import schema as tables
+from weightwarden.ledger.migrations import version_of
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
 from weightwarden.monitor.rollup import PERCENTILES, usage
@@ -109,13 +112,23 @@ def expected(
             "client_errors": sum(400 <= r.status < 500 and r.status != 429 for r in members),
             "rate_limited": sum(r.status == 429 for r in members),
             **{f"p{p}": nearest_rank([r.total_ms for r in members], p) for p in PERCENTILES},
+            "mean": sum(r.total_ms for r in members) / len(members),
             "guard": dict(guard),
         }
     return out
 
 
-def check(ledger: Ledger, rows: Sequence[RequestRecord], keys: Sequence[str], window: Window) -> None:
-    report = usage(ledger, window, keys)
+def close_enough(got: float | None, exact: float | None) -> bool:
+    """A percentile from the hourly histogram against the exact nearest-rank one: within the stated bound."""
+    if got is None or exact is None:
+        return got is exact
+    return abs(got - exact) <= max(hourly.RELATIVE_ERROR * exact, hourly.ABSOLUTE_ERROR_BELOW_1MS) + 1e-9
+
+
+def check(
+    ledger: Ledger, rows: Sequence[RequestRecord], keys: Sequence[str], window: Window, source: str = "auto"
+) -> None:
+    report = usage(ledger, window, keys, source=source)
     want = expected(rows, keys, window)
     got = {tuple(r.group[k] for k in keys): r for r in report.rows}
     assert set(got) == set(want)
@@ -128,7 +141,11 @@ def check(ledger: Ledger, rows: Sequence[RequestRecord], keys: Sequence[str], wi
         ), key
         assert (g.errors, g.client_errors, g.rate_limited) == (w["errors"], w["client_errors"], w["rate_limited"])
         assert g.usd == pytest.approx(w["usd"], rel=1e-9, abs=1e-12)
-        assert {f"p{p}": g.latency_ms[f"p{p}"] for p in PERCENTILES} == {f"p{p}": w[f"p{p}"] for p in PERCENTILES}
+        if report.source == "rows":
+            assert {f"p{p}": g.latency_ms[f"p{p}"] for p in PERCENTILES} == {f"p{p}": w[f"p{p}"] for p in PERCENTILES}
+        else:
+            assert all(close_enough(g.latency_ms[f"p{p}"], w[f"p{p}"]) for p in PERCENTILES), (key, g.latency_ms, w)
+        assert g.mean_latency_ms == pytest.approx(w["mean"], rel=1e-9)
         assert g.guard == w["guard"], key
     total = report.total
     assert total.requests == sum(w["requests"] for w in want.values())
@@ -153,6 +170,75 @@ def test_bulk_rows_roll_up_exactly(ledger: Ledger, keys: tuple[str, ...]) -> Non
     ledger.add_requests(lambda: rows).result()
     check(ledger, rows, keys, parse_window("7d"))  # part of the rows: the window cuts through them
     check(ledger, rows, keys, parse_window("30d"))
+    check(ledger, rows, keys, parse_window("30d"), source="rows")
+    report = usage(ledger, parse_window("30d"), keys)
+    assert report.source == ("rows" if "status" in keys else "hourly")
+
+
+def partial_windows(now: datetime) -> list[Window]:
+    """Windows whose ends cut hours at odd minutes, fall on whole hours, or sit inside one hour."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return [
+        Window(now - timedelta(hours=100, minutes=17, seconds=3), now - timedelta(hours=5, minutes=41)),
+        Window(hour - timedelta(hours=48), hour - timedelta(hours=2)),  # whole hours only: no row is read
+        Window(hour - timedelta(hours=30), now),  # the current hour, from the rows
+        Window(hour - timedelta(hours=7, minutes=50), hour - timedelta(hours=7, minutes=5)),  # inside one hour
+        Window(hour - timedelta(hours=8, minutes=50), hour - timedelta(hours=7, minutes=5)),  # two ends, no hour
+    ]
+
+
+@pytest.mark.parametrize("keys", [("key", "model", "day"), (), ("hour", "route")])
+def test_the_hourly_rollup_equals_the_rows_at_partial_hours(ledger: Ledger, keys: tuple[str, ...]) -> None:
+    rows = bulk_rows(1200, seed=3)
+    ledger.add_requests(lambda: rows[:700]).result()
+    for r in rows[700:900]:  # one by one, as the gateway writes a quiet stream
+        ledger.add_request(r)
+    ledger.add_requests(lambda: rows[900:]).result()
+    for window in partial_windows(utcnow()):
+        check(ledger, rows, keys, window, source="hourly")
+        check(ledger, rows, keys, window, source="rows")
+
+
+def test_a_batch_with_a_bad_row_counts_only_the_rows_written(ledger: Ledger) -> None:
+    rows = bulk_rows(200, seed=4)
+    ledger.add_requests(lambda: rows[:100]).result()
+    again = [*rows[100:150], rows[3], *rows[150:]]  # rows[3] is there already: the batch goes in one by one
+    assert ledger.add_requests(lambda: again).result() == 100
+    check(ledger, rows, ("key", "model", "hour"), parse_window("30d"), source="hourly")
+
+
+def test_an_old_ledger_gets_its_hourly_rollup_from_the_migration(ledger: Ledger) -> None:
+    url = ledger._engine.url.render_as_string(hide_password=False)  # the same database, reopened below
+    ledger.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # back to a ledger written before m009: no hourly tables
+        for table in (tables.usage_hourly, tables.usage_hourly_guard):
+            table.drop(conn)
+        conn.execute(sa.delete(tables.schema_migrations).where(tables.schema_migrations.c.version == 9))
+        rows = bulk_rows(800, seed=5)
+        old = [{c.name: getattr(r, c.name) for c in tables.requests.columns} for r in rows]
+        conn.execute(sa.insert(tables.requests), old)
+        conn.execute(
+            sa.insert(tables.requests),
+            [{**old[0], "request_id": "end-of-hour", "time": datetime(2030, 1, 1, 10, 59, 59, 999999, tzinfo=UTC)}],
+        )
+    engine.dispose()
+    with Ledger(url) as upgraded:
+        assert upgraded.schema_version() == version_of(MIGRATIONS[-1])
+        for window in [parse_window("30d"), *partial_windows(utcnow())]:
+            check(upgraded, rows, ("key", "model", "day"), window, source="hourly")
+        later = bulk_rows(100, seed=6)  # rows after the upgrade add to the backfilled hours
+        upgraded.add_requests(lambda: later).result()
+        check(upgraded, rows + later, ("key", "model", "hour"), parse_window("30d"))
+        future = usage(upgraded, Window(datetime(2030, 1, 1, 10, tzinfo=UTC), datetime(2030, 1, 1, 12, tzinfo=UTC)))
+        assert future.source == "hourly" and future.total.requests == 1
+
+
+def test_status_groups_read_the_rows_and_a_bad_source_says_what_to_use(ledger: Ledger) -> None:
+    with pytest.raises(ConfigError, match="group by status with source rows"):
+        usage(ledger, parse_window("7d"), ("status",), source="hourly")
+    with pytest.raises(ConfigError, match="use one of auto, hourly, rows"):
+        usage(ledger, parse_window("7d"), (), source="fast")
 
 
 def test_a_model_filter_and_an_empty_window(ledger: Ledger) -> None:
@@ -208,5 +294,8 @@ def test_real_gateway_requests_roll_up_to_their_audit_rows(
         parsed = list(csv.DictReader(io.StringIO(as_csv.out)))
         assert as_csv.code == 0 and sum(int(r["requests"]) for r in parsed) == 6
         assert {(r["model"], r["status"]) for r in parsed} >= {("default", "200"), ("default", "429")}
+        exact = cli("monitor", "usage", "--since", "3h", "--by", "key", "--json", "--exact", "--db", db)
+        assert exact.code == 0 and json.loads(exact.out)["source"] == "rows"
+        assert json.loads(exact.out)["total"]["requests"] == 6
         table = cli("monitor", "usage", "--since", "1h", "--by", "model", "--db", db)
         assert table.code == 0 and "p95 ms" in table.out and "total" in table.out

@@ -85,6 +85,14 @@ def usage_cmd(
     model: ModelOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Read every audit row of the window, for exact latency percentiles (slower): by default whole hours "
+            "come from the hourly rollup, with p50/p95/p99 within 3.85%.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Requests, tokens, USD, latency p50/p95/p99, 5xx and 429 rates and guard verdicts, per group, from the ledger."""
@@ -92,7 +100,7 @@ def usage_cmd(
         raise typer.BadParameter("--json and --csv disagree: give one", param_hint="--csv")
     window = parse_window(since)
     with Ledger(settings(db=db).db_url) as ledger:
-        report = usage(ledger, window, by.split(","), model=model)
+        report = usage(ledger, window, by.split(","), model=model, source="rows" if exact else "auto")
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     elif as_csv:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from weightwarden.errors import LedgerError
+from weightwarden.ledger import hourly
 from weightwarden.ledger.failures import reason
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.schema import UTCDateTime, json_column, schema_migrations
@@ -251,6 +252,32 @@ def m010_requests_time_covering(conn: Connection) -> None:
     )
 
 
+def m009_usage_hourly(conn: Connection) -> None:
+    """Create usage_hourly and usage_hourly_guard (hourly pre-aggregates of requests) and fill them from the rows.
+
+    The bucket edges and columns are those of ledger/hourly.py at m009: changing them needs a new migration.
+    """
+    md = sa.MetaData()
+    requests = sa.Table(  # only the columns the backfill reads
+        "requests",
+        md,
+        sa.Column("time", UTCDateTime),
+        sa.Column("key_id", sa.String(26)),
+        sa.Column("model", sa.Text),
+        sa.Column("route", sa.Text),
+        sa.Column("status", sa.Integer),
+        sa.Column("prompt_tokens", sa.Integer),
+        sa.Column("completion_tokens", sa.Integer),
+        sa.Column("total_ms", sa.Float),
+        sa.Column("cost_usd", sa.Float),
+        json_column("verdicts"),
+    )
+    table, guard = hourly.define(md, UTCDateTime)
+    table.create(conn)
+    guard.create(conn)
+    hourly.backfill(conn, requests, table, guard)
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_gateway,
@@ -260,6 +287,7 @@ MIGRATIONS: list[Migration] = [
     m006_request_sketches,
     m007_key_quota,
     m008_ui_sessions,
+    m009_usage_hourly,
     m010_requests_time_covering,
 ]
 

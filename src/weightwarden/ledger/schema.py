@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from weightwarden.ledger import hourly
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend; naive datetimes are refused."""
@@ -210,6 +212,9 @@ request_sketches = sa.Table(
     sa.Column("refusal", sa.Boolean, nullable=True),
     sa.Index("ix_request_sketches_time", "time"),
 )
+
+# m009: hourly pre-aggregates of requests (and their triggered guard verdicts), maintained by the audit writer.
+usage_hourly, usage_hourly_guard = hourly.define(metadata, UTCDateTime)
 
 ui_sessions = sa.Table(
     "ui_sessions",

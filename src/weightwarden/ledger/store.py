@@ -20,6 +20,7 @@ from weightwarden.errors import LedgerError
 from weightwarden.ledger import engine as engines
 from weightwarden.ledger import quota, schema
 from weightwarden.ledger.failures import open_error, read_error, write_error
+from weightwarden.ledger.hourly import HourlyWriter
 from weightwarden.ledger.migrations import migrate
 from weightwarden.ledger.quota import Quota
 from weightwarden.ledger.records import (
@@ -82,6 +83,7 @@ class Ledger(UiSessions):
         self._upsert_item = _upsert(
             dialect, schema.items, ["run_id", "key"], ["input", "output", "scores", "created_at"]
         )
+        self._hourly = HourlyWriter(dialect, schema.usage_hourly, schema.usage_hourly_guard)
         self._writer = Writer(self._engine)
 
     @property
@@ -337,6 +339,7 @@ class Ledger(UiSessions):
 
         def work(conn: Connection) -> None:
             conn.execute(stmt)
+            self._hourly.add(conn, [rec])  # the hourly pre-aggregates move with the rows, in the same transaction
 
         return self._write_nowait(f"add request {rec.request_id}", work)
 
@@ -347,29 +350,9 @@ class Ledger(UiSessions):
         arrive while the writer is busy join one transaction: under a flood of requests the ledger writes a batch per
         commit instead of a commit per row.
         """
-        columns = [c.name for c in schema.requests.columns]
 
         def work(conn: Connection) -> int:
-            rows = [{name: getattr(rec, name) for name in columns} for rec in take()]
-            if not rows:
-                return 0
-            try:
-                with conn.begin_nested():
-                    conn.execute(sa.insert(schema.requests), rows)
-                return len(rows)
-            except sa.exc.SQLAlchemyError:
-                pass  # one bad row (a repeated request id, say) must not cost the others: write them one by one
-            written, failed = 0, None
-            for row in rows:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(sa.insert(schema.requests), [row])
-                    written += 1
-                except sa.exc.SQLAlchemyError as exc:
-                    failed = exc
-            if failed is not None and written == 0:
-                raise failed
-            return written
+            return self._hourly.insert(conn, schema.requests, take())
 
         return self._write_nowait("add request rows", work)
 
