@@ -312,9 +312,11 @@ def verdicts_from_rows(
     groups: Sequence[sa.ColumnElement[Any]],
     where: sa.ColumnElement[bool] | None,
     dialect: str,
+    *,
+    encode_action: bool = True,
 ) -> list[sa.Select[Any]]:
     """Triggered verdicts of audit rows, one row per verdict (a SELECT per side, to UNION ALL): the groups, side,
-    label and encoded action, and n = 1."""
+    label and action (encoded as the hourly table keeps it, unless encode_action is False), and n = 1."""
     t = requests
     # Most rows carry only clean verdicts: a row whose JSON has no "label" left once the clean ones are cut out
     # cannot add a count, so it is skipped before the (costlier) JSON unnesting. Only a shortcut: a row written
@@ -334,7 +336,7 @@ def verdicts_from_rows(
                 *groups,
                 sa.literal(side).label("side"),
                 label.label("label"),
-                encode_sql(action).label("action"),
+                (encode_sql(action) if encode_action else action).label("action"),
                 sa.literal(1).label("n"),
             )
             .select_from(t)

@@ -33,7 +33,6 @@ GROUPS = ("key", "model", "day", "hour", "route", "status")
 HOURLY_GROUPS = ("key", "model", "day", "hour", "route")  # what usage_hourly keeps
 SOURCES = ("auto", "hourly", "rows")
 PERCENTILES = (50, 95, 99)
-SIDES = ("input", "output")
 
 _req = tables.requests
 
@@ -187,28 +186,11 @@ def _totals_statement(by: Sequence[str], dialect: str, window: Window, model: st
 
 def _verdicts_statement(by: Sequence[str], dialect: str, window: Window, model: str | None) -> sa.Select[Any]:
     """Triggered verdicts (label other than clean) counted by group, side, label and action."""
-    t = _req
-    # Most rows carry only clean verdicts: a row whose JSON has no "label" left once the clean ones are cut out
-    # cannot add a count, so it is skipped before the (costlier) JSON unnesting. Only a shortcut: a row written
-    # with other spacing simply goes through the unnesting.
-    maybe = sa.func.replace(sa.cast(t.c.verdicts, sa.Text), '"label": "clean"', "").like('%"label"%')
-    parts = []
-    for side in SIDES:
-        value = sa.column("value", sa.JSON)
-        if dialect == "sqlite":
-            elems = sa.func.json_each(t.c.verdicts, f"$.{side}").table_valued(value).alias(f"v_{side}")
-        else:
-            elems = sa.func.json_array_elements(t.c.verdicts[side]).table_valued(value).alias(f"v_{side}")
-        label = elems.c.value["label"].as_string()
-        action = elems.c.value["action"].as_string()
-        groups = [_group_column(name, dialect).label(f"g_{name}") for name in by]
-        stmt = (
-            sa.select(*groups, sa.literal(side).label("side"), label.label("label"), action.label("action"))
-            .select_from(t)
-            .join(elems, sa.true())
-            .where(maybe, sa.func.coalesce(label, "clean") != "clean")
-        )
-        parts.append(_in_window(stmt, window, model))
+    groups = [_group_column(name, dialect).label(f"g_{name}") for name in by]
+    parts = [
+        _in_window(stmt, window, model)
+        for stmt in hourly.verdicts_from_rows(_req, groups, None, dialect, encode_action=False)
+    ]
     union = sa.union_all(*parts).subquery("verdicts")
     u = union.c
     gcols = [u[f"g_{name}"] for name in by]
