@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import openai
 import pytest
+import sqlalchemy as sa
 
 from gateway_server import NO_GUARD, policy, serve
-from weightwarden.ledger import Ledger, RequestRecord, migrations
+from weightwarden.ledger import Ledger, RequestRecord, migrations, schema
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.store import new_run_id
 from weightwarden.monitor.language import guess_language
@@ -130,12 +131,17 @@ def test_a_ledger_from_before_sketches_upgrades_and_its_rows_have_none(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
-    with Ledger(url) as old:
-        old.add_request(record(prompt_text="kept")).result()
+    rec = record(prompt_text="kept")
+    with Ledger(url) as old, old._engine.begin() as conn:  # the row as the code of that schema wrote it
+        conn.execute(
+            sa.insert(schema.requests).values(**{c.name: getattr(rec, c.name) for c in schema.requests.columns})
+        )
     monkeypatch.undo()
     with Ledger(url) as ledger:
         assert [r.prompt_text for r in ledger.requests()] == ["kept"]
         assert ledger.sketches() == []
+        hours = ledger.query("hourly", sa.select(sa.func.sum(schema.usage_hourly.c.requests)))
+        assert list(hours[0].values()) == [1]  # the upgrade's backfill counted the old row
 
 
 def test_old_sketches_go_with_old_text(tmp_path: Path) -> None:
