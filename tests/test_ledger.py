@@ -613,6 +613,47 @@ def test_processes_opening_a_fresh_ledger_at_once_migrate_it_once(url: str, raw:
         assert conn.execute(sa.text("SELECT count(*) FROM schema_migrations")).scalar() == len(MIGRATIONS)
 
 
+def test_opening_waits_past_the_busy_timeout_for_a_migration_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process holds the write lock on a new file (as while it migrates) ten times longer than the busy
+    # timeout; opening waits for it and then finds the work to do, instead of failing with "database is locked".
+    monkeypatch.setattr("weightwarden.ledger.engine.SQLITE_BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "ledger.db"
+    Ledger(f"sqlite:///{path}").close()
+    with sa.create_engine(f"sqlite:///{path}").connect() as raw_conn:
+        raw_conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = :v", {"v": version_of(MIGRATIONS[-1])})
+        raw_conn.exec_driver_sql("DROP INDEX ix_requests_time_totals")  # undo the last migration (m010)
+        raw_conn.commit()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    opened: list[int] = []
+    thread = threading.Thread(target=lambda: opened.append(Ledger(f"sqlite:///{path}").schema_version()))
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive() and not opened  # still waiting, not failed
+    holder.execute("ROLLBACK")
+    holder.close()
+    thread.join(30)
+    assert opened == [version_of(MIGRATIONS[-1])]
+
+
+def test_an_up_to_date_ledger_opens_while_another_process_holds_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("weightwarden.ledger.engine.SQLITE_BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "ledger.db"
+    Ledger(f"sqlite:///{path}").close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with Ledger(f"sqlite:///{path}") as ledger:  # reading the schema's version needs no write lock
+            assert ledger.schema_version() == version_of(MIGRATIONS[-1])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 def test_a_ledger_from_a_newer_weightwarden_is_refused(url: str, raw: sa.Engine) -> None:
     Ledger(url).close()
     with raw.begin() as conn:

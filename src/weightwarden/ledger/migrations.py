@@ -6,16 +6,18 @@ never edit a migration that has shipped, because ledgers in the field have alrea
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from weightwarden.errors import LedgerError
 from weightwarden.ledger import hourly
 from weightwarden.ledger.failures import reason
 from weightwarden.ledger.records import utcnow
 from weightwarden.ledger.schema import UTCDateTime, json_column, schema_migrations
+from weightwarden.ledger.writer import WRITER_OPTION
 
 Migration = Callable[[Connection], None]
 
@@ -297,6 +299,18 @@ def version_of(migration: Migration) -> int:
     return int(migration.__name__[1:4])
 
 
+# How long opening a SQLite ledger waits for another process that is migrating it (past the busy timeout).
+MIGRATION_WAIT_S = 300.0
+
+
+def schema_is_current(conn: Connection) -> bool:
+    """True when every known migration, and no other, is recorded: opening needs no write lock then."""
+    if not sa.inspect(conn).has_table(schema_migrations.name):
+        return False
+    applied = set(conn.execute(sa.select(schema_migrations.c.version)).scalars())
+    return applied == {version_of(m) for m in MIGRATIONS}
+
+
 def migrate(conn: Connection) -> list[int]:
     """Apply every migration not yet recorded, in order, inside the caller's transaction; return the versions applied.
 
@@ -328,3 +342,27 @@ def migrate(conn: Connection) -> list[int]:
         conn.execute(sa.insert(schema_migrations).values(version=version, name=migration.__name__, applied_at=utcnow()))
         done.append(version)
     return done
+
+
+def open_schema(engine: Engine) -> None:
+    """Bring the schema up to date, or see that it is, without taking the write lock when nothing is to do.
+
+    On SQLite a writer that holds the lock past the busy timeout is, at open, almost always another process
+    migrating the same new file (ten migrations on a loaded machine can outlast it): wait for that process
+    up to MIGRATION_WAIT_S, checking again each time, and only then give up.
+    """
+    deadline = time.monotonic() + MIGRATION_WAIT_S
+    while True:
+        try:
+            with engine.connect() as conn:
+                with conn.begin():
+                    if schema_is_current(conn):
+                        return
+                conn.execution_options(**{WRITER_OPTION: True})
+                with conn.begin():
+                    migrate(conn)
+            return
+        except sa.exc.OperationalError as exc:
+            if engine.dialect.name != "sqlite" or "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.2)

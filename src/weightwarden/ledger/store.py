@@ -21,7 +21,7 @@ from weightwarden.ledger import engine as engines
 from weightwarden.ledger import quota, schema
 from weightwarden.ledger.failures import open_error, read_error, write_error
 from weightwarden.ledger.hourly import HourlyWriter
-from weightwarden.ledger.migrations import migrate
+from weightwarden.ledger.migrations import open_schema
 from weightwarden.ledger.quota import Quota
 from weightwarden.ledger.records import (
     FINAL_STATUSES,
@@ -36,7 +36,7 @@ from weightwarden.ledger.records import (
     utcnow,
 )
 from weightwarden.ledger.sessions import UiSessions
-from weightwarden.ledger.writer import WRITER_OPTION, Writer
+from weightwarden.ledger.writer import Writer
 
 T = TypeVar("T")
 
@@ -67,10 +67,7 @@ class Ledger(UiSessions):
         self._url = engines.parse_url(url)
         self._engine = engines.create_engine(self._url)
         try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**{WRITER_OPTION: True})
-                with conn.begin():
-                    migrate(conn)
+            open_schema(self._engine)
         except LedgerError:
             self._engine.dispose()
             raise
