@@ -26,14 +26,12 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry (the machine is offline anyway)
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
 import json
 import platform
-import random
 import sys
 import time
 from datetime import UTC, datetime
@@ -42,36 +40,29 @@ from typing import Any
 
 import numpy as np
 
+import evidently_drift
+from drift_traffic import embed_pool
+from drift_traffic import windows as drift_windows
 from weightwarden.monitor.drift import Sample, compare
-from weightwarden.monitor.simulate import Traffic
-from weightwarden.monitor.sketch import dequantize, quantize
-
-BASE = ("account", "billing", "shipping", "coding", "writing")
-NEW = "travel"
 
 
 def evidently_verdicts(
     ref_x: np.ndarray, cur_x: np.ndarray, ref_len: np.ndarray, cur_len: np.ndarray
 ) -> dict[str, Any]:
-    """Evidently's embedding drift methods (defaults as its EmbeddingsDrift metric picks them) and its KS stattest."""
+    """Evidently's embedding drift methods (the metric's default, `model`, and `mmd`) and its KS stattest."""
     import pandas as pd
     from evidently.legacy.calculations.stattests import get_stattest
     from evidently.legacy.core import ColumnType
-    from evidently.metrics.embeddings import MMDDriftMethod, ModelDriftMethod
 
-    def frame(x: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(x, columns=[f"e{i}" for i in range(x.shape[1])])
-
-    model = ModelDriftMethod(bootstrap=len(ref_x) < 1000)  # what EmbeddingsDriftMetric does with no method given
-    auc, model_drift, _ = model(frame(cur_x), frame(ref_x))
-    mmd2, mmd_drift, _ = MMDDriftMethod()(frame(cur_x), frame(ref_x))
+    model = evidently_drift.embedding_drift(ref_x, cur_x)
+    mmd = evidently_drift.mmd_drift(ref_x, cur_x)
     ks = get_stattest(pd.Series(ref_len), pd.Series(cur_len), ColumnType.Numerical, "ks")
     p, ks_drift = ks.func(pd.Series(ref_len), pd.Series(cur_len), ColumnType.Numerical, 0.05)
     return {
-        "embedding: model": {"score": float(auc), "drifted": bool(model_drift)},
-        "embedding: mmd": {"score": float(mmd2), "drifted": bool(mmd_drift)},
+        "embedding: model": {"score": model.score, "drifted": model.drifted},
+        "embedding: mmd": {"score": mmd.score, "drifted": mmd.drifted},
         "prompt chars: ks": {"p": float(p), "drifted": bool(ks_drift)},
-        "drifted": bool(model_drift or mmd_drift),
+        "drifted": model.drifted or mmd.drifted,
     }
 
 
@@ -103,51 +94,28 @@ def our_verdicts(
     return out
 
 
-def pool(seed: int, n_base: int, n_new: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    import torch
-
-    from weightwarden.runtimes.embedder import SentenceEmbedder
-
-    torch.set_num_threads(1)
-    rng = random.Random(seed)
-    traffic = Traffic.bundled()
-    base = [p for _, p in traffic.prompts(dict.fromkeys(BASE, 1.0), n_base, rng)]
-    new = [traffic.prompt(NEW, rng) for _ in range(n_new)]
-    embedder = SentenceEmbedder()
-    vectors = np.asarray(embedder.embed(base + new))
-    embedder.close()
-    stored = np.vstack([dequantize(*quantize(v)) for v in vectors]).astype(np.float64)
-    lengths = np.array([len(p) for p in base + new], dtype=float)
-    return stored[:n_base], stored[n_base:], lengths[:n_base], lengths[n_base:]
-
-
 def run(windows: int, size: int, shift: float, permutations: int, seed: int) -> dict[str, Any]:
-    base_x, new_x, base_len, new_len = pool(seed, 3000, 800)
+    pool = embed_pool(3000, 800, seed)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(base_x))
+    order = rng.permutation(len(pool.base))
     ref_idx, rest = order[:1000], order[1000:]
-    ref_x, ref_len = base_x[ref_idx], base_len[ref_idx]
+    ref_x, ref_len = pool.base[ref_idx], pool.base_lengths[ref_idx]
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for w in range(windows):
-        for kind in ("none", "shift"):
-            moved = round(shift * size) if kind == "shift" else 0
-            b = rng.choice(rest, size=size - moved, replace=False)
-            n = rng.choice(len(new_x), size=moved, replace=False)
-            cur_x = np.vstack([base_x[b], new_x[n]]) if moved else base_x[b]
-            cur_len = np.concatenate([base_len[b], new_len[n]]) if moved else base_len[b]
-            ours = our_verdicts(ref_x, cur_x, ref_len, cur_len, permutations, seed + w)
-            theirs = evidently_verdicts(ref_x, cur_x, ref_len, cur_len)
-            rows.append({"window": w, "kind": kind, "ours": ours, "evidently": theirs})
-        print(f"{w + 1}/{windows} window pairs ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    for cur in drift_windows(pool, rest, rng, windows, size, shift):
+        ours = our_verdicts(ref_x, cur.embeddings, ref_len, cur.lengths, permutations, seed + cur.index)
+        theirs = evidently_verdicts(ref_x, cur.embeddings, ref_len, cur.lengths)
+        rows.append({"window": cur.index, "kind": cur.kind, "ours": ours, "evidently": theirs})
+        if cur.kind == "shift":
+            print(f"{cur.index + 1}/{windows} window pairs ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
     def rate(kind: str, side: str, key: str = "drifted") -> float:
         picked = [r for r in rows if r["kind"] == kind]
         return sum(bool(r[side][key] if key == "drifted" else r[side][key]["drifted"]) for r in picked) / len(picked)
 
     summary = {
-        "ours": {"detection_rate": rate("shift", "ours"), "false_alarm_rate": rate("none", "ours")},
-        "evidently": {"detection_rate": rate("shift", "evidently"), "false_alarm_rate": rate("none", "evidently")},
+        "ours": {"detection_rate": rate("shift", "ours"), "false_alarm_rate": rate("null", "ours")},
+        "evidently": {"detection_rate": rate("shift", "evidently"), "false_alarm_rate": rate("null", "evidently")},
         "agreement": sum(r["ours"]["drifted"] == r["evidently"]["drifted"] for r in rows) / len(rows),
         "lengths_ks_agreement": sum(
             (r["ours"]["prompt chars"]["p"] < 0.05 and r["evidently"]["prompt chars: ks"]["p"] < 0.05)
@@ -203,10 +171,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the JSON result here")
     args = ap.parse_args()
-    try:
-        import evidently
-    except ImportError:
-        sys.exit("Evidently is not installed: pip install evidently==0.7.23 (the `peer` extra), then run again")
+    version = evidently_drift.available()
+    if version is None:
+        sys.exit(f"Evidently is not installed: {evidently_drift.INSTALL}, then run again")
     result = run(args.windows, args.size, args.shift, args.permutations, args.seed)
     print_side_by_side(result)
     if args.out:
@@ -214,7 +181,7 @@ def main() -> None:
             "command": "python bench/drift_peer.py " + " ".join(sys.argv[1:]),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-            "evidently": evidently.__version__,
+            "evidently": version,
             "load_average_1m": os.getloadavg()[0],
         }
         args.out.write_text(json.dumps({**stamp, **result}, indent=2) + "\n")

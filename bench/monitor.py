@@ -9,6 +9,11 @@ false alarm if drift is called) or with 20% of its traffic moved to travel (a de
 the report's verdict over its multivariate tests (domain classifier and MMD, Holm-adjusted, alpha 0.05). Rates come
 with 95% Wilson intervals.
 
+Peer (--peer evidently, the default when Evidently imports; bench/evidently_drift.py says how it is called): on the
+same reference and the same current windows, in the same loop, Evidently's EmbeddingsDrift with its default method
+(for a reference of 1,000 rows: an SGD domain classifier, drift when its held-out ROC AUC is above 0.55), and its MMD
+method for reference. Each tool's rates, seconds per window (wall and CPU), and how often the verdicts agree.
+
 Scale: --rows audit rows are bulk-inserted into a fresh SQLite ledger, then `usage` is timed grouped by
 key,model,day and with no groups; the baseline, timed in the same run, is a bare SELECT count(*) over the table.
 --write stores the results in bench/results/monitor.json with the command and the date.
@@ -38,6 +43,9 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+import evidently_drift
+from drift_traffic import BASE, Pool, embed_pool
+from drift_traffic import windows as drift_windows
 from weightwarden.formulas.proportion import wilson_interval
 from weightwarden.ledger import Ledger, RequestRecord
 from weightwarden.ledger import schema as tables
@@ -46,30 +54,7 @@ from weightwarden.ledger.store import new_run_id
 from weightwarden.monitor.drift import Sample, compare
 from weightwarden.monitor.rollup import usage
 from weightwarden.monitor.simulate import Traffic
-from weightwarden.monitor.sketch import dequantize, quantize
 from weightwarden.monitor.window import parse_window
-
-BASE = ("account", "billing", "shipping", "coding", "writing")
-NEW = "travel"
-
-
-def embed_pool(n_base: int, n_new: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    import torch
-
-    from weightwarden.runtimes.embedder import SentenceEmbedder
-
-    torch.set_num_threads(1)
-    rng = random.Random(seed)
-    traffic = Traffic.bundled()
-    base = [p for _, p in traffic.prompts(dict.fromkeys(BASE, 1.0), n_base, rng)]
-    new = [traffic.prompt(NEW, rng) for _ in range(n_new)]
-    embedder = SentenceEmbedder()
-    t0 = time.perf_counter()
-    vectors = np.asarray(embedder.embed(base + new))
-    print(f"embedded {len(vectors)} prompts in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    # As the sketches store them: int8 and a scale.
-    stored = np.vstack([dequantize(*quantize(v)) for v in vectors]).astype(np.float64)
-    return stored[:n_base], stored[n_base:], base, new
 
 
 def sample(x: np.ndarray, texts: list[str]) -> Sample:
@@ -77,60 +62,159 @@ def sample(x: np.ndarray, texts: list[str]) -> Sample:
         requests=len(x),
         metrics={},
         embeddings=x,
-        texts=texts,
+        texts=texts,  # type: ignore[arg-type]  (list is invariant: str is a str | None here)
         refusals=np.zeros(0, bool),
-        languages=[],  # type: ignore[arg-type]
+        languages=[],
     )
 
 
-def power(windows: int, size: int, shift: float, permutations: int, seed: int) -> dict[str, Any]:
-    base_x, new_x, base_t, _ = embed_pool(6000, 1500, seed)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(base_x))
-    ref_idx, rest = order[:1000], order[1000:]
-    reference = sample(base_x[ref_idx], [base_t[i] for i in ref_idx])
-    calls: dict[str, list[bool]] = {"null": [], "shift": []}
-    per_test: dict[str, dict[str, int]] = {"null": {}, "shift": {}}
-    t0 = time.perf_counter()
-    for w in range(windows):
-        for kind in ("null", "shift"):
-            moved = round(shift * size) if kind == "shift" else 0
-            b = rng.choice(rest, size=size - moved, replace=False)
-            n = rng.choice(len(new_x), size=moved, replace=False)
-            x = np.vstack([base_x[b], new_x[n]]) if moved else base_x[b]
-            report = compare(
-                reference,
-                sample(x, [""] * len(x)),
-                permutations=permutations,
-                univariate=False,
-                explain=False,
-                seed=seed + w,
-            )
-            calls[kind].append(report.drifted)
-            for t in report.tests:
-                per_test[kind][t.name] = per_test[kind].get(t.name, 0) + int(t.p_adjusted < report.alpha)
-        if (w + 1) % 20 == 0:
-            print(
-                f"{w + 1}/{windows} windows: detected {sum(calls['shift'])}, false alarms {sum(calls['null'])} "
-                f"({time.perf_counter() - t0:.0f} s)",
-                file=sys.stderr,
-            )
+def _rates(calls: dict[str, list[bool]], cpu_s: float, wall_s: float) -> dict[str, Any]:
+    """Detection and false-alarm rates with 95% Wilson intervals, and the seconds one window's test took."""
+    windows = len(calls["shift"])
     detected, alarms = sum(calls["shift"]), sum(calls["null"])
     return {
-        "windows": windows,
-        "window_size": size,
-        "reference_size": len(reference.embeddings),
-        "shift": shift,
-        "permutations": permutations,
         "detection_rate": detected / windows,
         "detection_rate_ci95": wilson_interval(detected, windows),
         "false_alarm_rate": alarms / windows,
         "false_alarm_rate_ci95": wilson_interval(alarms, windows),
+        "seconds_per_window": wall_s / (2 * windows),
+        "cpu_seconds_per_window": cpu_s / (2 * windows),
+    }
+
+
+def _agreement(ours: dict[str, list[bool]], theirs: dict[str, list[bool]]) -> dict[str, Any]:
+    """Per window, whether each tool called drift: counts of both, only one, neither, by kind of window."""
+    out: dict[str, Any] = {}
+    for kind in ("shift", "null"):
+        pairs = list(zip(ours[kind], theirs[kind], strict=True))
+        out[kind] = {
+            "both": sum(a and b for a, b in pairs),
+            "ours_only": sum(a and not b for a, b in pairs),
+            "evidently_only": sum(b and not a for a, b in pairs),
+            "neither": sum(not a and not b for a, b in pairs),
+        }
+    same = sum(out[k]["both"] + out[k]["neither"] for k in ("shift", "null"))
+    out["agree"], out["windows"] = same, 2 * len(ours["shift"])
+    return out
+
+
+def power(
+    windows: int,
+    size: int,
+    shift: float,
+    permutations: int,
+    seed: int,
+    *,
+    peer: bool = False,
+    report_check: int = 1,
+    pool: Pool | None = None,
+    reference_size: int = 1000,
+) -> dict[str, Any]:
+    """Our drift verdict on `windows` unshifted and `windows` shifted windows, and with peer, Evidently's on the same.
+
+    report_check: for this many first window pairs, also run Evidently's full Report and record whether it gives
+    the score and verdict of the direct call. pool: embedded prompts to draw from (default: 6,000 + 1,500 embedded
+    here).
+    """
+    pool = pool if pool is not None else embed_pool(6000, 1500, seed)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(pool.base))
+    ref_idx, rest = order[:reference_size], order[reference_size:]
+    reference = sample(pool.base[ref_idx], [pool.base_texts[i] for i in ref_idx])
+    ref_x = reference.embeddings
+    tools = ("ours", "evidently", "evidently mmd") if peer else ("ours",)
+    calls: dict[str, dict[str, list[bool]]] = {t: {"null": [], "shift": []} for t in tools}
+    cpu, wall = dict.fromkeys(tools, 0.0), dict.fromkeys(tools, 0.0)
+    per_test: dict[str, dict[str, int]] = {"null": {}, "shift": {}}
+    checks: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for cur in drift_windows(pool, rest, rng, windows, size, shift):
+        c, t = time.process_time(), time.perf_counter()
+        report = compare(
+            reference,
+            sample(cur.embeddings, [""] * len(cur.embeddings)),
+            permutations=permutations,
+            univariate=False,
+            explain=False,
+            seed=seed + cur.index,
+        )
+        cpu["ours"] += time.process_time() - c
+        wall["ours"] += time.perf_counter() - t
+        calls["ours"][cur.kind].append(report.drifted)
+        for test in report.tests:
+            count = per_test[cur.kind].get(test.name, 0) + int(test.p_adjusted < report.alpha)
+            per_test[cur.kind][test.name] = count
+        if peer:
+            for tool, verdict in (
+                ("evidently", evidently_drift.embedding_drift(ref_x, cur.embeddings)),
+                ("evidently mmd", evidently_drift.mmd_drift(ref_x, cur.embeddings)),
+            ):
+                calls[tool][cur.kind].append(verdict.drifted)
+                cpu[tool] += verdict.cpu_s
+                wall[tool] += verdict.wall_s
+                if tool == "evidently" and cur.index < report_check:
+                    score, drifted = evidently_drift.report_embedding_drift(ref_x, cur.embeddings)
+                    checks.append(
+                        {
+                            "window": cur.index,
+                            "kind": cur.kind,
+                            "direct": [verdict.score, verdict.drifted],
+                            "report": [score, drifted],
+                            "same": score == verdict.score and drifted == verdict.drifted,
+                        }
+                    )
+        if cur.kind == "shift" and (cur.index + 1) % 20 == 0:
+            seen = ", ".join(f"{t} {sum(calls[t]['shift'])}/{sum(calls[t]['null'])}" for t in tools)
+            print(
+                f"{cur.index + 1}/{windows} windows: detections/false alarms {seen} ({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+            )
+    out: dict[str, Any] = {
+        "windows": windows,
+        "window_size": size,
+        "reference_size": len(ref_x),
+        "shift": shift,
+        "permutations": permutations,
+        "method": "compare(): domain classifier (permutation-calibrated) and MMD (permutation p), Holm-adjusted, "
+        "drift when either is below alpha 0.05",
+        **_rates(calls["ours"], cpu["ours"], wall["ours"]),
         "per_test_detections": per_test["shift"],
         "per_test_false_alarms": per_test["null"],
-        "seconds_per_window": (time.perf_counter() - t0) / (2 * windows),
+        "embed_s": pool.embed_s,
         "targets": {"detection_rate": ">= 0.95", "false_alarm_rate": "<= 0.05"},
     }
+    if peer:
+        out["peer"] = {
+            "tool": f"evidently {evidently_drift.available()}",
+            "method": evidently_drift.describe_default(len(ref_x)),
+            **_rates(calls["evidently"], cpu["evidently"], wall["evidently"]),
+            "mmd": {
+                "method": "MMDDriftMethod defaults: unbiased MMD^2 with a median-heuristic RBF kernel, drift when "
+                "above 0.015 (not the metric's default; for reference)",
+                **_rates(calls["evidently mmd"], cpu["evidently mmd"], wall["evidently mmd"]),
+            },
+            "report_check": checks,
+        }
+        out["agreement"] = _agreement(calls["ours"], calls["evidently"])
+    return out
+
+
+def print_side_by_side(result: dict[str, Any]) -> None:
+    """The two tools' rates on one line each (stderr)."""
+
+    def line(name: str, r: dict[str, Any]) -> str:
+        d, f = r["detection_rate_ci95"], r["false_alarm_rate_ci95"]
+        return (
+            f"{name:<28} detection {r['detection_rate']:.3f} [{d[0]:.3f}, {d[1]:.3f}]  false alarms "
+            f"{r['false_alarm_rate']:.3f} [{f[0]:.3f}, {f[1]:.3f}]  {r['seconds_per_window']:.3f} s/window"
+        )
+
+    print(line("ours", result), file=sys.stderr)
+    if "peer" in result:
+        peer, agreement = result["peer"], result["agreement"]
+        print(line(f"{peer['tool']} (default)", peer), file=sys.stderr)
+        print(line(f"{peer['tool']} mmd", peer["mmd"]), file=sys.stderr)
+        print(f"verdicts agree on {agreement['agree']}/{agreement['windows']} windows: {agreement}", file=sys.stderr)
 
 
 def _fill(ledger: Ledger, rows: int, seed: int) -> float:
@@ -399,6 +483,17 @@ def main() -> None:
         help="scale rows: bulk (driver insert, then m009's backfill, timed) or writer (Ledger.add_requests, "
         "which keeps the hourly tables as it goes; slower)",
     )
+    parser.add_argument(
+        "--peer",
+        choices=("evidently", "none"),
+        help="run Evidently's embedding drift on the same windows (default: evidently when it imports)",
+    )
+    parser.add_argument(
+        "--report-check",
+        type=int,
+        default=1,
+        help="window pairs also run through Evidently's full Report (t-SNE included) to check the direct call",
+    )
     parser.add_argument("--skip-power", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
@@ -417,8 +512,18 @@ def main() -> None:
         },
     }
     if not args.skip_power:
-        result["power"] = power(args.windows, args.size, args.shift, args.permutations, args.seed)
+        version = evidently_drift.available()
+        if args.peer == "evidently" and version is None:
+            raise SystemExit(f"--peer evidently: Evidently is not installed: {evidently_drift.INSTALL}")
+        if args.peer is None and version is None:
+            print(f"Evidently is not installed, so no peer figures: {evidently_drift.INSTALL}", file=sys.stderr)
+        peer = version is not None and args.peer != "none"
+        result["power"] = power(
+            args.windows, args.size, args.shift, args.permutations, args.seed, peer=peer, report_check=args.report_check
+        )
+        result["power"]["load_average_1m"] = os.getloadavg()[0]
         print(json.dumps(result["power"], indent=2))
+        print_side_by_side(result["power"])
     if not args.skip_scale:
         runs = {b: scale(args.rows, args.url, args.seed, b, args.fill) for b in args.backends.split(",")}
         result["scale"] = runs if len(runs) > 1 else next(iter(runs.values()))

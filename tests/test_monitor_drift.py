@@ -212,24 +212,27 @@ def test_drift_end_to_end_through_the_gateway_and_the_cli(
     assert len(events) == 2 and events[0].payload["what"] == "drift"
 
 
-def _peer_bench() -> Any:
-    """bench/drift_peer.py as a module (the same calls the peer bench makes)."""
+def _bench(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """bench/NAME.py as a module, its sibling modules importable as when it runs as a script."""
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "bench" / "drift_peer.py"
-    spec = importlib.util.spec_from_file_location("drift_peer", path)
+    folder = Path(__file__).resolve().parent.parent / "bench"
+    monkeypatch.syspath_prepend(str(folder))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", folder / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_our_drift_verdicts_agree_with_evidentlys_on_a_clear_shift_and_on_none(embedder: SentenceEmbedder) -> None:
-    pytest.importorskip(
-        "evidently",
-        reason="Evidently is the drift peer, a bench-only dependency: pip install -r requirements-peer.lock",
-    )
-    peer = _peer_bench()
+PEER_MISSING = "Evidently is the drift peer, a bench-only dependency: pip install -r requirements-peer.lock"
+
+
+def test_our_drift_verdicts_agree_with_evidentlys_on_a_clear_shift_and_on_none(
+    embedder: SentenceEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("evidently", reason=PEER_MISSING)
+    peer = _bench("drift_peer", monkeypatch)
     rng = random.Random(7)
     traffic = Traffic.bundled()
     base = [p for _, p in traffic.prompts(BASE, 500, rng)]
@@ -245,3 +248,31 @@ def test_our_drift_verdicts_agree_with_evidentlys_on_a_clear_shift_and_on_none(e
         assert ours["drifted"] is theirs["drifted"] is expect, (ours, theirs)
         # The length test is the same two-sample KS on both sides: the same p-value before our Holm adjustment.
         assert ours["prompt chars"]["p"] == pytest.approx(theirs["prompt chars: ks"]["p"], rel=1e-9)
+
+
+def test_power_bench_runs_evidentlys_embedding_drift_on_the_same_windows(
+    embedder: SentenceEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("evidently", reason=PEER_MISSING)
+    bench = _bench("monitor", monkeypatch)
+    pool = bench.embed_pool(300, 60, seed=3, embedder=embedder)
+    windows = 2
+    result = bench.power(windows, 60, 0.3, 19, 3, peer=True, report_check=1, pool=pool, reference_size=150)
+    peer, agreement = result["peer"], result["agreement"]
+    for rates in (result, peer, peer["mmd"]):
+        for key in ("detection_rate", "false_alarm_rate"):
+            low, high = rates[f"{key}_ci95"]
+            assert 0 <= low <= rates[key] <= high <= 1, rates
+        assert rates["seconds_per_window"] > 0 and rates["cpu_seconds_per_window"] > 0
+    # The agreement counts are the two tools' verdicts on the same windows, so they add up to each tool's rates.
+    for kind, rate in (("shift", "detection_rate"), ("null", "false_alarm_rate")):
+        counts = agreement[kind]
+        assert sum(counts.values()) == windows
+        assert counts["both"] + counts["ours_only"] == round(result[rate] * windows)
+        assert counts["both"] + counts["evidently_only"] == round(peer[rate] * windows)
+    assert agreement["agree"] == sum(agreement[k]["both"] + agreement[k]["neither"] for k in ("shift", "null"))
+    # A reference under 1,000 rows: Evidently's metric bootstraps its threshold; the full Report (with its t-SNE
+    # plot) gives the score and verdict of the direct call the bench times.
+    assert peer["tool"].startswith("evidently 0.7") and "bootstrap" in peer["method"]
+    assert [(c["window"], c["kind"]) for c in peer["report_check"]] == [(0, "null"), (0, "shift")]
+    assert all(c["same"] for c in peer["report_check"]), peer["report_check"]
