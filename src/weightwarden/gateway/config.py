@@ -113,6 +113,7 @@ class GatewayConfig:
     alert_webhook: str | None = None  # where an alert is POSTed when rules start or stop firing
     alert_check_seconds: float = 300.0
     watermark: WatermarkConfig | None = None  # the key and parameters, required when the policy says watermark: true
+    sketch_embed: Any = None  # an embed function already loaded, for request sketches (tests); None: the bundled one
 
 
 def _int(value: Any, where: str) -> int:

@@ -106,6 +106,7 @@ class ModelQueue:
         self._service_seconds = 1.0  # a moving average, for Retry-After
         self._waiting: dict[Hashable, float] = {}  # refused clients -> until when they count as waiting
         self.counts = {"done": 0, "cancelled": 0, "failed": 0, "skipped": 0, "rejected": 0}
+        self.busy_seconds = 0.0  # workers' time running jobs, summed: per second of wall time, how busy the model was
         self._threads = [
             threading.Thread(target=self._run, name=f"model-{name}-{i}", daemon=True) for i in range(workers)
         ]
@@ -215,6 +216,7 @@ class ModelQueue:
                 self._admitted -= 1
                 self._started.pop(id(job), None)
                 self.counts[job.outcome or "failed"] += 1
+                self.busy_seconds += time.monotonic() - t0
                 if job.outcome == "done":
                     self._service_seconds = 0.8 * self._service_seconds + 0.2 * (time.monotonic() - t0)
             job.finished.set()

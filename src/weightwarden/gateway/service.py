@@ -22,7 +22,7 @@ from weightwarden.gateway.queue import Slot
 from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.ledger import Ledger
 from weightwarden.monitor.gauges import MonitorGauges
-from weightwarden.monitor.worker import SketchWorker
+from weightwarden.monitor.worker import SketchWorker, bundled_embedder
 from weightwarden.runtimes import GenerationParams, HashCache
 from weightwarden.watermark.processor import WatermarkProcessor
 
@@ -45,8 +45,6 @@ class Gateway:
         # A reservation never settled within a request's time (and a minute) belonged to a gateway that died.
         self.limiter = Limiter(self.ledger, hold=config.request_timeout + 60.0, on_error=self._spend_not_written)
         self.guard = GuardHook(config.policy.guard)
-        sketches = SketchWorker(self.ledger) if config.policy.sketches else None
-        self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)
         cache = HashCache(config.hash_cache)
         backends: list[Backend] = []
         try:
@@ -65,6 +63,13 @@ class Gateway:
                 self.router.close()
                 self.close_ledger()
                 raise
+        # Sketches embed between answers (busy: a model of this process is working), at the idle CPU priority.
+        sketches = None
+        if config.policy.sketches:
+            embed = config.sketch_embed
+            make = bundled_embedder if embed is None else (lambda: embed)
+            sketches = SketchWorker(self.ledger, embedder=make, busy=self._working)
+        self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)
         in_flight = "Requests admitted to a model, running or waiting."
         self.metrics.add_gauge("warden_queue_in_flight", in_flight, ("model",), self._in_flight)
         self.metrics.add_gauge("warden_queue_slots", "Slots of each model's queue.", ("model",), self._slots)
@@ -93,6 +98,10 @@ class Gateway:
 
     def _in_flight(self) -> dict[tuple[str, ...], float]:
         return {(b.name,): float(b.queue.in_flight) for b in self.router.backends.values()}
+
+    def _working(self) -> bool:
+        """Whether a model that runs in this process (not an upstream server) has a request admitted now."""
+        return any(b.queue.in_flight for b in self.router.backends.values() if b.kind != "upstream")
 
     def _slots(self) -> dict[tuple[str, ...], float]:
         return {(b.name,): float(b.queue.slots) for b in self.router.backends.values()}
