@@ -14,8 +14,9 @@ sent. Tokens are the completion tokens each stream's usage chunk reports.
 
 The baseline, measured in the same run, is the same runtime called directly (chat_stream) by the same number of
 threads: ratio = gateway / direct. Column `busy` is the share of the row's time the model's queue spent running
-requests (the direct baseline keeps it near 1: a gateway below it leaves the model idle between requests). Before
-anything is measured the sketch embedder finishes loading and --warmup seconds of one client go through each
+requests (the direct baseline keeps it near 1: a gateway below it leaves the model idle between requests);
+`parked`, after the status, counts requests admitted after waiting for their turn instead of a 429 (gateway/queue.py).
+Before anything is measured the sketch embedder finishes loading and --warmup seconds of one client go through each
 gateway and directly, so the first round pays for no loading. --sketch-cost serves a second gateway without
 sketches on the same runtime and ledger and runs it next to the first in every round (alternating which goes
 first): the line `sketches on/off` gives p50 request latency and tok/s of each and their difference.
@@ -305,7 +306,7 @@ def main() -> None:
     def through_gateway(n: int, key: str, seconds: float, at: str = endpoint) -> dict[str, Any]:
         gw = next(g[3] for g in gateways if g[2] == at)
         queue = gw.router.backends["default"].queue
-        before, busy0 = len(ledger.requests(limit=1_000_000)), queue.busy_seconds
+        before, busy0, parked0 = len(ledger.requests(limit=1_000_000)), queue.busy_seconds, queue.parked_admitted
         proc = subprocess.run(
             [sys.executable, __file__, "--client", at, key, str(n), str(seconds), str(args.max_tokens)],
             capture_output=True,
@@ -316,6 +317,7 @@ def main() -> None:
             sys.exit(f"the load process failed: {proc.stderr[-2000:]}")
         load: dict[str, Any] = json.loads(proc.stdout)
         load["model_busy"] = (queue.busy_seconds - busy0) / load["wall_s"]  # the direct baseline's is about 1
+        load["parked"] = queue.parked_admitted - parked0  # admitted after waiting for their turn instead of a 429
         ledger.flush()
         load["audit_rows"] = len(ledger.requests(limit=1_000_000)) - before
         return load
@@ -441,7 +443,7 @@ def print_report(meta: dict[str, Any], results: dict[str, dict[str, Any]]) -> No
         print(
             f"{n:>7} {g['tok_s']:>8.1f} {(d['tok_s'] if d else float('nan')):>8.1f} {ratio:>6} "
             f"{g['ttft_p50_ms']:>7.0f}ms {g['ttft_p99_ms']:>6.0f}ms {g['requests']:>8} {g['audit_rows']:>6} "
-            f"{g['dropped']:>7} {g['model_busy']:>5.2f}  {g['status']}"
+            f"{g['dropped']:>7} {g['model_busy']:>5.2f}  {g['status']} parked {g['parked']}"
         )
         for err in g["errors"]:
             print(f"        error: {err}")

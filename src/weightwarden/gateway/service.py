@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -176,12 +177,15 @@ class Gateway:
             logits_processor=self.watermark,
         )
 
-    def enter(self, ctx: RequestContext, backend: Backend) -> Slot:
+    async def enter(
+        self, ctx: RequestContext, backend: Backend, gone: Callable[[], Awaitable[object]] | None = None
+    ) -> Slot:
         """The first thing done for a request once its model is known: a queue slot, or TooManyRequests. Costs
-        microseconds, so a flood is refused cheaply; count_request comes next."""
+        microseconds, so a flood is refused cheaply (a request due a turn within moments waits for it; gone ends
+        when its client goes away, see ModelQueue.enter); count_request comes next."""
         assert ctx.caller is not None
         backend.ready()
-        return backend.queue.admit(ctx.client)
+        return await backend.queue.enter(ctx.client, gone=gone)
 
     def count_request(self, ctx: RequestContext) -> None:
         """Count the request against its key's requests per minute (in the ledger), or TooManyRequests."""
