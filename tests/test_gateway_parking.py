@@ -80,7 +80,7 @@ def test_a_parked_request_holds_nothing_and_is_admitted_when_the_slot_frees() ->
         await until(lambda: queue.parked == 1)
         assert queue.in_flight == 1, "parked, it holds no slot"
         with pytest.raises(TooManyRequests):
-            queue.admit("other")  # the parked request goes first
+            queue.admit("other")  # the line is closed to admit() as before
         held.end()
         slot = await asyncio.wait_for(entering, 10)
         assert queue.parked == 0 and queue.in_flight == 1 and queue.parked_admitted == 1
