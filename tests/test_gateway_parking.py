@@ -166,18 +166,30 @@ async def broken_watch() -> None:
     raise ConnectionError("the server cannot tell")
 
 
-def test_a_parked_request_not_admitted_in_time_gets_429_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The safety net: when no look comes at the expected opening (its timer's loop is gone), the wait ends after
-    twice the expected time, with the 429 admit() would have given."""
-    queue = ModelQueue("m", 2, line_window=0.25, park_window=1.0)  # the line opens 0.75 s after the job starts
+@pytest.mark.parametrize("estimate_grew", [False, True])
+def test_a_parked_request_that_no_slot_reaches_in_time_is_admitted_or_gets_429_with_retry_after(
+    monkeypatch: pytest.MonkeyPatch, estimate_grew: bool
+) -> None:
+    """The safety net, when no look comes at the expected opening (its timer's loop is gone): after twice the
+    expected wait the request takes a slot if the line is open by then, else it gets the 429 admit() would give."""
+    queue = ModelQueue("m", 2, line_window=0.25, park_window=1.0, service_seconds=2.0)  # the line opens after 1.5 s
     monkeypatch.setattr(queue, "_arm", lambda *args: None)
 
     async def scenario(queue: ModelQueue, held: Held) -> None:
-        with pytest.raises(TooManyRequests) as refused:
-            await queue.enter("late")
-        assert refused.value.code == "queue_full"
-        assert refused.value.retry_after is not None and refused.value.retry_after > 0
-        assert queue.parked == 0 and queue.in_flight == 1 and queue.counts["rejected"] == 1
+        entering = asyncio.create_task(queue.enter("late"))
+        await until(lambda: queue.parked == 1)
+        if estimate_grew:
+            queue.service_seconds = MINUTE  # as if a job had been timed at a minute meanwhile: the line stays closed
+            with pytest.raises(TooManyRequests) as refused:
+                await entering
+            assert refused.value.code == "queue_full"
+            assert refused.value.retry_after is not None and refused.value.retry_after > 0
+            assert queue.in_flight == 1 and queue.counts["rejected"] == 1 and queue.parked_admitted == 0
+        else:
+            slot = await entering
+            assert queue.in_flight == 2 and queue.counts["rejected"] == 0 and queue.parked_admitted == 1
+            slot.release()
+        assert queue.parked == 0
 
     run(scenario, queue)
 

@@ -16,8 +16,8 @@ time does not get its 429: it parks, waiting in enter() for the opening without 
 requests at once, and only while a slot is left for each), and takes the line's place the moment it opens or a slot
 frees. So the model has its next request ready even when refused clients' retries happen to miss the window (at 8
 clients, 429 back-off alone left it idle about a fifth of the time), while a request that parks still starts
-within about half an answer. A parked request whose client goes away, whose task is cancelled, or whose opening
-does not come by twice the expected wait (the estimate was wrong: it gets its 429 then) leaves holding nothing.
+within about half an answer. A parked request whose client goes away, or whose task is cancelled, leaves holding
+nothing; one that no slot reaches by twice its expected wait takes one if it may then, else gets its 429.
 
 A job's items (streamed chunks) cross to the event loop as they come; cancel() stops the job between two items,
 so a client that goes away or a request past its time limit frees the model within a token.
@@ -177,8 +177,8 @@ class ModelQueue:
         """admit(), except that a request whose turn is due within park_window waits for it (see the module).
 
         gone: makes an awaitable that ends when the client goes away; it is watched only while the request is
-        parked, and ClientGone (499) is raised if it ends first. A parked request that is cancelled, or that waits
-        past its limit (429, as admit() would have said), leaves the queue holding nothing.
+        parked, and ClientGone (499) is raised if it ends first. A parked request that is cancelled leaves the queue
+        holding nothing; one that waits past its limit is admitted if it may be then, else refused.
         """
         loop = asyncio.get_running_loop()
         with self._lock:
@@ -210,8 +210,12 @@ class ModelQueue:
             raise ClientGone(f"the client went away while its request waited for model {self.name!r}")
         with self._lock:
             slot = self._unpark(parked)
-            if slot is None:  # waited past its limit
-                raise self._refusal(client, time.monotonic())
+            if slot is None:  # no slot came by its limit (no look came at the opening, or the estimate grew)
+                now = time.monotonic()
+                if not self._admissible(now):
+                    raise self._refusal(client, now)
+                slot = self._take(client)
+                self.parked_admitted += 1
         return slot
 
     @staticmethod
