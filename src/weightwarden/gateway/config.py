@@ -82,7 +82,7 @@ class ModelSpec:
     model_hash: str | None = None
     line_window: float | None = None  # set with the default slots of a local model (see LINE_WINDOW)
     park_window: float = 0.0  # likewise (see PARK_WINDOW); 0 never parks
-    park: int = 0
+    park: int = 0  # how many requests may park at once (see PARK)
     upstreams: tuple[str, ...] = ()
     pool: PoolSettings = field(default_factory=PoolSettings)
 
