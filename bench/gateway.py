@@ -1,6 +1,7 @@
 """The gateway under the load a team brings: streaming clients at 1, 8 and 64 against the runtime called directly.
 
-Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--repeats 3] [--no-guard] [--json]
+Run: .venv/bin/python bench/gateway.py [--clients 1,8,64] [--seconds 60] [--repeats 3] [--no-guard] [--sketch-cost]
+[--json]
 
 The gateway runs in this process (as `warden serve default` would, with the default guard policy unless
 --no-guard) over one llama.cpp runtime; the clients run in a separate process (asyncio + httpx, real SSE parsing),
@@ -12,10 +13,18 @@ characters of an answer while it scans them), status counts, dropped connections
 sent. Tokens are the completion tokens each stream's usage chunk reports.
 
 The baseline, measured in the same run, is the same runtime called directly (chat_stream) by the same number of
-threads: ratio = gateway / direct. With --limits, each number of clients also runs with a key that has an rpm, a
-tpm and token and USD budgets, all too large to refuse, so that every admitted request is counted, reserved and
-settled in the ledger (ledger/quota.py); the line `limits` gives that run against the open key's. --db puts the
-ledger in PostgreSQL (a postgresql+psycopg:// URL) instead of a SQLite file.
+threads: ratio = gateway / direct. Column `busy` is the share of the row's time the model's queue spent running
+requests (the direct baseline keeps it near 1: a gateway below it leaves the model idle between requests);
+`parked`, after the status, counts requests admitted after waiting for their turn instead of a 429 (gateway/queue.py).
+Before anything is measured the sketch embedder finishes loading and --warmup seconds of one client go through each
+gateway and directly, so the first round pays for no loading. --sketch-cost serves a second gateway without
+sketches on the same runtime and ledger and runs it next to the first in every round (alternating which goes
+first): the line `sketches on/off` gives p50 request latency and tok/s of each and their difference.
+
+With --limits, each number of clients also runs with a key that has an rpm, a tpm and token and USD budgets, all
+too large to refuse, so that every admitted request is counted, reserved and settled in the ledger
+(ledger/quota.py); the line `limits` gives that run against the open key's. --db puts the ledger in PostgreSQL (a
+postgresql+psycopg:// URL) instead of a SQLite file.
 
 The targets: 0 responses >= 500, 0 dropped, audit rows == requests, total tok/s at 64 clients >= 0.9x one
 client's, TTFT p50 at 64 <= 2x one client's, gateway/direct >= 0.95x at 1 and 8 clients, and with --limits the
@@ -104,6 +113,7 @@ async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[s
                         continue
                     out["tokens"] += tokens
                     out["completed"] += 1
+                    out["latency"].append(time.monotonic() - t0)
                     if first is not None:
                         out["ttft"].append(first)
             except (httpx.HTTPError, OSError) as exc:
@@ -112,7 +122,15 @@ async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[s
 
 
 async def _load(url: str, key: str, clients: int, seconds: float, max_tokens: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": Counter(), "tokens": 0, "completed": 0, "dropped": 0, "ttft": [], "errors": []}
+    out: dict[str, Any] = {
+        "status": Counter(),
+        "tokens": 0,
+        "completed": 0,
+        "dropped": 0,
+        "ttft": [],
+        "latency": [],
+        "errors": [],
+    }
     t0 = time.monotonic()
     until = t0 + seconds
     await asyncio.gather(*(_client(url, key, max_tokens, until, out) for _ in range(clients)))
@@ -127,6 +145,7 @@ async def _load(url: str, key: str, clients: int, seconds: float, max_tokens: in
         "tok_s": out["tokens"] / wall,
         "ttft_p50_ms": percentile(out["ttft"], 0.5) * 1000,
         "ttft_p99_ms": percentile(out["ttft"], 0.99) * 1000,
+        "latency_p50_ms": percentile(out["latency"], 0.5) * 1000,
         "errors": out["errors"][:5],
     }
 
@@ -150,6 +169,8 @@ def direct(rt: Any, clients: int, seconds: float, max_tokens: int) -> dict[str, 
     ttft: list[float] = []
     until = time.monotonic() + seconds
 
+    latency: list[float] = []
+
     def one() -> None:
         while time.monotonic() < until:
             t0, first, n = time.monotonic(), None, 0
@@ -160,6 +181,7 @@ def direct(rt: Any, clients: int, seconds: float, max_tokens: int) -> dict[str, 
                         first = time.monotonic() - t0
             with lock:
                 tokens.append(n)
+                latency.append(time.monotonic() - t0)
                 if first is not None:
                     ttft.append(first)
 
@@ -176,13 +198,38 @@ def direct(rt: Any, clients: int, seconds: float, max_tokens: int) -> dict[str, 
         "tok_s": sum(tokens) / wall,
         "ttft_p50_ms": percentile(ttft, 0.5) * 1000,
         "ttft_p99_ms": percentile(ttft, 0.99) * 1000,
+        "latency_p50_ms": percentile(latency, 0.5) * 1000,
     }
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_gateway(config: Any, ledger: Any) -> tuple[Any, threading.Thread, str, Any]:
+    """Serve a gateway app for config on a free loopback port: (server, its thread, chat URL, the Gateway)."""
+    import uvicorn
+
+    from weightwarden.gateway import create_app
+
+    app = create_app(config, ledger=ledger)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", backlog=4096, timeout_keep_alive=30)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}/v1/chat/completions", app.state.gateway
 
 
 def main() -> None:
@@ -194,12 +241,26 @@ def main() -> None:
     ap.add_argument(
         "--no-sketches", action="store_true", help="Serve without request sketches for drift (the default makes one)."
     )
+    ap.add_argument(
+        "--sketch-cost",
+        action="store_true",
+        help="Also serve a second gateway without sketches (same runtime, same ledger) and, for each number of "
+        "clients up to 8, run it in every round next to the one with sketches (in alternating order): prints p50 "
+        "request latency and tok/s of each and their difference (the median over rounds).",
+    )
     ap.add_argument("--slots", type=int, help="Requests admitted at once, running or waiting (default: the product's).")
     ap.add_argument(
         "--limits", action="store_true", help="Also run each row with a key that has every limit (none refuses)."
     )
     ap.add_argument("--db", help="Ledger URL (default: a SQLite file in a temporary folder).")
     ap.add_argument("--direct-seconds", type=float, default=20.0, help="How long each direct baseline runs.")
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="Seconds of one client through each gateway, and as many direct calls, before anything is measured "
+        "(after the sketch embedder has loaded): the first round does not pay for loading or first calls.",
+    )
     ap.add_argument(
         "--repeats",
         type=int,
@@ -211,26 +272,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="Also write the JSON result here.")
     args = ap.parse_args()
 
-    import uvicorn
-
-    from weightwarden.gateway import GatewayConfig, ModelSpec, create_app
+    from weightwarden.gateway import GatewayConfig, ModelSpec
     from weightwarden.gateway.auth import KeyStore
     from weightwarden.gateway.policy import parse_serving_policy
     from weightwarden.ledger import Ledger
-    from weightwarden.runtimes import GenerationParams, Message, resolve
+    from weightwarden.runtimes import resolve
     from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 
     artifact = resolve("default")
     assert artifact.path is not None
     rt = LlamaCppRuntime(artifact.path)
-    rt.chat([Message("user", PROMPT)], GenerationParams(max_tokens=4))  # warm up
     counts = [int(c) for c in args.clients.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="warden-bench-"))
     url = args.db or f"sqlite:///{tmp / 'ledger.db'}"
     policy: dict[str, object] = {"input": {}, "output": {}} if args.no_guard else {}
-    if args.no_sketches:
-        policy["sketches"] = False
-    serving = parse_serving_policy(policy, "bench")
     ledger = Ledger(url)
     secret, _ = KeyStore(ledger).create("bench")
     big = 10**12
@@ -238,22 +293,22 @@ def main() -> None:
     spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256)
     if args.slots:
         spec = ModelSpec("default", runtime=rt, model_hash=artifact.sha256, slots=args.slots)
-    config = GatewayConfig(ledger_url=url, models=(spec,), policy=serving)
-    app = create_app(config, ledger=ledger)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", backlog=4096, timeout_keep_alive=30)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    endpoint = f"http://127.0.0.1:{port}/v1/chat/completions"
 
-    def through_gateway(n: int, key: str) -> dict[str, Any]:
-        before = len(ledger.requests(limit=1_000_000))
+    def config(sketches: bool) -> GatewayConfig:
+        serving = parse_serving_policy({**policy, "sketches": sketches}, "bench")
+        return GatewayConfig(ledger_url=url, models=(spec,), policy=serving)
+
+    main_gw = start_gateway(config(not args.no_sketches), ledger)
+    other_gw = start_gateway(config(args.no_sketches), ledger) if args.sketch_cost else None
+    gateways = [g for g in (main_gw, other_gw) if g is not None]
+    endpoint = main_gw[2]
+
+    def through_gateway(n: int, key: str, seconds: float, at: str = endpoint) -> dict[str, Any]:
+        gw = next(g[3] for g in gateways if g[2] == at)
+        queue = gw.router.backends["default"].queue
+        before, busy0, parked0 = len(ledger.requests(limit=1_000_000)), queue.busy_seconds, queue.parked_admitted
         proc = subprocess.run(
-            [sys.executable, __file__, "--client", endpoint, key, str(n), str(args.seconds), str(args.max_tokens)],
+            [sys.executable, __file__, "--client", at, key, str(n), str(seconds), str(args.max_tokens)],
             capture_output=True,
             text=True,
             check=False,
@@ -261,19 +316,46 @@ def main() -> None:
         if proc.returncode != 0:
             sys.exit(f"the load process failed: {proc.stderr[-2000:]}")
         load: dict[str, Any] = json.loads(proc.stdout)
+        load["model_busy"] = (queue.busy_seconds - busy0) / load["wall_s"]  # the direct baseline's is about 1
+        load["parked"] = queue.parked_admitted - parked0  # admitted after waiting for their turn instead of a 429
         ledger.flush()
         load["audit_rows"] = len(ledger.requests(limit=1_000_000)) - before
         return load
+
+    # Warm up both sides: the sketch embedder loads at gateway start (in the background); first calls are slow.
+    for g in gateways:
+        sketches = g[3].audit.sketches
+        if sketches is not None:
+            sketches.ready.wait(300)
+    if args.warmup > 0:
+        for g in gateways:
+            through_gateway(1, secret, args.warmup, g[2])
+        direct(rt, 1, args.warmup, args.max_tokens)
+        for g in gateways:
+            if g[3].audit.sketches is not None:
+                g[3].audit.sketches.flush()
+        time.sleep(1.0)
 
     results: dict[str, dict[str, Any]] = {}
     for n in counts:
         rounds = max(1, args.repeats) if n <= 8 else 1
         entry: dict[str, Any] = {}
+        cost_rounds: list[dict[str, Any]] = []
         for r in range(rounds):
-            load = through_gateway(n, secret)
+            other: dict[str, Any] | None = None
+            if other_gw is not None and n <= 8 and r % 2 == 1:  # every other round, the other gateway goes first
+                other = through_gateway(n, secret, args.seconds, other_gw[2])
+                time.sleep(1.0)
+            load = through_gateway(n, secret, args.seconds)
             time.sleep(1.0)
+            if other_gw is not None and n <= 8 and other is None:
+                other = through_gateway(n, secret, args.seconds, other_gw[2])
+                time.sleep(1.0)
+            if other is not None:
+                on, off = (other, load) if args.no_sketches else (load, other)
+                cost_rounds.append({"on": on, "off": off})
             if r == 0 and args.limits:
-                entry["limits"] = through_gateway(n, limited)
+                entry["limits"] = through_gateway(n, limited, args.seconds)
                 time.sleep(1.0)
             base = direct(rt, n, args.direct_seconds, args.max_tokens) if n <= 8 else None
             if r == 0:
@@ -286,20 +368,37 @@ def main() -> None:
                         "gateway_tok_s": load["tok_s"],
                         "direct_tok_s": base["tok_s"],
                         "ratio": load["tok_s"] / base["tok_s"],
+                        "model_busy": load["model_busy"],
+                        "status": load["status"],
                     }
                 )
             time.sleep(1.0)
         if entry["rounds"]:
             ratios = sorted(x["ratio"] for x in entry["rounds"])
-            entry["ratio_median"] = (
-                ratios[len(ratios) // 2]
-                if len(ratios) % 2
-                else sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2
-            )
+            entry["ratio_median"] = median(ratios)
             entry["ratio_range"] = [ratios[0], ratios[-1]]
+        if cost_rounds:
+            entry["sketch_cost"] = {
+                "rounds": [
+                    {
+                        side: {k: x[side][k] for k in ("tok_s", "latency_p50_ms", "ttft_p50_ms", "requests", "status")}
+                        for side in ("on", "off")
+                    }
+                    for x in cost_rounds
+                ],
+                "latency_p50_ms_on": median([x["on"]["latency_p50_ms"] for x in cost_rounds]),
+                "latency_p50_ms_off": median([x["off"]["latency_p50_ms"] for x in cost_rounds]),
+                "latency_p50_diff_ms": median(
+                    [x["on"]["latency_p50_ms"] - x["off"]["latency_p50_ms"] for x in cost_rounds]
+                ),
+                "tok_s_on": median([x["on"]["tok_s"] for x in cost_rounds]),
+                "tok_s_off": median([x["off"]["tok_s"] for x in cost_rounds]),
+                "tok_s_ratio": median([x["on"]["tok_s"] / x["off"]["tok_s"] for x in cost_rounds]),
+            }
         results[str(n)] = entry
-    server.should_exit = True
-    thread.join(timeout=30)
+    for server, thread, _, _ in gateways:
+        server.should_exit = True
+        thread.join(timeout=30)
     ledger.close()
     rt.close()
 
@@ -311,6 +410,8 @@ def main() -> None:
         "seconds": args.seconds,
         "max_tokens": args.max_tokens,
         "guard": not args.no_guard,
+        "sketches": not args.no_sketches,
+        "warmup_s": args.warmup,
         "threads": rt.thread_choice.describe(),
         "slots": spec.slots,
         "ledger": ledger.dialect,
@@ -322,14 +423,18 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
+    print_report(meta, results)
+
+
+def print_report(meta: dict[str, Any], results: dict[str, dict[str, Any]]) -> None:
     print(
-        f"streaming chat completions of {args.max_tokens} tokens for {args.seconds:.0f} s per row, guard "
-        f"{'on' if meta['guard'] else 'off'}, {meta['slots']} slots, {meta['cores']} cores, llama.cpp threads "
-        f"{meta['threads']}"
+        f"streaming chat completions of {meta['max_tokens']} tokens for {meta['seconds']:.0f} s per row, guard "
+        f"{'on' if meta['guard'] else 'off'}, sketches {'on' if meta['sketches'] else 'off'}, {meta['slots']} slots, "
+        f"{meta['cores']} cores, llama.cpp threads {meta['threads']}"
     )
     print(
         f"{'clients':>7} {'tok/s':>8} {'direct':>8} {'ratio':>6} {'TTFT p50':>9} {'p99':>8} "
-        f"{'requests':>8} {'audit':>6} {'dropped':>7}  status"
+        f"{'requests':>8} {'audit':>6} {'dropped':>7} {'busy':>5}  status"
     )
     one = results.get("1", {}).get("gateway")
     for n, entry in results.items():
@@ -338,7 +443,7 @@ def main() -> None:
         print(
             f"{n:>7} {g['tok_s']:>8.1f} {(d['tok_s'] if d else float('nan')):>8.1f} {ratio:>6} "
             f"{g['ttft_p50_ms']:>7.0f}ms {g['ttft_p99_ms']:>6.0f}ms {g['requests']:>8} {g['audit_rows']:>6} "
-            f"{g['dropped']:>7}  {g['status']}"
+            f"{g['dropped']:>7} {g['model_busy']:>5.2f}  {g['status']} parked {g['parked']}"
         )
         for err in g["errors"]:
             print(f"        error: {err}")
@@ -352,9 +457,19 @@ def main() -> None:
                 print(f"        error: {err}")
         if len(entry.get("rounds", [])) > 1:
             lo, hi = entry["ratio_range"]
+            per_round = ", ".join(
+                f"{x['gateway_tok_s']:.1f}/{x['direct_tok_s']:.1f} busy {x['model_busy']:.2f}" for x in entry["rounds"]
+            )
             print(
                 f"        gateway/direct over {len(entry['rounds'])} interleaved rounds: median "
-                f"{entry['ratio_median']:.2f}x, range {lo:.2f}x-{hi:.2f}x"
+                f"{entry['ratio_median']:.2f}x, range {lo:.2f}x-{hi:.2f}x ({per_round})"
+            )
+        if cost := entry.get("sketch_cost"):
+            print(
+                f"        sketches on/off over {len(cost['rounds'])} rounds (medians): p50 request latency "
+                f"{cost['latency_p50_ms_on']:.1f}/{cost['latency_p50_ms_off']:.1f} ms, difference "
+                f"{cost['latency_p50_diff_ms']:+.1f} ms; tok/s {cost['tok_s_on']:.1f}/{cost['tok_s_off']:.1f} "
+                f"({cost['tok_s_ratio']:.2f}x)"
             )
     if one and "64" in results:
         g = results["64"]["gateway"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -170,10 +171,10 @@ QUESTIONS = ["Which city is the capital of Italy?", "Wie spät ist es in Berlin?
 def test_gateway_requests_get_sketches_without_text(
     tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact, embedder: SentenceEmbedder
 ) -> None:
-    with serve(tmp_path, llama, default_artifact, serving=policy(**NO_GUARD)) as gw:
+    # The module's embedder: the same model, loaded once.
+    with serve(tmp_path, llama, default_artifact, serving=policy(**NO_GUARD), sketch_embed=embedder.embed) as gw:
         worker = gw.gateway.audit.sketches
         assert worker is not None
-        worker._make_embed = lambda: embedder.embed  # the module's embedder: the same model, loaded once
         chat(gw.base_url, gw.key(), QUESTIONS)
         rows = gw.rows(2)
         assert worker.flush()
@@ -200,3 +201,94 @@ def test_policy_turns_sketches_off(tmp_path: Path, llama: LlamaCppRuntime, defau
         assert gw.ledger.sketches() == []
     with pytest.raises(Exception, match="sketches must be true or false"):
         policy(sketches="yes")
+
+
+def counting_embedder(calls: list[int]):  # type: ignore[no-untyped-def]
+    def make():  # type: ignore[no-untyped-def]
+        def embed(texts: Sequence[str]) -> list[list[float]]:
+            calls.append(len(texts))
+            return [[1.0, 0.0]] * len(texts)
+
+        return embed
+
+    return make
+
+
+def wait_for(check, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_sketches_wait_while_a_model_generates_and_run_when_it_is_idle(tmp_path: Path) -> None:
+    generating = threading.Event()
+    generating.set()
+    calls: list[int] = []
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=counting_embedder(calls), busy=generating.is_set, max_delay=3600)
+        for i in range(3):
+            worker.submit(record(), f"prompt {i}", "answer")
+        time.sleep(0.3)  # several of the worker's looks at busy()
+        assert calls == [] and worker.written == 0
+        generating.clear()
+        assert wait_for(lambda: worker.written == 3)
+        assert calls == [3]  # the three waited together, one batch
+        worker.close()
+
+
+def test_a_busy_model_delays_sketches_but_never_loses_them(tmp_path: Path) -> None:
+    calls: list[int] = []
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        # Never idle: a full batch goes at once, and so does anything older than max_delay (here: at once).
+        full = SketchWorker(ledger, embedder=counting_embedder(calls), busy=lambda: True, max_delay=3600, batch=2)
+        full.submit(record(), "one", None)
+        full.submit(record(), "two", None)
+        assert wait_for(lambda: full.written == 2)
+        full.submit(record(), "three", None)
+        assert full.flush()  # flush does not wait for an idle model
+        assert full.written == 3
+        full.submit(record(), "four", None)
+        full.close()  # nor does close (it leaves the write to the ledger's writer)
+        assert wait_for(lambda: full.written == 4)
+        late = SketchWorker(ledger, embedder=counting_embedder(calls), busy=lambda: True, max_delay=0.0)
+        late.submit(record(), "five", None)
+        assert wait_for(lambda: late.written == 1)
+        late.close()
+        assert len(ledger.sketches()) == 5
+
+
+def test_the_sketch_thread_yields_its_core_and_keeps_torch_to_itself(tmp_path: Path) -> None:
+    import torch
+
+    from weightwarden.runtimes.embedder import torch_threads_here
+    from weightwarden.runtimes.threads import _thread_seconds
+
+    seen: dict[str, object] = {}
+
+    def sketching() -> None:
+        torch_threads_here(1)
+        torch.ones(64, 64) @ torch.ones(64, 64)
+        seen["mine"] = torch.get_num_threads()
+
+    everyone = torch.get_num_threads()
+    t = threading.Thread(target=sketching)
+    t.start()
+    t.join()
+    later: dict[str, int] = {}
+    other = threading.Thread(target=lambda: later.setdefault("n", torch.get_num_threads()))
+    other.start()
+    other.join()
+    assert seen["mine"] == 1
+    assert torch.get_num_threads() == everyone and later["n"] == everyone  # the guard's threads keep every core
+
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=None)
+        assert wait_for(lambda: worker.priority != "normal")
+        ids = {t.name: t.native_id for t in threading.enumerate()}
+        counted = _thread_seconds()
+        worker.close()
+    if worker.priority == "idle":  # Linux: the thread is in the idle class, so llama.cpp does not count it
+        assert ids["sketch-worker"] not in counted and threading.get_native_id() in counted

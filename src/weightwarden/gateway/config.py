@@ -32,8 +32,13 @@ ModelKind = Literal["local", "upstream", "embedder"]
 # first token. So a local model admits the one it runs and one more in line, but the line opens only in the last
 # LINE_WINDOW of the running request's expected time: the next request then starts at once, and the model does not
 # sit idle between requests. Further clients get 429 with the time their turn would come (see gateway/queue.py).
+# A request that comes at most PARK_WINDOW of an answer before the line opens waits for it instead of its 429 (PARK
+# such requests at once, holding no slot): refused clients' retries miss the window now and then, and the model
+# would then sit idle until one came back. LINE_WINDOW + PARK_WINDOW bounds that wait at about half an answer.
 # An explicit `slots` admits that many at any time (more waiting, fewer refusals, later first tokens).
 LINE_WINDOW = 0.25
+PARK_WINDOW = 0.25
+PARK = 1
 DEFAULT_SLOTS: dict[str, int] = {"local": 2, "upstream": 8, "embedder": 8}
 
 
@@ -76,6 +81,8 @@ class ModelSpec:
     embedder: Any = None
     model_hash: str | None = None
     line_window: float | None = None  # set with the default slots of a local model (see LINE_WINDOW)
+    park_window: float = 0.0  # likewise (see PARK_WINDOW); 0 never parks
+    park: int = 0  # how many requests may park at once (see PARK)
     upstreams: tuple[str, ...] = ()
     pool: PoolSettings = field(default_factory=PoolSettings)
 
@@ -84,6 +91,8 @@ class ModelSpec:
             object.__setattr__(self, "slots", DEFAULT_SLOTS[self.kind] * max(1, len(self.upstreams)))
             if self.kind == "local":
                 object.__setattr__(self, "line_window", LINE_WINDOW)
+                object.__setattr__(self, "park_window", PARK_WINDOW)
+                object.__setattr__(self, "park", PARK)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ class GatewayConfig:
     alert_webhook: str | None = None  # where an alert is POSTed when rules start or stop firing
     alert_check_seconds: float = 300.0
     watermark: WatermarkConfig | None = None  # the key and parameters, required when the policy says watermark: true
+    sketch_embed: Any = None  # an embed function already loaded, for request sketches (tests); None: the bundled one
 
 
 def _int(value: Any, where: str) -> int:

@@ -8,6 +8,7 @@
     ├── NotFound                   404 not_found_error (an unknown model or route)
     ├── PayloadTooLarge            413 invalid_request_error (a body over the size limit)
     ├── TooManyRequests            429 rate limits, budgets and a full queue; Retry-After when waiting helps
+    ├── ClientGone                 499 the client went away while its request waited for the model
     ├── UpstreamFailed             502 an upstream server failed
     ├── Unavailable                503 no upstream of a pool can take the request now; Retry-After when known
     └── Timeout                    504 the request ran past its time limit
@@ -80,6 +81,12 @@ class PayloadTooLarge(GatewayError):
 
 class TooManyRequests(GatewayError):
     status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
+
+
+class ClientGone(GatewayError):
+    """Nobody reads this answer; the status (nginx's 499) is for the audit row."""
+
+    status, type, code = 499, "invalid_request_error", "client_closed_request"
 
 
 class UpstreamFailed(GatewayError):

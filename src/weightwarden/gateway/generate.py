@@ -153,7 +153,7 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
     """Run task on its model and answer it, streamed or whole."""
     gw = mr.gw
     backend = mr.pick(task.model, task.capability)
-    await mr.admit(backend)
+    await mr.admit(backend, request)
     task.check(backend)
     fitted = await fit(gw, mr, backend, task)
     await mr.reserve(backend, fitted.most, fitted.completion_budget)

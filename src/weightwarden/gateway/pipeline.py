@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -57,9 +58,12 @@ class ModelRequest:
         self.backend = pick(self.gw, self.ctx, self.outcome, name, capability)
         return self.backend
 
-    async def admit(self, backend: Backend) -> None:
-        """A queue slot and the key's requests per minute, or 429 holding nothing."""
-        self.slot = self.gw.enter(self.ctx, backend)
+    async def admit(self, backend: Backend, request: Request | None = None) -> None:
+        """A queue slot and the key's requests per minute, or 429 holding nothing.
+
+        request: its body already read, it is watched for the client going away while the request waits for a slot.
+        """
+        self.slot = await self.gw.enter(self.ctx, backend, None if request is None else partial(disconnected, request))
         assert self.ctx.caller is not None
         if counts_requests(self.ctx.caller):  # the ledger decides, off the event loop; serve() frees the slot on 429
             await in_thread(self.gw.count_request, self.ctx)
@@ -166,6 +170,12 @@ class ModelRequest:
         usage = self.close_run()
         self.outcome.cost_usd = self.gw.charge(self.reservation, self.outcome.model, usage)
         self.gw.audit.finish(self.ctx, self.outcome)
+
+
+async def disconnected(request: Request) -> None:
+    """Return when the client of a request whose body has been read goes away."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def pick(gw: Gateway, ctx: RequestContext, outcome: Outcome, name: str, capability: Capability) -> Backend:

@@ -30,7 +30,7 @@ async def embeddings(request: Request) -> Response:
         body = parse_body(EmbeddingRequest, raw)
         backend = mr.pick(body.model, "embeddings")
         texts = body.texts
-        await mr.admit(backend)
+        await mr.admit(backend, request)
         passthrough = backend.capabilities.passthrough
         await mr.reserve(backend, backend.estimate_tokens(texts), 0)
         if passthrough:

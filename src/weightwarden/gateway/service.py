@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -22,7 +23,7 @@ from weightwarden.gateway.queue import Slot
 from weightwarden.gateway.request import Outcome, RequestContext, Usage
 from weightwarden.ledger import Ledger
 from weightwarden.monitor.gauges import MonitorGauges
-from weightwarden.monitor.worker import SketchWorker
+from weightwarden.monitor.worker import SketchWorker, bundled_embedder
 from weightwarden.runtimes import GenerationParams, HashCache
 from weightwarden.watermark.processor import WatermarkProcessor
 
@@ -45,8 +46,6 @@ class Gateway:
         # A reservation never settled within a request's time (and a minute) belonged to a gateway that died.
         self.limiter = Limiter(self.ledger, hold=config.request_timeout + 60.0, on_error=self._spend_not_written)
         self.guard = GuardHook(config.policy.guard)
-        sketches = SketchWorker(self.ledger) if config.policy.sketches else None
-        self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)
         cache = HashCache(config.hash_cache)
         backends: list[Backend] = []
         try:
@@ -65,6 +64,13 @@ class Gateway:
                 self.router.close()
                 self.close_ledger()
                 raise
+        # Sketches embed between answers (busy: a model of this process is working), at the idle CPU priority.
+        sketches = None
+        if config.policy.sketches:
+            embed = config.sketch_embed
+            make = bundled_embedder if embed is None else (lambda: embed)
+            sketches = SketchWorker(self.ledger, embedder=make, busy=self._working)
+        self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)
         in_flight = "Requests admitted to a model, running or waiting."
         self.metrics.add_gauge("warden_queue_in_flight", in_flight, ("model",), self._in_flight)
         self.metrics.add_gauge("warden_queue_slots", "Slots of each model's queue.", ("model",), self._slots)
@@ -93,6 +99,10 @@ class Gateway:
 
     def _in_flight(self) -> dict[tuple[str, ...], float]:
         return {(b.name,): float(b.queue.in_flight) for b in self.router.backends.values()}
+
+    def _working(self) -> bool:
+        """Whether a model that runs in this process (not an upstream server) has a request admitted now."""
+        return any(b.queue.in_flight for b in self.router.backends.values() if b.kind != "upstream")
 
     def _slots(self) -> dict[tuple[str, ...], float]:
         return {(b.name,): float(b.queue.slots) for b in self.router.backends.values()}
@@ -167,12 +177,15 @@ class Gateway:
             logits_processor=self.watermark,
         )
 
-    def enter(self, ctx: RequestContext, backend: Backend) -> Slot:
+    async def enter(
+        self, ctx: RequestContext, backend: Backend, gone: Callable[[], Awaitable[object]] | None = None
+    ) -> Slot:
         """The first thing done for a request once its model is known: a queue slot, or TooManyRequests. Costs
-        microseconds, so a flood is refused cheaply; count_request comes next."""
+        microseconds, so a flood is refused cheaply (a request due a turn within moments waits for it; gone ends
+        when its client goes away, see ModelQueue.enter); count_request comes next."""
         assert ctx.caller is not None
         backend.ready()
-        return backend.queue.admit(ctx.client)
+        return await backend.queue.enter(ctx.client, gone=gone)
 
     def count_request(self, ctx: RequestContext) -> None:
         """Count the request against its key's requests per minute (in the ledger), or TooManyRequests."""

@@ -1,9 +1,20 @@
 """Sketches are made off the request path: the gateway hands each finished request to a SketchWorker and moves on.
 
-submit() only appends to a bounded queue (microseconds); one background thread, at a lower CPU priority, takes what
-has queued up, embeds the prompts in one batch, and queues one ledger write for the batch. The embedder loads on
-the first batch, in that thread, so a gateway that never sees a prompt never loads it. When the thread falls
-behind by max_pending requests, new ones are dropped and counted rather than let memory grow.
+submit() only appends to a bounded queue (microseconds); one background thread takes what has queued up, embeds the
+prompts in one batch, and queues one ledger write for the batch. That thread must cost generation nothing it can
+measure, on a machine where llama.cpp already uses every core:
+
+- it runs in the idle scheduling class (SCHED_IDLE, or nice 19 where that is refused), so it gets a core only when
+  nothing else wants it, and its CPU time does not count as competition when llama.cpp chooses its threads
+  (runtimes/threads.py);
+- the bundled embedder runs torch on one thread, in this thread only (torch's worker threads would otherwise run
+  at normal priority, one per core);
+- the embedder loads when the worker starts (preload), not in the first request's time;
+- while `busy()` says a model is generating, a batch waits, until the model is idle, `batch` requests are
+  pending, or the oldest has waited `max_delay` seconds: sketches fill the gaps between answers, and a gateway
+  that is never idle still sketches every request, late. flush() and close() do not wait for an idle model.
+
+When the thread falls behind by max_pending requests, new ones are dropped and counted rather than let memory grow.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -22,19 +34,45 @@ from weightwarden.monitor.sketch import Embed, sketch_requests
 log = logging.getLogger("weightwarden.monitor")
 
 _Item = tuple[RequestRecord, str | None, str | None]
+EMBED_THREADS = 1  # torch threads of the sketch embedder: one core at most, and only when it is idle
 
 
 def bundled_embedder() -> Embed:
-    """The bundled all-MiniLM-L6-v2's embed function (loads it: a few seconds the first time)."""
-    from weightwarden.runtimes.embedder import SentenceEmbedder
+    """The bundled all-MiniLM-L6-v2's embed function (loads it: a few seconds the first time).
 
-    return SentenceEmbedder().embed
+    Call it in the thread that will embed: torch runs there on EMBED_THREADS threads, elsewhere as before.
+    """
+    from weightwarden.runtimes.embedder import SentenceEmbedder, torch_threads_here
+
+    embedder = SentenceEmbedder()
+    torch_threads_here(EMBED_THREADS)
+    return embedder.embed
+
+
+def lower_priority(nice: int) -> str:
+    """Put the calling thread in the idle scheduling class, else raise its nice value by `nice`; say which."""
+    mine = threading.get_native_id()
+    try:
+        os.sched_setscheduler(mine, os.SCHED_IDLE, os.sched_param(0))
+        return "idle"
+    except (OSError, AttributeError):
+        pass
+    try:  # on Linux a thread has its own nice value
+        os.setpriority(os.PRIO_PROCESS, mine, min(19, os.getpriority(os.PRIO_PROCESS, mine) + nice))
+        return f"nice +{nice}"
+    except (OSError, AttributeError):
+        return "normal"
 
 
 class SketchWorker:
     """Sketch finished requests in a background thread and write the sketches to the ledger.
 
     embedder: makes the embed function (called once, in the worker thread); None sketches without embeddings.
+    busy: whether a model in this process is generating now (the gateway's queues know); None: never.
+    max_delay: the longest a request waits for an idle model before it is sketched anyway (seconds).
+    preload: make the embedder when the thread starts rather than on the first batch.
+    nice: how far to lower the thread's nice value where the idle scheduling class is refused; 0 keeps the
+    thread's priority as it is (no idle class either).
     """
 
     def __init__(
@@ -44,14 +82,23 @@ class SketchWorker:
         embedder: Callable[[], Embed] | None = bundled_embedder,
         max_pending: int = 10_000,
         batch: int = 64,
-        nice: int = 5,
+        nice: int = 19,
+        busy: Callable[[], bool] | None = None,
+        max_delay: float = 10.0,
+        preload: bool = True,
+        poll: float = 0.05,
     ) -> None:
         self.ledger, self.max_pending, self.batch, self.nice = ledger, max_pending, batch, nice
+        self.busy, self.max_delay, self.preload, self.poll = busy, max_delay, preload, poll
+        self.priority = "normal"  # what lower_priority managed, once the thread has started
+        self.ready = threading.Event()  # set once the embedder is made (or failed, or there is none to make)
         self._make_embed = embedder
         self._embed: Embed | None = None
         self._queue: deque[_Item] = deque()
+        self._since: deque[float] = deque()  # when each queued item came (monotonic), oldest first
+        self._urgent = 0  # flush() calls waiting: take items without waiting for an idle model
         self._cond = threading.Condition()
-        self._busy = 0  # items taken from the queue and not yet handed to the ledger
+        self._in_hand = 0  # items taken from the queue and not yet handed to the ledger
         self._writes: list[Future[int]] = []
         self._closed = False
         self.written = self.dropped = self.failed = 0
@@ -63,17 +110,23 @@ class SketchWorker:
         if prompt_text is None:
             return
         with self._cond:
-            if self._closed or len(self._queue) + self._busy >= self.max_pending:
+            if self._closed or len(self._queue) + self._in_hand >= self.max_pending:
                 self.dropped += 1
                 return
             self._queue.append((record, prompt_text, response_text))
+            self._since.append(time.monotonic())
             self._cond.notify()
 
     def flush(self, timeout: float = 120.0) -> bool:
         """Wait until everything submitted so far is sketched and written; False if that took over timeout seconds."""
         with self._cond:
-            if not self._cond.wait_for(lambda: not self._queue and not self._busy, timeout):
-                return False
+            self._urgent += 1
+            self._cond.notify_all()
+            try:
+                if not self._cond.wait_for(lambda: not self._queue and not self._in_hand, timeout):
+                    return False
+            finally:
+                self._urgent -= 1
             writes, self._writes = self._writes, []
         for future in writes:
             with contextlib.suppress(Exception):  # a failure is already counted by the callback
@@ -89,20 +142,35 @@ class SketchWorker:
             self._cond.notify_all()
         self._thread.join(timeout)
 
+    def _due(self) -> bool:
+        """Whether the queued items should be sketched now (lock held, queue not empty)."""
+        if self._closed or self._urgent or len(self._queue) >= self.batch or self.busy is None:
+            return True
+        if time.monotonic() - self._since[0] >= self.max_delay:
+            return True
+        try:
+            return not self.busy()
+        except Exception:  # a broken signal must not stop sketches
+            return True
+
     def _take(self) -> list[_Item]:
         with self._cond:
-            self._cond.wait_for(lambda: self._queue or self._closed)
+            while not (self._closed and not self._queue):
+                if self._queue and self._due():
+                    break
+                # Nothing queued: sleep until submit(). Queued but a model is generating: look again shortly.
+                self._cond.wait(self.poll if self._queue else None)
             items = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
-            self._busy = len(items)
+            for _ in items:
+                self._since.popleft()
+            self._in_hand = len(items)
             return items
 
     def _run(self) -> None:
         if self.nice:
-            try:  # on Linux a thread has its own nice value: sketches yield the CPU to generation
-                mine = threading.get_native_id()
-                os.setpriority(os.PRIO_PROCESS, mine, os.getpriority(os.PRIO_PROCESS, mine) + self.nice)
-            except (OSError, AttributeError):
-                pass
+            self.priority = lower_priority(self.nice)
+        if self.preload:
+            self._embedder()
         while True:
             items = self._take()
             if not items:
@@ -111,7 +179,7 @@ class SketchWorker:
                 self._write(items)
             finally:
                 with self._cond:
-                    self._busy = 0
+                    self._in_hand = 0
                     self._cond.notify_all()
 
     def _embedder(self) -> Embed | None:
@@ -121,6 +189,7 @@ class SketchWorker:
             except Exception as exc:  # no embedder: sketch the rest of each request all the same
                 log.warning("request sketches go without embeddings: the embedder cannot load (%s)", exc)
             self._make_embed = None
+        self.ready.set()
         return self._embed
 
     def _write(self, items: list[_Item]) -> None:

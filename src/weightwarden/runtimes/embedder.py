@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,3 +41,23 @@ class SentenceEmbedder:
 
     def close(self) -> None:
         pass
+
+
+def torch_threads_here(n: int) -> None:
+    """Make torch run on n threads in the calling thread only; other threads, and threads started later, keep theirs.
+
+    torch.set_num_threads is process-wide: it sets the calling thread's OpenMP and MKL thread counts and the
+    default that other threads take on their first torch operation. So the count is first settled for this thread
+    (get_num_threads initialises it), then set, and the process default is put back from a short-lived thread, whose
+    own setting dies with it. A background embedder then keeps to one core while the guard on the request path keeps
+    every core (tests/test_monitor_sketch.py checks both sides, so a torch that works otherwise fails there).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if n < 1 or n == before:
+        return
+    torch.set_num_threads(n)
+    restore = threading.Thread(target=torch.set_num_threads, args=(before,), name="torch-threads-default")
+    restore.start()
+    restore.join()

@@ -6,8 +6,10 @@ and a step takes several times longer (measured here: 0.2x of the quiet speed wi
 default each call uses the cores that other work left free since the previous look. Other work is the CPU time of
 the cores this process may run on (/proc/stat), less this process's own CPU time, plus the CPU time of this
 process's other Python threads (a gateway's event loop answering a flood of requests competes like another
-process). llama.cpp's own workers (OpenMP threads, which Python does not know) never count. A fixed count (the
-`threads` setting) turns the choice off.
+process), except threads at a lower priority than the process (the idle scheduling class or a higher nice value,
+such as the gateway's sketch worker): they yield a core within a time slice, as niced processes do. llama.cpp's own
+workers (OpenMP threads, which Python does not know) never count. A fixed count (the `threads` setting) turns the
+choice off.
 """
 
 from __future__ import annotations
@@ -64,10 +66,18 @@ def _busy_seconds(cpus: frozenset[int]) -> float | None:
     return total / hz
 
 
+SCHED_IDLE = 5  # the idle scheduling class's number in /proc/<pid>/task/<tid>/stat (field 41)
+
+
 def _thread_seconds() -> dict[int, float]:
-    """CPU seconds of each live Python thread of this process, from /proc/self/task (empty elsewhere)."""
+    """CPU seconds of each live Python thread of this process that runs at the process's priority, from
+    /proc/self/task (empty elsewhere); threads in the idle class or niced below the process are left out."""
     out: dict[int, float] = {}
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        process_nice = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's, on Linux
+    except (AttributeError, OSError):
+        process_nice = 0
     for thread in threading.enumerate():
         name = thread.native_id
         if name is None:
@@ -77,6 +87,8 @@ def _thread_seconds() -> dict[int, float]:
                 fields = f.read().rpartition(")")[2].split()
         except OSError:
             continue  # the thread ended while we looked
+        if len(fields) > 38 and (int(fields[16]) > process_nice or int(fields[38]) == SCHED_IDLE):
+            continue  # nice (field 19) and policy (field 41): a background thread that yields its core
         if len(fields) > 12:
             out[int(name)] = (int(fields[11]) + int(fields[12])) / hz  # utime, stime
     return out

@@ -72,7 +72,14 @@ class Restart(Chunk):
 def queue_for(spec: ModelSpec, capabilities: Capabilities) -> ModelQueue:
     """The queue in front of a backend: a worker per slot when it runs requests at once, else one."""
     workers = spec.slots if capabilities.batching else 1
-    return ModelQueue(spec.name, spec.slots, workers=workers, line_window=spec.line_window)
+    return ModelQueue(
+        spec.name,
+        spec.slots,
+        workers=workers,
+        line_window=spec.line_window,
+        park_window=spec.park_window,
+        park=spec.park,
+    )
 
 
 def refusal(name: str, capability: Capability) -> BadRequest:
