@@ -290,6 +290,8 @@ def test_every_page_is_clean_accessible_and_holds_at_both_widths(
                 "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 1, f"{path} scrolls sideways by {overflow} px at 375 px wide: {w.page.evaluate(WIDEST)}"
+            sideways = w.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert sideways[0] <= sideways[1], f"{path} is {sideways[0]} px wide in a {sideways[1]} px window"
             assert serious_violations(w.page) == [], f"axe-core on {path} at 375 px"
     assert w.errors == [], f"{path}: {w.errors}"
 
@@ -447,6 +449,55 @@ def test_a_run_page_draws_its_charts(admin: Watched, site: Site) -> None:
     assert box is not None and box["width"] > 50 and box["height"] > 10
     admin.page.goto(f"/ui/compare?a={site.run_a}&b={site.run_b}")
     assert admin.page.locator("main").inner_text().strip()
+    assert admin.errors == []
+
+
+# Each chart in <main>: its box, and its visible text with the size it is drawn at on screen (the font size times
+# the scale from the SVG's own units to pixels) and its box. Text hidden on a narrow screen has an empty box.
+CHART_TEXT = """() => [...document.querySelectorAll('main svg.chart')].map((svg) => {
+    const box = svg.getBoundingClientRect();
+    const texts = [...svg.querySelectorAll('text')].map((t) => {
+        const r = t.getBoundingClientRect();
+        const scale = t.getScreenCTM() ? t.getScreenCTM().a : 1;
+        return {text: t.textContent, px: parseFloat(getComputedStyle(t).fontSize) * scale,
+                left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width};
+    }).filter((t) => t.width > 0);
+    return {label: svg.getAttribute('aria-label'), left: box.left, right: box.right, width: box.width, texts};
+})"""
+
+
+def overlapping(texts: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The pairs of text boxes that overlap by more than a pixel each way."""
+    out = []
+    for i, a in enumerate(texts):
+        for b in texts[i + 1 :]:
+            wide = min(a["right"], b["right"]) - max(a["left"], b["left"])
+            tall = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
+            if wide > 1 and tall > 1:
+                out.append((a["text"], b["text"]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["traffic", "traffic-30d", "run", "compare"])
+def test_charts_fit_a_375_px_screen_with_legible_text(name: str, site: Site, admin: Watched) -> None:
+    path = "/ui/traffic?window=30d" if name == "traffic-30d" else page_path(name, site, admin)
+    admin.page.set_viewport_size(NARROW)
+    admin.page.goto(path)
+    width = admin.page.evaluate("() => window.innerWidth")
+    assert admin.page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{path} scrolls sideways"
+    charts = admin.page.evaluate(CHART_TEXT)
+    assert charts, f"no chart on {path}"
+    for chart in charts:
+        where = f"{chart['label']!r} on {path}"
+        assert chart["left"] >= 0 and chart["right"] <= width, f"{where} reaches past the screen: {chart}"
+        assert chart["width"] >= width - 64, f"{where} does not take the width ({chart['width']} of {width} px)"
+        assert chart["texts"], f"{where} shows no text"
+        small = [(t["text"], round(t["px"], 1)) for t in chart["texts"] if t["px"] < 11]
+        assert small == [], f"{where} draws text under 11 px: {small}"
+        cut = [t["text"] for t in chart["texts"] if t["left"] < chart["left"] - 1 or t["right"] > chart["right"] + 1]
+        assert cut == [], f"{where} cuts text off at its edges: {cut}"
+        assert overlapping(chart["texts"]) == [], f"{where} draws text over text"
+    admin.page.set_viewport_size(WIDE)
     assert admin.errors == []
 
 
