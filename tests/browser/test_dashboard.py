@@ -613,6 +613,46 @@ def test_keyboard_alone_reaches_the_main_controls_with_visible_focus(
     assert hidden == [], f"focus is not visible on {hidden}"
 
 
+# Where the focused element is, against the window's width: at 375 px every Tab stop must be on screen.
+FOCUS_BOX = """() => {
+    const r = document.activeElement.getBoundingClientRect();
+    return {left: r.left, right: r.right, width: window.innerWidth};
+}"""
+
+
+@pytest.mark.parametrize("name", ["run", "compare", "traffic"])
+def test_at_375_px_every_tab_stop_is_on_screen_and_tables_scroll_from_the_keyboard(
+    name: str, site: Site, admin: Watched
+) -> None:
+    path = page_path(name, site, admin)
+    admin.page.set_viewport_size(NARROW)
+    try:
+        admin.page.goto(path)
+        admin.page.locator("body").focus()
+        for _ in range(40):
+            admin.page.keyboard.press("Tab")
+            stop, box = admin.page.evaluate(FOCUS), admin.page.evaluate(FOCUS_BOX)
+            if stop["tag"] == "body":
+                continue
+            assert stop["visible"], f"focus is not visible on {stop} at 375 px on {path}"
+            assert box["left"] >= -1 and box["right"] <= box["width"] + 1, f"{stop} is off screen: {box} on {path}"
+        # a table wider than the screen scrolls inside its region, which Tab reaches and the arrow keys move
+        regions = admin.page.locator("main .scroll")
+        for i in range(regions.count()):
+            region = regions.nth(i)
+            if region.evaluate("(el) => el.scrollWidth <= el.clientWidth"):
+                continue
+            assert region.get_attribute("tabindex") == "0", f"a sideways-scrolling table on {path} takes no focus"
+            region.focus()
+            for _ in range(5):
+                admin.page.keyboard.press("ArrowRight")
+            # the browser scrolls smoothly: wait for it to move (a TimeoutError if it never does)
+            admin.page.wait_for_function("(el) => el.scrollLeft > 0", arg=region.element_handle(), timeout=5000)
+    finally:
+        admin.page.set_viewport_size(WIDE)
+    assert admin.errors == []
+
+
 def test_the_login_form_works_from_the_keyboard(anon: Watched, site: Site) -> None:
     anon.page.goto("/ui/login")
     seen = tab_through(anon.page, 12)
