@@ -21,12 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
+from chart_text import CHART_TEXT, cut_off, overlapping
 from markup_peer import PAYLOAD, make_app
 
 import weightwarden
 from openai_peer import PeerServer, free_port
-from weightwarden.report.charts import grouped_bars, interval_bars
-from weightwarden.ui import svg
 
 # slow: it starts `warden` subprocesses (`make test` runs them all the same); browser: `-m browser` picks these alone.
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -454,37 +453,6 @@ def test_a_run_page_draws_its_charts(admin: Watched, site: Site) -> None:
     assert admin.errors == []
 
 
-# Each chart in <main>: its box, and its visible text with the size it is drawn at on screen (the font size times
-# the scale from the SVG's own units to pixels) and its box. Text hidden on a narrow screen has an empty box.
-CHART_TEXT = """() => [...document.querySelectorAll('main svg.chart')].map((svg) => {
-    const box = svg.getBoundingClientRect();
-    const texts = [...svg.querySelectorAll('text')].map((t) => {
-        const r = t.getBoundingClientRect();
-        const scale = t.getScreenCTM() ? t.getScreenCTM().a : 1;
-        return {text: t.textContent, px: parseFloat(getComputedStyle(t).fontSize) * scale,
-                left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width};
-    }).filter((t) => t.width > 0);
-    return {label: svg.getAttribute('aria-label'), left: box.left, right: box.right, width: box.width, texts};
-})"""
-
-
-def overlapping(texts: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """The pairs of text boxes that overlap by more than a pixel each way."""
-    out = []
-    for i, a in enumerate(texts):
-        for b in texts[i + 1 :]:
-            wide = min(a["right"], b["right"]) - max(a["left"], b["left"])
-            tall = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
-            if wide > 1 and tall > 1:
-                out.append((a["text"], b["text"]))
-    return out
-
-
-def cut_off(chart: dict[str, Any]) -> list[str]:
-    """The chart's texts that reach past its left or right edge (where the <svg> clips them)."""
-    return [t["text"] for t in chart["texts"] if t["left"] < chart["left"] - 1 or t["right"] > chart["right"] + 1]
-
-
 @pytest.mark.parametrize("name", ["traffic", "traffic-30d", "run", "compare"])
 def test_charts_fit_a_375_px_screen_with_legible_text(name: str, site: Site, admin: Watched) -> None:
     path = "/ui/traffic?window=30d" if name == "traffic-30d" else page_path(name, site, admin)
@@ -505,68 +473,6 @@ def test_charts_fit_a_375_px_screen_with_legible_text(name: str, site: Site, adm
         assert overlapping(chart["texts"]) == [], f"{where} draws text over text"
     admin.page.set_viewport_size(WIDE)
     assert admin.errors == []
-
-
-def crowded_charts() -> list[str]:
-    """Charts with as many labels as the pages draw: a day of hours, a month of days, eight runs, long titles."""
-    hours = [f"{h:02d}h" for h in range(24)]
-    days = [f"11-{d:02d}" for d in range(5, 31)] + [f"12-{d:02d}" for d in range(1, 5)]
-    runs = [f"12-0{d} 16:2{d} ab{d}{d}" for d in range(1, 9)]
-    return [
-        svg.bar_chart([(h, float(i * 37 % 41)) for i, h in enumerate(hours)], "Requests per hour"),
-        svg.line_chart(
-            [
-                svg.Series("p50", [(h, 20.0 + i) for i, h in enumerate(hours)]),
-                svg.Series("p95", [(h, 9e2) for h in hours]),
-            ],
-            "Latency per hour",
-            "ms",
-        ),
-        svg.bar_chart([(d, float(i * 1237 % 4001)) for i, d in enumerate(days)], "Requests per day"),
-        svg.line_chart([svg.Series("5xx %", [(d, i % 3 / 10) for i, d in enumerate(days)])], "Server errors per day"),
-        svg.line_chart(
-            [svg.Series("SmolLM2-135M-Instruct (Q4_1)", [(r, 0.25 + i / 20) for i, r in enumerate(runs)])],
-            "quality.some_long_task_name.acc_norm across eval runs of the SmolLM2-135M-Instruct (Q4_1) family",
-        ),
-        interval_bars(
-            [
-                {"label": f"task_{i} · acc_norm", "value": i / 10, "low": i / 10 - 0.3, "high": i / 10, "n": 1200}
-                for i in range(5)
-            ],
-            "quality.a_rather_long_task_name (95% intervals)",
-        ),
-        grouped_bars(
-            [
-                {"label": "llama.cpp", "values": {"1 client": 62.0, "8 clients": 1234.5}},
-                {"label": "transformers", "values": {"1 client": 14.6, "8 clients": None}},
-            ],
-            "Cost per 1M generated tokens (USD; see each row's source)",
-            "USD",
-        ),
-    ]
-
-
-@pytest.mark.parametrize("width", [NARROW["width"], 600, 768, WIDE["width"]])
-def test_crowded_charts_keep_their_text_apart_at_any_width(browser: Any, width: int) -> None:
-    """The charts alone, under the dashboard's stylesheet: the pages' own data is too small to crowd an axis."""
-    css = (REPO / "src" / "weightwarden" / "ui" / "static" / "ui.css").read_text(encoding="utf-8")
-    body = "".join(f'<figure class="chart">{c}</figure>' for c in crowded_charts())
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        page = context.new_page()
-        head = "<!doctype html><meta name='viewport' content='width=device-width'>"
-        page.set_content(f"{head}<style>{css}</style><main>{body}</main>")
-        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-        charts = page.evaluate(CHART_TEXT)
-        assert len(charts) == len(crowded_charts())
-        for chart in charts:
-            where = f"{chart['label']!r} at {width} px"
-            assert chart["right"] <= width and len(chart["texts"]) >= 3, where
-            assert [t["text"] for t in chart["texts"] if t["px"] < 11] == [], f"{where}: text under 11 px"
-            assert cut_off(chart) == [], f"{where} cuts text off at its edges"
-            assert overlapping(chart["texts"]) == [], f"{where} draws text over text"
-    finally:
-        context.close()
 
 
 FOCUS = """() => {
