@@ -178,6 +178,7 @@ def bar_chart(bars: Sequence[tuple[str, float]], title: str, unit: str = "") -> 
     top, height = TOP + shift, HEIGHT + shift
     plot_h = height - top - BOTTOM
     slot = (RIGHT_PCT - LEFT_PCT) / len(bars)
+    bar_w = min(slot * 0.7, 6.0)  # a lone bar stays a bar, not a block across the chart
 
     def y(v: float) -> float:
         return top + plot_h - (v - lo) / (hi - lo) * plot_h
@@ -192,7 +193,7 @@ def bar_chart(bars: Sequence[tuple[str, float]], title: str, unit: str = "") -> 
     for i, (label, value) in enumerate(bars):
         upper, lower = sorted((y(value), y(0.0)))
         out.append(
-            f'<rect class="bar" x="{middle(i) - slot * 0.35:.2f}%" y="{upper:.1f}" width="{slot * 0.7:.2f}%" '
+            f'<rect class="bar" x="{middle(i) - bar_w / 2:.2f}%" y="{upper:.1f}" width="{bar_w:.2f}%" '
             f'height="{max(lower - upper, 0.5):.1f}"'
             f' fill="{COLOURS[0]}"><title>{escape(label)}: {escape(_fmt(value))}{escape(suffix)}</title></rect>'
         )
