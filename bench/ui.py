@@ -6,8 +6,9 @@ Run: PYTHONPATH=src nice -n 10 .venv/bin/python bench/ui.py [--rows 1000000] [--
 The ledger is filled through its own API for models, runs, items and events (a real inspection of the default
 model; eval runs of synthetic items; an audit run; monitor events), and in bulk for the audit rows: one executemany
 per 50,000 rows on SQLite, COPY on PostgreSQL (a throwaway cluster, as tests/pgcluster.py makes, when initdb and
-pg_ctl are installed). Rows are spread over --days days, as a gateway writes them: most carry only clean guard
-verdicts, 2% a block or flag with its span, 1% a 5xx.
+pg_ctl are installed), then summed into the hourly pre-aggregates by migration m009's backfill (the gateway's writer
+keeps them as it writes each batch; the bulk path bypasses it). Rows are spread over --days days, as a gateway writes
+them: most carry only clean guard verdicts, 2% a block or flag with its span, 1% a 5xx.
 
 Each page is requested through FastAPI's TestClient in this process (so the time includes the in-process transport,
 an upper bound of server time): 2 warm-ups, then --repeats timed requests; p50 and p95 (nearest rank) per page.
@@ -23,6 +24,7 @@ import math
 import os
 import platform
 import random
+import re
 import sys
 import tempfile
 import time
@@ -32,15 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from weightwarden.audit.result import AuditHeader, Figure, StageResult
 from weightwarden.gateway.auth import KeyStore
 from weightwarden.inspect import UsePlan, inspect_model, record_inspection
-from weightwarden.ledger import ItemRecord, Ledger, ModelRecord, StageRecord
+from weightwarden.ledger import ItemRecord, Ledger, ModelRecord, StageRecord, hourly
 from weightwarden.ledger import schema as tables
-from weightwarden.ui import pages
+from weightwarden.ui.app import create_ui_app
 from weightwarden.ui.context import UiContext
 
 ADMIN = "bench-admin-secret"
@@ -148,6 +150,19 @@ def bulk_insert_postgres(url: str, rows: Iterator[dict[str, Any]]) -> None:
         engine.dispose()
 
 
+def backfill_hourly(url: str) -> None:
+    """Sum the bulk-inserted rows into the (still empty) hourly tables, as m009 does for an existing ledger."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            hourly.backfill(conn, tables.requests, tables.usage_hourly, tables.usage_hourly_guard)
+        with engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE"))
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
 def eval_run(ledger: Ledger, model_hash: str, rng: random.Random, p: float, items: int = 500) -> str:
     run_id = ledger.start_run("eval", model_hash, {"tasks": ["quality.synthetic"]})
     scores = [float(rng.random() < p) for _ in range(items)]
@@ -207,6 +222,10 @@ def fill_runs(ledger: Ledger, seed: int) -> dict[str, str]:
 
 def page_paths(ids: dict[str, str]) -> dict[str, str]:
     return {
+        "overview": "/ui/",
+        "keys": "/ui/keys",
+        "usage (own)": "/ui/usage",
+        "playground": "/ui/playground",
         "model": f"/ui/models/{ids['base']}",
         "model (tuned)": f"/ui/models/{ids['tuned']}",
         "runs": "/ui/runs",
@@ -217,6 +236,7 @@ def page_paths(ids: dict[str, str]) -> dict[str, str]:
         "compare": f"/ui/compare?a={ids['a']}&b={ids['b']}",
         "traffic (24h)": "/ui/traffic",
         "traffic (7d)": "/ui/traffic?window=7d",
+        "traffic (30d)": "/ui/traffic?window=30d",
         "guard": "/ui/guard",
     }
 
@@ -238,20 +258,27 @@ def timed(fn: Callable[[], Any], repeats: int, cpu: list[float] | None = None) -
     return out
 
 
+def signed_in_client(app: FastAPI) -> TestClient:
+    """A client signed in as the admin through the sign-in form (the dashboard's session cookie)."""
+    client = TestClient(app, follow_redirects=False)
+    page = client.get("/ui/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    if token is None:
+        raise SystemExit(f"/ui/login: HTTP {page.status_code}, no CSRF field")
+    resp = client.post("/ui/login", data={"key": ADMIN, "csrf": token.group(1)})
+    if resp.status_code != 303:
+        raise SystemExit(f"sign-in: HTTP {resp.status_code}: {resp.text[:300]}")
+    return client
+
+
 def measure(ledger: Ledger, ids: dict[str, str], repeats: int) -> dict[str, Any]:
-    app = FastAPI()
-    app.state.ui = UiContext(ledger, KeyStore(ledger, ADMIN))
-    router = APIRouter(prefix="/ui")
-    for r in pages.ROUTERS:
-        router.include_router(r)
-    app.include_router(router)
-    headers = {"Authorization": f"Bearer {ADMIN}"}
+    app = create_ui_app(UiContext(ledger, KeyStore(ledger, ADMIN)))
     results: dict[str, Any] = {}
-    with TestClient(app) as client:
+    with signed_in_client(app) as client:
         for name, path in page_paths(ids).items():
 
             def get(path: str = path) -> None:
-                resp = client.get(path, headers=headers)
+                resp = client.get(path)
                 if resp.status_code != 200:
                     raise SystemExit(f"{path}: HTTP {resp.status_code}: {resp.text[:300]}")
 
@@ -313,9 +340,12 @@ def run_backend(backend: str, rows: int, days: float, repeats: int, seed: int) -
         else:
             bulk_insert_postgres(url, request_rows(rows, days, seed, now))
         insert_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        backfill_hourly(url)
+        backfill_s = time.perf_counter() - t0
         with Ledger(url) as ledger:
             out = measure(ledger, ids, repeats)
-        return {"rows": rows, "days": days, "insert_s": round(insert_s, 1), **out}
+        return {"rows": rows, "days": days, "insert_s": round(insert_s, 1), "backfill_s": round(backfill_s, 1), **out}
     finally:
         if cluster is not None:
             cluster.stop()

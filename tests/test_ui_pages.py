@@ -28,7 +28,7 @@ from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.ui import pages
 from weightwarden.ui.context import UiContext
-from weightwarden.ui.traffic_rollup import SEGMENTS, traffic
+from weightwarden.ui.traffic_rollup import RELATIVE_ERROR, traffic
 
 try:
     import pgcluster
@@ -309,16 +309,16 @@ def test_pages_need_an_admin(world: World) -> None:
         assert world.user.get(path).status_code == 403
 
 
-def test_traffic_rollup_agrees_with_monitor_usage_to_the_bucket(world: World) -> None:
+def test_traffic_rollup_agrees_with_monitor_usage(world: World) -> None:
     window = parse_window("24h")
     slots, total = traffic(world.ledger, window, "hour")
-    exact = usage(world.ledger, window, ("hour",))
+    exact = usage(world.ledger, window, ("hour",), source="rows")
     assert total.requests == exact.total.requests == 30 and total.errors == exact.total.errors == 3
     assert [s.requests for s in slots] == [row.requests for row in exact.rows]
     for p in (50, 95, 99):
         e = exact.total.latency_ms[f"p{p}"]
         est = total.percentile(p)
-        assert e is not None and est is not None and e <= est < e + 10
+        assert e is not None and est is not None and abs(est - e) <= RELATIVE_ERROR * e
 
 
 def test_every_page_has_one_h1_a_title_and_labelled_selects(world: World) -> None:
@@ -341,7 +341,7 @@ def test_every_page_has_one_h1_a_title_and_labelled_selects(world: World) -> Non
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_latency_buckets_bound_each_value_from_above(
+def test_latency_percentiles_are_within_the_stated_bound(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     values = [0.5, 9.99, 199.9, 200.0, 999.0, 1000.0, 4999.0, 29999.0, 30000.0, 700000.0]
@@ -352,16 +352,21 @@ def test_latency_buckets_bound_each_value_from_above(
         else request.getfixturevalue("pg_cluster").fresh_url()
     )
     with Ledger(url) as ledger:
+        # each hour holds its value and two more around it, so the percentile is not just the clamped min or max
         rows = [
             RequestRecord(
-                f"LAT{i:023d}", now - timedelta(hours=len(values) - i), "/v1/chat/completions", 200, total_ms=v
+                f"LAT{i:03d}{k}{'0' * 19}",
+                now - timedelta(hours=len(values) - i),
+                "/v1/chat/completions",
+                200,
+                total_ms=v * f,
             )
             for i, v in enumerate(values)
+            for k, f in enumerate((0.5, 1.0, 1.7))
         ]
         ledger.add_requests(lambda: rows).result()
         slots, _ = traffic(ledger, parse_window("24h"), "hour")
-    assert [s.requests for s in slots] == [1] * len(values)
+    assert [s.requests for s in slots] == [3] * len(values)
     for slot, v in zip(slots, values, strict=True):
-        upper = slot.percentile(50)
-        width = next((w for end, w in SEGMENTS if v < end), SEGMENTS[-1][1])
-        assert upper is not None and (v < upper <= v + width or (v >= SEGMENTS[-1][0] and upper == SEGMENTS[-1][0]))
+        median = slot.percentile(50)
+        assert median is not None and abs(median - v) <= max(RELATIVE_ERROR * v, 0.5)

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from chart_text import CHART_TEXT, cut_off, overlapping
 from markup_peer import PAYLOAD, make_app
 
 import weightwarden
@@ -290,6 +291,8 @@ def test_every_page_is_clean_accessible_and_holds_at_both_widths(
                 "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 1, f"{path} scrolls sideways by {overflow} px at 375 px wide: {w.page.evaluate(WIDEST)}"
+            sideways = w.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert sideways[0] <= sideways[1], f"{path} is {sideways[0]} px wide in a {sideways[1]} px window"
             assert serious_violations(w.page) == [], f"axe-core on {path} at 375 px"
     assert w.errors == [], f"{path}: {w.errors}"
 
@@ -450,6 +453,28 @@ def test_a_run_page_draws_its_charts(admin: Watched, site: Site) -> None:
     assert admin.errors == []
 
 
+@pytest.mark.parametrize("name", ["traffic", "traffic-30d", "run", "compare"])
+def test_charts_fit_a_375_px_screen_with_legible_text(name: str, site: Site, admin: Watched) -> None:
+    path = "/ui/traffic?window=30d" if name == "traffic-30d" else page_path(name, site, admin)
+    admin.page.set_viewport_size(NARROW)
+    admin.page.goto(path)
+    width = admin.page.evaluate("() => window.innerWidth")
+    assert admin.page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{path} scrolls sideways"
+    charts = admin.page.evaluate(CHART_TEXT)
+    assert charts, f"no chart on {path}"
+    for chart in charts:
+        where = f"{chart['label']!r} on {path}"
+        assert chart["left"] >= 0 and chart["right"] <= width, f"{where} reaches past the screen: {chart}"
+        assert chart["width"] >= width - 64, f"{where} does not take the width ({chart['width']} of {width} px)"
+        assert chart["texts"], f"{where} shows no text"
+        small = [(t["text"], round(t["px"], 1)) for t in chart["texts"] if t["px"] < 11]
+        assert small == [], f"{where} draws text under 11 px: {small}"
+        assert cut_off(chart) == [], f"{where} cuts text off at its edges"
+        assert overlapping(chart["texts"]) == [], f"{where} draws text over text"
+    admin.page.set_viewport_size(WIDE)
+    assert admin.errors == []
+
+
 FOCUS = """() => {
     const el = document.activeElement, s = getComputedStyle(el);
     const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
@@ -492,6 +517,46 @@ def test_keyboard_alone_reaches_the_main_controls_with_visible_focus(
         assert reached, f"Tab never reaches the {tag} {name!r} on {path}"
     hidden = [s for s in seen if not s["visible"] and s["tag"] != "body"]
     assert hidden == [], f"focus is not visible on {hidden}"
+
+
+# Where the focused element is, against the window's width: at 375 px every Tab stop must be on screen.
+FOCUS_BOX = """() => {
+    const r = document.activeElement.getBoundingClientRect();
+    return {left: r.left, right: r.right, width: window.innerWidth};
+}"""
+
+
+@pytest.mark.parametrize("name", ["run", "compare", "traffic"])
+def test_at_375_px_every_tab_stop_is_on_screen_and_tables_scroll_from_the_keyboard(
+    name: str, site: Site, admin: Watched
+) -> None:
+    path = page_path(name, site, admin)
+    admin.page.set_viewport_size(NARROW)
+    try:
+        admin.page.goto(path)
+        admin.page.locator("body").focus()
+        for _ in range(40):
+            admin.page.keyboard.press("Tab")
+            stop, box = admin.page.evaluate(FOCUS), admin.page.evaluate(FOCUS_BOX)
+            if stop["tag"] == "body":
+                continue
+            assert stop["visible"], f"focus is not visible on {stop} at 375 px on {path}"
+            assert box["left"] >= -1 and box["right"] <= box["width"] + 1, f"{stop} is off screen: {box} on {path}"
+        # a table wider than the screen scrolls inside its region, which Tab reaches and the arrow keys move
+        regions = admin.page.locator("main .scroll")
+        for i in range(regions.count()):
+            region = regions.nth(i)
+            if region.evaluate("(el) => el.scrollWidth <= el.clientWidth"):
+                continue
+            assert region.get_attribute("tabindex") == "0", f"a sideways-scrolling table on {path} takes no focus"
+            region.focus()
+            for _ in range(5):
+                admin.page.keyboard.press("ArrowRight")
+            # the browser scrolls smoothly: wait for it to move (a TimeoutError if it never does)
+            admin.page.wait_for_function("(el) => el.scrollLeft > 0", arg=region.element_handle(), timeout=5000)
+    finally:
+        admin.page.set_viewport_size(WIDE)
+    assert admin.errors == []
 
 
 def test_the_login_form_works_from_the_keyboard(anon: Watched, site: Site) -> None:

@@ -1,15 +1,42 @@
-"""Inline SVG charts for the report: no scripts, no fonts, so report.html opens offline."""
+"""Inline SVG charts for the report: no scripts, no fonts, so report.html opens offline.
+
+The charts are fluid, so they read the same on a 375 px phone as on a wide screen: the <svg> has no viewBox (its
+12 px text stays 12 px at any width), x positions are percentages of the width and y positions pixels. Each row's
+label and value are written on a line of their own above its bar, so a long label never squeezes the bars.
+Presentation attributes only, no style attribute: the dashboard, which shows these charts, forbids inline style.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from textwrap import wrap
 from typing import Any
 
-_LABEL_W = 300
-_BAR_W = 320
-_ROW_H = 22
+_FONT = 12
 _PAD = 8
+_TITLE_CHARS = 44  # a bold title line that 330 px hold; a longer title wraps
+_LABEL_H = 16  # a row's label line above its bar
+_BAR_H = 12
+_SERIES_COLOURS = ("#5b8def", "#f28e2b", "#59a14f", "#b07aa1")
+
+
+def _title_h(title: str) -> int:
+    """The height the title takes, on as many lines as a narrow screen needs."""
+    return 22 + 16 * (len(wrap(title, _TITLE_CHARS)) - 1) if title else 4
+
+
+def _open(height: int, title: str) -> list[str]:
+    """The <svg> element and the title."""
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="100%" height="{height}" '
+        f'role="img" aria-label="{escape(title)}" font-family="sans-serif" font-size="{_FONT}">'
+    ]
+    if title:
+        lines = wrap(title, _TITLE_CHARS)
+        spans = "".join(f'<tspan x="0" dy="{16 if i else 0}">{escape(line)}</tspan>' for i, line in enumerate(lines))
+        out.append(f'<text x="0" y="14" font-weight="bold">{spans}</text>')
+    return out
 
 
 def interval_bars(rows: Sequence[dict[str, Any]], title: str = "") -> str:
@@ -24,47 +51,40 @@ def interval_bars(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     span = hi - lo or 1.0
 
     def x(v: float) -> float:
-        return _LABEL_W + (float(v) - lo) / span * _BAR_W
+        """Percent of the width: the axis runs from 1% to 97%, leaving room for the end ticks' text."""
+        return 1 + (float(v) - lo) / span * 96
 
-    top = _PAD + (18 if title else 0)
-    height = top + len(rows) * _ROW_H + 24
-    width = _LABEL_W + _BAR_W + 110
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-        'font-family="sans-serif" font-size="12">'
-    ]
-    if title:
-        out.append(f'<text x="{_PAD}" y="{_PAD + 12}" font-weight="bold">{escape(title)}</text>')
+    row_h = _LABEL_H + _BAR_H + 8
+    top = _title_h(title)
+    height = top + len(rows) * row_h + 24
+    out = _open(height, title)
     zero = x(0.0)
     for i, r in enumerate(rows):
-        y = top + i * _ROW_H
-        mid = y + _ROW_H / 2
+        y = top + i * row_h
+        bar_y = y + _LABEL_H + 2
+        mid = bar_y + _BAR_H / 2
         value, low, high = float(r["value"]), float(r["low"]), float(r["high"])
         left, right = sorted((zero, x(value)))
+        label = escape(str(r["label"]))
         out.append(
-            f'<text x="{_LABEL_W - 6}" y="{mid + 4:.1f}" text-anchor="end">{escape(str(r["label"]))}</text>'
-            f'<rect x="{left:.1f}" y="{y + 4}" width="{max(right - left, 1.0):.1f}" height="{_ROW_H - 8}" '
-            'fill="#5b8def"><title>'
-            f"{escape(str(r['label']))}: {value:.3f} [{low:.3f}, {high:.3f}] n={r.get('n', '')}</title></rect>"
-            f'<line x1="{x(low):.1f}" y1="{mid:.1f}" x2="{x(high):.1f}" y2="{mid:.1f}" '
-            'stroke="#222" stroke-width="1.5"/>'
-            f'<line x1="{x(low):.1f}" y1="{y + 6}" x2="{x(low):.1f}" y2="{y + _ROW_H - 6}" stroke="#222"/>'
-            f'<line x1="{x(high):.1f}" y1="{y + 6}" x2="{x(high):.1f}" y2="{y + _ROW_H - 6}" stroke="#222"/>'
-            f'<text x="{_LABEL_W + _BAR_W + 8}" y="{mid + 4:.1f}">{value:.3f} (n={r.get("n", "")})</text>'
+            f'<text x="0" y="{y + 12}">{label} <tspan fill="#444">{value:.3f} (n={r.get("n", "")})</tspan></text>'
+            f'<rect x="{left:.2f}%" y="{bar_y}" width="{max(right - left, 0.2):.2f}%" height="{_BAR_H}" '
+            f'fill="#5b8def"><title>{label}: {value:.3f} [{low:.3f}, {high:.3f}] n={r.get("n", "")}</title></rect>'
+            f'<line x1="{x(low):.2f}%" y1="{mid}" x2="{x(high):.2f}%" y2="{mid}" stroke="#222" stroke-width="1.5"/>'
+            f'<line x1="{x(low):.2f}%" y1="{bar_y - 2}" x2="{x(low):.2f}%" y2="{bar_y + _BAR_H + 2}" stroke="#222"/>'
+            f'<line x1="{x(high):.2f}%" y1="{bar_y - 2}" x2="{x(high):.2f}%" y2="{bar_y + _BAR_H + 2}" stroke="#222"/>'
         )
-    axis_y = top + len(rows) * _ROW_H + 4
-    out.append(f'<line x1="{x(lo)}" y1="{axis_y}" x2="{x(hi)}" y2="{axis_y}" stroke="#999"/>')
-    for tick in sorted({lo, 0.0, 0.5, 1.0, hi}):
+    axis_y = top + len(rows) * row_h + 2
+    out.append(f'<line x1="{x(lo):.2f}%" y1="{axis_y}" x2="{x(hi):.2f}%" y2="{axis_y}" stroke="#999"/>')
+    ticks = sorted({lo, 0.0, 0.5, 1.0, hi})
+    for tick in ticks:
+        anchor = "start" if tick == ticks[0] else "end" if tick == ticks[-1] else "middle"
         out.append(
-            f'<line x1="{x(tick):.1f}" y1="{axis_y}" x2="{x(tick):.1f}" y2="{axis_y + 4}" stroke="#999"/>'
-            f'<text x="{x(tick):.1f}" y="{axis_y + 16}" text-anchor="middle" fill="#666">{tick:g}</text>'
+            f'<line x1="{x(tick):.2f}%" y1="{axis_y}" x2="{x(tick):.2f}%" y2="{axis_y + 4}" stroke="#999"/>'
+            f'<text x="{x(tick):.2f}%" y="{axis_y + 16}" text-anchor="{anchor}" fill="#666">{tick:g}</text>'
         )
     out.append("</svg>")
     return "".join(out)
-
-
-_SERIES_COLOURS = ("#5b8def", "#f28e2b", "#59a14f", "#b07aa1")
 
 
 def _short(value: float) -> str:
@@ -76,6 +96,7 @@ def grouped_bars(groups: Sequence[dict[str, Any]], title: str = "", unit: str = 
     """Horizontal bars, one group per label with one bar per series, on a shared axis from 0.
 
     groups: dicts with label and values ({series name: number or None}); a None or NaN value draws no bar.
+    The longest bar takes 75% of the width, so its value fits after it at 375 px.
     """
     if not groups:
         return ""
@@ -86,40 +107,33 @@ def grouped_bars(groups: Sequence[dict[str, Any]], title: str = "", unit: str = 
 
     top_value = max([0.0, *(n for g in groups for v in g["values"].values() if (n := num(v)) is not None)]) or 1.0
     bar_h = 14
-    group_h = bar_h * len(series) + 10
-    top = _PAD + (18 if title else 0) + 16
-    height = top + len(groups) * group_h + 8
-    width = _LABEL_W + _BAR_W + 110
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-        'style="font: 12px sans-serif">'
-    ]
-    if title:
-        out.append(f'<text x="{_PAD}" y="{_PAD + 12}" font-weight="bold">{escape(title)}</text>')
-    legend_x = _LABEL_W
+    group_h = _LABEL_H + bar_h * len(series) + 8
+    top = _title_h(title) + 18  # and the legend's line
+    height = top + len(groups) * group_h
+    out = _open(height, title)
+    legend_x = 0
     for i, name in enumerate(series):
         colour = _SERIES_COLOURS[i % len(_SERIES_COLOURS)]
         out.append(
-            f'<rect x="{legend_x}" y="{top - 14}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{legend_x + 14}" y="{top - 5}">{escape(name)}</text>'
+            f'<rect x="{legend_x}" y="{top - 16}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 14}" y="{top - 7}">{escape(name)}</text>'
         )
-        legend_x += 24 + 7 * len(name)
+        legend_x += 28 + int(len(name) * _FONT * 0.6)
     for gi, g in enumerate(groups):
         y0 = top + gi * group_h
         label = escape(str(g["label"]))
-        out.append(f'<text x="{_LABEL_W - 6}" y="{y0 + group_h / 2 + 2:.1f}" text-anchor="end">{label}</text>')
+        out.append(f'<text x="0" y="{y0 + 12}" font-weight="bold">{label}</text>')
         for si, name in enumerate(series):
             value = num(g["values"].get(name))
             if value is None:
                 continue
-            y = y0 + si * bar_h
-            w = max(value / top_value * _BAR_W, 1.0)
+            y = y0 + _LABEL_H + si * bar_h
+            w = max(value / top_value * 75, 0.2)
             colour = _SERIES_COLOURS[si % len(_SERIES_COLOURS)]
             out.append(
-                f'<rect x="{_LABEL_W}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}">'
-                f"<title>{escape(str(g['label']))}, {escape(name)}: {value:.4g} {escape(unit)}</title></rect>"
-                f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + bar_h - 4}">{_short(value)}</text>'
+                f'<rect x="0" y="{y}" width="{w:.2f}%" height="{bar_h - 2}" fill="{colour}">'
+                f"<title>{label}, {escape(name)}: {value:.4g} {escape(unit)}</title></rect>"
+                f'<text x="{w:.2f}%" dx="4" y="{y + bar_h - 3}">{_short(value)}</text>'
             )
     out.append("</svg>")
     return "".join(out)

@@ -1,24 +1,26 @@
 """The SQL behind the read-only admin pages: small reads with LIMITs and indexed filters, aggregates in SQL.
 
 Written for a ledger with millions of audit rows: nothing here reads the requests table without a time bound or a
-LIMIT, and per-hour charts come from monitor's rollup (GROUP BY in the database), never from rows in Python.
+LIMIT, and counts over hours come from the hourly pre-aggregates (m009), never from rows in Python.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from weightwarden.ledger import ItemRecord, Ledger, ModelRecord, RequestRecord, RunRecord
+from weightwarden.ledger import ItemRecord, Ledger, ModelRecord, RequestRecord, RunRecord, hourly
 from weightwarden.ledger import schema as t
+from weightwarden.monitor import Window
+from weightwarden.ui.traffic_rollup import Parts
 
 PER_PAGE = 50
 ITEMS_PER_PAGE = 100
-GUARD_SCAN_ROWS = 20_000  # the guard page looks for blocks and flags among this many newest requests
+GUARD_SCAN_ROWS = 100_000  # the guard page reads at most the rows of this many requests' hours for its hits
 MONITOR_KIND = "monitor"
 
 
@@ -146,28 +148,87 @@ def _newest_where(ledger: Ledger, cond: sa.ColumnElement[bool], since: datetime,
     return [RequestRecord(**row) for row in ledger.query("requests", stmt)]
 
 
-def guard_hits(ledger: Ledger, limit: int = 50, scan: int = GUARD_SCAN_ROWS) -> list[RequestRecord]:
-    """Blocked or flagged requests among the `scan` newest audit rows, newest first.
+@dataclass(frozen=True)
+class GuardHits:
+    """The newest blocked or flagged requests, newest first; complete is False when the search stopped at its row
+    budget with hours still unread that hold a block or a flag."""
 
-    First the time of the scan-th newest row (from the time index alone), then the rows since then whose verdict
-    JSON names a block or a flag, newest first: the scan stops at `limit` candidates. Python keeps those whose
-    triggered verdict really blocked or flagged.
+    hits: list[RequestRecord]
+    complete: bool
+    rows_read_at_most: int
+
+
+def guard_hits(ledger: Ledger, limit: int = 50, budget: int = GUARD_SCAN_ROWS) -> GuardHits:
+    """The newest `limit` blocked or flagged requests, newest first.
+
+    The hourly guard counts (usage_hourly_guard, written in the same transaction as the rows) say which hours hold a
+    triggered verdict whose action is block or flag; only those hours' rows are read, newest hour first, each through
+    the time index with ORDER BY time DESC and a LIMIT. A row whose verdict JSON names a block or a flag is a
+    candidate; Python keeps those whose triggered verdict really blocked or flagged. The search stops at `limit`
+    hits, or once the hours read held `budget` rows (usage_hourly's counts), so one page view reads a bounded number
+    of rows however rare the blocks are.
     """
-    r = t.requests
-    oldest = ledger.query("guard scan start", sa.select(r.c.time).order_by(r.c.time.desc()).offset(scan - 1).limit(1))
+    g, h, r = t.usage_hourly_guard, t.usage_hourly, t.requests
     text = sa.cast(r.c.verdicts, sa.Text)
     maybe = sa.or_(*(text.contains(f'"action": "{a}"') | text.contains(f'"action":"{a}"') for a in ("block", "flag")))
-    stmt = sa.select(r).where(maybe).order_by(r.c.time.desc()).limit(limit * 2)
-    if oldest:
-        stmt = stmt.where(r.c.time >= oldest[0]["time"])
-    out = []
-    for row in ledger.query("guard hits", stmt):
-        rec = RequestRecord(**row)
-        if deciding(rec) is not None:
-            out.append(rec)
-        if len(out) >= limit:
-            break
-    return out
+    actions = [hourly.encode("block"), hourly.encode("flag")]
+    out: list[RequestRecord] = []
+    read, before = 0, None
+    while True:
+        stmt = sa.select(g.c.hour).where(g.c.action.in_(actions)).distinct().order_by(g.c.hour.desc()).limit(24)
+        hours = [
+            row["hour"]
+            for row in ledger.query("guard hours", stmt if before is None else stmt.where(g.c.hour < before))
+        ]
+        if not hours:
+            return GuardHits(out, True, read)
+        sizes = sa.select(h.c.hour, sa.func.sum(h.c.requests).label("n")).where(h.c.hour.in_(hours)).group_by(h.c.hour)
+        rows_in = {row["hour"]: int(row["n"]) for row in ledger.query("guard hour sizes", sizes)}
+        for hour in hours:
+            if out and read >= budget:
+                return GuardHits(out, False, read)
+            read += rows_in.get(hour, 0)
+            end = hour + timedelta(hours=1)
+            stmt = sa.select(r).where(r.c.time >= hour, r.c.time < end, maybe).order_by(r.c.time.desc())
+            for row in ledger.query("guard hits", stmt.limit(2 * (limit - len(out)))):
+                rec = RequestRecord(**row)
+                if deciding(rec) is not None and len(out) < limit:
+                    out.append(rec)
+            if len(out) >= limit:
+                return GuardHits(out, True, read)
+        before = hours[-1]
+
+
+@dataclass(frozen=True)
+class GuardCount:
+    side: str
+    label: str
+    action: str | None
+    n: int
+
+
+def guard_counts(ledger: Ledger, window: Window) -> list[GuardCount]:
+    """Triggered guard verdicts (label other than clean) over a window by side, label and action, most first: whole
+    hours from usage_hourly_guard, the partial hours at either end from the rows (exact)."""
+    g = t.usage_hourly_guard
+    parts = Parts.of(window)
+    selects: list[sa.Select[Any]] = []
+    if parts.hours is not None:
+        where = sa.and_(g.c.hour >= parts.hours[0], g.c.hour < parts.hours[1])
+        selects.append(sa.select(g.c.side, g.c.label, g.c.action, g.c.n).where(where))
+    if parts.ends:
+        r = t.requests
+        ends = sa.or_(*(sa.and_(r.c.time >= a, r.c.time < b) for a, b in parts.ends))
+        selects.extend(hourly.verdicts_from_rows(r, [], ends, ledger.dialect))
+    u = sa.union_all(*selects).subquery("verdicts")
+    stmt = sa.select(u.c.side, u.c.label, u.c.action, sa.func.sum(u.c.n).label("n")).group_by(
+        u.c.side, u.c.label, u.c.action
+    )
+    found = [
+        GuardCount(row["side"], row["label"], hourly.decode(row["action"]), int(row["n"]))
+        for row in ledger.query("guard counts", stmt)
+    ]
+    return sorted(found, key=lambda c: (-c.n, c.side, c.label, c.action or ""))
 
 
 def deciding(rec: RequestRecord) -> tuple[str, dict[str, Any]] | None:

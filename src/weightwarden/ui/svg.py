@@ -3,6 +3,12 @@
 Each chart is an <svg role="img"> with an aria-label and a <title>, and every point or bar carries its own <title>
 with its label and value, so a screen reader (and a test) can read the numbers. All text is escaped here; callers
 mark the result safe. No style attributes (the dashboard's CSP forbids them): presentation attributes only.
+
+The charts are fluid: the <svg> has no viewBox, so its text keeps its size in pixels at any width, while the x
+positions are percentages of the width and the y positions pixels. A 375 px phone and a 1,440 px screen get the
+same legible 12 px labels; the lines stretch. The polylines sit in a nested <svg> that is stretched to the width
+(preserveAspectRatio="none") with a stroke that does not scale. Axis labels the width cannot hold carry the class
+"tick-wide", which the stylesheet hides on a screen under 46rem (a chart under 700 px).
 """
 
 from __future__ import annotations
@@ -10,11 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+from textwrap import wrap
 
-WIDTH = 640
 HEIGHT = 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 28, 40
+TOP, BOTTOM = 40, 40  # the title and the top value label above the plot; the x labels and legend below
+LEFT_PCT, RIGHT_PCT = 2.0, 98.0  # the plot's x range, in percent of the width
+FONT = 12
+TITLE_CHARS = 44  # a bold title line that 330 px hold; a longer title wraps
 COLOURS = ("#2f6fdf", "#c2410c", "#15803d", "#7c3aed")
+# How many pixels of width the x labels may count on: a narrow screen's chart (375 px less the page's padding) and
+# a wide one's. A label takes about 0.6 of the font size per character, plus a gap.
+NARROW_PX, WIDE_PX = 330, 700
 
 
 @dataclass(frozen=True)
@@ -29,30 +41,69 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _open(title: str, height: int = HEIGHT) -> list[str]:
+def _title_shift(title: str) -> int:
+    """How many pixels the title's lines past the first push the chart down."""
+    return 16 * (len(wrap(title, TITLE_CHARS)) - 1) if title else 0
+
+
+def _open(title: str, height: int) -> list[str]:
+    """The <svg> element and its title, on as many lines as a narrow screen needs."""
     t = escape(title)
+    lines = "".join(
+        f'<tspan x="0" dy="{16 if i else 0}">{escape(line)}</tspan>' for i, line in enumerate(wrap(title, TITLE_CHARS))
+    )
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" '
-        f'width="100%" role="img" aria-label="{t}" font-family="sans-serif" font-size="11">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="100%" height="{height}" '
+        f'role="img" aria-label="{t}" font-family="sans-serif" font-size="{FONT}">',
         f"<title>{t}</title>",
-        f'<text x="{LEFT}" y="16" font-weight="bold" font-size="12">{t}</text>',
+        f'<text x="0" y="14" font-weight="bold">{lines}</text>',
     ]
 
 
 def _empty(title: str) -> str:
-    out = _open(title, 60)
-    out.append(f'<text x="{LEFT}" y="44" fill="#555">no data</text></svg>')
+    shift = _title_shift(title)
+    out = _open(title, 48 + shift)
+    out.append(f'<text x="0" y="{38 + shift}" fill="#555">no data</text></svg>')
     return "".join(out)
 
 
-def _y_axis(lo: float, hi: float, y: Callable[[float], float], height: int) -> list[str]:
-    out = [f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{height - BOTTOM}" stroke="#888"/>']
+def _y_axis(lo: float, hi: float, y: Callable[[float], float], top: int, height: int) -> tuple[list[str], list[str]]:
+    """Grid lines at the low, middle and high value, and their values written just above them at the left (drawn
+    after the data, with a white outline, so a line through them leaves them legible)."""
+    grid = [f'<line x1="{LEFT_PCT}%" y1="{top}" x2="{LEFT_PCT}%" y2="{height - BOTTOM}" stroke="#888"/>']
+    text = []
     for tick in (lo, (lo + hi) / 2, hi):
         ty = y(tick)
-        out.append(
-            f'<line x1="{LEFT - 4}" y1="{ty:.1f}" x2="{WIDTH - RIGHT}" y2="{ty:.1f}" stroke="#ddd"/>'
-            f'<text x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end" fill="#444">{escape(_fmt(tick))}</text>'
+        grid.append(f'<line x1="0" y1="{ty:.1f}" x2="100%" y2="{ty:.1f}" stroke="#ddd"/>')
+        text.append(
+            f'<text x="{LEFT_PCT}%" dx="3" y="{ty - 3:.1f}" fill="#444" stroke="#fff" stroke-width="3" '
+            f'paint-order="stroke">{escape(_fmt(tick))}</text>'
         )
+    return grid, text
+
+
+def _every(count: int, longest: int, room: float) -> int:
+    """The step between shown labels so that `count` labels of `longest` characters fit in `room` pixels."""
+    fits = max(2, int(room // (longest * FONT * 0.6 + 12)))
+    return max(1, -(-count // fits))
+
+
+def _x_labels(labels: Sequence[str], where: Callable[[int], float], y: int) -> list[str]:
+    """The x axis labels: as many as a wide chart holds, those a narrow one cannot hold marked "tick-wide"."""
+    if not labels:
+        return []
+    longest = max(len(x) for x in labels)
+    wide, narrow = _every(len(labels), longest, WIDE_PX), _every(len(labels), longest, NARROW_PX)
+    last = len(labels) - 1
+    out = []
+    for i, label in enumerate(labels):
+        shown = i == last or (i % wide == 0 and last - i > wide / 2)
+        if not shown:
+            continue
+        small = i == last or (i % narrow == 0 and last - i > narrow / 2)
+        anchor = "start" if i == 0 and last else "end" if i == last and last else "middle"
+        css = "" if small else ' class="tick-wide"'
+        out.append(f'<text{css} x="{where(i):.2f}%" y="{y}" text-anchor="{anchor}" fill="#444">{escape(label)}</text>')
     return out
 
 
@@ -64,42 +115,54 @@ def line_chart(series: Sequence[Series], title: str, unit: str = "") -> str:
         return _empty(title)
     lo, hi = min(0.0, min(values)), max(values)
     hi = hi if hi > lo else lo + 1.0
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
-    step = plot_w / max(len(labels) - 1, 1)
-    where = {x: LEFT + i * step if len(labels) > 1 else LEFT + plot_w / 2 for i, x in enumerate(labels)}
+    shift = _title_shift(title)
+    top, height = TOP + shift, HEIGHT + shift
+    plot_h = height - top - BOTTOM
+    step = (RIGHT_PCT - LEFT_PCT) / max(len(labels) - 1, 1)
+    index = {x: i for i, x in enumerate(labels)}
+
+    def where(i: int) -> float:
+        return LEFT_PCT + i * step if len(labels) > 1 else (LEFT_PCT + RIGHT_PCT) / 2
 
     def y(v: float) -> float:
-        return TOP + plot_h - (v - lo) / (hi - lo) * plot_h
+        return top + plot_h - (v - lo) / (hi - lo) * plot_h
 
-    out = _open(title)
-    out += _y_axis(lo, hi, y, HEIGHT)
-    every = max(1, len(labels) // 8)
-    for i, x in enumerate(labels):
-        if i % every == 0 or i == len(labels) - 1:
-            out.append(
-                f'<text x="{where[x]:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle" fill="#444">'
-                f"{escape(x)}</text>"
-            )
+    out = _open(title, height)
+    grid, values_text = _y_axis(lo, hi, y, top, height)
+    out += grid
+    out += _x_labels(labels, where, height - BOTTOM + 16)
     suffix = f" {unit}" if unit else ""
+    polylines, circles = [], []
     for n, s in enumerate(series):
         colour = COLOURS[n % len(COLOURS)]
-        pts = [(where[x], y(v), x, v) for x, v in s.points if v is not None]
+        pts = [(where(index[x]), y(v), x, v) for x, v in s.points if v is not None]
         if len(pts) > 1:
-            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in pts)
-            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            path = " ".join(f"{px * 10:.1f},{py:.1f}" for px, py, _, _ in pts)  # x in a 0-1000 box
+            polylines.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2" '
+                'vector-effect="non-scaling-stroke"/>'
+            )
         for px, py, x, v in pts:
-            out.append(
-                f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}">'
+            circles.append(
+                f'<circle class="point" cx="{px:.2f}%" cy="{py:.1f}" r="3" fill="{colour}">'
                 f"<title>{escape(s.name)} {escape(x)}: {escape(_fmt(v))}{escape(suffix)}</title></circle>"
             )
+    if polylines:  # stretched with the width; the circles, outside the stretched box, stay round
+        out.append(
+            f'<svg width="100%" height="{height}" viewBox="0 0 1000 {height}" preserveAspectRatio="none">'
+            + "".join(polylines)
+            + "</svg>"
+        )
+    out += circles
+    out += values_text
     if len(series) > 1:
+        lx = 0
         for n, s in enumerate(series):
-            lx = LEFT + n * 150
             out.append(
-                f'<rect x="{lx}" y="{HEIGHT - 14}" width="10" height="10" fill="{COLOURS[n % len(COLOURS)]}"/>'
-                f'<text x="{lx + 14}" y="{HEIGHT - 5}">{escape(s.name)}</text>'
+                f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{COLOURS[n % len(COLOURS)]}"/>'
+                f'<text x="{lx + 14}" y="{height - 5}">{escape(s.name)}</text>'
             )
+            lx += 34 + int(len(s.name) * FONT * 0.6)
     out.append("</svg>")
     return "".join(out)
 
@@ -111,29 +174,30 @@ def bar_chart(bars: Sequence[tuple[str, float]], title: str, unit: str = "") -> 
     lo = min(0.0, *(v for _, v in bars))
     hi = max(0.0, *(v for _, v in bars))
     hi = hi if hi > lo else lo + 1.0
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
-    slot = plot_w / len(bars)
+    shift = _title_shift(title)
+    top, height = TOP + shift, HEIGHT + shift
+    plot_h = height - top - BOTTOM
+    slot = (RIGHT_PCT - LEFT_PCT) / len(bars)
+    bar_w = min(slot * 0.7, 6.0)  # a lone bar stays a bar, not a block across the chart
 
     def y(v: float) -> float:
-        return TOP + plot_h - (v - lo) / (hi - lo) * plot_h
+        return top + plot_h - (v - lo) / (hi - lo) * plot_h
 
-    out = _open(title)
-    out += _y_axis(lo, hi, y, HEIGHT)
-    every = max(1, len(bars) // 8)
+    def middle(i: int) -> float:
+        return LEFT_PCT + (i + 0.5) * slot
+
+    out = _open(title, height)
+    grid, values_text = _y_axis(lo, hi, y, top, height)
+    out += grid
     suffix = f" {unit}" if unit else ""
     for i, (label, value) in enumerate(bars):
-        x = LEFT + i * slot + slot * 0.15
-        top, bottom = sorted((y(value), y(0.0)))
+        upper, lower = sorted((y(value), y(0.0)))
         out.append(
-            f'<rect class="bar" x="{x:.1f}" y="{top:.1f}" width="{slot * 0.7:.1f}" '
-            f'height="{max(bottom - top, 0.5):.1f}"'
+            f'<rect class="bar" x="{middle(i) - bar_w / 2:.2f}%" y="{upper:.1f}" width="{bar_w:.2f}%" '
+            f'height="{max(lower - upper, 0.5):.1f}"'
             f' fill="{COLOURS[0]}"><title>{escape(label)}: {escape(_fmt(value))}{escape(suffix)}</title></rect>'
         )
-        if i % every == 0 or i == len(bars) - 1:
-            out.append(
-                f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle" fill="#444">'
-                f"{escape(label)}</text>"
-            )
+    out += _x_labels([label for label, _ in bars], middle, height - BOTTOM + 16)
+    out += values_text
     out.append("</svg>")
     return "".join(out)

@@ -1,66 +1,112 @@
-"""Requests, tokens, errors and latency per hour or day over a window, in one GROUP BY that reads an index alone.
+"""Requests, tokens, errors and latency per hour or day over a window, from the hourly pre-aggregates (m009).
 
-monitor's usage() ranks every row's latency with a window function and unnests guard verdicts, which costs seconds
-over hundreds of thousands of rows. The dashboard needs charts, so it groups by (step, latency bucket) instead: the
-covering index ix_requests_time_totals (migration m010) holds every column read, and the percentiles come from the
-bucket counts, to the bucket's width (see SEGMENTS; nearest rank, reported as the bucket's upper edge).
+Whole hours of the window are summed from usage_hourly, the partial hours at either end (at most two; the current
+hour is one) from the audit rows, so counts, tokens, USD and errors are exactly the rows' sums and the cost grows with
+the number of hours, not of requests. Latency percentiles are read from the merged log-bucket histograms of
+ledger/hourly.py (nearest rank, clamped to the exact fastest and slowest request): within hourly.RELATIVE_ERROR
+(about 3.85%) of the exact nearest-rank value, 0.5 ms below 1 ms.
+
+Only the histogram columns between the buckets of the window's fastest and slowest request are summed: the others
+are zero in every hourly row of the window (buckets grow with the latency), and reading a column costs a wide-row
+scan about as much as summing it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from weightwarden.ledger import Ledger
+from weightwarden.ledger import Ledger, hourly
 from weightwarden.ledger import schema as t
 from weightwarden.monitor import Window
 
 PERCENTILES = (50, 95, 99)
-# Latency buckets: (up to ms, width ms). Few buckets per hour keep the result small; the widths grow with the
-# latency, so a percentile is never more than about 5-25% above the exact one (10 ms below 200 ms).
-SEGMENTS = ((200.0, 10.0), (1000.0, 50.0), (5000.0, 250.0), (30000.0, 1000.0), (600000.0, 10000.0))
+RELATIVE_ERROR = hourly.RELATIVE_ERROR
+ABSOLUTE_ERROR_BELOW_1MS = hourly.ABSOLUTE_ERROR_BELOW_1MS
 
 
-def _segments() -> list[tuple[float, float, float, int]]:
-    """(start, end, width, first bucket index) of each segment."""
-    out, start, first = [], 0.0, 0
-    for end, width in SEGMENTS:
-        out.append((start, end, width, first))
-        first += int((end - start) // width)
-        start = end
-    return out
+@dataclass
+class Slot:
+    """One hour or day (or the whole window): counts and sums, the fastest and slowest request, and the latency
+    histogram (bucket index -> requests, the buckets of ledger/hourly.py)."""
+
+    label: str
+    requests: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+    min_ms: float = math.inf
+    max_ms: float = -math.inf
+    buckets: dict[int, int] = field(default_factory=dict)
+
+    def add(self, row: dict[str, Any], buckets: dict[int, int]) -> None:
+        """Add one result row (requests, errors, limited, tokens, usd, min_ms, max_ms) and its bucket counts."""
+        self.requests += int(row["requests"] or 0)
+        self.errors += int(row["errors"] or 0)
+        self.rate_limited += int(row["limited"] or 0)
+        self.tokens += int(row["tokens"] or 0)
+        self.usd += float(row["usd"] or 0.0)
+        if row["min_ms"] is not None:
+            self.min_ms = min(self.min_ms, float(row["min_ms"]))
+            self.max_ms = max(self.max_ms, float(row["max_ms"]))
+        for b, n in buckets.items():
+            if n:
+                self.buckets[b] = self.buckets.get(b, 0) + n
+
+    def merge(self, other: Slot) -> None:
+        """Add another slot's counts, sums and histogram to this one."""
+        row = {
+            "requests": other.requests,
+            "errors": other.errors,
+            "limited": other.rate_limited,
+            "tokens": other.tokens,
+            "usd": other.usd,
+            "min_ms": other.min_ms if other.requests else None,
+            "max_ms": other.max_ms,
+        }
+        self.add(row, other.buckets)
+
+    def percentile(self, p: int) -> float | None:
+        """The nearest-rank percentile from the histogram (within RELATIVE_ERROR of the exact one); None if empty."""
+        if not self.requests:
+            return None
+        counts = [0] * hourly.BUCKETS
+        for b, n in self.buckets.items():
+            counts[b] = n
+        return hourly.nearest_rank(counts, p, self.min_ms, self.max_ms)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
 
 
-def bucket_upper_ms(bucket: int) -> float:
-    """The upper edge of a latency bucket (see _bucket)."""
-    for start, end, width, first in reversed(_segments()):
-        if bucket >= first:
-            return min(start + (bucket - first + 1) * width, end)
-    return SEGMENTS[0][1]
+@dataclass(frozen=True)
+class Parts:
+    """Where each part of a window is read: whole hours [hours) from the hourly tables, the ends from the rows."""
+
+    hours: tuple[datetime, datetime] | None
+    ends: list[tuple[datetime, datetime]]
+
+    @classmethod
+    def of(cls, window: Window) -> Parts:
+        """The whole hours of a window and its partial ends (the whole window when it holds no whole hour)."""
+        lo, hi = hourly.ceil_hour(window.since), hourly.hour_of(window.until)
+        if lo < hi:
+            ends = [(window.since, lo), (hi, window.until)]
+            return cls((lo, hi), [(a, b) for a, b in ends if a < b])
+        return cls(None, [(window.since, window.until)])
 
 
-def _bucket(ms: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
-    def whole(x: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        # SQLite's CAST truncates; PostgreSQL's rounds, so floor first there.
-        return sa.cast(x if dialect == "sqlite" else sa.func.floor(x), sa.Integer)
-
-    segs = _segments()
-    last_start, last_end, last_width, last_first = segs[-1]
-    capped = sa.case((ms >= last_end, last_end - 1), else_=ms)
-    return sa.case(
-        *((ms < end, first + whole((ms - start) / width)) for start, end, width, first in segs[:-1]),
-        else_=last_first + whole((capped - last_start) / last_width),
-    )
-
-
-def _step(name: str, dialect: str) -> sa.ColumnElement[Any]:
-    r = t.requests
+def _step_of(column: sa.ColumnElement[Any], step: str, dialect: str) -> sa.ColumnElement[Any]:
+    """The hour or day of a time column, the same on the hourly table and on the rows."""
     if dialect == "sqlite":  # UTC wall time as ISO text: the hour is its first 13 characters
-        return sa.func.substr(r.c.time, 1, 13 if name == "hour" else 10)
-    return sa.func.date_trunc(name, sa.func.timezone("UTC", r.c.time))  # cheaper per row than to_char
+        return sa.func.substr(column, 1, 13 if step == "hour" else 10)
+    return sa.func.date_trunc(step, sa.func.timezone("UTC", column))  # cheaper per row than to_char
 
 
 def _label(value: Any, step: str) -> str:
@@ -70,64 +116,79 @@ def _label(value: Any, step: str) -> str:
     return str(value)
 
 
-@dataclass
-class Slot:
-    """One hour or day (or the whole window): counts and sums, and latency bucket counts."""
+def _hourly_part(ledger: Ledger, hours: tuple[datetime, datetime], step: str) -> list[tuple[str, dict[str, Any]]]:
+    """Per step: the sums of usage_hourly over whole hours, with the histogram columns that can be non-zero."""
+    h = t.usage_hourly
+    where = sa.and_(h.c.hour >= hours[0], h.c.hour < hours[1])
+    extremes = sa.select(sa.func.min(h.c.min_ms).label("low"), sa.func.max(h.c.max_ms).label("high")).where(where)
+    span = ledger.query("traffic latency range", extremes)[0]
+    if span["low"] is None:
+        return []
+    first, last = hourly.bucket_of(float(span["low"])), hourly.bucket_of(float(span["high"]))
+    s = _step_of(h.c.hour, step, ledger.dialect).label("s")
+    stmt = (
+        sa.select(
+            s,
+            sa.func.sum(h.c.requests).label("requests"),
+            sa.func.sum(h.c.errors).label("errors"),
+            sa.func.sum(h.c.rate_limited).label("limited"),
+            sa.func.sum(h.c.prompt_tokens + h.c.completion_tokens).label("tokens"),
+            sa.func.sum(h.c.usd).label("usd"),
+            sa.func.min(h.c.min_ms).label("min_ms"),
+            sa.func.max(h.c.max_ms).label("max_ms"),
+            *(sa.func.sum(h.c[hourly.BUCKET_COLUMNS[b]]).label(f"b{b}") for b in range(first, last + 1)),
+        )
+        .where(where)
+        .group_by(s)
+    )
+    return [(_label(row["s"], step), row) for row in ledger.query("traffic per step (hourly)", stmt)]
 
-    label: str
-    requests: int = 0
-    errors: int = 0
-    rate_limited: int = 0
-    tokens: int = 0
-    usd: float = 0.0
-    buckets: dict[int, int] = field(default_factory=dict)
 
-    def add(self, row: dict[str, Any]) -> None:
-        n = int(row["n"])
-        self.requests += n
-        self.errors += int(row["errors"] or 0)
-        self.rate_limited += int(row["limited"] or 0)
-        self.tokens += int(row["tokens"] or 0)
-        self.usd += float(row["usd"] or 0.0)
-        self.buckets[int(row["b"])] = self.buckets.get(int(row["b"]), 0) + n
-
-    def percentile(self, p: int) -> float | None:
-        """The nearest-rank percentile, as the upper edge of the bucket that holds it."""
-        if not self.requests:
-            return None
-        rank, seen = -(-p * self.requests // 100), 0
-        for bucket in sorted(self.buckets):
-            seen += self.buckets[bucket]
-            if seen >= rank:
-                return bucket_upper_ms(bucket)
-        return None
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
+def _rows_part(ledger: Ledger, ends: list[tuple[datetime, datetime]], step: str) -> list[tuple[str, dict[str, Any]]]:
+    """Per step and latency bucket: the sums of the audit rows in the partial hours (a covering index holds them)."""
+    r = t.requests
+    s = _step_of(r.c.time, step, ledger.dialect).label("s")
+    inner = (
+        sa.select(
+            s,
+            hourly.bucket_sql(r.c.total_ms).label("b"),
+            r.c.status,
+            r.c.prompt_tokens,
+            r.c.completion_tokens,
+            r.c.cost_usd,
+            r.c.total_ms,
+        )
+        .where(sa.or_(*(sa.and_(r.c.time >= a, r.c.time < b) for a, b in ends)))
+        .offset(0)  # keep the bucket CASE in the subquery: evaluated once a row
+        .subquery("bucketed")
+    )
+    c = inner.c
+    stmt = sa.select(
+        c.s,
+        c.b,
+        sa.func.count().label("requests"),
+        hourly.count_if(c.status >= 500).label("errors"),
+        hourly.count_if(c.status == 429).label("limited"),
+        sa.func.sum(c.prompt_tokens + c.completion_tokens).label("tokens"),
+        sa.func.sum(c.cost_usd).label("usd"),
+        sa.func.min(c.total_ms).label("min_ms"),
+        sa.func.max(c.total_ms).label("max_ms"),
+    ).group_by(c.s, c.b)
+    return [(_label(row["s"], step), row) for row in ledger.query("traffic per step (rows)", stmt)]
 
 
 def traffic(ledger: Ledger, window: Window, step: str) -> tuple[list[Slot], Slot]:
     """Slots per step (hour or day), oldest first, and the window's total."""
-    r = t.requests
-    s, b = _step(step, ledger.dialect).label("s"), _bucket(r.c.total_ms, ledger.dialect).label("b")
-    stmt = (
-        sa.select(
-            s,
-            b,
-            sa.func.count().label("n"),
-            sa.func.sum(sa.case((r.c.status >= 500, 1), else_=0)).label("errors"),
-            sa.func.sum(sa.case((r.c.status == 429, 1), else_=0)).label("limited"),
-            sa.func.sum(r.c.prompt_tokens + r.c.completion_tokens).label("tokens"),
-            sa.func.sum(r.c.cost_usd).label("usd"),
-        )
-        .where(r.c.time >= window.since, r.c.time < window.until)
-        .group_by(s, b)
-    )
+    parts = Parts.of(window)
     slots: dict[str, Slot] = {}
+    if parts.hours is not None:
+        for label, row in _hourly_part(ledger, parts.hours, step):
+            buckets = {int(k[1:]): int(v or 0) for k, v in row.items() if k[0] == "b" and k[1:].isdigit()}
+            slots.setdefault(label, Slot(label)).add(row, buckets)
+    if parts.ends:
+        for label, row in _rows_part(ledger, parts.ends, step):  # one row per (step, bucket)
+            slots.setdefault(label, Slot(label)).add(row, {int(row["b"]): int(row["requests"])})
     total = Slot("total")
-    for row in ledger.query("traffic per step", stmt):
-        label = _label(row["s"], step)
-        slots.setdefault(label, Slot(label)).add(row)
-        total.add(row)
+    for slot in slots.values():
+        total.merge(slot)
     return [slots[k] for k in sorted(slots)], total

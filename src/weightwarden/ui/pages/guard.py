@@ -1,5 +1,6 @@
-"""Guard: the active policy, recent blocks and flags with the deciding span marked, and the guard's stored quality
-figures with where and when they were measured (never presented as measured now)."""
+"""Guard: the active policy, triggered verdicts counted over 24 hours and 7 days (from the hourly guard counts),
+recent blocks and flags with the deciding span marked, and the guard's stored quality figures with where and when
+they were measured (never presented as measured now)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from weightwarden.gateway.auth import Caller
 from weightwarden.guard.policy import Policy, default_policy
 from weightwarden.guard.quality import encoder_card, metrics_path
 from weightwarden.ledger import RequestRecord
+from weightwarden.monitor import parse_window
 from weightwarden.ui import queries
 from weightwarden.ui.pages.common import require_admin, ui_context
 
 router = APIRouter()
 Admin = Annotated[Caller, Depends(require_admin)]
 CONTEXT_CHARS = 400  # text shown around the deciding span
+COUNT_WINDOWS = ("24h", "7d")
 
 
 def segments(text: str, spans: list[dict[str, Any]]) -> list[tuple[str, bool]]:
@@ -116,13 +119,26 @@ def quality() -> dict[str, Any]:
 def guard_page(request: Request, _: Admin) -> HTMLResponse:
     ui = ui_context(request)
     policy, source = active_policy(ui.gateway)
-    hits = [h for rec in queries.guard_hits(ui.ledger) if (h := hit(rec)) is not None]
+    found = queries.guard_hits(ui.ledger)
+    hits = [h for rec in found.hits if (h := hit(rec)) is not None]
     return ui.render(
         request,
         "guard.html",
         policy=policy.as_dict(),
         policy_source=source,
         hits=hits,
-        scan=queries.GUARD_SCAN_ROWS,
+        complete=found.complete,
+        budget=queries.GUARD_SCAN_ROWS,
+        counts=counts(ui.ledger),
         quality=quality(),
     )
+
+
+def counts(ledger: Any) -> list[dict[str, Any]]:
+    """Triggered verdicts by side, label and action over the last 24 hours and 7 days (exact, see guard_counts)."""
+    table: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for name in COUNT_WINDOWS:
+        for c in queries.guard_counts(ledger, parse_window(name)):
+            row = table.setdefault((c.side, c.label, c.action), {"side": c.side, "label": c.label, "action": c.action})
+            row[name] = c.n
+    return sorted(table.values(), key=lambda r: tuple(-r.get(w, 0) for w in reversed(COUNT_WINDOWS)))

@@ -1,5 +1,5 @@
-"""Traffic: requests, latency and errors per hour (or day), aggregated in SQL over an index (ui.traffic_rollup),
-recent errors, and the monitor's drift results and alert checks as the ledger recorded them."""
+"""Traffic: requests, latency and errors per hour (or day) from the hourly pre-aggregates (ui.traffic_rollup), recent
+errors, and the monitor's drift results and alert checks as the ledger recorded them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from weightwarden.gateway.auth import Caller
 from weightwarden.monitor import parse_window
 from weightwarden.ui import queries, svg
 from weightwarden.ui.pages.common import require_admin, ui_context
-from weightwarden.ui.traffic_rollup import Slot, traffic
+from weightwarden.ui.traffic_rollup import RELATIVE_ERROR, Slot, traffic
 
 router = APIRouter()
 Admin = Annotated[Caller, Depends(require_admin)]
@@ -62,6 +62,7 @@ def traffic_page(request: Request, _: Admin, window: str = "24h") -> HTMLRespons
     span = parse_window(window)
     step = "hour" if span.until - span.since <= timedelta(hours=48) else "day"
     ctx: dict[str, Any] = {"window": window, "windows": WINDOWS, "span": span, "step": step}
+    ctx["relative_error"] = RELATIVE_ERROR
     slots, total = traffic(ui.ledger, span, step)
     ctx |= {"total": total, "charts": charts(slots, step)}
     ctx["errors"] = queries.recent_errors(ui.ledger, span.since)
