@@ -185,6 +185,7 @@ def main() -> int:
         chunk=np.array(CHUNK),
         top_k=np.array(top_k),
         gated_scale=np.array(loso.GATED_SCALE),
+        gate_fusion=np.array(loso.GATE_FUSION),
         gate_weights=gw.astype(np.float16),
         gate_bias=np.array(gb),
         gate_threshold=np.array(gate_thr),
@@ -225,6 +226,7 @@ def main() -> int:
         "heads": list(LABELS),
         "chunk_chars": CHUNK,
         "encoder_top_k_chunks": top_k,
+        "gate_fusion": loso.GATE_FUSION,
         "thresholds": thresholds,
         "actions": actions,
         "gate": loso_tables["gate"],
@@ -333,7 +335,7 @@ def code_hash() -> str:
 
 def write_fingerprints(items: list[Item], train: np.ndarray, out: Path) -> None:
     """MinHash fingerprints of every training text (the overlap test checks evaluation texts against them)."""
-    from weightwarden.guard.dedup import fingerprints
+    from training.guard.dedup import fingerprints
 
     texts = [items[i].text for i in np.flatnonzero(train)]
     np.savez_compressed(out / "train_fingerprints.npz", prints=fingerprints(texts))

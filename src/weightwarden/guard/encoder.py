@@ -4,7 +4,9 @@ A cascade with a bounded slow layer: a text is cut into sentence-sized chunks an
 hashed character n-grams, a few milliseconds) scores every chunk. A text whose best chunk is below the gate's
 threshold never reaches the encoder and scores gate probability * `gated_scale` (below every policy threshold).
 Otherwise only the gate's `top_k` chunks are embedded, and each label's head takes its highest chunk, so the
-encoder's cost is bounded whatever the length. Logits are Platt-scaled on out-of-source scores at build time, so a
+encoder's cost is bounded whatever the length. Each head's logit then gains `gate_fusion` times the gate's own logit
+(its best chunk): the two layers read different features, and the weight is chosen leave-one-source-out. Logits are
+Platt-scaled on out-of-source scores at build time, so a
 score is a calibrated probability, and the policy's threshold per label comes from benign data the heads never
 trained on (training/guard/train.py writes both, and emulates this cascade exactly).
 
@@ -59,6 +61,12 @@ class Gate:
         """The gate's probability for each text (each window of a longer one)."""
         logits = np.asarray(self.vectorizer.transform(texts) @ self.weights).ravel() + self.bias
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0))))
+
+
+def log_odds(p: float | np.ndarray) -> np.ndarray:
+    """The logit of a gate probability (clipped away from 0 and 1), as the heads' fusion term reads it."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0 - 1e-12)
+    return np.asarray(np.log(q) - np.log1p(-q))
 
 
 def make_vectorizer(n_features: int, ngram_min: int, ngram_max: int) -> Any:
@@ -150,6 +158,7 @@ class EncoderModel:
     top_k: int  # the encoder embeds at most this many chunks of a text: the gate's highest
     gated_scale: float  # a text the gate stops scores gate probability * this
     gate: Gate | None
+    gate_fusion: float  # each head's logit gains this times the gate's logit (0 without a gate)
     sha256: str
     encoder: Encoder | None = field(default=None, repr=False)
     _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
@@ -187,6 +196,7 @@ class EncoderModel:
                     top_k=int(z["top_k"]),
                     gated_scale=float(z["gated_scale"]),
                     gate=gate,
+                    gate_fusion=float(z["gate_fusion"]) if gate is not None and "gate_fusion" in z else 0.0,
                     sha256=hashlib.sha256(blob).hexdigest(),
                     encoder=encoder,
                 )
@@ -229,9 +239,11 @@ class EncoderModel:
         pieces = [c for c in chunks(text, self.chunk) if text[c[0] : c[1]].strip()]
         if not pieces:  # nothing but whitespace (or nothing at all) to read
             return 0.0, {h: EncoderScore(0.0, 0, 0, "gate") for h in self.heads}
-        gate = 1.0
-        if use_gate and self.gate is not None:
+        gate, fusion, g = 1.0, 0.0, None
+        if self.gate is not None and (use_gate or self.gate_fusion):
             g = self.gate.scores([text[s:e] for s, e in pieces])
+            fusion = self.gate_fusion * float(log_odds(g.max()))
+        if use_gate and self.gate is not None and g is not None:
             gate = float(g.max())
             if gate < self.gate.threshold:
                 s, e = pieces[int(g.argmax())]
@@ -241,7 +253,7 @@ class EncoderModel:
         else:
             pieces = pieces[: max(self.top_k, 1) * 64]  # no gate to rank them: a bound all the same
         x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
-        probs = self.calibrated(x @ self.weights + self.bias)
+        probs = self.calibrated(x @ self.weights + self.bias + fusion)
         top = probs.argmax(axis=0)
         out = {}
         for h, head in enumerate(self.heads):
