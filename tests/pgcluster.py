@@ -142,3 +142,17 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A real ledger in a SQLite file and in a fresh PostgreSQL database, for tests whose SQL must agree on both.
+    A module that uses it also exposes `pg_cluster` (``pg_cluster = pgcluster.pg_cluster``)."""
+    from weightwarden.ledger import Ledger
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").fresh_url()
+    with Ledger(url) as opened:
+        yield opened

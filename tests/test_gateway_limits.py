@@ -119,15 +119,7 @@ def caller(ledger: Ledger, **limits: Any) -> Caller:
     return Caller(record.id, "x", False, record)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    """A real ledger in a SQLite file and in PostgreSQL: the limits are decided by the same SQL on both."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        url = request.getfixturevalue("pg_cluster").fresh_url()
-    with Ledger(url) as opened:
-        yield opened
+ledger = pgcluster.ledger  # SQLite and PostgreSQL
 
 
 def test_windows_slide_and_settlement_frees_reservations(ledger: Ledger) -> None:

@@ -9,7 +9,7 @@ import json
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -154,14 +154,7 @@ def check(
     assert sum(g.guard.get("input:pii:flag", 0) for g in report.rows) == total.guard.get("input:pii:flag", 0)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        url = request.getfixturevalue("pg_cluster").fresh_url()
-    with Ledger(url) as opened:
-        yield opened
+ledger = pgcluster.ledger  # SQLite and PostgreSQL
 
 
 @pytest.mark.parametrize("keys", [("key", "model", "day"), (), ("status",), ("hour", "route")])

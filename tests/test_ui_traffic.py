@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,14 +37,7 @@ US = timedelta(microseconds=1)
 STATUSES = (200, 200, 200, 500, 429, 404, 200, 503)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        url = request.getfixturevalue("pg_cluster").fresh_url()
-    with Ledger(url) as opened:
-        yield opened
+ledger = pgcluster.ledger  # SQLite and PostgreSQL
 
 
 def verdicts_of(i: int) -> dict[str, Any]:
