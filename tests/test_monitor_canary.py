@@ -121,8 +121,14 @@ def test_a_route_name_and_a_full_reference_cannot_be_mixed(cli: Any) -> None:
 def test_ctrl_c_stops_the_every_loop_cleanly(gw: Running, home: Path, tmp_path: Path) -> None:
     args = ["monitor", "canary", "default", "--gateway", gw.base_url, "--task", str(EASY), "--limit", "4"]
     env = {**os.environ, "WARDEN_HOME": str(home), "NO_COLOR": "1", "OPENAI_API_KEY": gw.key(name="loop")}
+    # Started as a terminal starts it, with SIGINT at its default: under a shell's background job (a CI script run
+    # with `&`, say) the suite's children inherit SIGINT ignored, and Python then leaves Ctrl-C ignored too.
+    launcher = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'warden'; runpy.run_module('weightwarden.cli.main', run_name='__main__')"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "weightwarden.cli.main", *args, "--every", "1h", "--db", gw.config.ledger_url],
+        [sys.executable, "-c", launcher, *args, "--every", "1h", "--db", gw.config.ledger_url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
