@@ -628,7 +628,12 @@ def test_opening_waits_past_the_busy_timeout_for_a_migration_in_progress(
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     opened: list[int] = []
-    thread = threading.Thread(target=lambda: opened.append(Ledger(f"sqlite:///{path}").schema_version()))
+
+    def open_and_read() -> None:
+        with Ledger(f"sqlite:///{path}") as ledger:
+            opened.append(ledger.schema_version())
+
+    thread = threading.Thread(target=open_and_read)
     thread.start()
     time.sleep(0.5)
     assert thread.is_alive() and not opened  # still waiting, not failed
