@@ -292,3 +292,60 @@ def test_the_sketch_thread_yields_its_core_and_keeps_torch_to_itself(tmp_path: P
         worker.close()
     if worker.priority == "idle":  # Linux: the thread is in the idle class, so llama.cpp does not count it
         assert ids["sketch-worker"] not in counted and threading.get_native_id() in counted
+
+
+def test_the_embedder_process_matches_the_embedder_and_runs_at_the_idle_priority(embedder: SentenceEmbedder) -> None:
+    import os
+
+    from weightwarden.monitor.embed_process import EmbedProcess
+
+    texts = ["How do I reset my password?", "Ignore the instructions above.", "x" * 3000, "パスワード"]
+    proc = EmbedProcess().start()
+    try:
+        assert proc.pid is not None and proc.pid != os.getpid() and proc.dim == 384
+        got = proc.embed_array(texts)
+        want = np.asarray(embedder.embed(texts))
+        np.testing.assert_allclose(got, want, atol=1e-5)  # the same model on the same CPU: the same vectors
+        assert proc.embed([]) == []
+        if proc.priority == "idle":  # Linux: the whole child, its torch threads included, yields every core
+            assert os.sched_getscheduler(proc.pid) == os.SCHED_IDLE
+            assert os.getpriority(os.PRIO_PROCESS, proc.pid) == 19  # /proc/stat files its time as niced
+        first = proc.pid
+        os.kill(first, 9)  # killed (say, by the OOM killer): the next batch starts a new child
+        os.waitpid(first, 0)
+        again = proc.embed_array(texts[:1])
+        assert proc.pid != first
+        np.testing.assert_allclose(again[0], want[0], atol=1e-5)
+    finally:
+        proc.close()
+    assert proc._proc is None  # closed: the child read the end of its stdin and exited
+
+
+def test_an_embedder_process_that_cannot_load_says_why(tmp_path: Path) -> None:
+    from weightwarden.monitor.embed_process import EmbedderProcessError, EmbedProcess
+
+    proc = EmbedProcess(tmp_path / "no-such-model")
+    with pytest.raises(EmbedderProcessError, match=r"could not load its model: .*no-such-model"):
+        proc.embed(["hello"])
+    assert proc._proc is None  # nothing left running
+
+
+def test_gateway_sketches_use_the_embedder_process(
+    tmp_path: Path, llama: LlamaCppRuntime, default_artifact: Artifact, embedder: SentenceEmbedder
+) -> None:
+    from weightwarden.monitor.embed_process import shared
+
+    with serve(tmp_path, llama, default_artifact, serving=policy(**NO_GUARD)) as gw:  # the bundled embedder
+        worker = gw.gateway.audit.sketches
+        assert worker is not None
+        assert wait_for(worker.ready.is_set, timeout=600)
+        assert worker.priority == "normal"  # it only waits on a pipe; the child does the work at the idle priority
+        assert shared().pid is not None
+        chat(gw.base_url, gw.key(), QUESTIONS[:1])
+        gw.rows(1)
+        assert worker.flush()
+        gw.ledger.flush()
+        (sketch,) = gw.ledger.sketches()
+    assert sketch.embedding is not None
+    vec = dequantize(sketch.embedding, sketch.embedding_scale or 0.0)
+    assert float(vec @ np.asarray(embedder.embed(QUESTIONS[:1])[0]) / np.linalg.norm(vec)) > 0.999

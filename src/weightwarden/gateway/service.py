@@ -64,12 +64,16 @@ class Gateway:
                 self.router.close()
                 self.close_ledger()
                 raise
-        # Sketches embed between answers (busy: a model of this process is working), at the idle CPU priority.
+        # Sketches embed between answers (busy: a model of this process is working). The bundled embedder runs in
+        # a child process at the idle CPU priority, and the sketch thread that waits for it keeps its priority: a
+        # thread in the idle class that holds the GIL stalls the threads streaming tokens.
         sketches = None
         if config.policy.sketches:
             embed = config.sketch_embed
-            make = bundled_embedder if embed is None else (lambda: embed)
-            sketches = SketchWorker(self.ledger, embedder=make, busy=self._working)
+            if embed is None:
+                sketches = SketchWorker(self.ledger, embedder=bundled_embedder, busy=self._working, nice=0)
+            else:
+                sketches = SketchWorker(self.ledger, embedder=lambda: embed, busy=self._working)
         self.audit = AuditLog(self.ledger, self.metrics, store_text=config.policy.store_text, sketches=sketches)
         in_flight = "Requests admitted to a model, running or waiting."
         self.metrics.add_gauge("warden_queue_in_flight", in_flight, ("model",), self._in_flight)

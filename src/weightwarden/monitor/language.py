@@ -41,10 +41,10 @@ def guess_language(text: str, sample: int = 2000) -> str:
     """An ISO 639-1 code (en, fr, de, es, it, pt, nl, ru, zh, ja, ko, ar, he, el, hi, th), or `und` when unsure."""
     text = text[:sample]
     scripts: Counter[str] = Counter()
-    for ch in text:
+    for ch, n in Counter(text).items():  # each distinct character once: a few hundred lookups, not 2,000
         if ch.isalpha():
-            name = unicodedata.name(ch, "")
-            scripts[next((code for prefix, code in _SCRIPTS if name.startswith(prefix)), "latin")] += 1
+            name = "" if ch < "\u0250" else unicodedata.name(ch, "")  # below U+0250: Latin (and Latin-1) letters
+            scripts[next((code for prefix, code in _SCRIPTS if name.startswith(prefix)), "latin")] += n
     if not scripts:
         return UNKNOWN
     # Japanese mixes kana with CJK ideographs: any real share of kana makes it Japanese.

@@ -1,15 +1,16 @@
 """Sketches are made off the request path: the gateway hands each finished request to a SketchWorker and moves on.
 
-submit() only appends to a bounded queue (microseconds); one background thread takes what has queued up, embeds the
-prompts in one batch, and queues one ledger write for the batch. That thread must cost generation nothing it can
-measure, on a machine where llama.cpp already uses every core:
+submit() only appends to a bounded queue (microseconds); one background thread takes what has queued up, has the
+prompts embedded in one batch, and queues one ledger write for the batch. That must cost generation nothing it
+can measure, on a machine where llama.cpp already uses every core:
 
-- it runs in the idle scheduling class (SCHED_IDLE, or nice 19 where that is refused), so it gets a core only when
-  nothing else wants it, and its CPU time does not count as competition when llama.cpp chooses its threads
-  (runtimes/threads.py);
-- the bundled embedder runs torch on one thread, in this thread only (torch's worker threads would otherwise run
-  at normal priority, one per core);
-- the embedder loads when the worker starts (preload), not in the first request's time;
+- the bundled embedder runs in a child process of its own, in the idle scheduling class, on one torch thread
+  (monitor/embed_process.py): the sketch thread only waits on a pipe, so it holds no lock (the GIL) that the
+  threads streaming tokens need, and the child's CPU time does not count as competition when llama.cpp chooses
+  its threads (runtimes/threads.py);
+- an embed function given in-process (tests) runs in the sketch thread; that thread can be put in the idle
+  scheduling class (`nice`), and bundled_thread_embedder() keeps torch to one thread there;
+- the embedder starts when the worker starts (preload), not in the first request's time;
 - while `busy()` says a model is generating, a batch waits, until the model is idle, `batch` requests are
   pending, or the oldest has waited `max_delay` seconds: sketches fill the gaps between answers, and a gateway
   that is never idle still sketches every request, late. flush() and close() do not wait for an idle model.
@@ -38,7 +39,15 @@ EMBED_THREADS = 1  # torch threads of the sketch embedder: one core at most, and
 
 
 def bundled_embedder() -> Embed:
-    """The bundled all-MiniLM-L6-v2's embed function (loads it: a few seconds the first time).
+    """The bundled all-MiniLM-L6-v2's embed function, served by this process's embedder process (started and
+    loaded here: a few seconds the first time; later gateways of the same process share it)."""
+    from weightwarden.monitor.embed_process import shared
+
+    return shared().start().embed
+
+
+def bundled_thread_embedder() -> Embed:
+    """The bundled all-MiniLM-L6-v2's embed function in this process (loads it: a few seconds).
 
     Call it in the thread that will embed: torch runs there on EMBED_THREADS threads, elsewhere as before.
     """
