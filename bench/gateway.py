@@ -19,7 +19,11 @@ requests (the direct baseline keeps it near 1: a gateway below it leaves the mod
 Before anything is measured the sketch embedder finishes loading and --warmup seconds of one client go through each
 gateway and directly, so the first round pays for no loading. --sketch-cost serves a second gateway without
 sketches on the same runtime and ledger and runs it next to the first in every round (alternating which goes
-first): the line `sketches on/off` gives p50 request latency and tok/s of each and their difference.
+first): the line `sketches on/off` gives p50 request latency and tok/s of each and their difference. Since that
+difference is small against a small machine's noise, the sketch's cost is also counted directly on every gateway
+that makes sketches: the time a request's thread spends handing its sketch over (the only sketch work on the
+request path) and, per request, the CPU time of the sketch thread and of the idle-priority embedder process. At the
+end of each row the bench waits for that row's sketches, so they are charged to it and not to the next row.
 
 With --limits, each number of clients also runs with a key that has an rpm, a tpm and token and USD budgets, all
 too large to refuse, so that every admitted request is counted, reserved and settled in the ledger
@@ -202,6 +206,70 @@ def direct(rt: Any, clients: int, seconds: float, max_tokens: int) -> dict[str, 
     }
 
 
+def _cpu_seconds(task_dirs: list[str]) -> float:
+    """Seconds on a CPU of the given /proc task folders, summed (schedstat: nanoseconds; 0.0 where unreadable)."""
+    total = 0
+    for task in task_dirs:
+        try:
+            with open(f"{task}/schedstat", encoding="ascii") as f:
+                total += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue  # gone, or not Linux
+    return total / 1e9
+
+
+def _tasks(pid: int) -> list[str]:
+    try:
+        return [f"/proc/{pid}/task/{tid}" for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+class SketchMeter:
+    """What a gateway's request sketches cost, counted directly: the time each request's thread spends handing its
+    sketch over (SketchWorker.submit, the only sketch work on the request path), and the CPU seconds of the sketch
+    thread (normal priority, in this process) and of the embedder child process (idle priority)."""
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+        self.submit_ns: list[int] = []
+        inner = worker.submit
+
+        def timed(*args: Any, **kwargs: Any) -> None:
+            t0 = time.perf_counter_ns()
+            try:
+                inner(*args, **kwargs)
+            finally:
+                self.submit_ns.append(time.perf_counter_ns() - t0)
+
+        worker.submit = timed
+        self._mark = self._cpu()
+
+    def _cpu(self) -> tuple[int, float, float]:
+        from weightwarden.monitor import embed_process
+
+        tid = self.worker._thread.native_id
+        thread = _cpu_seconds([f"/proc/self/task/{tid}"]) if tid else 0.0
+        child = embed_process._shared.pid if embed_process._shared is not None else None
+        return len(self.submit_ns), thread, _cpu_seconds(_tasks(child)) if child else 0.0
+
+    def take(self) -> dict[str, Any]:
+        """The costs since the previous take, per sketched request."""
+        n0, thread0, child0 = self._mark
+        self.worker.flush()  # sketches of this row are made now, not during the next one
+        self._mark = self._cpu()
+        n, thread, child = self._mark
+        ns = sorted(self.submit_ns[n0:n])
+        count = max(1, len(ns))
+        return {
+            "requests": len(ns),
+            "submit_p50_us": percentile([x / 1000 for x in ns], 0.5) if ns else float("nan"),
+            "submit_p99_us": percentile([x / 1000 for x in ns], 0.99) if ns else float("nan"),
+            "thread_cpu_ms_per_request": (thread - thread0) * 1000 / count,
+            "child_cpu_ms_per_request": (child - child0) * 1000 / count,
+        }
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
@@ -303,8 +371,12 @@ def main() -> None:
     gateways = [g for g in (main_gw, other_gw) if g is not None]
     endpoint = main_gw[2]
 
+    meters = {g[2]: SketchMeter(g[3].audit.sketches) for g in gateways if g[3].audit.sketches is not None}
+
     def through_gateway(n: int, key: str, seconds: float, at: str = endpoint) -> dict[str, Any]:
         gw = next(g[3] for g in gateways if g[2] == at)
+        if at in meters:
+            meters[at].take()  # start counting here
         queue = gw.router.backends["default"].queue
         before, busy0, parked0 = len(ledger.requests(limit=1_000_000)), queue.busy_seconds, queue.parked_admitted
         proc = subprocess.run(
@@ -320,6 +392,8 @@ def main() -> None:
         load["parked"] = queue.parked_admitted - parked0  # admitted after waiting for their turn instead of a 429
         ledger.flush()
         load["audit_rows"] = len(ledger.requests(limit=1_000_000)) - before
+        if at in meters:
+            load["sketch"] = meters[at].take()
         return load
 
     # Warm up both sides: the sketch embedder loads at gateway start (in the background); first calls are slow.
@@ -381,7 +455,11 @@ def main() -> None:
             entry["sketch_cost"] = {
                 "rounds": [
                     {
-                        side: {k: x[side][k] for k in ("tok_s", "latency_p50_ms", "ttft_p50_ms", "requests", "status")}
+                        side: {
+                            k: x[side][k]
+                            for k in ("tok_s", "latency_p50_ms", "ttft_p50_ms", "requests", "status", "sketch")
+                            if k in x[side]
+                        }
                         for side in ("on", "off")
                     }
                     for x in cost_rounds
@@ -394,6 +472,11 @@ def main() -> None:
                 "tok_s_on": median([x["on"]["tok_s"] for x in cost_rounds]),
                 "tok_s_off": median([x["off"]["tok_s"] for x in cost_rounds]),
                 "tok_s_ratio": median([x["on"]["tok_s"] / x["off"]["tok_s"] for x in cost_rounds]),
+                "latency_p50_diff_ms_range": [
+                    min(x["on"]["latency_p50_ms"] - x["off"]["latency_p50_ms"] for x in cost_rounds),
+                    max(x["on"]["latency_p50_ms"] - x["off"]["latency_p50_ms"] for x in cost_rounds),
+                ],
+                "direct": [x["on"]["sketch"] for x in cost_rounds if "sketch" in x["on"]],
             }
         results[str(n)] = entry
     for server, thread, _, _ in gateways:
@@ -469,7 +552,15 @@ def print_report(meta: dict[str, Any], results: dict[str, dict[str, Any]]) -> No
                 f"        sketches on/off over {len(cost['rounds'])} rounds (medians): p50 request latency "
                 f"{cost['latency_p50_ms_on']:.1f}/{cost['latency_p50_ms_off']:.1f} ms, difference "
                 f"{cost['latency_p50_diff_ms']:+.1f} ms; tok/s {cost['tok_s_on']:.1f}/{cost['tok_s_off']:.1f} "
-                f"({cost['tok_s_ratio']:.2f}x)"
+                f"({cost['tok_s_ratio']:.2f}x); difference range {cost['latency_p50_diff_ms_range'][0]:+.1f} to "
+                f"{cost['latency_p50_diff_ms_range'][1]:+.1f} ms"
+            )
+        if sketch := entry["gateway"].get("sketch"):
+            print(
+                f"        sketch cost counted directly: handing over {sketch['submit_p50_us']:.1f} us p50 "
+                f"({sketch['submit_p99_us']:.1f} us p99) on the request path; off it, per request, "
+                f"{sketch['thread_cpu_ms_per_request']:.2f} ms CPU in the sketch thread and "
+                f"{sketch['child_cpu_ms_per_request']:.2f} ms in the idle-priority embedder process"
             )
     if one and "64" in results:
         g = results["64"]["gateway"]
