@@ -444,6 +444,7 @@ def main() -> None:
                         "ratio": load["tok_s"] / base["tok_s"],
                         "model_busy": load["model_busy"],
                         "status": load["status"],
+                        "ttft_p50_ms": load["ttft_p50_ms"],
                     }
                 )
             time.sleep(1.0)
@@ -565,9 +566,17 @@ def print_report(meta: dict[str, Any], results: dict[str, dict[str, Any]]) -> No
     if one and "64" in results:
         g = results["64"]["gateway"]
         print(
-            f"64 clients against one: tok/s {g['tok_s'] / one['tok_s']:.2f}x, "
+            f"64 clients against one (its first round): tok/s {g['tok_s'] / one['tok_s']:.2f}x, "
             f"TTFT p50 {g['ttft_p50_ms'] / one['ttft_p50_ms']:.2f}x"
         )
+        rounds = results["1"].get("rounds", [])
+        if len(rounds) > 1:
+            tok_s = median([x["gateway_tok_s"] for x in rounds])
+            ttft = median([x["ttft_p50_ms"] for x in rounds])
+            print(
+                f"64 clients against one (the median of its {len(rounds)} rounds): tok/s {g['tok_s'] / tok_s:.2f}x, "
+                f"TTFT p50 {g['ttft_p50_ms'] / ttft:.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -242,8 +242,8 @@ def test_sketches_wait_while_a_model_generates_and_run_when_it_is_idle(tmp_path:
 def test_a_busy_model_delays_sketches_but_never_loses_them(tmp_path: Path) -> None:
     calls: list[int] = []
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
-        # Never idle: a full batch goes at once, and so does anything older than max_delay (here: at once).
-        full = SketchWorker(ledger, embedder=counting_embedder(calls), busy=lambda: True, max_delay=3600, batch=2)
+        # Never idle: a full backlog goes at once, and so does anything older than max_delay (here: at once).
+        full = SketchWorker(ledger, embedder=counting_embedder(calls), busy=lambda: True, max_delay=3600, backlog=2)
         full.submit(record(), "one", None)
         full.submit(record(), "two", None)
         assert wait_for(lambda: full.written == 2)
@@ -258,6 +258,49 @@ def test_a_busy_model_delays_sketches_but_never_loses_them(tmp_path: Path) -> No
         assert wait_for(lambda: late.written == 1)
         late.close()
         assert len(ledger.sketches()) == 5
+
+
+def test_sketches_wait_for_an_idle_stretch_not_the_gap_between_two_answers(tmp_path: Path) -> None:
+    calls: list[int] = []
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        # A client sending request after request leaves the model idle for moments; a sketch there would slow the
+        # next answer. Here the model is idle, but not yet for idle_for: nothing is embedded until flush().
+        worker = SketchWorker(ledger, embedder=counting_embedder(calls), busy=lambda: False, idle_for=3600)
+        worker.submit(record(), "one", None)
+        time.sleep(0.3)
+        assert calls == [] and worker.written == 0
+        assert worker.flush()
+        assert calls == [1] and worker.written == 1
+        worker.close()
+        # A model that flickers (busy, then idle for less than idle_for, again and again) never looks idle.
+        flicker = iter([True, False] * 1000)
+        flickering = SketchWorker(
+            ledger, embedder=counting_embedder(calls), busy=lambda: next(flicker, True), idle_for=0.2, poll=0.01
+        )
+        flickering.submit(record(), "two", None)
+        time.sleep(0.3)
+        assert flickering.written == 0
+        # Idle long enough: the queue goes.
+        quiet = SketchWorker(ledger, embedder=counting_embedder(calls), busy=lambda: False, idle_for=0.1)
+        quiet.submit(record(), "three", None)
+        assert wait_for(lambda: quiet.written == 1)
+        flickering.close()
+        quiet.close()
+
+
+def test_a_busy_model_sketches_once_the_pending_text_is_too_large(tmp_path: Path) -> None:
+    calls: list[int] = []
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(
+            ledger, embedder=counting_embedder(calls), busy=lambda: True, max_delay=3600, max_chars=1000
+        )
+        worker.submit(record(), "short prompt", "short answer")
+        time.sleep(0.2)
+        assert worker.written == 0  # held while the model generates
+        worker.submit(record(), "x" * 600, "y" * 600)  # now 1,224 characters wait: over max_chars
+        assert wait_for(lambda: worker.written == 2)
+        assert calls == [2]
+        worker.close()
 
 
 def test_the_sketch_thread_yields_its_core_and_keeps_torch_to_itself(tmp_path: Path) -> None:

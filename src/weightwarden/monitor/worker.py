@@ -11,9 +11,12 @@ can measure, on a machine where llama.cpp already uses every core:
 - an embed function given in-process (tests) runs in the sketch thread; that thread can be put in the idle
   scheduling class (`nice`), and bundled_thread_embedder() keeps torch to one thread there;
 - the embedder starts when the worker starts (preload), not in the first request's time;
-- while `busy()` says a model is generating, a batch waits, until the model is idle, `batch` requests are
-  pending, or the oldest has waited `max_delay` seconds: sketches fill the gaps between answers, and a gateway
-  that is never idle still sketches every request, late. flush() and close() do not wait for an idle model.
+- while `busy()` says a model is generating, the queue waits: sketches are made once the model has been idle for
+  `idle_for` seconds (a client sending request after request leaves gaps of a few milliseconds, too short to
+  embed in without slowing its next answer), or, on a gateway that is never idle, once `backlog` requests or
+  `max_chars` characters of text are pending or the oldest has waited `max_delay` seconds: then in batches of
+  `batch`, at the idle priority, while the model generates. Every request is sketched, late if need be. flush()
+  and close() do not wait for an idle model.
 
 When the thread falls behind by max_pending requests, new ones are dropped and counted rather than let memory grow.
 """
@@ -78,7 +81,10 @@ class SketchWorker:
 
     embedder: makes the embed function (called once, in the worker thread); None sketches without embeddings.
     busy: whether a model in this process is generating now (the gateway's queues know); None: never.
-    max_delay: the longest a request waits for an idle model before it is sketched anyway (seconds).
+    idle_for: how long (seconds) the model must have been idle before queued requests are sketched.
+    backlog, max_chars, max_delay: while the model stays busy, sketch anyway once this many requests, or this many
+    characters of their texts, are pending, or the oldest has waited this many seconds.
+    batch: the most requests embedded in one call.
     preload: make the embedder when the thread starts rather than on the first batch.
     nice: how far to lower the thread's nice value where the idle scheduling class is refused; 0 keeps the
     thread's priority as it is (no idle class either).
@@ -93,12 +99,18 @@ class SketchWorker:
         batch: int = 64,
         nice: int = 19,
         busy: Callable[[], bool] | None = None,
-        max_delay: float = 10.0,
+        idle_for: float = 0.25,
+        backlog: int = 1000,
+        max_chars: int = 20_000_000,
+        max_delay: float = 300.0,
         preload: bool = True,
         poll: float = 0.05,
     ) -> None:
         self.ledger, self.max_pending, self.batch, self.nice = ledger, max_pending, batch, nice
         self.busy, self.max_delay, self.preload, self.poll = busy, max_delay, preload, poll
+        self.idle_for, self.backlog, self.max_chars = idle_for, backlog, max_chars
+        self._idle_since: float | None = None  # when busy() was last seen turning False (monotonic)
+        self._chars = 0  # characters of the queued texts
         self.priority = "normal"  # what lower_priority managed, once the thread has started
         self.ready = threading.Event()  # set once the embedder is made (or failed, or there is none to make)
         self._make_embed = embedder
@@ -123,6 +135,7 @@ class SketchWorker:
                 self.dropped += 1
                 return
             self._queue.append((record, prompt_text, response_text))
+            self._chars += len(prompt_text) + len(response_text or "")
             self._since.append(time.monotonic())
             self._cond.notify()
 
@@ -153,14 +166,21 @@ class SketchWorker:
 
     def _due(self) -> bool:
         """Whether the queued items should be sketched now (lock held, queue not empty)."""
-        if self._closed or self._urgent or len(self._queue) >= self.batch or self.busy is None:
+        if self._closed or self._urgent or self.busy is None:
             return True
-        if time.monotonic() - self._since[0] >= self.max_delay:
+        now = time.monotonic()
+        if len(self._queue) >= self.backlog or self._chars >= self.max_chars or now - self._since[0] >= self.max_delay:
             return True
         try:
-            return not self.busy()
+            busy = self.busy()
         except Exception:  # a broken signal must not stop sketches
             return True
+        if busy:
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        return now - self._idle_since >= self.idle_for
 
     def _take(self) -> list[_Item]:
         with self._cond:
@@ -170,8 +190,10 @@ class SketchWorker:
                 # Nothing queued: sleep until submit(). Queued but a model is generating: look again shortly.
                 self._cond.wait(self.poll if self._queue else None)
             items = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
-            for _ in items:
+            for _, prompt, answer in items:
                 self._since.popleft()
+                self._chars -= len(prompt or "") + len(answer or "")
+            self._idle_since = None  # the next batch waits for an idle stretch seen after this one
             self._in_hand = len(items)
             return items
 
