@@ -316,6 +316,12 @@ def main() -> None:
         "clients up to 8, run it in every round next to the one with sketches (in alternating order): prints p50 "
         "request latency and tok/s of each and their difference (the median over rounds).",
     )
+    ap.add_argument(
+        "--sketch-max-delay",
+        type=float,
+        help="Seconds a request's sketch may wait for an idle model (default: the product's, 300): a few seconds "
+        "shows what sketches cost traffic that never pauses, since they are then made while the model generates.",
+    )
     ap.add_argument("--slots", type=int, help="Requests admitted at once, running or waiting (default: the product's).")
     ap.add_argument(
         "--limits", action="store_true", help="Also run each row with a key that has every limit (none refuses)."
@@ -372,6 +378,10 @@ def main() -> None:
     endpoint = main_gw[2]
 
     meters = {g[2]: SketchMeter(g[3].audit.sketches) for g in gateways if g[3].audit.sketches is not None}
+    if args.sketch_max_delay is not None:
+        for g in gateways:
+            if g[3].audit.sketches is not None:
+                g[3].audit.sketches.max_delay = args.sketch_max_delay
 
     def through_gateway(n: int, key: str, seconds: float, at: str = endpoint) -> dict[str, Any]:
         gw = next(g[3] for g in gateways if g[2] == at)
@@ -500,6 +510,7 @@ def main() -> None:
         "slots": spec.slots,
         "ledger": ledger.dialect,
         "repeats": args.repeats,
+        "sketch_max_delay_s": args.sketch_max_delay,
     }
     report = {**meta, "clients": results}
     if args.out:
