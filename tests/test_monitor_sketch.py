@@ -288,6 +288,26 @@ def test_sketches_wait_for_an_idle_stretch_not_the_gap_between_two_answers(tmp_p
         quiet.close()
 
 
+def test_a_failing_embedder_loses_the_embedding_not_the_sketch(tmp_path: Path) -> None:
+    def broken():  # type: ignore[no-untyped-def]
+        def embed(texts: Sequence[str]) -> list[list[float]]:
+            raise RuntimeError("the embedder process stopped answering")
+
+        return embed
+
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=broken)
+        prompt = "Quelle est la capitale de la France ? Je voudrais le savoir pour mon voyage avec les enfants."
+        worker.submit(record(), prompt, "I cannot help with that.")
+        assert worker.flush()
+        assert worker.written == 1 and worker.unembedded == 1 and worker.failed == 0
+        (kept,) = ledger.sketches()
+        assert kept.embedding is None
+        assert kept.prompt_chars == len(prompt) and kept.language == "fr"
+        assert kept.refusal is True
+        worker.close()
+
+
 def test_a_busy_model_sketches_once_the_pending_text_is_too_large(tmp_path: Path) -> None:
     calls: list[int] = []
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:

@@ -1,11 +1,12 @@
 """The request-sketch embedder in a process of its own, at the idle CPU priority.
 
-Measured before this existed (bench/gateway.py --sketch-cost, 2026-12-04): with the embedder in a sketch thread
-of the gateway, sketches cost one streaming client +38 ms p50 per request, although the thread ran in the idle
-scheduling class. The likely cause is the GIL: between torch operations the idle thread holds it, llama.cpp's
-spinning workers take its core, and the threads that stream tokens wait for a lock held by a thread that cannot
-run. In a child process the embedder holds no lock the gateway needs; the sketch thread only writes texts to a
-pipe and blocks (GIL released) until the vectors come back.
+Why a process: with the embedder in a sketch thread of the gateway (idle scheduling class), sketches cost one
+streaming client +38 ms p50 per request (bench/gateway.py --sketch-cost, 2026-12-04 17:32 UTC). Our reading: between
+torch operations that thread holds the GIL while the scheduler keeps it off the cores, so the threads streaming
+tokens wait for it. In a child process the embedder holds no lock the gateway needs; the sketch thread only writes
+texts to a pipe and blocks (GIL released) until the vectors come back. That alone was not enough (21:38 UTC: still
++25 ms, 18 ms of the child's CPU per request, from one-or-two-prompt batches made in the gaps between answers); the
+rest came from SketchWorker waiting for an idle stretch (monitor/worker.py): -9.3 ms at 21:55 UTC, i.e. noise.
 
 The child lowers its own priority before it loads anything: nice 19, then the idle class (SCHED_IDLE), so its
 threads get a core only when nothing else wants it. Its CPU time is counted as niced time in /proc/stat, which the

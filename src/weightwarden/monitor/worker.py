@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from weightwarden.ledger import Ledger, RequestRecord
+from weightwarden.ledger import Ledger, RequestRecord, SketchRecord
 from weightwarden.monitor.sketch import Embed, sketch_requests
 
 log = logging.getLogger("weightwarden.monitor")
@@ -123,6 +123,7 @@ class SketchWorker:
         self._writes: list[Future[int]] = []
         self._closed = False
         self.written = self.dropped = self.failed = 0
+        self.unembedded = 0  # sketched without an embedding because the embedder failed
         self._thread = threading.Thread(target=self._run, name="sketch-worker", daemon=True)
         self._thread.start()
 
@@ -223,10 +224,23 @@ class SketchWorker:
         self.ready.set()
         return self._embed
 
+    def _sketch(self, items: list[_Item]) -> list[SketchRecord]:
+        """The batch's sketches; when the embedder fails (its process died twice, a batch it refuses), the same
+        sketches without embeddings, so lengths, language, guard scores and refusals are still kept."""
+        embed = self._embedder()
+        try:
+            return sketch_requests(items, embed)
+        except Exception as exc:
+            if embed is None:
+                raise
+            log.warning("%d request sketches go without embeddings: the embedder failed (%s)", len(items), exc)
+            with self._cond:
+                self.unembedded += len(items)
+            return sketch_requests(items, None)
+
     def _write(self, items: list[_Item]) -> None:
         try:
-            sketches = sketch_requests(items, self._embedder())
-            future = self.ledger.add_sketches(sketches)
+            future = self.ledger.add_sketches(self._sketch(items))
         except Exception as exc:
             with self._cond:
                 self.failed += len(items)
