@@ -13,8 +13,14 @@ characters of an answer while it scans them), status counts, dropped connections
 sent. Tokens are the completion tokens each stream's usage chunk reports.
 
 The baseline, measured in the same run, is the same runtime called directly (chat_stream) by the same number of
-threads: ratio = gateway / direct. Column `busy` is the share of the row's time the model's queue spent running
-requests (the direct baseline keeps it near 1: a gateway below it leaves the model idle between requests);
+threads: ratio = gateway / direct. With --repeats, gateway and direct rounds are interleaved (the direct one
+first every other round) and the ratio is the median of the rounds'; a crowd above 8 clients is compared likewise
+with one client through the same gateway, measured in the round beside it. Each row also says where the CPU went
+(in cores): the model (llama.cpp's threads and the thread that calls it), the gateway's serving work (the rest of
+this process: event loop, request threads, audit writer), the client process, and the rest of the machine; the
+direct baseline's line gives its process's and the machine's. Column `busy` is the share of the row's time the
+model's queue spent running requests (the direct baseline keeps it near 1: a gateway below it leaves the model idle
+between requests);
 `parked`, after the status, counts requests admitted after waiting for their turn instead of a 429 (gateway/queue.py).
 Before anything is measured the sketch embedder finishes loading and --warmup seconds of one client go through each
 gateway and directly, so the first round pays for no loading. --sketch-cost serves a second gateway without
@@ -67,7 +73,7 @@ def percentile(values: list[float], q: float) -> float:
 # -- the client process ------------------------------------------------------------------------------------
 
 
-async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[str, Any]) -> None:
+async def _client(http: Any, url: str, max_tokens: int, until: float, out: dict[str, Any]) -> None:
     import httpx
 
     body = {
@@ -78,8 +84,7 @@ async def _client(url: str, key: str, max_tokens: int, until: float, out: dict[s
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), headers=headers) as http:
+    async with http:
         while time.monotonic() < until:
             t0 = time.monotonic()
             try:
@@ -135,11 +140,21 @@ async def _load(url: str, key: str, clients: int, seconds: float, max_tokens: in
         "latency": [],
         "errors": [],
     }
-    t0 = time.monotonic()
+    import ssl
+
+    import httpx
+
+    # Every client is made before the clock starts, with one TLS context between them (httpx would load the CA
+    # store for each: about a second of CPU for 64, beside the model, in the row's first moments).
+    tls = ssl.create_default_context()
+    headers = {"Authorization": f"Bearer {key}"}
+    https = [httpx.AsyncClient(timeout=httpx.Timeout(120.0), headers=headers, verify=tls) for _ in range(clients)]
+    t0, cpu0 = time.monotonic(), sum(os.times()[:2])
     until = t0 + seconds
-    await asyncio.gather(*(_client(url, key, max_tokens, until, out) for _ in range(clients)))
+    await asyncio.gather(*(_client(http, url, max_tokens, until, out) for http in https))
     wall = time.monotonic() - t0
     return {
+        "client_cpu_s": sum(os.times()[:2]) - cpu0,  # from when the clients were made to the end
         "wall_s": wall,
         "requests": sum(out["status"].values()),
         "status": {str(k): v for k, v in sorted(out["status"].items())},
@@ -189,7 +204,7 @@ def direct(rt: Any, clients: int, seconds: float, max_tokens: int) -> dict[str, 
                 if first is not None:
                     ttft.append(first)
 
-    t0 = time.monotonic()
+    t0, cpu0, busy0 = time.monotonic(), sum(os.times()[:2]), _machine_busy()
     threads = [threading.Thread(target=one) for _ in range(clients)]
     for t in threads:
         t.start()
@@ -203,6 +218,10 @@ def direct(rt: Any, clients: int, seconds: float, max_tokens: int) -> dict[str, 
         "ttft_p50_ms": percentile(ttft, 0.5) * 1000,
         "ttft_p99_ms": percentile(ttft, 0.99) * 1000,
         "latency_p50_ms": percentile(latency, 0.5) * 1000,
+        "cpu": {
+            "process_cores": (sum(os.times()[:2]) - cpu0) / wall,
+            "machine_cores": (_machine_busy() - busy0) / wall,
+        },
     }
 
 
@@ -267,6 +286,50 @@ class SketchMeter:
             "submit_p99_us": percentile([x / 1000 for x in ns], 0.99) if ns else float("nan"),
             "thread_cpu_ms_per_request": (thread - thread0) * 1000 / count,
             "child_cpu_ms_per_request": (child - child0) * 1000 / count,
+        }
+
+
+def _machine_busy() -> float:
+    """CPU seconds spent not idle on all cores since boot (/proc/stat; 0.0 where unreadable)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()[1:9]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields)
+    except (OSError, ValueError):
+        return 0.0
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Where the CPU went during a row, in cores (CPU seconds per second of the row): the model (the queue's
+    worker threads and llama.cpp's own threads, which Python does not know), the rest of this process (event loop,
+    request threads, audit writer: the gateway's serving work), the client process, and everything else on the
+    machine (the sketch embedder child included)."""
+
+    def __init__(self) -> None:
+        self._mark = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float, float]:
+        python = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+        model = 0.0
+        for task in _tasks(os.getpid()):
+            name = python.get(int(task.rsplit("/", 1)[1]))
+            if name is None or name.startswith("model-") or name == "MainThread":
+                model += _cpu_seconds([task])  # llama.cpp's threads, the Python thread calling it (or direct's)
+        times = os.times()  # the process's threads that ended are still counted here
+        return time.monotonic(), model, times.user + times.system - model, _machine_busy()
+
+    def take(self, client_cpu_s: float) -> dict[str, float]:
+        t0, model0, serving0, busy0 = self._mark
+        self._mark = now = self._sample()
+        span = max(1e-9, now[0] - t0)
+        model, serving, busy = now[1] - model0, now[2] - serving0, now[3] - busy0
+        return {
+            "model_cores": model / span,
+            "serving_cores": serving / span,
+            "client_cores": client_cpu_s / span,
+            "other_cores": max(0.0, busy - model - serving - client_cpu_s) / span,
         }
 
 
@@ -339,8 +402,10 @@ def main() -> None:
         "--repeats",
         type=int,
         default=1,
-        help="Rounds of gateway then direct, interleaved, for each number of clients up to 8; the ratio reported is "
-        "the median of the rounds' ratios (a single round on a small machine swings with whatever else runs).",
+        help="Rounds for each number of clients: up to 8 clients, gateway and direct interleaved (the direct one "
+        "first every other round); above 8, the crowd and one client through the same gateway, interleaved alike. "
+        "Ratios reported are the medians of the rounds' ratios (a single round on a small machine swings with "
+        "whatever else runs).",
     )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="Also write the JSON result here.")
@@ -389,6 +454,7 @@ def main() -> None:
             meters[at].take()  # start counting here
         queue = gw.router.backends["default"].queue
         before, busy0, parked0 = len(ledger.requests(limit=1_000_000)), queue.busy_seconds, queue.parked_admitted
+        cpu = CpuMeter()
         proc = subprocess.run(
             [sys.executable, __file__, "--client", at, key, str(n), str(seconds), str(args.max_tokens)],
             capture_output=True,
@@ -398,6 +464,7 @@ def main() -> None:
         if proc.returncode != 0:
             sys.exit(f"the load process failed: {proc.stderr[-2000:]}")
         load: dict[str, Any] = json.loads(proc.stdout)
+        load["cpu"] = cpu.take(load.pop("client_cpu_s"))
         load["model_busy"] = (queue.busy_seconds - busy0) / load["wall_s"]  # the direct baseline's is about 1
         load["parked"] = queue.parked_admitted - parked0  # admitted after waiting for their turn instead of a 429
         ledger.flush()
@@ -422,10 +489,19 @@ def main() -> None:
 
     results: dict[str, dict[str, Any]] = {}
     for n in counts:
-        rounds = max(1, args.repeats) if n <= 8 else 1
+        rounds = max(1, args.repeats)
         entry: dict[str, Any] = {}
         cost_rounds: list[dict[str, Any]] = []
         for r in range(rounds):
+            # Every other round the baseline goes first, so a machine speeding up or slowing down during the row
+            # favours neither side.
+            early: dict[str, Any] | None = None
+            if r % 2 == 1:
+                if n <= 8:
+                    early = direct(rt, n, args.direct_seconds, args.max_tokens)
+                elif args.repeats > 1:
+                    early = through_gateway(1, secret, args.seconds)
+                time.sleep(1.0)
             other: dict[str, Any] | None = None
             if other_gw is not None and n <= 8 and r % 2 == 1:  # every other round, the other gateway goes first
                 other = through_gateway(n, secret, args.seconds, other_gw[2])
@@ -441,7 +517,28 @@ def main() -> None:
             if r == 0 and args.limits:
                 entry["limits"] = through_gateway(n, limited, args.seconds)
                 time.sleep(1.0)
-            base = direct(rt, n, args.direct_seconds, args.max_tokens) if n <= 8 else None
+            if n > 8 and args.repeats > 1:
+                # A crowd is compared with one client measured right beside it, so the machine's drift between
+                # rows (15-30% within minutes on a shared VM) does not decide the ratio.
+                one = early or through_gateway(1, secret, args.seconds)
+                time.sleep(1.0)
+                entry.setdefault("against_one", []).append(
+                    {
+                        "tok_s": load["tok_s"],
+                        "one_tok_s": one["tok_s"],
+                        "tok_s_ratio": load["tok_s"] / one["tok_s"],
+                        "ttft_p50_ms": load["ttft_p50_ms"],
+                        "one_ttft_p50_ms": one["ttft_p50_ms"],
+                        "ttft_ratio": load["ttft_p50_ms"] / one["ttft_p50_ms"],
+                        "status": load["status"],
+                        "dropped": load["dropped"],
+                        "audit_rows": load["audit_rows"],
+                        "requests": load["requests"],
+                    }
+                )
+            base = early if n <= 8 and early is not None else None
+            if n <= 8 and base is None:
+                base = direct(rt, n, args.direct_seconds, args.max_tokens)
             if r == 0:
                 entry["gateway"], entry["rounds"] = load, []
                 if base is not None:
@@ -462,6 +559,17 @@ def main() -> None:
             ratios = sorted(x["ratio"] for x in entry["rounds"])
             entry["ratio_median"] = median(ratios)
             entry["ratio_range"] = [ratios[0], ratios[-1]]
+        if pairs := entry.get("against_one"):
+            tok, ttft = sorted(x["tok_s_ratio"] for x in pairs), sorted(x["ttft_ratio"] for x in pairs)
+            entry["against_one_median"] = {
+                "tok_s_ratio": median(tok),
+                "tok_s_ratio_range": [tok[0], tok[-1]],
+                "ttft_ratio": median(ttft),
+                "ttft_ratio_range": [ttft[0], ttft[-1]],
+                "status_5xx": sum(v for x in pairs for k, v in x["status"].items() if k.startswith("5")),
+                "dropped": sum(x["dropped"] for x in pairs),
+                "audit_rows_minus_requests": sum(x["audit_rows"] - x["requests"] for x in pairs),
+            }
         if cost_rounds:
             entry["sketch_cost"] = {
                 "rounds": [
@@ -542,6 +650,17 @@ def print_report(meta: dict[str, Any], results: dict[str, dict[str, Any]]) -> No
         )
         for err in g["errors"]:
             print(f"        error: {err}")
+        if d and (cpu := d.get("cpu")):
+            print(
+                f"        direct CPU in cores: this process {cpu['process_cores']:.2f}, whole machine "
+                f"{cpu['machine_cores']:.2f}"
+            )
+        if cpu := g.get("cpu"):
+            print(
+                f"        CPU in cores: model {cpu['model_cores']:.2f}, gateway's serving work "
+                f"{cpu['serving_cores']:.2f}, clients {cpu['client_cores']:.2f}, rest of the machine "
+                f"{cpu['other_cores']:.2f}"
+            )
         if lim := entry.get("limits"):
             print(
                 f"{'limits':>7} {lim['tok_s']:>8.1f} {'':>8} {lim['tok_s'] / g['tok_s']:>5.2f}x "
@@ -573,6 +692,16 @@ def print_report(meta: dict[str, Any], results: dict[str, dict[str, Any]]) -> No
                 f"({sketch['submit_p99_us']:.1f} us p99) on the request path; off it, per request, "
                 f"{sketch['thread_cpu_ms_per_request']:.2f} ms CPU in the sketch thread and "
                 f"{sketch['child_cpu_ms_per_request']:.2f} ms in the idle-priority embedder process"
+            )
+    for n, entry in results.items():
+        if m := entry.get("against_one_median"):
+            lo, hi = m["tok_s_ratio_range"]
+            print(
+                f"{n} clients against one client measured beside each round, {len(entry['against_one'])} rounds "
+                f"(medians): tok/s {m['tok_s_ratio']:.2f}x (range {lo:.2f}x-{hi:.2f}x), TTFT p50 "
+                f"{m['ttft_ratio']:.2f}x (range {m['ttft_ratio_range'][0]:.2f}x-{m['ttft_ratio_range'][1]:.2f}x); "
+                f"over all its rounds {m['status_5xx']} responses >= 500, {m['dropped']} dropped, audit rows minus "
+                f"requests {m['audit_rows_minus_requests']}"
             )
     if one and "64" in results:
         g = results["64"]["gateway"]

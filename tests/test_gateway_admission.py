@@ -15,7 +15,7 @@ import pytest
 
 from gateway_server import Running, policy, serve
 from weightwarden.gateway.errors import TooManyRequests
-from weightwarden.gateway.queue import ModelQueue
+from weightwarden.gateway.queue import RETRY_PER_TURN, ModelQueue
 from weightwarden.guard import default_policy
 from weightwarden.runtimes import Artifact
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
@@ -139,12 +139,15 @@ def test_retry_after_tells_each_waiting_client_when_its_turn_would_come() -> Non
                 queue.admit(client)
             assert refused.value.retry_after is not None
             waits.append(refused.value.retry_after)
-        # 1 s per request so far (the starting estimate), RETRY_PER_TURN 10, jitter 0.5 to 1.5: the first refused
-        # client (1 waiting) is told 0.55-1.65 s, the thirtieth (30 waiting) 2-6 s.
-        assert waits[0] <= 1.65 and waits[-1] >= 2.0
+        # 1 s per request so far (the starting estimate), one turn ahead, RETRY_PER_TURN of the waiting per turn,
+        # jitter 0.5 to 1.5: the first refused client (1 waiting) is told at most 1.5 * (1 + 1/R) s, the thirtieth
+        # (30 waiting) at least 0.5 * (1 + 30/R) s, which is later (R = 3: 2 s and 5.5 s).
+        first_most, last_least = 1.5 * (1 + 1 / RETRY_PER_TURN), 0.5 * (1 + 30 / RETRY_PER_TURN)
+        assert first_most < last_least
+        assert waits[0] <= first_most and waits[-1] >= last_least
         with pytest.raises(TooManyRequests) as again:
-            queue.admit(0)  # a client that comes back still counts once
-        assert again.value.retry_after is not None and again.value.retry_after <= 6.0
+            queue.admit(0)  # a client that comes back still counts once: 30 waiting, not 31
+        assert again.value.retry_after is not None and again.value.retry_after <= 1.5 * (1 + 30 / RETRY_PER_TURN)
     finally:
         queue.close()
 
@@ -184,7 +187,10 @@ def test_the_line_opens_only_as_the_running_request_nears_its_end() -> None:
         time.sleep(0.1)
         with pytest.raises(TooManyRequests) as early:
             queue.admit("early")  # about 0.9 s to go: the line is closed
-        assert early.value.retry_after is not None and 0.02 <= early.value.retry_after <= 1.5
+        # Told to come back about when the line opens (at most 1 s - 0.125 s away), plus its share of a turn as the
+        # one client waiting, jitter up to 1.5.
+        most = 1.5 * (1.0 - 0.25 / 2 + 1 / RETRY_PER_TURN)
+        assert early.value.retry_after is not None and 0.02 <= early.value.retry_after <= most
         time.sleep(0.75)
         queue.admit("late")  # about 0.15 s to go: it may wait in line
         with pytest.raises(TooManyRequests):
