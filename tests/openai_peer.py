@@ -6,7 +6,6 @@ remote runtime can be tested on both paths against real numbers over real HTTP.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
@@ -14,14 +13,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from ports import free_port
 from weightwarden.runtimes import GenerationParams
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_app(rt: LlamaCppRuntime, *, logprobs: bool) -> FastAPI:

@@ -12,7 +12,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ports import free_port
 
 INSTALL_HINT = "install the PostgreSQL server to run them: apt-get install -y postgresql"
 
@@ -33,13 +34,6 @@ def find_bindir() -> Path | None:
         return Path(newest).parent
     pg_ctl = shutil.which("pg_ctl")
     return Path(pg_ctl).parent if pg_ctl and shutil.which("initdb") else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PgCluster:
@@ -82,7 +76,7 @@ class PgCluster:
         self._run("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C", "-N")
         atexit.register(self.stop)
         for attempt in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             options = (
                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -91,7 +85,7 @@ class PgCluster:
                 self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
                 return
             except RuntimeError:
-                # Another process may have taken the port between _free_port() and the server's bind.
+                # Another process may have taken the port between free_port() and the server's bind.
                 if attempt == 2:
                     raise
 
