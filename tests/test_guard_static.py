@@ -1,0 +1,73 @@
+"""training/guard/static.py: the static-embedding experiment's weighting, fitting and leave-one-source-out loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from training.guard.sources import LABELS, Item
+from training.guard.static import StaticHeads, label_weights, loso_static
+
+pytest.importorskip("torch")
+
+INJ = LABELS.index("injection")
+
+
+def item(labels: tuple[str, ...], source: str) -> Item:
+    kind = "attack" if labels else "request"
+    return Item("text", labels, source, kind, "pkg", "1", "path", "MIT")
+
+
+def test_label_weights_leave_other_labels_out_and_balance_the_classes() -> None:
+    items = [item(("injection",), "a")] * 2 + [item(("harmful",), "a")] + [item((), "b")] * 8
+    mask = np.ones(len(items), bool)
+    y, w = label_weights(items, mask)
+    assert y[:2, INJ].tolist() == [1.0, 1.0] and y[2, INJ] == 0.0
+    assert w[2, INJ] == 0.0  # a harmful text is neither positive nor negative for injection
+    assert w[2, LABELS.index("harmful")] > 0
+    # the two injection texts weigh as much in total as the eight benign ones
+    assert w[:2, INJ].sum() == pytest.approx(w[3:, INJ].sum(), rel=1e-5)
+    _, w2 = label_weights(items, np.r_[np.zeros(3, bool), np.ones(8, bool)])
+    assert (w2[:3] == 0).all()  # outside the mask nothing counts
+
+
+def toy(rng: np.random.Generator, n: int) -> tuple[list[list[int]], np.ndarray]:
+    """Texts of tokens 10..99; an attack text also carries one of the tokens 0..4 (whose vectors start as noise)."""
+    ids, y = [], np.zeros((n, len(LABELS)), np.float32)
+    for i in range(n):
+        words = list(rng.integers(10, 100, size=12))
+        if i % 2:
+            words[int(rng.integers(0, 12))] = int(rng.integers(0, 5))
+            y[i, INJ] = 1.0
+        ids.append(words)
+    return ids, y
+
+
+def test_fine_tuning_the_table_learns_what_a_frozen_random_table_cannot() -> None:
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(100, 8)).astype(np.float32)
+    ids, y = toy(rng, 400)
+    w = np.zeros_like(y)
+    w[:, INJ] = 1.0
+    test_ids, test_y = toy(rng, 200)
+    aucs = {}
+    for train_table in (False, True):
+        model = StaticHeads(table, len(LABELS), train_table=train_table)
+        model.fit(ids, y, w, epochs=15, lr=0.03)
+        scores = model.predict(test_ids)[:, INJ]
+        pos, neg = scores[test_y[:, INJ] > 0], scores[test_y[:, INJ] == 0]
+        aucs[train_table] = float((pos[:, None] > neg[None, :]).mean())
+    assert aucs[True] > 0.95, aucs
+    assert aucs[True] > aucs[False] + 0.1, aucs
+
+
+def test_loso_scores_each_source_with_a_model_that_never_saw_it() -> None:
+    rng = np.random.default_rng(5)
+    table = rng.normal(size=(100, 8)).astype(np.float32)
+    ids, y = toy(rng, 120)
+    items = [item(("injection",) if y[i, INJ] else (), f"s{i % 3}") for i in range(len(ids))]
+    train = np.array([it.source != "s2" for it in items])
+    seen: list[str] = []
+    oos = loso_static(items, ids, table, train, train_table=True, epochs=2, lr=0.03, progress=seen.append)
+    assert len(seen) == 2 and all("left out s" in m for m in seen)
+    assert np.isfinite(oos[train]).all()
+    assert np.isnan(oos[~train]).all()  # the held-out source is never scored here
