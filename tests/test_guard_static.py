@@ -122,3 +122,21 @@ def test_a_broken_static_tokenizer_is_a_clear_error(tmp_path: Path) -> None:
     np.savez(bad, **arrays)
     with pytest.raises(GuardModelError, match="tokenizer"):
         EncoderModel.load(bad)
+
+
+def test_the_static_layer_reads_a_prefix_of_a_long_text_exactly_as_the_whole() -> None:
+    """token_ids tokenizes a growing prefix; its first max_tokens ids must be those of the whole text, whatever the
+    text: long words (WordPiece's [UNK] past 100 characters), runs of spaces, punctuation, accents, CJK."""
+    from weightwarden.guard.encoder import bundled_encoder
+
+    layer = bundled_encoder().static
+    assert layer is not None
+    rng = np.random.default_rng(7)
+    parts = ["word", "naïve", "東京", "!!!", " " * 300, "x" * 150, "supercalifragilistic", "\n\n", "e\u0301", "12.5%"]
+    n = layer.max_tokens
+    for _ in range(40):
+        text = "".join(str(parts[i]) + " " for i in rng.integers(0, len(parts), size=int(rng.integers(50, 3000))))
+        whole = list(layer.tokenizer.encode(text, add_special_tokens=False).ids[:n]) or [0]
+        assert layer.token_ids(text) == whole
+    text = "The quarterly report covers the northern region. " * 200_000  # 10 MB
+    assert layer.token_ids(text) == list(layer.tokenizer.encode(text[:100_000], add_special_tokens=False).ids[:n])

@@ -91,7 +91,20 @@ class StaticLayer:
         return tok
 
     def token_ids(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False).ids[: self.max_tokens]) or [0]
+        """The first `max_tokens` token ids of `text`, as tokenizing the whole text would give them.
+
+        A prefix is tokenized, growing until its first `max_tokens` tokens all come from words that end before the
+        cut (only the last word of a prefix can be cut short), so a 10 MB text costs what a few KB do.
+        """
+        n = self.max_tokens
+        size = 8 * n
+        while size < len(text):
+            enc = self.tokenizer.encode(text[:size], add_special_tokens=False)
+            words = enc.word_ids
+            if len(enc.ids) > n and words[n - 1] is not None and words[-1] is not None and words[n - 1] < words[-1]:
+                return list(enc.ids[:n])
+            size *= 4
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids[:n]) or [0]
 
     def logits(self, text: str) -> np.ndarray:
         ids = self.token_ids(text)
