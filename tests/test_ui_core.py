@@ -39,7 +39,7 @@ from weightwarden.ledger.records import utcnow
 from weightwarden.runtimes import Artifact, GenerationParams, Message
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.ui import UiContext, UiSettings, create_ui_app
-from weightwarden.watermark import ephemeral_config
+from weightwarden.watermark import WatermarkConfig
 
 try:
     import pgcluster
@@ -286,7 +286,11 @@ def test_the_dashboard_alone_serves_its_static_files_under_the_csp_and_has_no_pl
 def live(tmp_path_factory: pytest.TempPathFactory, llama: LlamaCppRuntime, default_artifact: Artifact) -> Iterator[Any]:
     """The default model with the guard's bundled layers (injection blocked), answers watermarked, text stored, and
     the dashboard."""
-    mark = ephemeral_config()
+    # a fixed key: with a random one (ephemeral_config) the greedy story was now and then not detected in CI, since
+    # how many of its tokens fall green depends on the key
+    mark = WatermarkConfig(
+        b"ui-core-test-watermark-key-0123456789", gamma=0.25, delta=2.0, context_width=1, key_source="test"
+    )
     injection = next(r for r in default_policy().input if r.detector == "injection")
     guard = {
         "layers": ["gate", "encoder"],
