@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
 
 _HANDED_OUT: set[int] = set()
 
@@ -11,7 +12,7 @@ _HANDED_OUT: set[int] = set()
 def _ephemeral_low() -> int:
     """The lowest port the kernel hands out by itself (for bind to port 0 and for a client's connect)."""
     try:
-        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return 32768  # Linux's default where the file cannot be read; macOS starts higher (49152)
 

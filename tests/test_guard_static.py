@@ -140,3 +140,21 @@ def test_the_static_layer_reads_a_prefix_of_a_long_text_exactly_as_the_whole() -
         assert layer.token_ids(text) == whole
     text = "The quarterly report covers the northern region. " * 200_000  # 10 MB
     assert layer.token_ids(text) == list(layer.tokenizer.encode(text[:100_000], add_special_tokens=False).ids[:n])
+
+
+def test_a_static_layer_whose_arrays_do_not_fit_is_refused_at_load(tmp_path: Path) -> None:
+    from weightwarden.guard.base import GuardModelError
+    from weightwarden.guard.classifier import weights_dir
+    from weightwarden.guard.encoder import ENCODER_FILE, EncoderModel
+
+    with np.load(weights_dir() / ENCODER_FILE, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for key, broken in (
+        ("static_table", arrays["static_table"][:1000]),  # fewer rows than the tokenizer has tokens
+        ("static_scale", arrays["static_scale"][:-1]),
+        ("static_weights", arrays["static_weights"][:, :2]),
+    ):
+        bad = tmp_path / f"{key}.npz"
+        np.savez(bad, **{**arrays, key: broken})
+        with pytest.raises(GuardModelError, match="do not fit together"):
+            EncoderModel.load(bad)

@@ -90,6 +90,22 @@ class StaticLayer:
         tok.no_truncation()
         return tok
 
+    def check(self, heads: int) -> None:
+        """Shapes that agree, so a damaged file fails at load with a message, not at the first scan."""
+        rows, dims = self.table.shape if self.table.ndim == 2 else (0, 0)
+        if (
+            rows == 0
+            or self.scale.shape != (rows,)
+            or self.weights.shape != (dims, heads)
+            or self.bias.shape != (heads,)
+            or self.max_tokens < 1
+            or self.tokenizer.get_vocab_size() > rows
+        ):
+            raise ValueError(
+                f"the static layer's arrays do not fit together (table {self.table.shape}, scale {self.scale.shape}, "
+                f"heads {self.weights.shape}, {self.tokenizer.get_vocab_size()} tokens in its tokenizer)"
+            )
+
     def token_ids(self, text: str) -> list[int]:
         """The first `max_tokens` token ids of `text`, as tokenizing the whole text would give them.
 
@@ -255,6 +271,7 @@ class EncoderModel:
                         int(z["static_max_tokens"]),
                         StaticLayer.make_tokenizer(str(z["static_tokenizer"])),
                     )
+                    static.check(len(z["heads"]))
                 return cls(
                     static=static,
                     heads=tuple(str(h) for h in z["heads"]),
