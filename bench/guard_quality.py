@@ -4,9 +4,10 @@ held-out sources scored once - the headline figures. In-source folds are printed
 Run (prints the stored build-time results):
     .venv/bin/python bench/guard_quality.py [--json]
 Rerun the measurement (retrains: every fold and the final heads; rewrites the weights and the results):
-    .venv/bin/python bench/guard_quality.py --rerun --wheels /tmp/gsrc
-which runs `PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc` (see its docstring for the
-`pip download` lines). The results live in bench/results/guard_quality.json with the command and the date.
+    .venv/bin/python bench/guard_quality.py --rerun --wheels /tmp/gsrc --static /tmp/static256
+which runs `PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc --static /tmp/static256` (see its
+docstring for the `pip download` lines and how to distil the static folder). The results live in
+bench/results/guard_quality.json with the command and the date.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rerun", action="store_true", help="retrain and remeasure (needs --wheels)")
     ap.add_argument("--wheels", type=Path, help="folder holding the downloaded wheels")
+    ap.add_argument("--static", type=Path, help="the distilled static folder (training/guard/static.py distill)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.rerun:
@@ -116,6 +118,10 @@ def main() -> int:
             ap.error("--rerun needs --wheels DIR")
         env_path = f"{ROOT / 'src'}:{ROOT}"
         cmd = [sys.executable, "-m", "training.guard.train", "--wheels", str(args.wheels)]
+        if args.static is not None:
+            cmd += ["--static", str(args.static)]
+        else:
+            print("no --static: the rebuilt model has no static layer (the shipped one has)", file=sys.stderr)
         subprocess.run(cmd, check=True, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": env_path})
     r = json.loads(RESULTS.read_text(encoding="utf-8"))
     print(json.dumps(r, indent=1) if args.json else tables(r))

@@ -17,6 +17,8 @@ WHEELS = {
     "aib": "agent-injection-bench==0.1.0",
     "garak_ml": "garak-multilingual==0.1.0",
     "deepeval": "deepeval==4.3.1",
+    "spikee": "spikee==0.9.2",
+    "agentdojo": "agentdojo==0.1.35",
 }
 
 

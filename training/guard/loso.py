@@ -294,8 +294,11 @@ def kind_fpr(
 def source_rows(
     probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float], reached: np.ndarray
 ) -> list[dict[str, Any]]:
-    """One row per source: its attacks' recall per label at the thresholds, or its benign texts' FPR."""
+    """One row per source: its attacks' recall per label at the thresholds and AUC against every benign text of the
+    other sources, or its benign texts' FPR."""
     rows = []
+    source_of = np.array([it.source for it in items])
+    benign_all = mask & np.array([not it.labels for it in items])
     for s in sorted({items[i].source for i in np.flatnonzero(mask)}):
         m = mask & np.array([it.source == s for it in items])
         row: dict[str, Any] = {
@@ -307,6 +310,7 @@ def source_rows(
             pm = m & np.array([label in it.labels for it in items])
             if pm.any():
                 row[f"recall_{label}"] = round(float((probs[pm, h] >= thresholds[label]).mean()), 4)
+                row[f"auc_{label}"] = round(auc(probs[pm, h], probs[benign_all & (source_of != s), h]), 4)
                 row[f"n_{label}"] = int(pm.sum())
         bm = m & np.array([not it.labels for it in items])
         if bm.any():

