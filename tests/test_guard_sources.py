@@ -177,3 +177,24 @@ def test_judge_prompts_are_benign_system_prompts_with_their_slots_named(tmp_path
     judged = [it for it in pyrit_items(pw) if it.source == "pyrit/scorer_prompts"]
     assert [it.text[:36] for it in judged] == ["You are an evaluator of <objective>."]
     assert judged[0].kind == "system_prompt" and not judged[0].labels
+
+
+def test_langchain_prompt_templates_become_benign_prompts_with_named_slots(tmp_path: Path) -> None:
+    from training.guard.sources import langchain_items
+
+    long = "Use the following pieces of context to answer the question at the end. " * 5
+    lw = wheel(
+        tmp_path / "langchain-0.3.27-py3-none-any.whl",
+        {
+            "langchain/chains/qa/prompt.py": (
+                f'"""{long}"""\nTEMPLATE = """{long}\\n{{context}}\\nJSON: {{{{"a": 1}}}}"""\n'
+            ),
+            "langchain/agents/react/prompt.py": f'EXAMPLES = ["Question: what is 2+2?\\nThought: add. {long}"]\n',
+            "langchain/chains/qa/base.py": f'NOT_A_PROMPT = "{long}"\n',
+        },
+    )
+    items = sorted(langchain_items(lw), key=lambda it: it.kind)
+    assert [it.kind for it in items] == ["agent", "system_prompt"]  # the docstring and base.py are not read
+    assert items[1].text.endswith('<context>\nJSON: {"a": 1}') and not items[1].labels
+    assert items[0].text.startswith("Question: what is 2+2?")
+    assert {it.source for it in items} == {"langchain-prompts"}

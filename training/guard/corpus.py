@@ -19,6 +19,7 @@ WHEELS = {
     "deepeval": "deepeval==4.3.1",
     "spikee": "spikee==0.9.2",
     "agentdojo": "agentdojo==0.1.35",
+    "langchain": "langchain==0.3.27",
 }
 
 

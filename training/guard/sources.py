@@ -465,6 +465,37 @@ def agentdojo_items(wheel: Path, limit: int = 300) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# LangChain 0.3 (MIT): the prompt templates of its chains, agents and memory (string constants of its prompt files):
+# instructions to a model ("Use the following pieces of context...", "You are an AI assistant reading...") and
+# the agents' worked examples, all benign
+
+
+def langchain_items(wheel: Path, limit: int = 120) -> list[Item]:
+    import ast
+
+    w = Wheel(wheel)
+    out: list[Item] = []
+    seen: set[str] = set()
+    for rel in w.names("langchain/", ".py"):
+        if "prompt" not in rel.rsplit("/", 2)[-2] + rel.rsplit("/", 1)[-1]:
+            continue
+        try:
+            tree = ast.parse(w.read(rel))
+        except SyntaxError:
+            continue
+        docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+        for node in ast.walk(tree):
+            raw = node.value if isinstance(node, ast.Constant) and id(node) not in docs else None
+            if not isinstance(raw, str) or len(raw) < 250 or raw in seen:
+                continue
+            seen.add(raw)
+            text = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", r"<\1>", raw).replace("{{", "{").replace("}}", "}")
+            kind = "agent" if "/agents/" in rel else "system_prompt"  # the agents' are ReAct traces and tool rules
+            out.append(_item(text, set(), "langchain-prompts", kind, w, rel, "MIT (LangChain)"))
+    return random.Random(SEED).sample(out, min(limit, len(out)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -608,6 +639,7 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
         "deepeval": deepeval_items,
         "spikee": spikee_items,
         "agentdojo": agentdojo_items,
+        "langchain": langchain_items,
     }
     for key, loader in loaders.items():
         if key in wheels:
