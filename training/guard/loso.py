@@ -310,7 +310,9 @@ def source_rows(
             pm = m & np.array([label in it.labels for it in items])
             if pm.any():
                 row[f"recall_{label}"] = round(float((probs[pm, h] >= thresholds[label]).mean()), 4)
-                row[f"auc_{label}"] = round(auc(probs[pm, h], probs[benign_all & (source_of != s), h]), 4)
+                neg = benign_all & (source_of != s)
+                if neg.any():
+                    row[f"auc_{label}"] = round(auc(probs[pm, h], probs[neg, h]), 4)
                 row[f"n_{label}"] = int(pm.sum())
         bm = m & np.array([not it.labels for it in items])
         if bm.any():

@@ -13,6 +13,7 @@ import io
 import json
 import random
 import re
+import textwrap
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -287,44 +288,65 @@ def _jsonl(w: Wheel, rel: str) -> list[dict[str, Any]]:
     return rows
 
 
+SPIKEE_JAILBREAK = {"dan", "policy-puppetry", "policy-puppet", "no-limits"}  # wrapper types that are jailbreaks too
+PLANTED_PER_CARRIER = 10  # spikee ships two carrier documents: planting every other attack in them would make the
+# documents themselves a cue (each appears once as benign)
+
+
 def spikee_items(wheel: Path, limit: int = 400) -> list[Item]:
+    import tomllib
+
     w = Wheel(wheel)
     rng = random.Random(SEED)
-    seeds = [n for n in w.names(SPIKEE, ".jsonl") if "LEGACY" not in n]
-    wrappers: dict[str, str] = {}
+    wrappers: dict[str, tuple[str, bool]] = {}
     payloads: dict[str, tuple[str, bool]] = {}
     carriers: dict[str, str] = {}
     out: list[Item] = []
-    for rel in seeds:
+    for rel in w.names(SPIKEE, ".jsonl"):
+        if "LEGACY" in rel:
+            continue
         name = rel.rsplit("/", 1)[-1]
         for row in _jsonl(w, rel):
-            if name == "jailbreaks.jsonl" and row.get("jailbreak_type") != "no-jailbreak":
+            kind = str(row.get("jailbreak_type", ""))
+            if name == "jailbreaks.jsonl" and kind != "no-jailbreak":
                 text = str(row.get("text", ""))
                 if "<INSTRUCTION>" in text:
-                    wrappers.setdefault(canonical(text), text)
+                    wrappers.setdefault(canonical(text), (text, kind in SPIKEE_JAILBREAK))
             elif name == "instructions.jsonl" and isinstance(row.get("instruction"), str):
                 payloads.setdefault(canonical(row["instruction"]), (row["instruction"], SPIKEE_HARMFUL in rel))
             elif name == "base_user_inputs.jsonl":
                 doc = str(row.get("document", ""))
                 if len(doc.replace("<PLACEHOLDER>", "").strip()) > 40:
                     carriers.setdefault(canonical(doc), doc)
-            elif name == "standalone_user_inputs.jsonl" and row.get("jailbreak_type") == "financial-adv-chat-fp":
+            elif name == "standalone_user_inputs.jsonl" and kind == "financial-adv-chat-fp":
                 out.append(_item(str(row.get("text", "")), set(), "spikee", "request", w, rel, SPIKEE_LIC))
     for rel in w.names(SPIKEE, "system_messages.toml"):
-        for msg in re.findall(r'system_message\s*=\s*"""(.*?)"""', w.read(rel), re.S):
-            out.append(_item(msg.replace("\\n", "\n"), set(), "spikee", "system_prompt", w, rel, SPIKEE_LIC))
-    docs = [d.replace("\\n", "\n") for d in carriers.values()]
+        if "LEGACY" in rel:
+            continue
+        try:
+            spec = tomllib.loads(w.read(rel))
+        except tomllib.TOMLDecodeError:
+            continue
+        for conf in spec.get("configurations", []):
+            msg = conf.get("system_message") if isinstance(conf, dict) else None
+            if isinstance(msg, str) and msg.strip():
+                out.append(_item(msg, set(), "spikee", "system_prompt", w, rel, SPIKEE_LIC))
+    docs = sorted(carriers.values())
     for doc in docs:
         out.append(_item(doc.replace("<PLACEHOLDER>", ""), set(), "spikee", "document", w, SPIKEE, SPIKEE_LIC))
-    pays = list(payloads.values())
+    pays = sorted(payloads.values())
     wraps = sorted(wrappers.values())
+    if not pays or not wraps:  # a layout this reader does not know: no attacks rather than a crash
+        return out
+    planted = 0
     for i in range(min(limit, len(wraps) * 3)):
-        wrap = wraps[i % len(wraps)]
+        wrap, jailbreak = wraps[i % len(wraps)]
         payload, harmful = rng.choice(pays)
         attack = wrap.replace("<INSTRUCTION>", payload.rstrip(". "))
-        labels = {"injection", "harmful"} if harmful else {"injection"}
-        if docs and i % 2:  # planted in a document, as spikee tests do: at its slot, or at the end
-            doc = rng.choice(docs)
+        labels = {"injection"} | ({"harmful"} if harmful else set()) | ({"jailbreak"} if jailbreak else set())
+        if docs and i % 2 and planted < PLANTED_PER_CARRIER * len(docs):  # at the slot, or at the end, as spikee does
+            doc = docs[planted % len(docs)]
+            planted += 1
             text = doc.replace("<PLACEHOLDER>", attack) if "<PLACEHOLDER>" in doc else f"{doc}\n{attack}"
         else:
             text = attack
@@ -406,27 +428,43 @@ def _attack_wrappers(w: Wheel) -> list[str]:
     return sorted(t for t in filled if not re.search(r"\{(?!goal\})[a-z_]+\}", t))
 
 
+class _IncludeLoader(yaml.SafeLoader):
+    """AgentDojo's environment files `!include` others; those are read on their own, so the tag loads as nothing."""
+
+
+_IncludeLoader.add_constructor("!include", lambda loader, node: None)
+
+
 def _slot_texts(w: Wheel, suite: str, slots: set[str]) -> list[tuple[str, str]]:
-    """(slot, the tool-output text holding it) for every slot line of a suite's environment files."""
-    out = []
+    """(slot, the tool output holding it) for every slot in a suite's environment files. A string with enough text
+    of its own around the slot is the tool output; a bare slot (a review in a list, an email's subject) is shown
+    with its record, the nearest mapping holding it (the hotel, the email), as YAML, the way a tool returns it."""
     pattern = re.compile(r"\{(" + "|".join(re.escape(s) for s in sorted(slots)) + r")\}")
+    out: list[tuple[str, str]] = []
+
+    def walk(node: Any, record: dict[str, Any] | None) -> None:
+        if isinstance(node, dict):
+            own = any(isinstance(v, str | int | float) for v in node.values())
+            for v in node.values():
+                walk(v, node if own else record)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, record)
+        elif isinstance(node, str):
+            for m in pattern.finditer(node):
+                text = node
+                if len(pattern.sub("", node).strip()) < 40 and record is not None:
+                    shown = yaml.safe_dump(record, sort_keys=False, allow_unicode=True, width=10**6)
+                    text = shown if len(shown) < 4000 else node
+                out.append((m.group(1), text))
+
     for rel in w.names(f"agentdojo/data/suites/{suite}/", ".yaml"):
         if rel.endswith("injection_vectors.yaml"):
             continue
-        for line in w.read(rel).splitlines():
-            m = pattern.search(line)
-            if not m:
-                continue
-            body = line.strip()
-            body = body[2:] if body.startswith("- ") else body
-            try:
-                value = yaml.safe_load(body)
-            except yaml.YAMLError:
-                continue
-            if isinstance(value, dict) and len(value) == 1:
-                value = next(iter(value.values()))
-            if isinstance(value, str) and m.group(0) in value:
-                out.append((m.group(1), value))
+        try:
+            walk(yaml.load(w.read(rel), Loader=_IncludeLoader), None)  # a SafeLoader subclass
+        except yaml.YAMLError:
+            continue
     return out
 
 
@@ -440,11 +478,14 @@ def agentdojo_items(wheel: Path, limit: int = 300) -> list[Item]:
     for suite in sorted({n[len(base) :].split("/", 1)[0] for n in w.names(base, "injection_tasks.py")}):
         goals = _py_strings(w.read(f"{base}{suite}/injection_tasks.py"), "GOAL")
         for prompt in _py_strings(w.read(f"{base}{suite}/user_tasks.py"), "PROMPT"):
-            out.append(_item(prompt, set(), "agentdojo", "agent", w, f"{base}{suite}/user_tasks.py", AGENTDOJO_LIC))
+            text = textwrap.dedent(prompt).strip()
+            out.append(_item(text, set(), "agentdojo", "agent", w, f"{base}{suite}/user_tasks.py", AGENTDOJO_LIC))
         vec_rel = f"agentdojo/data/suites/{suite}/injection_vectors.yaml"
         if vec_rel not in w.zip.namelist() or not goals:
             continue
         vectors = yaml.safe_load(w.read(vec_rel)) or {}
+        if not wrappers:
+            continue
         defaults = {k: str(v.get("default", "")) for k, v in vectors.items() if isinstance(v, dict)}
         for slot, text in _slot_texts(w, suite, set(defaults)):
             others = {k: v for k, v in defaults.items() if k != slot}
@@ -470,6 +511,17 @@ def agentdojo_items(wheel: Path, limit: int = 300) -> list[Item]:
 # the agents' worked examples, all benign
 
 
+def _unbrace(template: str) -> str:
+    """A str.format template as a model would read it: each {slot} becomes <slot> and {{ }} become { }. Templates
+    formatted twice are escaped twice, so this repeats until nothing changes."""
+    for _ in range(4):
+        done = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", r"<\1>", template).replace("{{", "{").replace("}}", "}")
+        if done == template:
+            break
+        template = done
+    return template
+
+
 def langchain_items(wheel: Path, limit: int = 120) -> list[Item]:
     import ast
 
@@ -477,8 +529,8 @@ def langchain_items(wheel: Path, limit: int = 120) -> list[Item]:
     out: list[Item] = []
     seen: set[str] = set()
     for rel in w.names("langchain/", ".py"):
-        if "prompt" not in rel.rsplit("/", 2)[-2] + rel.rsplit("/", 1)[-1]:
-            continue
+        if "prompt" not in rel.rsplit("/", 2)[-2] + rel.rsplit("/", 1)[-1] or "/constitutional_ai/" in rel:
+            continue  # (the constitutional-AI file holds few-shot critiques and model answers, not prompts)
         try:
             tree = ast.parse(w.read(rel))
         except SyntaxError:
@@ -489,8 +541,8 @@ def langchain_items(wheel: Path, limit: int = 120) -> list[Item]:
             if not isinstance(raw, str) or len(raw) < 250 or raw in seen:
                 continue
             seen.add(raw)
-            text = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", r"<\1>", raw).replace("{{", "{").replace("}}", "}")
-            kind = "agent" if "/agents/" in rel else "system_prompt"  # the agents' are ReAct traces and tool rules
+            text = _unbrace(raw)
+            kind = "agent" if rel.startswith("langchain/agents/") else "system_prompt"  # ReAct examples, tool rules
             out.append(_item(text, set(), "langchain-prompts", kind, w, rel, "MIT (LangChain)"))
     return random.Random(SEED).sample(out, min(limit, len(out)))
 
