@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,11 @@ def main() -> int:
     def say(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
+    # the card, its README and the default policy are updated in place: a fresh --out folder starts from the shipped
+    for name in ("README.md", "model.json", "policy.default.yaml"):
+        if not (args.out / name).exists():
+            args.out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(OUT / name, args.out / name)
     items, dedup_stats = build(args.wheels)
     save(items, Path("/tmp/guard_corpus.jsonl"))
     say(f"corpus {dedup_stats}")
