@@ -370,7 +370,9 @@ def test_the_playground_streams_through_the_gateway_with_the_guards_verdicts_and
 def test_the_playground_without_javascript_posts_and_shows_the_whole_reply_as_text(live: Running) -> None:
     with admin_client(live) as c:
         token = csrf_of(c.get("/ui/playground").text)
-        prompt = "Repeat: <script>alert(1)</script> <img src=x onerror=alert(2)>"
+        # a question about the markup, not "Repeat: <markup>": asking the model to echo an XSS payload is one of
+        # spikee's injection payloads, and the guard (which this fixture lets block injections) now flags it
+        prompt = "What does this HTML do? <script>alert(1)</script> <img src=x onerror=alert(2)>"
         page = c.post("/ui/playground/chat", data={"prompt": prompt, "max_tokens": "16", "csrf": token})
     assert page.status_code == 200
     assert "<script>alert(1)" not in page.text and "<img src=x" not in page.text
