@@ -250,3 +250,10 @@ def test_source_rows_give_each_sources_auc_against_the_other_sources_benign_text
     only_a = np.array([True, True, True, False, False])
     rows = {r["source"]: r for r in source_rows(probs, items, only_a, thresholds, np.ones(5, bool))}
     assert "auc_injection" not in rows["a"]  # no other source's benign text to rank against: no figure, no crash
+
+
+def test_a_damaged_jsonl_line_costs_that_line_not_the_source(tmp_path: Path) -> None:
+    from training.guard.sources import Wheel, _jsonl
+
+    w = Wheel(wheel(tmp_path / "x-1-py3-none-any.whl", {"a.jsonl": '{"id": 1}\n{"id": 2\n\n[1, 2]\n{"id": 3}\n'}))
+    assert _jsonl(w, "a.jsonl") == [{"id": 1}, {"id": 3}]

