@@ -63,9 +63,10 @@ def test_answers_are_marked_and_rows_keep_the_fingerprint(
         for text in (chat.choices[0].message.content or "", streamed, completion.choices[0].text):
             found = detect_text(text, tok, CONFIG, 0.01)
             assert found.verdict == "watermarked", (found.as_dict(), text)
-        # The same model without the mark, same prompt and seed: not detected.
+        # The same model without the mark, same prompt and seed: not detected. Sampled text differs between CPUs,
+        # and at 0.01 one plain text in a hundred is flagged by design: check at 1e-4, as the CLI test does.
         plain = llama.chat([Message("user", PROMPT)], GenerationParams(max_tokens=200, temperature=0.7, seed=5)).text
-        assert detect_text(plain, tok, CONFIG, 0.01).verdict != "watermarked"
+        assert detect_text(plain, tok, CONFIG, 1e-4).verdict != "watermarked"
     finally:
         tok.close()
     rows = marking.rows(3)

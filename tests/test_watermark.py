@@ -33,7 +33,10 @@ from weightwarden.watermark.detect import min_scored
 KEY = b"test-key-for-weightwarden-0123456789"
 CONFIG = WatermarkConfig(KEY)
 PROMPT = "Write a short story about a lighthouse keeper."
-TOKENS = 80
+# Sampled text differs between CPUs, so the assertions below must hold for any text the model may write, not for
+# this machine's. Over 12 random keys (2026-12-05), an 80-token story gave z from 3.6 to 8.3 (one below the z > 4
+# asserted below); 200 tokens gave 6.5 to 11.2.
+TOKENS = 200
 SAMPLED = GenerationParams(max_tokens=TOKENS, temperature=0.7, seed=11)  # greedy text has less room for a watermark
 
 # Written for these tests: ordinary human prose the model did not write.
