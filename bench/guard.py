@@ -134,7 +134,11 @@ def reached(result: Any) -> bool:
 
 
 def _worker_scan(texts: list[str]) -> int:
+    import torch
+
     from weightwarden.guard import Guard
+
+    torch.set_num_threads(1)  # one process per core: torch's own threads would fight the other processes for it
 
     g = Guard()
     return sum(r.blocked for r in g.scan_batch(texts))

@@ -21,6 +21,7 @@ from weightwarden.watermark.greenlist import GreenList
 Verdict = Literal["watermarked", "not detected", "too short"]
 
 DEFAULT_FPR = 1e-3
+USEFUL_SCORED = 25  # distinct scored tokens below which a miss says little (see the "too short" note)
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,19 @@ def detect_text(
             "(name the generating model with --tokenizer)"
         )
     detection = detect_tokens(ids, greenlist, fpr, notes)
+    if detection.verdict == "not detected" and detection.scored < USEFUL_SCORED:
+        # A looping answer can be long and still give the test little to read: say so, or "not detected" reads as
+        # evidence that the text is unmarked.
+        notes.append(
+            f"only {detection.scored} distinct tokens of {detection.tokens} could be scored (repeated phrases count "
+            f"once); with fewer than {USEFUL_SCORED} even a marked text is often missed, so this is weak evidence "
+            "either way"
+        )
+        detection = replace(detection, notes=tuple(notes))
     if detection.verdict == "too short":
         notes.append(
             f"{detection.scored} distinct tokens could be scored; at a false-positive rate of {fpr:g} the test needs "
-            f"at least {detection.min_scored} (about 25 or more for a useful test)"
+            f"at least {detection.min_scored} (about {USEFUL_SCORED} or more for a useful test)"
         )
         detection = replace(detection, notes=tuple(notes))
     return detection
