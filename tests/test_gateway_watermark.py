@@ -15,7 +15,7 @@ from weightwarden.gateway import ModelSpec
 from weightwarden.runtimes import Artifact, GenerationParams, Message
 from weightwarden.runtimes.llamacpp import LlamaCppRuntime
 from weightwarden.runtimes.tokenizer import load_tokenizer
-from weightwarden.watermark import detect_text
+from weightwarden.watermark import WatermarkProcessor, detect_text
 from weightwarden.watermark.base import WatermarkConfig
 
 KEY = b"gateway-watermark-test-key-0123456789"
@@ -58,11 +58,22 @@ def test_answers_are_marked_and_rows_keep_the_fingerprint(
     completion = client.completions.create(
         model="default", prompt="The history of the printing press", max_tokens=200, temperature=0.7, seed=7
     )
+    answers = [chat.choices[0].message.content or "", streamed, completion.choices[0].text]
+
+    # Each answer is what the model writes with the watermark processor on, same seed: the gateway marked all three.
+    # (Whether one sampled answer carries enough evidence depends on the CPU's text: the completion prompt sometimes
+    # stops after a dozen tokens, so detection is tested once, on the three together.)
+    def marked(seed: int) -> GenerationParams:
+        return GenerationParams(max_tokens=200, temperature=0.7, seed=seed, logits_processor=WatermarkProcessor(CONFIG))
+
+    walk = [Message("user", "Describe a walk through a forest in autumn.")]
+    assert answers[0] == llama.chat([Message("user", PROMPT)], marked(5)).text
+    assert answers[1] == llama.chat(walk, marked(6)).text
+    assert answers[2] == llama.complete("The history of the printing press", marked(7)).text
     tok = load_tokenizer(default_artifact)
     try:
-        for text in (chat.choices[0].message.content or "", streamed, completion.choices[0].text):
-            found = detect_text(text, tok, CONFIG, 0.01)
-            assert found.verdict == "watermarked", (found.as_dict(), text)
+        found = detect_text("\n\n".join(answers), tok, CONFIG, 1e-4)
+        assert found.verdict == "watermarked", (found.as_dict(), answers)
         # The same model without the mark, same prompt and seed: not detected. Sampled text differs between CPUs,
         # and at 0.01 one plain text in a hundred is flagged by design: check at 1e-4, as the CLI test does.
         plain = llama.chat([Message("user", PROMPT)], GenerationParams(max_tokens=200, temperature=0.7, seed=5)).text

@@ -76,8 +76,12 @@ def test_short_documents_empty_corpora_and_binaries(llama: LlamaCppRuntime, tmp_
 
 
 @pytest.mark.slow
-def test_cli_regurgitation(tmp_path: Path, recited: str) -> None:
+def test_cli_regurgitation(tmp_path: Path, recited: str, llama: LlamaCppRuntime) -> None:
     from warden_provenance_cli import run_warden
+
+    # The probe is the opening alone, as in the test above: a longer prefix would feed back tokens the model wrote
+    # one at a time, read in one batch, and on another CPU that can flip a near tie (3 of 18 recitals missed).
+    prefix = str(len(llama.tokenize(OPENING)))
 
     home = tmp_path / "home"
     docs = tmp_path / "protected"
@@ -85,7 +89,7 @@ def test_cli_regurgitation(tmp_path: Path, recited: str) -> None:
     (docs / "recited.md").write_text(recited)
     (docs / "minutes.txt").write_text(FRESH)
     (docs / "scan.pdf").write_bytes(b"%PDF-1.4 binary")
-    args = ("regurgitation", "default", "--corpus", "protected", "--prefix-tokens", "20", "--new-tokens", "30")
+    args = ("regurgitation", "default", "--corpus", "protected", "--prefix-tokens", prefix, "--new-tokens", "30")
     res = run_warden(home, tmp_path, *args, "--probes", "1", "--json")
     assert res.code == 1, res  # a document was recited
     data = json.loads(res.out)

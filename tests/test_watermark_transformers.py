@@ -21,7 +21,9 @@ STRONG = WatermarkConfig(b"transformers-test-key-0123456789", delta=4.0)
 
 def test_transformers_generation_carries_the_watermark(hf_gguf, llama: LlamaCppRuntime) -> None:  # type: ignore[no-untyped-def]
     msgs = [Message("user", "Describe a walk through a forest in autumn.")]
-    sampled = GenerationParams(max_tokens=40, temperature=0.7, seed=3)
+    # 80 tokens: over 12 seeds a 40-token answer's green fraction ran from 0.68 to 0.90, too close to the 0.6 below
+    # for a text that changes with the CPU's kernels
+    sampled = GenerationParams(max_tokens=80, temperature=0.7, seed=3)
     marked = hf_gguf.chat(msgs, replace(sampled, logits_processor=WatermarkProcessor(STRONG))).text
     plain = hf_gguf.chat(msgs, sampled).text
     hit = detect_text(marked, llama, STRONG, fpr=1e-3)  # written by transformers, read with llama.cpp's tokenizer
