@@ -34,15 +34,21 @@ def tables(r: dict[str, Any]) -> str:
         "",
         "## Leave-one-source-out (headline): each text scored by heads trained without its source",
         "",
-        "| label | pos | neg | AUC (95% CI) | recall @1% FPR (CI) | recall @2% FPR (CI) | threshold | recall | FPR |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| label | pos | neg | AUC (95% CI) | recall @1% FPR (CI) | recall @2% FPR (CI) | threshold | recall | FPR "
+        "| blocks from | recall blocked | FPR blocked |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for la, m in r["leave_one_source_out"]["labels"].items():
+        blocks = (
+            f"| {m['blocks_from']:.4f} | {m['recall_blocked']:.3f} | {m['fpr_blocked']:.4f} |"
+            if "blocks_from" in m
+            else "| never | | |"
+        )
         out.append(
             f"| {la} | {m['positives']} | {m['negatives']} | {m['auc']:.3f} {ci(m['auc_95ci'])} "
             f"| {m['recall_at_1pct_fpr']:.3f} {ci(m['recall_at_1pct_fpr_95ci'])} "
             f"| {m['recall_at_2pct_fpr']:.3f} {ci(m['recall_at_2pct_fpr_95ci'])} "
-            f"| {m['threshold']:.3f} | {m['recall_at_threshold']:.3f} | {m['fpr_at_threshold']:.4f} |"
+            f"| {m['threshold']:.3f} | {m['recall_at_threshold']:.3f} | {m['fpr_at_threshold']:.4f} " + blocks
         )
     g = r["leave_one_source_out"]["gate"]
     out += [
@@ -94,7 +100,8 @@ def tables(r: dict[str, Any]) -> str:
         out.append(f"- {json.dumps(row)}")
     out += [
         "",
-        f"policy defaults: thresholds {r['thresholds']}, actions {r['actions']}",
+        f"policy defaults: thresholds {r['thresholds']}, actions {r['actions']}, "
+        f"block_above {r.get('block_above', {})}",
         "",
         "## In-source 5-fold (same distribution in train and test; NOT the headline)",
         "",

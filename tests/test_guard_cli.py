@@ -90,8 +90,16 @@ def test_blocked_text_exits_1_with_a_table(tmp_path: Path) -> None:
     assert p.returncode == 1, p.stderr.decode()
     out = p.stdout.decode()
     assert "injection" in out and "BLOCKED" in out
-    flagged = scan_cli(attack)  # the bundled policy flags: exit 0, the verdict still shown
-    assert flagged.returncode == 0 and "flagged" in flagged.stdout.decode() and "injection" in flagged.stdout.decode()
+    # The bundled policy flags injections, and blocks from the rule's block_above: the exit code follows the score
+    shown = json.loads(scan_cli(attack, "--json").stdout)
+    score = next(v["score"] for v in shown["verdicts"] if v["detector"] == "injection")
+    rule = next(r for r in default_policy().input if r.detector == "injection")
+    bundled = scan_cli(attack)
+    out = bundled.stdout.decode()
+    if rule.action_at(score) == "block":
+        assert bundled.returncode == 1 and "BLOCKED" in out and "injection" in out, out
+    else:
+        assert bundled.returncode == 0 and "flagged" in out and "injection" in out, out
 
 
 def test_clean_text_exits_0_and_json_has_the_verdict_shape() -> None:

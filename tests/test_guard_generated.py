@@ -24,7 +24,7 @@ def test_the_default_policy_is_what_training_writes_from_the_measured_thresholds
     shutil.copy(DATA / "policy.default.yaml", out)
     write_policy(out, {la: 0.5 for la in RESULTS["thresholds"]}, {la: "log" for la in RESULTS["actions"]})
     assert out.read_bytes() != (DATA / "policy.default.yaml").read_bytes()  # scrambled, now regenerate
-    write_policy(out, RESULTS["thresholds"], RESULTS["actions"])
+    write_policy(out, RESULTS["thresholds"], RESULTS["actions"], RESULTS["block_above"])
     assert out.read_bytes() == (DATA / "policy.default.yaml").read_bytes()
 
 
@@ -42,3 +42,4 @@ def test_the_weights_are_the_ones_the_figures_were_measured_on() -> None:
     digest = hashlib.sha256((DATA / "encoder.npz").read_bytes()).hexdigest()
     assert digest == RESULTS["encoder_sha256"] == card["encoder_sha256"]
     assert card["thresholds"] == RESULTS["thresholds"] and card["actions"] == RESULTS["actions"]
+    assert card["block_above"] == RESULTS["block_above"]

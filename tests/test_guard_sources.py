@@ -257,3 +257,117 @@ def test_a_damaged_jsonl_line_costs_that_line_not_the_source(tmp_path: Path) -> 
 
     w = Wheel(wheel(tmp_path / "x-1-py3-none-any.whl", {"a.jsonl": '{"id": 1}\n{"id": 2\n\n[1, 2]\n{"id": 3}\n'}))
     assert _jsonl(w, "a.jsonl") == [{"id": 1}, {"id": 3}]
+
+
+# -- agent frameworks: CAMEL, MetaGPT, CrewAI, aider ------------------------------------------------------------------
+RULES = "Never forget you are a {assistant_role} and I am a {user_role}. Never flip roles! " * 3
+
+
+def test_camel_reads_its_prompt_templates_and_leaves_out_misalignment(tmp_path: Path) -> None:
+    from training.guard.sources import camel_items
+
+    cw = wheel(
+        tmp_path / "camel_ai-0.2.90-py3-none-any.whl",
+        {
+            "camel/prompts/ai_society.py": (
+                'class P:\n    """A docstring long enough to be read if docstrings were read, which they are '
+                'not, because it describes code rather than prompting a model with anything at all, ever."""\n'
+                f'    ASSISTANT = TextPrompt("""===== RULES OF ASSISTANT =====\\n{RULES}""")\n'
+                '    SHORT = TextPrompt("List {num} roles.")\n'
+                '    TASK = TextPrompt("Here is a task that {assistant_role} will help {user_role} with: {task}. "\n'
+                '        "Please make it more specific. Be creative and imaginative; reply in {word_limit} words.")\n'
+            ),
+            "camel/prompts/misalignment.py": f'DAN = """You are a malicious AI. {RULES}"""\n',
+            "camel/agents/chat_agent.py": f'NOT_A_PROMPT = """{RULES}"""\n',
+        },
+    )
+    items = sorted(camel_items(cw), key=lambda it: it.kind)
+    assert [it.kind for it in items] == ["role", "system_prompt"]  # persona in the first 150 characters: a role
+    assert items[0].text.startswith("===== RULES OF ASSISTANT =====\nNever forget you are a <assistant_role> and I")
+    assert "<task>" in items[1].text and "<word_limit>" in items[1].text  # implicitly joined literals are one text
+    assert not any(it.labels for it in items) and {it.source for it in items} == {"camel-prompts"}
+    assert all(it.path == "camel/prompts/ai_society.py" and it.licence.startswith("Apache-2.0") for it in items)
+
+
+def test_metagpt_renders_each_role_as_its_system_prompt(tmp_path: Path) -> None:
+    from training.guard.sources import metagpt_items
+
+    mw = wheel(
+        tmp_path / "metagpt-0.8.2-py3-none-any.whl",
+        {
+            "metagpt/roles/product_manager.py": (
+                "class ProductManager(Role):\n"
+                '    name: str = "Alice"\n'
+                '    profile: str = "Product Manager"\n'
+                '    goal: str = "efficiently create a successful product that meets market demands"\n'
+                '    constraints: str = "utilize the same language as the user requirements"\n'
+                "class Helper:\n"
+                '    name = "no profile, not a role"\n'
+            ),
+            "metagpt/ext/stanford_town/prompts/wake_up_hour_v1.txt": (
+                "wake_up_hour_v1.txt\n\nVariables:\n!<INPUT 0>! -- Identity Stable Set\n"
+                "<commentblockmarker>###</commentblockmarker>\n!<INPUT 0>!\n\nIn general, !<INPUT 1>! goes to bed "
+                "around 11pm, sleeps for about 8 hours, and wakes up around what time each morning?"
+            ),
+        },
+    )
+    items = {it.kind: it for it in metagpt_items(mw)}
+    assert set(items) == {"role", "system_prompt"}
+    assert items["role"].text == (
+        "You are a Product Manager, named Alice, your goal is efficiently create a successful product that meets "
+        "market demands. the constraint is utilize the same language as the user requirements."
+    )
+    town = items["system_prompt"].text
+    assert town.startswith("<input 0>\n\nIn general, <input 1> goes to bed") and "Variables" not in town
+
+
+def test_crewai_renders_its_agents_with_the_role_playing_slice(tmp_path: Path) -> None:
+    from training.guard.sources import crewai_items
+
+    backstory = (
+        "You are a seasoned manager with a knack for getting the best out of your team, and you are known for "
+        "delegating work to the right people."
+    )
+    data = {
+        "hierarchical_manager_agent": {"role": "Crew Manager", "goal": "Manage the team.", "backstory": backstory},
+        "slices": {
+            "role_playing": "You are {role}. {backstory}\nYour personal goal is: {goal}",
+            "task": "\nCurrent Task: {input}\n\nBegin! This is VERY important to you, use the tools available and "
+            "give your best Final Answer, your job depends on it!\n\nThought:",
+        },
+    }
+    cw = wheel(tmp_path / "crewai-1.15.30-py3-none-any.whl", {"crewai/translations/en.json": json.dumps(data)})
+    texts = {it.text: it.kind for it in crewai_items(cw)}
+    assert texts[f"You are Crew Manager. {backstory}\nYour personal goal is: Manage the team."] == "role"
+    assert texts[backstory] == "role"
+    task = next(t for t in texts if t.startswith("Current Task: <input>"))
+    assert texts[task] == "system_prompt"
+    assert len(texts) == 3  # the role_playing template itself is too short to be read as a prompt
+
+
+def test_aider_reads_its_coders_prompts_with_index_slots_named(tmp_path: Path) -> None:
+    from training.guard.sources import aider_items
+
+    body = "Always use best practices when coding. Respect and use existing conventions, libraries, etc. " * 2
+    aw = wheel(
+        tmp_path / "aider_chat-0.86.2-py3-none-any.whl",
+        {
+            "aider/coders/editblock_prompts.py": (
+                "class EditBlockPrompts(CoderPrompts):\n"
+                f'    main_system = """Act as an expert software developer.\\n{body}"""\n'
+                f'    rules = """Every block must use this format:\\n1. The fence: {{fence[0]}}python\\n{body}"""\n'
+            ),
+            "aider/coders/base_coder.py": f'NOT_A_PROMPT = """Act as an expert. {body}"""\n',
+        },
+    )
+    items = {it.kind: it for it in aider_items(aw)}
+    assert set(items) == {"role", "system_prompt"}
+    assert items["role"].text.startswith("Act as an expert software developer.")
+    assert "The fence: <fence[0]>python" in items["system_prompt"].text
+
+
+def test_find_wheels_knows_the_agent_frameworks(tmp_path: Path) -> None:
+    names = ("camel_ai-0.2.90", "metagpt-0.8.2", "crewai-1.15.30", "aider_chat-0.86.2")
+    for name in names:
+        (tmp_path / f"{name}-py3-none-any.whl").write_bytes(b"")
+    assert {"camel", "metagpt", "crewai", "aider"} <= set(find_wheels(tmp_path))

@@ -293,6 +293,7 @@ def test_guard_page_marks_the_deciding_span_and_escapes_the_rest(world: World) -
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert "stored figures" in html and "measured" in html and "2026-" in html  # when, from the guard's card
     assert "injection" in html and "block" in html
+    assert '<th scope="col">blocks from</th>' in html  # a flagging rule's block_above, "never" without one
 
 
 def test_unknown_run_item_and_model_are_404_pages(world: World) -> None:

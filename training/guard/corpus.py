@@ -20,6 +20,10 @@ WHEELS = {
     "spikee": "spikee==0.9.2",
     "agentdojo": "agentdojo==0.1.35",
     "langchain": "langchain==0.3.27",
+    "camel": "camel-ai==0.2.90",
+    "metagpt": "metagpt==0.8.2",
+    "crewai": "crewai==1.15.30",
+    "aider": "aider-chat==0.86.2",
 }
 
 

@@ -242,10 +242,24 @@ def interval(stat: Callable[[np.ndarray, np.ndarray], float], pos: np.ndarray, n
     return [round(float(np.percentile(vals, 2.5)), 4), round(float(np.percentile(vals, 97.5)), 4)]
 
 
+def block_scores(
+    thresholds: dict[str, float], actions: dict[str, str], block_above: dict[str, float]
+) -> dict[str, float]:
+    """The score from which each label blocks under the policy: its threshold where its action is block, else its
+    block_above where it has one; a label that never blocks is absent."""
+    out = {la: thresholds[la] for la in thresholds if actions.get(la) == "block"}
+    return {**{la: v for la, v in block_above.items() if la not in out}, **out}
+
+
 def label_metrics(
-    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float]
+    probs: np.ndarray,
+    items: list[Item],
+    mask: np.ndarray,
+    thresholds: dict[str, float],
+    block_at: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Per label: AUC and recall at 1% and 2% FPR with intervals, and recall/FPR at the policy threshold."""
+    """Per label: AUC and recall at 1% and 2% FPR with intervals, recall/FPR at the policy threshold, and where the
+    label blocks (block_at), recall/FPR at the score it blocks from."""
     benign = mask & np.array([not it.labels for it in items])
     out = {}
     for h, label in enumerate(LABELS):
@@ -265,13 +279,19 @@ def label_metrics(
             "recall_at_threshold": round(float((pos >= thr).mean()) if len(pos) else 0.0, 4),
             "fpr_at_threshold": round(float((neg >= thr).mean()) if len(neg) else 0.0, 4),
         }
+        if block_at and label in block_at:
+            b = block_at[label]
+            out[label]["blocks_from"] = round(b, 4)
+            out[label]["recall_blocked"] = round(float((pos >= b).mean()) if len(pos) else 0.0, 4)
+            out[label]["fpr_blocked"] = round(float((neg >= b).mean()) if len(neg) else 0.0, 4)
     return out
 
 
 def kind_fpr(
-    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float], actions: dict[str, str]
+    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float], block_at: dict[str, float]
 ) -> dict[str, dict[str, Any]]:
-    """Per benign kind: the share flagged by any label, the share blocked by the policy, and per label."""
+    """Per benign kind: the share flagged by any label, the share blocked by the policy (block_at: the score from
+    which each label blocks, see block_scores), and per label."""
     out = {}
     for kind in KINDS:
         m = mask & np.array([not it.labels and it.kind == kind for it in items])
@@ -280,7 +300,8 @@ def kind_fpr(
             continue
         hit = {label: probs[m, h] >= thresholds[label] for h, label in enumerate(LABELS)}
         anyhit = np.any(np.stack(list(hit.values())), axis=0)
-        blocked = np.any(np.stack([hit[la] for la in LABELS if actions.get(la) == "block"] or [anyhit & False]), axis=0)
+        blocks = [probs[m, h] >= block_at[la] for h, la in enumerate(LABELS) if la in block_at]
+        blocked = np.any(np.stack(blocks or [anyhit & False]), axis=0)
         out[kind] = {
             "texts": n,
             "flagged": round(float(anyhit.mean()), 4),

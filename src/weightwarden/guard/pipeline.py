@@ -203,13 +203,15 @@ class Guard:
         if triggered and cats and label.split(":", 1)[-1] not in cats:
             triggered = False
             details = {**details, "category_not_in_policy": True}
+        if rule.block_above is not None:
+            details = {**details, "block_above": rule.block_above}
         return Verdict(
             detector=rule.detector,
             label=label if triggered else CLEAN,
             score=score,
             spans=spans if triggered else [],
             latency_ms=ms,
-            action=rule.action if triggered else "allow",
+            action=rule.action_at(score) if triggered else "allow",
             threshold=rule.threshold,
             details=details,
         )
@@ -248,6 +250,11 @@ def explain(result: ScanResult) -> list[dict[str, Any]]:
             span = Span(int(best[0]), int(best[1]), result_text(result, int(best[0]), int(best[1])), "best")
         if layer == "gate":
             why = f"the gate stopped it ({float(gate or 0):.3f} below its threshold): the encoder never ran"
+        elif v.triggered and v.details.get("block_above") is not None and v.score >= v.details["block_above"]:
+            why = (
+                f"{layer} scored {v.score:.3f} >= block_above {v.details['block_above']:.3f} "
+                f"(flags from threshold {v.threshold:.3f}): {v.action}"
+            )
         elif v.triggered:
             why = f"{layer} scored {v.score:.3f} >= threshold {v.threshold:.3f}: {v.action}"
         else:

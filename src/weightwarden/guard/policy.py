@@ -6,6 +6,7 @@ deep: false                 # also run the older MiniLM embedding layer
 max_chars: 20000000         # longer texts are refused with an error, never truncated
 input:
   injection: {action: block, threshold: 0.5}
+  jailbreak: {action: flag, threshold: 0.9, block_above: 0.99}   # flag from 0.9, block from 0.99
   pii: {action: redact, kinds: [email, card]}
 output:
   leakage: {action: block}
@@ -45,6 +46,11 @@ class Rule:
     action: str = "block"
     threshold: float = 0.5
     options: dict[str, Any] = field(default_factory=dict)
+    block_above: float | None = None  # a second, higher threshold at which a flagging (or logging) rule blocks
+
+    def action_at(self, score: float) -> str:
+        """The action for a score at or above `threshold`: `block` from `block_above` on, else the rule's action."""
+        return "block" if self.block_above is not None and score >= self.block_above else self.action
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,15 @@ class Policy:
 
     def as_dict(self) -> dict[str, Any]:
         def side(rules: tuple[Rule, ...]) -> dict[str, Any]:
-            return {r.detector: {"action": r.action, "threshold": r.threshold, **r.options} for r in rules}
+            return {
+                r.detector: {
+                    "action": r.action,
+                    "threshold": r.threshold,
+                    **({"block_above": r.block_above} if r.block_above is not None else {}),
+                    **r.options,
+                }
+                for r in rules
+            }
 
         return {
             "name": self.name,
@@ -98,7 +112,8 @@ def _rules(raw: Any, side: Side, source: str) -> tuple[Rule, ...]:
             raise PolicyError(f"{source}: {side}.{name}.threshold must be a number between 0 and 1") from None
         if not 0.0 <= threshold <= 1.0:
             raise PolicyError(f"{source}: {side}.{name}.threshold is {threshold}; use a number between 0 and 1")
-        extra = set(conf) - {"action", "threshold"}
+        block_above = _block_above(conf, action, threshold, f"{source}: {side}.{name}")
+        extra = set(conf) - {"action", "threshold", "block_above"}
         unknown = extra - OPTIONS.get(name, set())
         if unknown:
             raise PolicyError(f"{source}: unknown setting(s) {', '.join(sorted(unknown))} for {side}.{name}")
@@ -106,8 +121,25 @@ def _rules(raw: Any, side: Side, source: str) -> tuple[Rule, ...]:
         for key, value in options.items():
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise PolicyError(f"{source}: {side}.{name}.{key} must be a list of names")
-        out.append(Rule(name, action, threshold, options))
+        out.append(Rule(name, action, threshold, options, block_above))
     return tuple(out)
+
+
+def _block_above(conf: dict[str, Any], action: str, threshold: float, where: str) -> float | None:
+    """The optional `block_above`: a number from `threshold` to 1, on a rule that does not already block."""
+    if conf.get("block_above") is None:
+        return None
+    if action in ("block", "redact"):
+        raise PolicyError(f"{where}.block_above needs action flag or log: with action {action} it would never apply")
+    try:
+        value = float(conf["block_above"])
+    except (TypeError, ValueError):
+        raise PolicyError(f"{where}.block_above must be a number between the threshold and 1") from None
+    if not threshold <= value <= 1.0:
+        raise PolicyError(
+            f"{where}.block_above is {value}; use a number from the threshold ({threshold}) to 1, or leave it out"
+        )
+    return value
 
 
 def parse_policy(data: Any, source: str = "policy") -> Policy:

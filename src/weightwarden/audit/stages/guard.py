@@ -53,6 +53,9 @@ def guard_quality(guard: Any = None) -> tuple[Status, str, list[dict[str, Any]],
                 "recall": m["recall_at_threshold"],
                 "fpr": m["fpr_at_threshold"],
                 "action": card.get("actions", {}).get(la, ""),
+                "blocks_from": m.get("blocks_from"),
+                "recall_blocked": m.get("recall_blocked"),
+                "fpr_blocked": m.get("fpr_blocked"),
                 "held_out_recall": held.get("recall_at_threshold"),
                 "positives": m["positives"],
                 "negatives": m["negatives"],
@@ -68,7 +71,12 @@ def guard_quality(guard: Any = None) -> tuple[Status, str, list[dict[str, Any]],
         f"{len(card.get('training_sources', []))} sources (held out, scored once: "
         f"{', '.join(card.get('held_out_sources', []))}) on encoder {str(card.get('encoder_sha256', ''))[:12]}"
     )
-    parts = [f"{r['detector']} AUC {r['auc']:.2f} R@2% {r['recall_at_2pct_fpr']:.2f} ({r['action']})" for r in rows]
+    parts = [
+        f"{r['detector']} AUC {r['auc']:.2f} R@2% {r['recall_at_2pct_fpr']:.2f} ({r['action']}"
+        + (f", blocks {r['recall_blocked']:.2f} from {r['blocks_from']:.3f}" if r["blocks_from"] is not None else "")
+        + ")"
+        for r in rows
+    ]
     summary = (
         f"{provenance}: "
         + "; ".join(parts)
@@ -92,6 +100,7 @@ def guard_quality(guard: Any = None) -> tuple[Status, str, list[dict[str, Any]],
         "measured_code": card.get("code_sha256"),
         "thresholds": card.get("thresholds", {}),
         "actions": card.get("actions", {}),
+        "block_above": card.get("block_above", {}),
         "kinds": card.get("loso_kinds", {}),
         "held_out": card.get("held_out", {}),
         "targets_missed": missed,
