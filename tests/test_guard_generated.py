@@ -43,3 +43,14 @@ def test_the_weights_are_the_ones_the_figures_were_measured_on() -> None:
     assert digest == RESULTS["encoder_sha256"] == card["encoder_sha256"]
     assert card["thresholds"] == RESULTS["thresholds"] and card["actions"] == RESULTS["actions"]
     assert card["block_above"] == RESULTS["block_above"]
+
+
+def test_the_default_policy_blocks_at_most_one_percent_of_every_benign_kind_out_of_source() -> None:
+    """Issue 11, item 4, on the recorded figures: what the bundled policy blocks (threshold where a label blocks,
+    block_above where it flags) stays at most 1% of every benign kind, all labels together."""
+    kinds = RESULTS["leave_one_source_out"]["kinds"]
+    assert kinds and all(k["blocked"] <= 0.01 for k in kinds.values()), kinds
+    policy = (DATA / "policy.default.yaml").read_text(encoding="utf-8")
+    for la, value in RESULTS["block_above"].items():
+        assert RESULTS["actions"][la] != "block" and f"block_above: {value:.4f}" in policy
+        assert RESULTS["leave_one_source_out"]["labels"][la]["blocks_from"] == round(value, 4)

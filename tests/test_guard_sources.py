@@ -371,3 +371,37 @@ def test_find_wheels_knows_the_agent_frameworks(tmp_path: Path) -> None:
     for name in names:
         (tmp_path / f"{name}-py3-none-any.whl").write_bytes(b"")
     assert {"camel", "metagpt", "crewai", "aider"} <= set(find_wheels(tmp_path))
+
+
+def test_block_thresholds_keep_every_benign_kind_at_most_one_percent_blocked_by_all_labels_together() -> None:
+    import numpy as np
+    from training.guard.loso import block_scores
+    from training.guard.sources import Item
+    from training.guard.train import BLOCK_FPR, block_thresholds
+
+    rng = np.random.default_rng(5)
+    items, rows = [], []
+    for kind, n in (("role", 200), ("document", 300)):
+        for _ in range(n):
+            items.append(Item("t", (), "s", kind, "p", "1", "x", "MIT"))
+            rows.append(rng.uniform(0.0, 0.99, 3))
+    for _ in range(100):
+        items.append(Item("t", ("injection",), "s", "attack", "p", "1", "x", "MIT"))
+        rows.append([rng.uniform(0.99, 1.0), 0.0, 0.0])  # above every benign score
+    probs = np.array(rows)
+    mask = np.ones(len(items), bool)
+    thresholds = {"injection": 0.5, "jailbreak": 0.5, "harmful": 0.995}  # harmful blocks no benign text here
+    actions = {"injection": "flag", "jailbreak": "flag", "harmful": "block"}
+    above = block_thresholds(probs, items, mask, thresholds, actions)
+    assert set(above) == {"injection", "jailbreak"}  # a label that already blocks needs no second score
+    assert all(thresholds[la] <= v < 1.0 for la, v in above.items())
+    block_at = block_scores(thresholds, actions, above)
+    assert block_at["harmful"] == 0.995 and block_at["injection"] == above["injection"]
+    for kind in ("role", "document"):
+        m = np.array([it.kind == kind for it in items])
+        blocked = np.any([probs[m, h] >= block_at[la] for h, la in enumerate(("injection", "jailbreak", "harmful"))], 0)
+        assert blocked.mean() <= BLOCK_FPR, kind  # all labels together, not each alone
+    attacks = probs[[bool(it.labels) for it in items], 0]
+    assert (attacks >= above["injection"]).all()  # and it still blocks the attacks it is surest of
+    # a label that blocks from its threshold and alone blocks too much of a kind leaves nothing to set
+    assert block_thresholds(probs, items, mask, {**thresholds, "harmful": 0.5}, actions) == {}
