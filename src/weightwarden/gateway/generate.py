@@ -158,7 +158,7 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
     fitted = await fit(gw, mr, backend, task)
     await mr.reserve(backend, fitted.most, fitted.completion_budget)
     task = await in_thread(task.resolved, backend)
-    cleaned = await mr.check_input(task.untrusted())
+    cleaned = await mr.check_input(task.untrusted(), lambda texts: (task.redacted(texts) or task).prompt_text())
     if (changed := task.redacted(cleaned)) is not None:
         task = changed
         fitted = await fit(gw, mr, backend, task)  # redaction changed the prompt: count it again

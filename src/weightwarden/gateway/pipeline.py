@@ -93,13 +93,19 @@ class ModelRequest:
         else:
             self.gw.extend(backend, self.reservation, tokens, completion_tokens)
 
-    async def check_input(self, texts: list[str]) -> list[str]:
-        """The texts to send to the model (redacted where the policy says); ContentBlocked when the guard blocks."""
+    async def check_input(self, texts: list[str], keep: Callable[[list[str]], str | None] | None = None) -> list[str]:
+        """The texts to send to the model (redacted where the policy says); ContentBlocked when the guard blocks.
+
+        keep: the prompt as the audit row stores it, made from the (redacted) texts; a blocked prompt's row keeps it
+        too (when the policy stores text), so the guard page can show what was refused.
+        """
         if not self.gw.guard.enabled or not texts:
             return texts
         decision: Decision = await in_thread(self.gw.guard.check_input, texts)
         self.outcome.verdicts["input"] = decision.verdicts
         if decision.blocked:
+            if keep is not None:
+                self.outcome.prompt_text = keep(decision.texts)
             raise ContentBlocked(f"the prompt was blocked by the guard: {blocked_labels(decision)}")
         return decision.texts
 
