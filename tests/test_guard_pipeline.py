@@ -204,6 +204,7 @@ def test_a_flagging_rule_blocks_from_block_above() -> None:
         ({"input": {"injection": {"action": "block", "block_above": 0.9}}}, "needs action flag or log"),
         ({"input": {"injection": {"action": "flag", "threshold": 0.8, "block_above": 0.5}}}, "from the threshold"),
         ({"input": {"injection": {"action": "flag", "block_above": "high"}}}, "must be a number"),
+        ({"input": {"injection": {"action": "flag", "block_above": True}}}, "must be a number"),
     ],
 )
 def test_policy_errors_say_what_to_fix(data: object, message: str) -> None:

@@ -520,22 +520,14 @@ def _unbrace(template: str) -> str:
 
 
 def langchain_items(wheel: Path, limit: int = 120) -> list[Item]:
-    import ast
-
     w = Wheel(wheel)
     out: list[Item] = []
     seen: set[str] = set()
     for rel in w.names("langchain/", ".py"):
         if "prompt" not in rel.rsplit("/", 2)[-2] + rel.rsplit("/", 1)[-1] or "/constitutional_ai/" in rel:
             continue  # (the constitutional-AI file holds few-shot critiques and model answers, not prompts)
-        try:
-            tree = ast.parse(w.read(rel))
-        except SyntaxError:
-            continue
-        docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
-        for node in ast.walk(tree):
-            raw = node.value if isinstance(node, ast.Constant) and id(node) not in docs else None
-            if not isinstance(raw, str) or len(raw) < 250 or raw in seen:
+        for raw in _constants(w.read(rel), 250):
+            if raw in seen:
                 continue
             seen.add(raw)
             text = _unbrace(raw)

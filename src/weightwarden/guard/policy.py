@@ -132,6 +132,8 @@ def _block_above(conf: dict[str, Any], action: str, threshold: float, where: str
     if action in ("block", "redact"):
         raise PolicyError(f"{where}.block_above needs action flag or log: with action {action} it would never apply")
     try:
+        if isinstance(conf["block_above"], bool):  # YAML's yes/true would read as 1.0
+            raise TypeError
         value = float(conf["block_above"])
     except (TypeError, ValueError):
         raise PolicyError(f"{where}.block_above must be a number between the threshold and 1") from None
