@@ -134,16 +134,22 @@ def main() -> int:
         static_extra[train] = st_oos[train]
     gate_text = np.maximum.reduceat(oos.gate_p, first)
     gate_thr = float(np.quantile(gate_text[train & is_attack], 1 - loso.GATE_RECALL))
-    top_k, top_k_table = choose_top_k(ch, oos, items, train, gate_thr)
+    floor = loso.CHUNK_FLOOR_SHARE * gate_thr
+    top_k, top_k_table = choose_top_k(ch, oos, items, train, gate_thr, floor)
     gate_table = gate_tradeoff(ch, oos, items, train, top_k)
-    _, text_logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k)
+    floor_table = floor_tradeoff(ch, oos, items, train, gate_thr, top_k)
+    _, text_logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k, floor=floor)
     text_logits = text_logits + static_extra
+    # with the gate off the encoder reads a text's chunks whatever their gate probability
+    _, every_logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k)
+    every_logits = every_logits + static_extra
     calib_a, calib_b = np.zeros(len(LABELS)), np.zeros(len(LABELS))
     for h, label in enumerate(LABELS):
         pos = np.array([label in it.labels for it in items])
         m = train & (pos | is_benign)
         calib_a[h], calib_b[h] = loso.platt(text_logits[m, h], pos[m].astype(int))
     probs = sigmoid(text_logits * calib_a + calib_b)
+    probs_every = sigmoid(every_logits * calib_a + calib_b)
     reached = gate_text >= gate_thr
     cascade = np.where(reached[:, None], probs, loso.GATED_SCALE * gate_text[:, None])
     thresholds = {la: loso.threshold_at(cascade[train & is_benign, h], loso.TARGET_FPR) for h, la in enumerate(LABELS)}
@@ -157,9 +163,10 @@ def main() -> int:
     block_at = loso.block_scores(thresholds, actions, block_above)
     say(f"thresholds {thresholds} block_above {block_above} gate {gate_thr:.4f} top_k {top_k} actions {actions}")
 
+    embedded = embedded_chunks(ch, oos.gate_p, top_k, floor)
     loso_tables = {
         "labels": loso.label_metrics(cascade, items, train, thresholds, block_at),
-        "labels_encoder_only": loso.label_metrics(probs, items, train, thresholds, block_at),
+        "labels_encoder_only": loso.label_metrics(probs_every, items, train, thresholds, block_at),
         "kinds": loso.kind_fpr(cascade, items, train, thresholds, block_at),
         "sources": loso.source_rows(cascade, items, train, thresholds, reached),
         "gate": {
@@ -171,6 +178,12 @@ def main() -> int:
                 for k in KINDS
             },
             "encoder_top_k_chunks": top_k,
+            "chunk_floor": round(floor, 6),
+            "chunks_embedded_per_reaching_text": {
+                "benign": round(float(embedded[train & is_benign & reached].mean()), 3),
+                "attack": round(float(embedded[train & is_attack & reached].mean()), 3),
+            },
+            "chunk_floor_tradeoff": floor_table,
             "top_k_tradeoff": top_k_table,
             "gate_recall_tradeoff": gate_table,
         },
@@ -195,7 +208,7 @@ def main() -> int:
     weights, bias = loso.fit_heads_mil(x, ch, items, train)
     lc = ch.x @ weights + bias
     gw, gb = loso.fit_gate(feats, ch, items, train, lc)
-    fgate, flog = loso.cascade(ch, loso.gate_chunk_probs(feats, gw, gb), lc, top_k)
+    fgate, flog = loso.cascade(ch, loso.gate_chunk_probs(feats, gw, gb), lc, top_k, floor=floor)
     static_arrays: dict[str, np.ndarray] = {}
     if st_table is not None:
         st_final = static.fit_static(items, st_ids, st_table, train, quantized=True)
@@ -224,6 +237,7 @@ def main() -> int:
         calib_b=calib_b,
         chunk=np.array(CHUNK),
         top_k=np.array(top_k),
+        chunk_floor=np.array(floor),
         gated_scale=np.array(loso.GATED_SCALE),
         gate_fusion=np.array(loso.GATE_FUSION),
         gate_weights=gw.astype(np.float16),
@@ -269,6 +283,7 @@ def main() -> int:
         "heads": list(LABELS),
         "chunk_chars": CHUNK,
         "encoder_top_k_chunks": top_k,
+        "chunk_floor": floor,
         "gate_fusion": loso.GATE_FUSION,
         "static_layer": (
             {
@@ -299,9 +314,9 @@ def main() -> int:
     return 0
 
 
-def gated_ranks(ch: loso.Chunked, oos: loso.OutOfSource, gate_thr: float, top_k: int) -> np.ndarray:
+def gated_ranks(ch: loso.Chunked, oos: loso.OutOfSource, gate_thr: float, top_k: int, floor: float = 0.0) -> np.ndarray:
     """Cascade logits for ranking: a text the gate stops sits below every text that reaches the heads."""
-    gate, logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k)
+    gate, logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k, floor=floor)
     return np.where((gate >= gate_thr)[:, None], logits, gate[:, None] - 1e3)
 
 
@@ -318,15 +333,15 @@ def rank_metrics(scores: np.ndarray, items: list[Item], mask: np.ndarray) -> dic
 
 
 def choose_top_k(
-    ch: loso.Chunked, oos: loso.OutOfSource, items: list[Item], mask: np.ndarray, gate_thr: float
+    ch: loso.Chunked, oos: loso.OutOfSource, items: list[Item], mask: np.ndarray, gate_thr: float, floor: float
 ) -> tuple[int, dict[str, Any]]:
     """The fewest chunks the encoder may embed per text (the slow layer's bound) that keep every label's
-    out-of-source recall at 2% FPR within 0.02 of embedding every chunk."""
-    every = rank_metrics(gated_ranks(ch, oos, gate_thr, 10**9), items, mask)
+    out-of-source recall at 2% FPR within 0.02 of embedding every chunk that reaches the floor."""
+    every = rank_metrics(gated_ranks(ch, oos, gate_thr, 10**9, floor), items, mask)
     table: dict[str, Any] = {"all": every}
     chosen = 0
     for k in loso.TOP_K_CHOICES:
-        table[str(k)] = m = rank_metrics(gated_ranks(ch, oos, gate_thr, k), items, mask)
+        table[str(k)] = m = rank_metrics(gated_ranks(ch, oos, gate_thr, k, floor), items, mask)
         ok = all(m[la]["recall_at_2pct_fpr"] >= every[la]["recall_at_2pct_fpr"] - 0.02 for la in LABELS)
         if ok and not chosen:
             chosen = k
@@ -344,7 +359,32 @@ def gate_tradeoff(
         thr = float(np.quantile(gate[mask & attack], 1 - recall)) if recall < 1 else -1.0
         out[str(recall)] = {
             "benign_stopped": round(float((gate < thr)[mask & ~attack].mean()), 4),
-            **rank_metrics(gated_ranks(ch, oos, thr, top_k), items, mask),
+            **rank_metrics(gated_ranks(ch, oos, thr, top_k, loso.CHUNK_FLOOR_SHARE * max(thr, 0.0)), items, mask),
+        }
+    return out
+
+
+def embedded_chunks(ch: loso.Chunked, gate_p: np.ndarray, top_k: int, floor: float) -> np.ndarray:
+    """How many chunks of each text the encoder embeds once the text is past the gate (as loso.cascade picks)."""
+    ends = np.append(ch.first[1:], len(gate_p))
+    return np.array(
+        [max(1, min(top_k, int((gate_p[a:e] >= floor).sum()))) for a, e in zip(ch.first, ends, strict=True)]
+    )
+
+
+def floor_tradeoff(
+    ch: loso.Chunked, oos: loso.OutOfSource, items: list[Item], mask: np.ndarray, gate_thr: float, top_k: int
+) -> dict[str, Any]:
+    """At other chunk floors (shares of the gate's threshold): chunks embedded per benign text that reaches the
+    encoder, and what the cascade keeps."""
+    gate = np.maximum.reduceat(oos.gate_p, ch.first)
+    benign = mask & np.array([not it.labels for it in items]) & (gate >= gate_thr)
+    out: dict[str, Any] = {}
+    for share in (0.0, 0.5, 1.0):
+        n = embedded_chunks(ch, oos.gate_p, top_k, share * gate_thr)
+        out[str(share)] = {
+            "benign_chunks_embedded": round(float(n[benign].mean()), 3),
+            **rank_metrics(gated_ranks(ch, oos, gate_thr, top_k, share * gate_thr), items, mask),
         }
     return out
 

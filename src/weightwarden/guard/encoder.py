@@ -3,8 +3,10 @@
 A cascade with a bounded slow layer: a text is cut into sentence-sized chunks and the gate (logistic regression on
 hashed character n-grams, a few milliseconds) scores every chunk. A text whose best chunk is below the gate's
 threshold never reaches the encoder and scores gate probability * `gated_scale` (below every policy threshold).
-Otherwise only the gate's `top_k` chunks are embedded, and each label's head takes its highest chunk, so the
-encoder's cost is bounded whatever the length. Each head's logit then gains `gate_fusion` times the gate's own logit
+Otherwise the encoder embeds only the chunks the gate passes (probability at least `chunk_floor`, the gate's own
+threshold in the shipped weights), at most `top_k` of them, highest first, and each label's head takes its highest
+chunk: the encoder's cost is bounded whatever the length, and a long document with one suspicious sentence pays for
+that sentence, not for all of its chunks. Each head's logit then gains `gate_fusion` times the gate's own logit
 (its best chunk): the two layers read different features, and the weight is chosen leave-one-source-out. Where the
 weights carry a static layer (token vectors distilled from MiniLM and fine-tuned, a linear head per label, about a
 millisecond a text), its logit for the whole text is added too: out of source the sum ranks attacks above benign
@@ -234,6 +236,7 @@ class EncoderModel:
     gate: Gate | None
     gate_fusion: float  # each head's logit gains this times the gate's logit (0 without a gate)
     sha256: str
+    chunk_floor: float = 0.0  # past the gate, the encoder embeds only chunks whose gate probability reaches this
     static: StaticLayer | None = None  # its logit for the whole text is added to each head's
     encoder: Encoder | None = field(default=None, repr=False)
     _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
@@ -284,6 +287,7 @@ class EncoderModel:
                     gated_scale=float(z["gated_scale"]),
                     gate=gate,
                     gate_fusion=float(z["gate_fusion"]) if gate is not None and "gate_fusion" in z else 0.0,
+                    chunk_floor=float(z["chunk_floor"]) if gate is not None and "chunk_floor" in z else 0.0,
                     sha256=hashlib.sha256(blob).hexdigest(),
                     encoder=encoder,
                 )
@@ -335,8 +339,10 @@ class EncoderModel:
             if gate < self.gate.threshold:
                 s, e = pieces[int(g.argmax())]
                 return gate, {h: EncoderScore(gate * self.gated_scale, s, e, "gate") for h in self.heads}
-            # the slow layer reads only the gate's top chunks (stable on ties, as training emulates it)
-            pieces = [pieces[i] for i in np.argsort(-g, kind="stable")[: self.top_k]]
+            # the slow layer reads only the gate's top chunks that reach the floor (stable on ties, the best one
+            # always: it passed the gate), exactly as training/guard/loso.py's cascade emulates it
+            order = np.argsort(-g, kind="stable")[: self.top_k]
+            pieces = [pieces[i] for n, i in enumerate(order) if n == 0 or g[i] >= self.chunk_floor]
         else:
             pieces = pieces[: max(self.top_k, 1) * 64]  # no gate to rank them: a bound all the same
         x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
