@@ -19,6 +19,11 @@ from weightwarden.guard.encoder import log_odds, make_vectorizer
 from weightwarden.guard.quality import auc, recall_at_fpr
 
 GATE_SHAPE = (1 << 18, 2, 5)  # hashed character 2..5-grams
+# and hashed word 1..2-grams beside them. Leave-one-source-out, at the same 90% of attacks passed, the gate then
+# stops 52.4% of benign texts instead of 50.1%, and 45% of bench/guard.py's 512-token READMEs instead of 28%; the
+# cascade's injection AUC went from 0.825 to 0.839 (jailbreak 0.953 either way, harmful 0.927 to 0.922). In a trial
+# on the same folds, word 1..3-grams did no better and word n-grams alone worse.
+GATE_WORD_SHAPE = (1 << 18, 1, 2)
 CHUNK = 300  # characters: the sentence-sized chunks the gate and the heads read
 HEAD_C = 0.3  # chosen among 0.3, 1 and 10 by the leave-one-source-out AUC (bench/results/guard_quality.json)
 GATE_C = 4.0
@@ -133,7 +138,7 @@ class GateFeatures:
 
 
 def gate_features(flat_chunks: list[str]) -> GateFeatures:
-    return GateFeatures(make_vectorizer(*GATE_SHAPE).transform(flat_chunks))
+    return GateFeatures(make_vectorizer(*GATE_SHAPE, GATE_WORD_SHAPE).transform(flat_chunks))
 
 
 def fit_gate(

@@ -244,6 +244,7 @@ def main() -> int:
         gate_bias=np.array(gb),
         gate_threshold=np.array(gate_thr),
         gate_shape=np.array(loso.GATE_SHAPE),
+        gate_word_shape=np.array(loso.GATE_WORD_SHAPE),
         thresholds=np.array([thresholds[la] for la in LABELS]),
         **static_arrays,
     )

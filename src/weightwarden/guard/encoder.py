@@ -1,7 +1,7 @@
 """The default learned layer: per-label heads on all-MiniLM-L6-v2 embeddings, behind a cheap hashed-n-gram gate.
 
 A cascade with a bounded slow layer: a text is cut into sentence-sized chunks and the gate (logistic regression on
-hashed character n-grams, a few milliseconds) scores every chunk. A text whose best chunk is below the gate's
+hashed character and word n-grams, a few milliseconds) scores every chunk. A text whose best chunk is below the gate's
 threshold never reaches the encoder and scores gate probability * `gated_scale` (below every policy threshold).
 Otherwise the encoder embeds only the chunks the gate passes (probability at least `chunk_floor`, the gate's own
 threshold in the shipped weights), at most `top_k` of them, highest first, and each label's head takes its highest
@@ -52,7 +52,8 @@ class EncoderScore:
 
 @dataclass(frozen=True)
 class Gate:
-    """Logistic regression on hashed character n-grams: the probability that a text is any kind of attack."""
+    """Logistic regression on hashed character n-grams (and, in newer weights, hashed word n-grams beside them):
+    the probability that a text is any kind of attack."""
 
     weights: np.ndarray
     bias: float
@@ -61,6 +62,7 @@ class Gate:
     ngram_min: int
     ngram_max: int
     vectorizer: Any = field(repr=False, compare=False)
+    word_shape: tuple[int, int, int] | None = None  # (features, min n, max n) of the word n-grams, if any
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """The gate's probability for each text (each window of a longer one)."""
@@ -145,19 +147,39 @@ def log_odds(p: float | np.ndarray) -> np.ndarray:
     return np.asarray(np.log(q) - np.log1p(-q))
 
 
-def make_vectorizer(n_features: int, ngram_min: int, ngram_max: int) -> Any:
-    """The gate's featuriser; training builds it with this same function, so train and run time agree."""
+def make_vectorizer(
+    n_features: int, ngram_min: int, ngram_max: int, word_shape: tuple[int, int, int] | None = None
+) -> Any:
+    """The gate's featuriser: hashed character n-grams within words, then (if `word_shape` is given) hashed word
+    n-grams in their own columns, each part unit length. Training builds it with this same function, so train and
+    run time agree."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    return HashingVectorizer(
-        analyzer="char_wb",
-        ngram_range=(ngram_min, ngram_max),
-        n_features=n_features,
-        alternate_sign=False,
-        norm="l2",
-        lowercase=True,
-        dtype=np.float32,
-    )
+    def hashing(analyzer: str, n: int, lo: int, hi: int) -> Any:
+        return HashingVectorizer(
+            analyzer=analyzer,
+            ngram_range=(lo, hi),
+            n_features=n,
+            alternate_sign=False,
+            norm="l2",
+            lowercase=True,
+            dtype=np.float32,
+        )
+
+    chars = hashing("char_wb", n_features, ngram_min, ngram_max)
+    return chars if word_shape is None else _Stacked((chars, hashing("word", *word_shape)))
+
+
+@dataclass(frozen=True)
+class _Stacked:
+    """Several stateless featurisers side by side (columns in order), as one."""
+
+    parts: tuple[Any, ...]
+
+    def transform(self, texts: list[str]) -> Any:
+        from scipy import sparse
+
+        return sparse.hstack([p.transform(texts) for p in self.parts], format="csr")
 
 
 _PIECE = re.compile(r"[^\n.!?]*(?:[.!?]+[\"')\]]*\s*|\n+|$)")
@@ -255,6 +277,10 @@ class EncoderModel:
                 gate = None
                 if "gate_weights" in z:
                     n, lo, hi = (int(v) for v in z["gate_shape"])
+                    word: tuple[int, int, int] | None = None
+                    if "gate_word_shape" in z:
+                        wn, wlo, whi = (int(v) for v in z["gate_word_shape"])
+                        word = (wn, wlo, whi)
                     gate = Gate(
                         z["gate_weights"].astype(np.float32),
                         float(z["gate_bias"]),
@@ -262,8 +288,11 @@ class EncoderModel:
                         n,
                         lo,
                         hi,
-                        make_vectorizer(n, lo, hi),
+                        make_vectorizer(n, lo, hi, word),
+                        word,
                     )
+                    if gate.weights.shape != (n + (word[0] if word else 0),):
+                        raise ValueError(f"the gate has {gate.weights.shape} weights for {n} + {word} features")
                 static = None
                 if "static_table" in z:
                     static = StaticLayer(
