@@ -202,7 +202,8 @@ def main() -> int:
             "share_reaching_encoder": round(slow, 3),
             "encoder_always_p50_ms": round(pct(ea, 50), 3),
             "encoder_always_p99_ms": round(pct(ea, 99), 3),
-            "note": "MiniLM reads at most 256 tokens per call; the guard embeds only the chunks the gate passes, at most top_k",
+            "note": "MiniLM reads at most 256 tokens per call; "
+            "the guard embeds only the chunks the gate passes, at most top_k",
         }
         row["speedup_vs_minilm"] = round(row["minilm_forward_p50_ms"] / row["p50_ms"], 1)
         if args.deep:
