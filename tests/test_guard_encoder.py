@@ -244,3 +244,22 @@ def test_a_gate_whose_weights_do_not_fit_its_features_is_refused_at_load(tmp_pat
     np.savez(broken, **arrays)
     with pytest.raises(GuardModelError, match="gate has"):
         EncoderModel.load(broken)
+
+
+def test_the_scoring_code_hash_ignores_docstrings_and_comments_but_not_code(tmp_path: Path) -> None:
+    import shutil
+
+    from weightwarden.guard.quality import SCORING_MODULES, scoring_code_sha256
+
+    src = ROOT / "src" / "weightwarden" / "guard"
+    for name in SCORING_MODULES:
+        shutil.copyfile(src / name, tmp_path / name)
+    assert scoring_code_sha256(tmp_path) == scoring_code_sha256()
+    enc = tmp_path / "encoder.py"
+    text = enc.read_text(encoding="utf-8")
+    enc.write_text(
+        text.replace('"""The default learned layer', '"""Reworded: the default learned layer', 1) + "\n# a note\n"
+    )
+    assert scoring_code_sha256(tmp_path) == scoring_code_sha256()
+    enc.write_text(text.replace("CACHE_SIZE = 2048", "CACHE_SIZE = 4096", 1), encoding="utf-8")
+    assert scoring_code_sha256(tmp_path) != scoring_code_sha256()
