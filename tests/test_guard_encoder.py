@@ -257,9 +257,10 @@ def test_the_scoring_code_hash_ignores_docstrings_and_comments_but_not_code(tmp_
     assert scoring_code_sha256(tmp_path) == scoring_code_sha256()
     enc = tmp_path / "encoder.py"
     text = enc.read_text(encoding="utf-8")
-    enc.write_text(
-        text.replace('"""The default learned layer', '"""Reworded: the default learned layer', 1) + "\n# a note\n"
-    )
+    reworded = text.replace('"""The default learned layer', '"""Reworded: the default learned layer', 1)
+    changed = text.replace("CACHE_SIZE = 2048", "CACHE_SIZE = 4096", 1)
+    assert reworded != text and changed != text  # both edits really happen, or the test would prove nothing
+    enc.write_text(reworded + "\n# a note\n", encoding="utf-8")
     assert scoring_code_sha256(tmp_path) == scoring_code_sha256()
-    enc.write_text(text.replace("CACHE_SIZE = 2048", "CACHE_SIZE = 4096", 1), encoding="utf-8")
+    enc.write_text(changed, encoding="utf-8")
     assert scoring_code_sha256(tmp_path) != scoring_code_sha256()

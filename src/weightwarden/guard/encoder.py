@@ -172,7 +172,11 @@ def make_vectorizer(
 
 @dataclass(frozen=True)
 class _Stacked:
-    """Several stateless featurisers side by side (columns in order), as one."""
+    """Several stateless featurisers side by side (columns in order), as one.
+
+    scikit-learn's FeatureUnion gives the same matrix (checked 2026-12-05, identical entries), but its joblib
+    dispatch cost about 0.26 ms more per call on the 2-core VM (1.62 against 1.36 ms for 8 texts), a fifth of the
+    whole pipeline's p50 at 64 tokens; the gate runs on every scan."""
 
     parts: tuple[Any, ...]
 
