@@ -264,3 +264,16 @@ def test_the_scoring_code_hash_ignores_docstrings_and_comments_but_not_code(tmp_
     assert scoring_code_sha256(tmp_path) == scoring_code_sha256()
     enc.write_text(changed, encoding="utf-8")
     assert scoring_code_sha256(tmp_path) != scoring_code_sha256()
+
+
+@pytest.mark.parametrize("key", ["chunk_floor", "gate_fusion", "top_k"])
+def test_an_array_where_a_number_belongs_is_refused_at_load(tmp_path: Path, key: str) -> None:
+    from weightwarden.guard.base import GuardModelError
+
+    with np.load(DATA / ENCODER_FILE, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays[key] = np.array([1.0, 2.0])
+    broken = tmp_path / ENCODER_FILE
+    np.savez(broken, **arrays)
+    with pytest.raises(GuardModelError, match="cannot load the encoder guard weights"):
+        EncoderModel.load(broken)

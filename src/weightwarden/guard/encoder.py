@@ -324,7 +324,7 @@ class EncoderModel:
                     sha256=hashlib.sha256(blob).hexdigest(),
                     encoder=encoder,
                 )
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, TypeError) as exc:  # TypeError: an array where a number belongs
             raise GuardModelError(
                 f"cannot load the encoder guard weights {path}: {exc}; reinstall weightwarden"
             ) from None
