@@ -6,8 +6,9 @@ Tokens are counted with the all-MiniLM-L6-v2 tokenizer. The speed set is mixed t
 ten are ordinary documents (the long descriptions of the installed packages' METADATA: READMEs in Markdown and
 reStructuredText, which the guard never trained on), and one in ten is such a document with an injection planted in
 its middle (one of several wordings), so both the quiet path and the detection path are timed.
-The baseline, measured in the same run, is one all-MiniLM-L6-v2 forward pass over the same prompt: what a
-classifier-on-embeddings guard pays at the least. The default policy is a cascade (gate, then MiniLM heads): the
+The baseline, measured in the same run, is one all-MiniLM-L6-v2 forward pass (float32, sentence-transformers) over
+the same prompt: what a classifier-on-embeddings guard pays at the least. The int8 forward pass the shipped heads
+read (Encoder(int8=True)) is timed beside it. The default policy is a cascade (gate, then MiniLM heads): the
 share of texts that reach the encoder is reported beside the times, and `encoder_always` times the encoder heads
 with the gate off. --deep also times the older policy with the embedding layer on. --write stores the results in
 bench/results/guard_speed.json with the command and the date.
@@ -157,6 +158,7 @@ def main() -> int:
     from tokenizers import Tokenizer
 
     from weightwarden.guard import Guard, default_policy
+    from weightwarden.guard.encoder import Encoder, bundled_encoder
     from weightwarden.runtimes import load_embedder
     from weightwarden.runtimes.artifact import embedder_path
 
@@ -167,12 +169,15 @@ def main() -> int:
     tok.no_truncation()
     guard = Guard()
     embedder = load_embedder()
+    int8 = bundled_encoder().encoder_int8
+    quantized = Encoder.load(int8=True)  # the guard's own MiniLM when its weights say int8: timed beside float32
     results: dict[str, Any] = {
         "machine": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_before": os.getloadavg(),
         "sizes": {},
+        "guard_encoder": "all-MiniLM-L6-v2, int8 Linear layers" if int8 else "all-MiniLM-L6-v2, float32",
         "speed_set": "mixed traffic: 9 in 10 benign documents (installed packages' README descriptions, unseen in "
         "training), 1 in 10 the same with an injection planted mid-way; 40 texts per size, timed cold (no cache)",
     }
@@ -191,6 +196,7 @@ def main() -> int:
                 best_e, results["torch_threads"] = e, n
         torch.set_num_threads(results["torch_threads"])
         e = best_e
+        q, _ = time_calls(lambda t: quantized.embed_windows([t]), texts, max(reps // 8, 8))
         row = {
             "chars": round(statistics.mean(len(t) for t in texts)),
             "p50_ms": round(pct(g, 50), 3),
@@ -199,6 +205,7 @@ def main() -> int:
             "cpu_p50_ms": round(pct(gc, 50), 3),
             "cpu_p99_ms": round(pct(gc, 99), 3),
             "minilm_forward_p50_ms": round(pct(e, 50), 3),
+            "minilm_int8_forward_p50_ms": round(pct(q, 50), 3),
             "share_reaching_encoder": round(slow, 3),
             "encoder_always_p50_ms": round(pct(ea, 50), 3),
             "encoder_always_p99_ms": round(pct(ea, 99), 3),
@@ -216,7 +223,10 @@ def main() -> int:
             f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  (CPU p50 {row['cpu_p50_ms']:.2f} ms)"
             f"  {100 * slow:.0f}% reach the encoder; encoder always p50 {row['encoder_always_p50_ms']:.1f} ms"
         )
-        base = f"MiniLM forward p50 {row['minilm_forward_p50_ms']:7.2f} ms ({row['speedup_vs_minilm']}x)"
+        base = (
+            f"MiniLM forward p50 {row['minilm_forward_p50_ms']:7.2f} ms ({row['speedup_vs_minilm']}x), "
+            f"int8 {row['minilm_int8_forward_p50_ms']:.2f} ms"
+        )
         deep_txt = f"  | deep p50 {row['deep_p50_ms']:.1f} ms" if args.deep else ""
         print(f"{size:5d} tokens ({row['chars']:6d} chars): {timing} | {base}{deep_txt}", file=sys.stderr)
 

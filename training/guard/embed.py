@@ -20,12 +20,16 @@ def wait_quiet() -> None:
         time.sleep(20)
 
 
-def key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
+def key(text: str, int8: bool = False) -> str:
+    """The cache key: the text's hash, marked for the int8 encoder (its vectors differ from float32's)."""
+    return ("q8:" if int8 else "") + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
 
 
-def embed_all(texts: list[str], cache: Path, progress: Callable[[str], None] = print) -> np.ndarray:
-    """One unit vector per text (the text's first window, as the run-time encoder sees it), cached by text hash."""
+def embed_all(
+    texts: list[str], cache: Path, progress: Callable[[str], None] = print, *, int8: bool = False
+) -> np.ndarray:
+    """One unit vector per text (the text's first window, as the run-time encoder sees it), cached by text hash;
+    int8: with the int8 encoder (Encoder(int8=True)), as weights built with encoder_int8 are scored."""
     import torch
 
     from weightwarden.guard.encoder import Encoder
@@ -35,9 +39,9 @@ def embed_all(texts: list[str], cache: Path, progress: Callable[[str], None] = p
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             store = dict(zip((str(k) for k in z["keys"]), z["vectors"], strict=True))
-    todo = sorted({key(t): t for t in texts if key(t) not in store}.items())
+    todo = sorted({key(t, int8): t for t in texts if key(t, int8) not in store}.items())
     if todo:
-        enc = Encoder.load()
+        enc = Encoder.load(int8=int8)
         for i in range(0, len(todo), 256):
             wait_quiet()
             chunk = todo[i : i + 256]
@@ -47,4 +51,4 @@ def embed_all(texts: list[str], cache: Path, progress: Callable[[str], None] = p
             progress(f"embedded {min(i + 256, len(todo))}/{len(todo)}")
             keys = np.array(list(store))
             np.savez(cache, keys=keys, vectors=np.stack([store[k] for k in keys]))
-    return np.stack([store[key(t)] for t in texts]).astype(np.float32)
+    return np.stack([store[key(t, int8)] for t in texts]).astype(np.float32)

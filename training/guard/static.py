@@ -221,11 +221,11 @@ def loso_minilm(
     """Out-of-source logits of the MiniLM heads as training/guard/train.py fits them (every chunk, no gate), and
     the out-of-source probability of the shipped cascade's n-gram gate (a text's best chunk)."""
     texts = [it.text for it in items]
-    x = embed_all(texts, cache, progress)
+    x = embed_all(texts, cache, progress, int8=loso.ENCODER_INT8)
     pieces = [chunks(t, CHUNK) for t in texts]
     first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
     flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
-    ch = loso.Chunked(embed_all(flat, cache, progress), first)
+    ch = loso.Chunked(embed_all(flat, cache, progress, int8=loso.ENCODER_INT8), first)
     src = np.array([it.source for it in items])
     feats = loso.gate_features(flat)
     oos = np.full((len(items), len(LABELS)), np.nan)

