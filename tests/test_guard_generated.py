@@ -54,3 +54,16 @@ def test_the_default_policy_blocks_at_most_one_percent_of_every_benign_kind_out_
     for la, value in RESULTS["block_above"].items():
         assert RESULTS["actions"][la] != "block" and f"block_above: {value:.4f}" in policy
         assert RESULTS["leave_one_source_out"]["labels"][la]["blocks_from"] == round(value, 4)
+
+
+def test_the_default_policy_flags_at_most_two_percent_of_every_benign_kind_out_of_source() -> None:
+    """Issue 11's target for the default policy, on the recorded figures: its flags (any label) stay at most
+    FLAG_KIND_FPR of every benign kind out of source, role prompts included, and no threshold is below the one set
+    on all benign texts pooled (1%)."""
+    from training.guard.train import FLAG_KIND_FPR
+
+    kinds = RESULTS["leave_one_source_out"]["kinds"]
+    assert {"role", "request", "alarming", "document", "system_prompt"} <= set(kinds)
+    assert all(k["flagged"] <= FLAG_KIND_FPR for k in kinds.values()), kinds
+    pooled = RESULTS["thresholds_pooled"]
+    assert all(RESULTS["thresholds"][la] >= pooled[la] for la in pooled)

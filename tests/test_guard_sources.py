@@ -405,3 +405,39 @@ def test_block_thresholds_keep_every_benign_kind_at_most_one_percent_blocked_by_
     assert (attacks >= above["injection"]).all()  # and it still blocks the attacks it is surest of
     # a label that blocks from its threshold and alone blocks too much of a kind leaves nothing to set
     assert block_thresholds(probs, items, mask, {**thresholds, "harmful": 0.5}, actions) == {}
+
+
+def test_flag_thresholds_keep_every_benign_kind_at_most_two_percent_flagged_by_all_labels_together() -> None:
+    """A threshold set on every benign text pooled lets one kind carry the false flags of all: here role prompts
+    score high on two labels. The flag thresholds stay at or above the pooled ones and cap each kind, all labels
+    together; a kind the pooled thresholds already keep low is not the reason a threshold moves."""
+    import numpy as np
+    from training.guard.loso import threshold_at
+    from training.guard.sources import Item
+    from training.guard.train import FLAG_KIND_FPR, flag_thresholds
+
+    labels = ("injection", "jailbreak", "harmful")
+    rng = np.random.default_rng(9)
+    items, rows = [], []
+    for kind, n, top in (("role", 100, 0.95), ("document", 900, 0.80)):
+        for _ in range(n):
+            items.append(Item("t", (), "s", kind, "p", "1", "x", "MIT"))
+            rows.append(rng.uniform(0.0, top, 3))
+    for _ in range(50):
+        items.append(Item("t", ("injection",), "s", "attack", "p", "1", "x", "MIT"))
+        rows.append([rng.uniform(0.96, 1.0), 0.0, 0.0])
+    probs = np.array(rows)
+    mask = np.ones(len(items), bool)
+    benign = np.array([not it.labels for it in items])
+    pooled = {la: threshold_at(probs[benign, h], 0.01) for h, la in enumerate(labels)}
+    role = np.array([it.kind == "role" for it in items])
+    assert np.any([probs[role, h] >= pooled[la] for h, la in enumerate(labels)], 0).mean() > FLAG_KIND_FPR
+    flags = flag_thresholds(probs, items, mask, pooled)
+    assert set(flags) == set(labels) and all(flags[la] >= pooled[la] for la in labels)
+    assert all(round(v, 4) == v for v in flags.values())  # the policy file's precision, rounded up
+    for kind in ("role", "document"):
+        m = np.array([it.kind == kind for it in items])
+        flagged = np.any([probs[m, h] >= flags[la] for h, la in enumerate(labels)], 0)
+        assert flagged.mean() <= FLAG_KIND_FPR, kind
+    attacks = probs[~benign, 0]
+    assert (attacks >= flags["injection"]).mean() > 0.5  # the attacks above every benign kind are still flagged

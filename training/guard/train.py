@@ -41,6 +41,9 @@ OUT = ROOT / "src/weightwarden/data/guard"
 RESULTS = ROOT / "bench/results/guard_quality.json"
 CHUNK = loso.CHUNK
 BLOCK_FPR = 0.01  # a label blocks by default only if its out-of-source FPR is at most this on every benign kind
+# the default policy flags (all labels together) at most this share of any benign kind, out of source: a threshold
+# set on all benign texts pooled (1%) flagged 8.4% of role prompts and 3.5% of safe-but-alarming requests
+FLAG_KIND_FPR = 0.02
 
 
 def sha256_file(path: Path) -> str:
@@ -152,7 +155,8 @@ def main() -> int:
     probs_every = sigmoid(every_logits * calib_a + calib_b)
     reached = gate_text >= gate_thr
     cascade = np.where(reached[:, None], probs, loso.GATED_SCALE * gate_text[:, None])
-    thresholds = {la: loso.threshold_at(cascade[train & is_benign, h], loso.TARGET_FPR) for h, la in enumerate(LABELS)}
+    pooled = {la: loso.threshold_at(cascade[train & is_benign, h], loso.TARGET_FPR) for h, la in enumerate(LABELS)}
+    thresholds = flag_thresholds(cascade, items, train, pooled)
 
     kinds_probe = loso.kind_fpr(cascade, items, train, thresholds, {})
     actions = {}
@@ -268,6 +272,7 @@ def main() -> int:
         **measured,
         "what": "leave-one-source-out (headline), per benign kind, held-out sources scored once, in-source folds",
         "thresholds": thresholds,
+        "thresholds_pooled": pooled,  # at most 1% of all out-of-source benign texts; thresholds also cap each kind
         "actions": actions,
         "block_above": block_above,
         "calibration": {la: [calib_a[h], calib_b[h]] for h, la in enumerate(LABELS)},
@@ -299,6 +304,7 @@ def main() -> int:
             else None
         ),
         "thresholds": thresholds,
+        "thresholds_pooled": pooled,  # at most 1% of all out-of-source benign texts; thresholds also cap each kind
         "actions": actions,
         "block_above": block_above,
         "gate": loso_tables["gate"],
@@ -438,35 +444,70 @@ def write_fingerprints(items: list[Item], train: np.ndarray, out: Path) -> None:
     np.savez_compressed(out / "train_fingerprints.npz", prints=fingerprints(texts))
 
 
+def kind_capped(
+    probs: np.ndarray,
+    items: list[Item],
+    mask: np.ndarray,
+    base: dict[str, float],
+    cut: list[str],
+    fixed: dict[str, float],
+    cap: float,
+) -> dict[str, float] | None:
+    """For each label in `cut`: the lowest score, at least its `base`, such that the labels of `cut` (from these
+    scores) and of `fixed` (from theirs) together reach at most a share `cap` of every benign kind, out of source.
+
+    Each label in `cut` gets a share b (starting at `cap`) and its cut is the lowest score that keeps at most b of
+    every benign kind above it. While some kind is over `cap` (all labels together), the label that reaches most of
+    the worst kind gives up a tenth of `cap` from its b, so a label that is not the cause keeps its reach. Cuts are
+    rounded up to 4 decimals (the policy file's precision), never down. None where the `fixed` labels alone reach
+    more than `cap` of a kind."""
+    masks = [m for m in (mask & np.array([not it.labels and it.kind == k for it in items]) for k in KINDS) if m.any()]
+    share = {la: cap for la in cut}
+    step = cap / 10
+    while True:
+        cuts = {}
+        for la in cut:
+            h = LABELS.index(la)
+            c = max([base[la]] + [loso.threshold_at(probs[m, h], share[la]) for m in masks])
+            cuts[la] = round(c, 4) if round(c, 4) >= c else round(c + 5e-5, 4)
+        at = {**fixed, **cuts}
+        if not at:
+            return cuts
+        hits = [{la: probs[m, LABELS.index(la)] >= c for la, c in at.items()} for m in masks]
+        reach = [float(np.any(np.stack(list(h.values())), axis=0).mean()) for h in hits]
+        worst = int(np.argmax(reach))
+        if reach[worst] <= cap:
+            return cuts
+        movable = [la for la in cut if share[la] > 0 and hits[worst][la].any()]
+        if not movable:
+            return None
+        top = max(movable, key=lambda la: (float(hits[worst][la].mean()), -cut.index(la)))
+        share[top] = max(0.0, round(share[top] - step, 10))
+
+
+def flag_thresholds(
+    probs: np.ndarray, items: list[Item], mask: np.ndarray, pooled: dict[str, float]
+) -> dict[str, float]:
+    """Each label's threshold (from which the default policy flags): at least its `pooled` one (at most 1% of all
+    out-of-source benign texts above it), and high enough that the labels together flag at most FLAG_KIND_FPR of
+    every benign kind, so that no kind (role prompts, system prompts...) carries the false flags of the others."""
+    cuts = kind_capped(probs, items, mask, pooled, list(LABELS), {}, FLAG_KIND_FPR)
+    if cuts is None:  # cannot happen with nothing fixed: b = 0 puts every cut above every benign score
+        raise RuntimeError("no flag thresholds keep every benign kind within FLAG_KIND_FPR")
+    return cuts
+
+
 def block_thresholds(
     probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float], actions: dict[str, str]
 ) -> dict[str, float]:
     """For each label that only flags: the score from which it blocks, so that the default policy flags from the
     threshold and refuses the attacks it is surest of, while the share of every benign kind blocked (by any label
-    together, out of source) stays at most BLOCK_FPR (item 4 of the guard's issue).
-
-    Each label's cut is the lowest score that keeps at most a share `b` of every benign kind above it; `b` starts at
-    BLOCK_FPR and comes down in steps until the labels together block at most BLOCK_FPR of every kind. A label is
-    left out where no score below 1 does."""
-    flagging = [(h, la) for h, la in enumerate(LABELS) if actions[la] != "block"]
-    fixed = [h for h, la in enumerate(LABELS) if actions[la] == "block"]
-    masks = [m for m in (mask & np.array([not it.labels and it.kind == k for it in items]) for k in KINDS) if m.any()]
-    for step in range(10, -1, -1):
-        b = BLOCK_FPR * step / 10
-        cuts = {}
-        for h, la in flagging:
-            cut = max([thresholds[la]] + [loso.threshold_at(probs[m, h], b) for m in masks])
-            cuts[la] = round(cut, 4) if round(cut, 4) >= cut else round(cut + 5e-5, 4)  # rounded up, never down
-        blocks_at = {**{LABELS[h]: thresholds[LABELS[h]] for h in fixed}, **cuts}
-        worst = max(
-            float(np.any(np.stack([probs[m, LABELS.index(la)] >= c for la, c in blocks_at.items()]), axis=0).mean())
-            if blocks_at
-            else 0.0
-            for m in masks
-        )
-        if worst <= BLOCK_FPR:
-            return {la: c for la, c in cuts.items() if c < 1.0}
-    return {}
+    together, out of source) stays at most BLOCK_FPR (item 4 of the guard's issue). A label is left out where no
+    score below 1 does, and all are where the labels that block from their thresholds already block too much."""
+    flagging = [la for la in LABELS if actions[la] != "block"]
+    fixed = {la: thresholds[la] for la in LABELS if actions[la] == "block"}
+    cuts = kind_capped(probs, items, mask, thresholds, flagging, fixed, BLOCK_FPR)
+    return {la: c for la, c in (cuts or {}).items() if c < 1.0}
 
 
 def write_policy(
