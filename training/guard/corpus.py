@@ -24,6 +24,7 @@ WHEELS = {
     "metagpt": "metagpt==0.8.2",
     "crewai": "crewai==1.15.30",
     "aider": "aider-chat==0.86.2",
+    "inspect_evals": "inspect-evals==0.28.0",
 }
 
 

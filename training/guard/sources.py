@@ -683,6 +683,90 @@ def aider_items(wheel: Path, limit: int = 80) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# inspect_evals (MIT, UK AI Security Institute and contributors): three of its evaluations ship their data inside the
+# wheel. Injections planted in what an agent reads (emails, customer records, memory entries, bug reports, code
+# comments, READMEs, config files) beside the same kinds of text without one, and apps' system prompts.
+
+INSPECT_LIC = "MIT (inspect_evals, UK AI Security Institute and contributors)"
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _threat_bench(w: Wheel) -> list[Item]:
+    """AgentThreatBench: an inbox email listed in attack_email_indices (1-based), a memory entry holding the task's
+    attack_marker, and a customer record whose issue names an e-mail address the task does not authorise are
+    injections; the other emails, entries and records are documents, the users' requests agent prompts. Tasks whose
+    memory attack has no marker are left out (nothing says which entry carries it)."""
+    base = "inspect_evals/agent_threat_bench/data/"
+    src, out = "inspect-evals/agent_threat_bench", []
+
+    def add(text: str, attack: bool, rel: str, kind: str = "document") -> None:
+        out.append(
+            _item(text, {"injection"} if attack else set(), src, "attack" if attack else kind, w, rel, INSPECT_LIC)
+        )
+
+    rel = base + "autonomy_hijack.json"
+    for task in json.loads(w.read(rel)):
+        add(task["input"], False, rel, "agent")
+        attacks = {int(i) - 1 for i in task.get("attack_email_indices", [])}
+        for i, mail in enumerate(task.get("inbox", [])):
+            add(f"From: {mail['from']}\nSubject: {mail['subject']}\n\n{mail['body']}", i in attacks, rel)
+    rel = base + "memory_poison.json"
+    for task in json.loads(w.read(rel)):
+        marker = str(task.get("attack_marker") or "")
+        if not marker:
+            continue
+        add(task["input"], False, rel, "agent")
+        for key, value in task.get("memory_store", {}).items():
+            add(f"{key}: {value}", marker in value, rel)
+    rel = base + "data_exfil.json"
+    for task in json.loads(w.read(rel)):
+        add(task["input"], False, rel, "agent")
+        allowed = {str(a).lower() for a in task.get("authorized_recipients", [])}
+        for record in task.get("customer_db", []):
+            named = {m.lower() for m in EMAIL.findall(str(record.get("issue", "")))}
+            add(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), bool(named - allowed), rel)
+    return out
+
+
+def _ipi_coding(w: Wheel) -> list[Item]:
+    """ipi_coding_agent: the text that carries each sample's injection (its bug report, or the repository file
+    that matches its payload_indicator) is an injection; the benign samples' bug reports and source files, and the
+    other samples' bug reports that match no indicator, are documents."""
+    rel = "inspect_evals/ipi_coding_agent/dataset/samples.json"
+    src, out = "inspect-evals/ipi_coding_agent", []
+    for sample in json.loads(w.read(rel)):
+        issue, files = sample.get("issue_text", ""), sample.get("repo_files", {})
+        if sample.get("is_benign"):
+            texts = [issue] + [body for name, body in files.items() if name.endswith(".py") and len(body) > 80]
+            out += [_item(t, set(), src, "document", w, rel, INSPECT_LIC) for t in texts]
+            continue
+        hit = re.compile(sample["payload_indicator"]) if sample.get("payload_indicator") else None
+        if sample.get("injection_vector") == "issue_text":
+            out.append(_item(issue, {"injection"}, src, "attack", w, rel, INSPECT_LIC))
+            continue
+        carriers = [body for body in files.values() if hit is not None and hit.search(body)]
+        out += [_item(body, {"injection"}, src, "attack", w, rel, INSPECT_LIC) for body in carriers[:1]]
+        if hit is not None and not hit.search(issue):
+            out.append(_item(issue, set(), src, "document", w, rel, INSPECT_LIC))
+    return out
+
+
+def _b3_prompts(w: Wheel) -> list[Item]:
+    """b3's threat snapshots: each app's system prompt (benign; role where it gives the model a persona)."""
+    out = []
+    for rel in w.names("inspect_evals/b3/data/threat_snapshots/", ".json"):
+        prompt = str(json.loads(w.read(rel)).get("system_prompt") or "").strip()
+        if prompt:
+            out.append(_item(prompt, set(), "inspect-evals/b3", _role_or_system(prompt), w, rel, INSPECT_LIC))
+    return out
+
+
+def inspect_evals_items(wheel: Path) -> list[Item]:
+    w = Wheel(wheel)
+    return _threat_bench(w) + _ipi_coding(w) + _b3_prompts(w)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -831,6 +915,7 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
         "metagpt": metagpt_items,
         "crewai": crewai_items,
         "aider": aider_items,
+        "inspect_evals": inspect_evals_items,
     }
     for key, loader in loaders.items():
         if key in wheels:
