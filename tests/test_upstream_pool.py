@@ -253,10 +253,14 @@ def test_a_pool_with_every_upstream_down_answers_503(pool: Pool) -> None:
     assert pool.metric("warden_upstream_retries_total", model="nowhere") == 1
     # Once a pool's breakers are open (its health checks failed), even a stream is refused before it starts: a 503
     # status with Retry-After, not a 200 whose stream ends in an error.
-    gone = pool.gateway.gateway.router.backends["gone"].members[0].url  # type: ignore[attr-defined]
+    member = pool.gateway.gateway.router.backends["gone"].members[0]  # type: ignore[attr-defined]
+    # Wait for the breaker to be open with most of its cool-down ahead: the gauge alone reads "open" until something
+    # ticks the breaker, even when the cool-down has just run out and the next request would be the half-open trial
+    # (which may start a stream, 200, before the connection fails). One CI run of 96a99a9 hit that window.
     deadline = time.time() + 30
-    while pool.metric("warden_upstream_breaker_state", model="gone", upstream=gone) != 2 and time.time() < deadline:
-        time.sleep(0.1)
+    while not (member.breaker.state == "open" and member.breaker.half_opens_in() >= 1.0) and time.time() < deadline:
+        time.sleep(0.05)
+    assert pool.metric("warden_upstream_breaker_state", model="gone", upstream=member.url) == 2
     resp = httpx.post(
         f"{pool.gateway.base_url}/chat/completions",
         headers={"Authorization": f"Bearer {pool.gateway.key()}"},
