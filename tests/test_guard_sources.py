@@ -409,8 +409,9 @@ def test_block_thresholds_keep_every_benign_kind_at_most_one_percent_blocked_by_
 
 def test_flag_thresholds_keep_every_benign_kind_at_most_two_percent_flagged_by_all_labels_together() -> None:
     """A threshold set on every benign text pooled lets one kind carry the false flags of all: here role prompts
-    score high on two labels. The flag thresholds stay at or above the pooled ones and cap each kind, all labels
-    together; a kind the pooled thresholds already keep low is not the reason a threshold moves."""
+    score high on jailbreak. The flag thresholds stay at or above the pooled ones and cap each kind, all labels
+    together, and only the label that causes the excess moves: injection and harmful keep their pooled thresholds
+    (rounded up to the policy file's 4 decimals)."""
     import numpy as np
     from training.guard.loso import threshold_at
     from training.guard.sources import Item
@@ -419,10 +420,13 @@ def test_flag_thresholds_keep_every_benign_kind_at_most_two_percent_flagged_by_a
     labels = ("injection", "jailbreak", "harmful")
     rng = np.random.default_rng(9)
     items, rows = [], []
-    for kind, n, top in (("role", 100, 0.95), ("document", 900, 0.80)):
+    # role prompts reach 0.95 on jailbreak (documents stop at 0.8) and stay low on harmful; a document scores the
+    # same on all three labels, so the pooled thresholds flag about 1% of documents whatever the labels together
+    for kind, n in (("role", 200), ("document", 900)):
         for _ in range(n):
             items.append(Item("t", (), "s", kind, "p", "1", "x", "MIT"))
-            rows.append(rng.uniform(0.0, top, 3))
+            u = rng.uniform(0.0, 0.8)
+            rows.append(rng.uniform(0.0, [0.8, 0.95, 0.5], 3) if kind == "role" else np.array([u, u, u]))
     for _ in range(50):
         items.append(Item("t", ("injection",), "s", "attack", "p", "1", "x", "MIT"))
         rows.append([rng.uniform(0.96, 1.0), 0.0, 0.0])
@@ -435,6 +439,9 @@ def test_flag_thresholds_keep_every_benign_kind_at_most_two_percent_flagged_by_a
     flags = flag_thresholds(probs, items, mask, pooled)
     assert set(flags) == set(labels) and all(flags[la] >= pooled[la] for la in labels)
     assert all(round(v, 4) == v for v in flags.values())  # the policy file's precision, rounded up
+    assert flags["jailbreak"] > pooled["jailbreak"] + 0.01
+    for la in ("injection", "harmful"):
+        assert pooled[la] <= flags[la] < pooled[la] + 1e-4, la  # not the cause: only rounded up
     for kind in ("role", "document"):
         m = np.array([it.kind == kind for it in items])
         flagged = np.any([probs[m, h] >= flags[la] for h, la in enumerate(labels)], 0)
