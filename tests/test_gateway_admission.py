@@ -180,19 +180,33 @@ def test_the_line_opens_only_as_the_running_request_nears_its_end() -> None:
     import asyncio
 
     queue = ModelQueue("m", slots=2, line_window=0.25)
-    release = threading.Event()
+    release, running = threading.Event(), threading.Event()
     loop = asyncio.new_event_loop()
+
+    def work() -> list[bool]:
+        running.set()
+        return [release.wait(10)]
+
     try:
-        queue.submit(lambda: [release.wait(10)], loop, queue.admit("running"))
-        time.sleep(0.1)
+        submitted = time.monotonic()  # the queue's worker stamps the job's start after this
+        queue.submit(work, loop, queue.admit("running"))
+        assert running.wait(10), "the worker never started the job"
         with pytest.raises(TooManyRequests) as early:
-            queue.admit("early")  # about 0.9 s to go: the line is closed
+            queue.admit("early")  # about 1 s to go: the line is closed
         # Told to come back about when the line opens (at most 1 s - 0.125 s away), plus its share of a turn as the
         # one client waiting, jitter up to 1.5.
         most = 1.5 * (1.0 - 0.25 / 2 + 1 / RETRY_PER_TURN)
         assert early.value.retry_after is not None and 0.02 <= early.value.retry_after <= most
-        time.sleep(0.75)
-        queue.admit("late")  # about 0.15 s to go: it may wait in line
+        # about 0.15 s to go: it may wait in line (asked again while a busy machine has not got there yet; the
+        # running job holds its slot until released, so only the line can let it in)
+        time.sleep(max(0.0, submitted + 0.85 - time.monotonic()))
+        while True:
+            try:
+                queue.admit("late")
+                break
+            except TooManyRequests:
+                assert time.monotonic() - submitted < 5, "the line never opened while the job ran"
+                time.sleep(0.05)
         with pytest.raises(TooManyRequests):
             queue.admit("third")  # two slots taken
     finally:
