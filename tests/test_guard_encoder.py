@@ -279,6 +279,11 @@ def test_a_lone_surrogate_is_scanned_as_a_question_mark_not_a_crash() -> None:
         ours, theirs = r.verdict(label), p.verdict(label)
         assert ours is not None and theirs is not None and ours.score == pytest.approx(theirs.score)
         assert all(0 <= sp.start <= sp.end <= len(odd) for sp in ours.spans)
+    # the older layers a policy can still choose, the embedding layer's tokenizer included
+    older = Guard(default_policy(), layers={"patterns", "linear", "embedding"})
+    r, p = older.scan_input(odd), older.scan_input(plain)
+    assert r.labels == p.labels
+    assert [v.score for v in r.verdicts] == pytest.approx([v.score for v in p.verdicts])
 
 
 def test_a_gate_whose_weights_do_not_fit_its_features_is_refused_at_load(tmp_path: Path) -> None:

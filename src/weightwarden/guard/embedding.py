@@ -83,6 +83,8 @@ class EmbeddingModel:
         return hit
 
     def _score(self, text: str) -> dict[str, HeadScore]:
+        if not text.isascii():  # a lone surrogate, which the tokenizer refuses, is read as "?" (same length)
+            text = text.encode("utf-8", "replace").decode("utf-8")
         n = len(text)
         if n <= self.window:
             spans = [(0, n)]
