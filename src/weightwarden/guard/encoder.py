@@ -212,7 +212,7 @@ class _CharWbHasher:
 
     Why not scikit-learn's own: it builds every n-gram as a Python string and hashes them one at a time, 2.0 of the
     2.7 ms the gate took on a 512-token text on two cores (the whole pipeline's p50 there was 10.3 to 11.2 ms against
-    a 10 ms target). The n-grams are the same: each word (split on whitespace, after lowercasing) padded with one
+    a 10 ms target in bench/guard.py's runs of 2026-12-05, 22:16 and 22:17 UTC). The n-grams are the same: each word (split on whitespace, after lowercasing) padded with one
     space on each side, then every run of n characters inside it for n from min to max; each n-gram's UTF-8 bytes
     hashed with MurmurHash3, column |hash| mod n_features, counts summed, rows made unit length. A text Python cannot
     encode as UTF-8 (a lone surrogate) goes to scikit-learn, which decides what happens to it."""
@@ -347,7 +347,8 @@ def fused_qkv(bert: Any) -> Any:
 
     Quantized as the separate layers are (one int8 scale per output row, the input quantized once per call), it
     gives the same numbers to the bit (a test compares), in one call instead of three: about 6% of an int8 forward
-    on a 68-token chunk on two cores (bench/guard.py)."""
+    on a 68-token chunk on two cores (interleaved with the three-call forward in one process, 2026-12-06;
+    bench/guard_speedups.py times the whole pipeline with and without it and the numpy gate hashing)."""
     import torch
 
     out = torch.nn.ModuleList()
