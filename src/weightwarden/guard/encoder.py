@@ -212,10 +212,11 @@ class _CharWbHasher:
 
     Why not scikit-learn's own: it builds every n-gram as a Python string and hashes them one at a time, 2.0 of the
     2.7 ms the gate took on a 512-token text on two cores (the whole pipeline's p50 there was 10.3 to 11.2 ms against
-    a 10 ms target in bench/guard.py's runs of 2026-12-05, 22:16 and 22:17 UTC). The n-grams are the same: each word (split on whitespace, after lowercasing) padded with one
-    space on each side, then every run of n characters inside it for n from min to max; each n-gram's UTF-8 bytes
-    hashed with MurmurHash3, column |hash| mod n_features, counts summed, rows made unit length. A text Python cannot
-    encode as UTF-8 (a lone surrogate) goes to scikit-learn, which decides what happens to it."""
+    a 10 ms target in bench/guard.py's runs of 2026-12-05, 22:16 and 22:17 UTC). The n-grams are the same: each
+    word (split on whitespace, after lowercasing) padded with one space on each side, then every run of n characters
+    inside it for n from min to max; each n-gram's UTF-8 bytes hashed with MurmurHash3, column |hash| mod n_features,
+    counts summed, rows made unit length. A text Python cannot encode as UTF-8 (a lone surrogate) goes to
+    scikit-learn, which decides what happens to it."""
 
     reference: Any  # the HashingVectorizer this reproduces (its settings, and the fallback)
 
