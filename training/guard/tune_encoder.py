@@ -26,7 +26,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,20 @@ def targets(
     return y, w / w[w > 0].mean()
 
 
+@contextmanager
+def _two_threads() -> Iterator[None]:
+    """Torch on two threads (the cores the build was measured on) for the block, then as it was."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@_two_threads()
 def tune(
     lower: Lower,
     y: np.ndarray,
@@ -150,24 +165,6 @@ def tune(
 ) -> dict[str, np.ndarray]:
     """Fine-tune the top layers (and a head per label, started from `head`) on the chunks with a target; returns
     the tuned layers' parameters by Encoder's names, rounded to float16 as stored."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))  # as measured: two cores
-    try:
-        return _tune(lower, y, w, head, seed, say)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _tune(
-    lower: Lower,
-    y: np.ndarray,
-    w: np.ndarray,
-    head: tuple[np.ndarray, np.ndarray],
-    seed: int,
-    say: Callable[[str], None],
-) -> dict[str, np.ndarray]:
     import copy
 
     import torch
