@@ -220,7 +220,7 @@ def test_encoder_model_is_shared_safely_between_threads() -> None:
 
 
 def test_the_gate_reads_character_and_word_ngrams_side_by_side() -> None:
-    from weightwarden.guard.encoder import make_vectorizer
+    from weightwarden.guard.gate_features import make_vectorizer
 
     model = bundled_encoder()
     assert model.gate is not None and model.gate.word_shape is not None
@@ -251,7 +251,7 @@ _ODD_TEXTS = [
 
 
 def test_the_gates_hashing_gives_scikit_learns_matrix_entry_for_entry() -> None:
-    """The gate's character n-grams are hashed with numpy (encoder._CharWbHasher) for speed; scikit-learn's
+    """The gate's character n-grams are hashed with numpy (gate_features.CharWbHasher) for speed; scikit-learn's
     HashingVectorizer with the same settings is the reference, on one text at a time and on all at once."""
     model = bundled_encoder()
     assert model.gate is not None

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from training.guard.sources import KINDS, LABELS, Item
 
-from weightwarden.guard.encoder import log_odds, make_vectorizer
+from weightwarden.guard.encoder import log_odds
+from weightwarden.guard.gate_features import make_vectorizer
 from weightwarden.guard.quality import auc, recall_at_fpr
 
 GATE_SHAPE = (1 << 18, 2, 5)  # hashed character 2..5-grams
