@@ -53,8 +53,7 @@ def test_the_builds_padded_forward_over_stored_lower_layers_equals_the_run_time_
     x, keep = lower.batch(idx)
     n = len(lower.bert.encoder.layer)
     with torch.inference_mode():
-        for layer in lower.bert.encoder.layer[n - tune_encoder.TUNED_LAYERS :]:
-            x = tune_encoder._layer(layer, x, keep)
+        x = tune_encoder.run_layers(lower.bert.encoder.layer[n - tune_encoder.TUNED_LAYERS :], x, keep)
         m = keep.unsqueeze(-1).to(x.dtype)
         ours = fn.normalize((x * m).sum(1) / m.sum(1), dim=1).numpy()
     reference = float32_encoder.embed_windows(TEXTS)

@@ -8,7 +8,7 @@ can afford more layers or passes.
 The heads on frozen MiniLM vectors had reached their ceiling (the data card lists the trials), so the build can
 fine-tune MiniLM's top TUNED_LAYERS layers with a linear head per label, then fit the shipped heads on the tuned
 encoder's own int8 vectors exactly as before. The lower layers stay as installed: their output for every chunk is
-computed once (float32) and the top layers train on it, about two minutes for two passes over the chunks.
+computed once (stored as float16) and the top layers train on it, about two minutes for two passes over the chunks.
 
 The targets are the heads' own multiple-instance ones (loso.fit_heads_mil on the frozen vectors): every chunk of a
 benign text is negative for every label, and an attack text's chunk that the frozen head scores highest is positive
@@ -43,20 +43,13 @@ BATCH = 32
 SEED = 0
 
 
-def _layer(layer: object, x: object, keep: object) -> object:
-    """One BertLayer on a padded batch as lean_bert_forward computes it (keep: (batch, tokens) real-token mask)."""
-    import torch.nn.functional as fn
-
-    att = layer.attention.self  # type: ignore[attr-defined]
-    b, n, _ = x.shape  # type: ignore[attr-defined]
-    heads, size = att.num_attention_heads, att.attention_head_size
-    q, k, v = (p(x).view(b, n, heads, size).transpose(1, 2) for p in (att.query, att.key, att.value))
-    o = fn.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :], scale=att.scaling)  # type: ignore[index]
-    o = o.transpose(1, 2).reshape(b, n, heads * size)
-    out = layer.attention.output  # type: ignore[attr-defined]
-    x = out.LayerNorm(out.dense(o) + x)
-    ffn = layer.output  # type: ignore[attr-defined]
-    return ffn.LayerNorm(ffn.dense(fn.gelu(layer.intermediate.dense(x))) + x)  # type: ignore[attr-defined]
+def run_layers(layers: object, x: object, keep: object) -> object:
+    """transformers' own BertLayers on a padded batch (keep: (batch, tokens), True at real tokens), with the boolean
+    mask BertModel gives its layers under PyTorch's scaled_dot_product_attention ("sdpa", Lower checks it)."""
+    mask = keep[:, None, None, :]  # type: ignore[index]
+    for layer in layers:  # type: ignore[attr-defined]
+        x = layer(x, attention_mask=mask)
+    return x
 
 
 class Lower:
@@ -77,35 +70,39 @@ class Lower:
                 self.hidden, self.lens = z["hidden"], z["lens"]
             self.offs = np.r_[0, np.cumsum(self.lens)]
             return
-        ids = [
-            enc.tokenizer(t if t.strip() else " ", truncation=True, max_length=enc.max_tokens)["input_ids"]
+        if self.bert.config._attn_implementation != "sdpa":
+            raise RuntimeError(
+                f"MiniLM loaded with {self.bert.config._attn_implementation!r} attention; run_layers passes the "
+                "boolean mask that sdpa attention reads"
+            )
+        lens = [
+            len(enc.tokenizer(t if t.strip() else " ", truncation=True, max_length=enc.max_tokens)["input_ids"])
             for t in flat
         ]
-        self.lens = np.array([len(i) for i in ids])
+        self.lens = np.array(lens)
         self.offs = np.r_[0, np.cumsum(self.lens)]
         self.hidden = np.zeros((int(self.offs[-1]), 384), np.float16)
         order = np.argsort(-self.lens, kind="stable")
-        layers = self.bert.encoder.layer[: len(self.bert.encoder.layer) - TUNED_LAYERS]
+        n = len(self.bert.encoder.layer)
         with torch.inference_mode():
             for b in range(0, len(order), 32):
                 idx = order[b : b + 32]
-                inp = torch.zeros((len(idx), int(self.lens[idx].max())), dtype=torch.long)
-                for j, i in enumerate(idx):
-                    inp[j, : self.lens[i]] = torch.tensor(ids[i])
-                keep = torch.zeros(inp.shape, dtype=torch.bool)
-                for j, i in enumerate(idx):
-                    keep[j, : self.lens[i]] = True
-                emb = self.bert.embeddings
-                n = inp.shape[1]
-                x = emb.word_embeddings(inp) + emb.token_type_embeddings.weight[0] + emb.position_embeddings.weight[:n]
-                x = emb.LayerNorm(x)
-                for layer in layers:
-                    x = _layer(layer, x, keep)
+                batch = enc.tokenizer(
+                    [flat[i] if flat[i].strip() else " " for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=enc.max_tokens,
+                    return_tensors="pt",
+                )
+                x = self.bert.embeddings(input_ids=batch["input_ids"])
+                x = run_layers(self.bert.encoder.layer[: n - TUNED_LAYERS], x, batch["attention_mask"].bool())
                 for j, i in enumerate(idx):
                     self.hidden[self.offs[i] : self.offs[i + 1]] = x[j, : self.lens[i]].numpy()
                 if b % 6400 == 0:
                     progress(f"lower layers: {b}/{len(order)} chunks")
-        np.savez(path, hidden=self.hidden, lens=self.lens)
+        part = path.with_name(path.stem + ".part.npz")  # written whole, then renamed: a crash leaves no bad cache
+        np.savez(part, hidden=self.hidden, lens=self.lens)
+        os.replace(part, path)
 
     def batch(self, idx: np.ndarray) -> tuple[object, object]:
         import torch
@@ -198,8 +195,7 @@ def tune(
         for j in rng.permutation(len(batches)):
             idx = batches[j]
             x, keep = lower.batch(idx)
-            for layer in layers:
-                x = _layer(layer, x, keep)
+            x = run_layers(layers, x, keep)
             m = keep.unsqueeze(-1).to(x.dtype)  # type: ignore[attr-defined]
             pooled = fn.normalize((x * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=1)  # type: ignore[operator]
             loss = fn.binary_cross_entropy_with_logits(lin(pooled), torch.from_numpy(y[idx]), reduction="none")
