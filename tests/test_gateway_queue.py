@@ -134,6 +134,14 @@ def test_a_request_past_its_time_limit_ends_with_504(timed: tuple[Running, Hangi
     assert hang.started.is_set()
     row = gw.rows(model="hang", status=504)[0]  # the first 504 of its module
     assert row.error == "timeout" and row.total_ms >= 2000
+    # Streamed, the same: the response starts with the first token, so a model that gives none in time is a 504, not
+    # a 200 whose stream ends in an error event.
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(
+            model="hang", messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True
+        )
+    assert caught.value.status_code == 504 and caught.value.code == "timeout"
+    assert len(gw.rows(2, model="hang", status=504)) == 2
     hang.release.set()
 
 

@@ -251,12 +251,19 @@ def test_a_pool_with_every_upstream_down_answers_503(pool: Pool) -> None:
     assert isinstance(error, dict) and error["code"] == "upstream_unavailable" and error["type"] == "server_error"
     assert "no upstream of nowhere" in error["message"] and error["message"].count("cannot connect") == 2
     assert pool.metric("warden_upstream_retries_total", model="nowhere") == 1
+    # A stream whose upstreams all fail before their first byte gets the same status, not a 200 whose stream ends in
+    # an error event: the gateway waits for the first token before it starts the response.
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="nowhere", messages=MSGS, max_tokens=2, stream=True)  # type: ignore[arg-type]
+    assert caught.value.status_code == 503 and "no upstream of nowhere" in str(caught.value.body)
+    assert pool.metric("warden_upstream_retries_total", model="nowhere") == 2
+    assert len(pool.gateway.rows(2, route="/v1/chat/completions", status=503, model="nowhere")) == 2
     # Once a pool's breakers are open (its health checks failed), even a stream is refused before it starts: a 503
     # status with Retry-After, not a 200 whose stream ends in an error.
     member = pool.gateway.gateway.router.backends["gone"].members[0]  # type: ignore[attr-defined]
     # Wait for the breaker to be open with most of its cool-down ahead: the gauge alone reads "open" until something
     # ticks the breaker, even when the cool-down has just run out and the next request would be the half-open trial
-    # (which may start a stream, 200, before the connection fails). One CI run of 96a99a9 hit that window.
+    # (a 503 too, but saying the connection failed, not that the breaker is open).
     deadline = time.time() + 30
     while not (member.breaker.state == "open" and member.breaker.half_opens_in() >= 1.0) and time.time() < deadline:
         time.sleep(0.05)

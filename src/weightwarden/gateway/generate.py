@@ -165,7 +165,13 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
         await mr.grow(backend, fitted.most, fitted.completion_budget)
     run = mr.start(backend, task.work(backend, fitted.params, raw), prompt_text=task.prompt_text())
     if task.stream:
-        return mr.streamed(events(mr, task, run))
+        # The first item is awaited before the response starts, so a model or upstream that fails before its first
+        # token (a refused connection, a half-open breaker's failed trial, the time limit) is answered with its own
+        # status, not with a 200 whose stream ends in an error event.
+        stream = run.items()
+        async with run.watching(request):
+            first = await anext(stream, None)
+        return mr.streamed(events(mr, task, run, resumed(first, stream)))
     items: list[tuple[int, Any]] = []
     async with run.watching(request):
         async for item in run.items():
@@ -179,9 +185,23 @@ async def generate(request: Request, mr: ModelRequest, task: GenerationTask, raw
     return JSONResponse(answer.body, headers=mr.ctx.headers)
 
 
-async def events(mr: ModelRequest, task: GenerationTask, run: GenerationRun) -> AsyncIterator[str]:
-    """The server-sent events of a streamed answer, released through the output guard as it grows; settles when
-    the stream ends, however it ends."""
+Item = tuple[int, Any]  # (prompt index, Chunk or other item), as a run yields them
+
+
+async def resumed(first: Item | None, rest: AsyncIterator[Item]) -> AsyncIterator[Item]:
+    """A run's items after its first was taken: first (None when the run had none), then the rest."""
+    if first is None:
+        return
+    yield first
+    async for item in rest:
+        yield item
+
+
+async def events(
+    mr: ModelRequest, task: GenerationTask, run: GenerationRun, items: AsyncIterator[Item]
+) -> AsyncIterator[str]:
+    """The server-sent events of a streamed answer (items: the run's), released through the output guard as it
+    grows; settles when the stream ends, however it ends."""
     gw = mr.gw
     scanner = gw.guard.stream(task.system)
 
@@ -194,7 +214,7 @@ async def events(mr: ModelRequest, task: GenerationTask, run: GenerationRun) -> 
     try:
         for opening in task.opening(created):
             yield sse(opening)
-        async for _, chunk in run.items():
+        async for _, chunk in items:
             if isinstance(chunk, Restart):
                 raise RemoteError(f"the upstream of {task.model} failed after the answer had begun; retry the request")
             if isinstance(chunk, Chunk) and chunk.text and (out := await release(scanner.feed, chunk.text)):
