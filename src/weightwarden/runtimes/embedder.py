@@ -18,10 +18,19 @@ class SentenceEmbedder:
     def __init__(self, path: Path | None = None, *, device: str = "cpu") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
         self.path = Path(path) if path else embedder_path()
         t0 = time.perf_counter()
-        self.model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+        # transformers draws a "Loading weights" bar on stderr for every model it loads; this one takes well under a
+        # second and is loaded behind `warden scan` and the guard, whose stderr is for the user's warnings and errors
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            self.model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
         self.info = RuntimeInfo("sentence-transformers", self.path.name, time.perf_counter() - t0)
 
     @property
