@@ -127,6 +127,50 @@ def test_submit_never_waits_for_the_embedder_and_drops_past_its_bound(tmp_path: 
     assert all(s.embedding == quantize([1.0, 0.0])[0] for s in found)
 
 
+def test_close_does_not_wait_for_a_load_when_nothing_is_queued(tmp_path: Path) -> None:
+    """A gateway stopped seconds after it started used to wait for MiniLM to finish loading (4.4 s for
+    `warden serve` on SIGTERM); with nothing to sketch there is nothing to wait for."""
+    gate = threading.Event()
+
+    def stuck_embedder():  # type: ignore[no-untyped-def]
+        gate.wait(120)
+        return lambda texts: [[1.0, 0.0]] * len(texts)
+
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=stuck_embedder)
+        closing = threading.Thread(target=worker.close)
+        closing.start()
+        closing.join(30)
+        returned = not closing.is_alive()
+        gate.set()  # let the load end either way, so a failure does not leave the thread behind
+        closing.join(130)
+        assert returned, "close() waited for an embedder nobody needs"
+        assert not worker.ready.is_set()  # it returned while the load was still going
+        worker.submit(record(), "after close", None)  # refused: the worker is closed
+        assert worker.written == 0 and ledger.sketches() == []
+
+
+def test_close_waits_for_the_load_when_requests_are_queued(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    def slow_embedder():  # type: ignore[no-untyped-def]
+        gate.wait(120)
+        return lambda texts: [[1.0, 0.0]] * len(texts)
+
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=slow_embedder)
+        worker.submit(record(), "a prompt that came in while the embedder loaded", "answer")
+        closing = threading.Thread(target=worker.close)
+        closing.start()
+        closing.join(0.5)
+        assert closing.is_alive()  # the queued request keeps close() waiting for the embedder
+        gate.set()
+        closing.join(120)
+        assert not closing.is_alive()
+        (sketch,) = ledger.sketches()  # nothing queued is lost, and it has its embedding
+    assert sketch.embedding == quantize([1.0, 0.0])[0]
+
+
 def test_a_ledger_from_before_sketches_upgrades_and_its_rows_have_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -391,6 +435,38 @@ def test_an_embedder_process_that_cannot_load_says_why(tmp_path: Path) -> None:
     with pytest.raises(EmbedderProcessError, match=r"could not load its model: .*no-such-model"):
         proc.embed(["hello"])
     assert proc._proc is None  # nothing left running
+
+
+def test_exit_kills_an_embedder_process_still_loading(tmp_path: Path) -> None:
+    """At the interpreter's exit a child still loading is killed, not waited for (the loading thread holds the
+    lock that close() takes)."""
+    from weightwarden.monitor.embed_process import EmbedderProcessError, EmbedProcess
+
+    never_loads = tmp_path / "python"
+    never_loads.write_text("#!/bin/sh\nexec sleep 600\n")
+    never_loads.chmod(0o755)
+    proc = EmbedProcess(python=str(never_loads))
+    errors: list[Exception] = []
+
+    def start() -> None:
+        try:
+            proc.start()
+        except EmbedderProcessError as exc:
+            errors.append(exc)
+
+    loading = threading.Thread(target=start)
+    loading.start()
+    assert wait_for(lambda: proc._loading is not None)
+    child = proc._loading
+    assert child is not None
+    done = threading.Thread(target=proc.close_at_exit)
+    done.start()
+    done.join(60)
+    loading.join(60)
+    assert not done.is_alive() and not loading.is_alive()
+    assert child.poll() is not None  # killed, not left sleeping
+    assert len(errors) == 1 and "could not load" in str(errors[0])
+    assert proc._proc is None and proc._loading is None
 
 
 def test_gateway_sketches_use_the_embedder_process(

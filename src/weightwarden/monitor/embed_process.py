@@ -80,6 +80,7 @@ class EmbedProcess:
         self.priority = ""  # what the child managed: "idle", "nice +19" or "normal"
         self.pid: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._loading: subprocess.Popen[bytes] | None = None  # a child still loading its model (no lock needed)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -126,6 +127,15 @@ class EmbedProcess:
         with self._lock:
             self._stop()
 
+    def close_at_exit(self) -> None:
+        """close(), for the interpreter's exit: a child still loading its model is killed first, so exit does not
+        wait for a load nobody will use (the thread loading it holds the lock until the load ends)."""
+        loading = self._loading
+        if loading is not None:
+            with contextlib.suppress(OSError):
+                loading.kill()
+        self.close()
+
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
@@ -143,7 +153,11 @@ class EmbedProcess:
             raise EmbedderProcessError(f"cannot start the embedder process: {exc}") from exc
         self._proc = proc
         assert proc.stdout is not None
-        reply = self._first_reply(proc)
+        self._loading = proc
+        try:
+            reply = self._first_reply(proc)
+        finally:
+            self._loading = None
         if reply is None or reply[:1] != b"R":
             self._stop()
             why = reply[1:].decode("utf-8", "replace") if reply and reply[:1] == b"E" else "it exited while loading"
@@ -199,7 +213,7 @@ def shared() -> EmbedProcess:
     with _shared_lock:
         if _shared is None:
             _shared = EmbedProcess()
-            atexit.register(_shared.close)
+            atexit.register(_shared.close_at_exit)
         return _shared
 
 
@@ -229,7 +243,10 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         _send(outbox, b"E" + f"{type(exc).__name__}: {exc}".encode())
         return 1
-    _send(outbox, b"R" + json.dumps(ready).encode())
+    try:
+        _send(outbox, b"R" + json.dumps(ready).encode())
+    except OSError:  # the parent left while the model loaded (a gateway stopped right after it started)
+        return 1
     while True:
         try:
             body = _receive(inbox)

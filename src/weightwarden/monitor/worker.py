@@ -157,12 +157,19 @@ class SketchWorker:
         return True
 
     def close(self, timeout: float = 120.0) -> None:
-        """Sketch what is queued, then stop the thread. Idempotent."""
+        """Sketch what is queued, then stop the thread. Idempotent.
+
+        With nothing queued and the embedder still loading (a gateway stopped seconds after it started), close()
+        does not wait for the load: the thread (a daemon) ends on its own once the load returns, and the shared
+        embedder process is killed at exit if it is still loading then."""
         with self._cond:
             if self._closed:
                 return
             self._closed = True
             self._cond.notify_all()
+            nothing_to_do = not self._queue and not self._in_hand and not self.ready.is_set()
+        if nothing_to_do:
+            return
         self._thread.join(timeout)
 
     def _due(self) -> bool:
@@ -219,7 +226,8 @@ class SketchWorker:
             try:
                 self._embed = self._make_embed()
             except Exception as exc:  # no embedder: sketch the rest of each request all the same
-                log.warning("request sketches go without embeddings: the embedder cannot load (%s)", exc)
+                if not self._closed:  # a load cut short by the process exiting is no news
+                    log.warning("request sketches go without embeddings: the embedder cannot load (%s)", exc)
             self._make_embed = None
         self.ready.set()
         return self._embed
