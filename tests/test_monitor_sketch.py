@@ -106,15 +106,20 @@ def test_guard_scores_are_kept_by_side_and_detector() -> None:
     assert (s.guard_input, s.guard_output, s.refusal, s.embedding) == (0.7, 0.1, None, None)
 
 
-def test_submit_never_waits_for_the_embedder_and_drops_past_its_bound(tmp_path: Path) -> None:
-    gate = threading.Event()
+def gated_embedder(gate: threading.Event):  # type: ignore[no-untyped-def]
+    """An embedder factory that loads until `gate` is set (two minutes at most)."""
 
-    def slow_embedder():  # type: ignore[no-untyped-def]
-        gate.wait(60)
+    def make():  # type: ignore[no-untyped-def]
+        gate.wait(120)
         return lambda texts: [[1.0, 0.0]] * len(texts)
 
+    return make
+
+
+def test_submit_never_waits_for_the_embedder_and_drops_past_its_bound(tmp_path: Path) -> None:
+    gate = threading.Event()
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
-        worker = SketchWorker(ledger, embedder=slow_embedder, max_pending=10)
+        worker = SketchWorker(ledger, embedder=gated_embedder(gate), max_pending=10)
         for i in range(50):
             worker.submit(record(), f"prompt {i}", "answer")  # returns while the embedder is stuck loading
         worker.submit(record(), None, None)  # nothing to sketch: not queued, not dropped
@@ -131,34 +136,24 @@ def test_close_does_not_wait_for_a_load_when_nothing_is_queued(tmp_path: Path) -
     """A gateway stopped seconds after it started used to wait for MiniLM to finish loading (4.4 s for
     `warden serve` on SIGTERM); with nothing to sketch there is nothing to wait for."""
     gate = threading.Event()
-
-    def stuck_embedder():  # type: ignore[no-untyped-def]
-        gate.wait(120)
-        return lambda texts: [[1.0, 0.0]] * len(texts)
-
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
-        worker = SketchWorker(ledger, embedder=stuck_embedder)
+        worker = SketchWorker(ledger, embedder=gated_embedder(gate))
         closing = threading.Thread(target=worker.close)
         closing.start()
         closing.join(30)
-        returned = not closing.is_alive()
+        returned, loaded = not closing.is_alive(), worker.ready.is_set()
         gate.set()  # let the load end either way, so a failure does not leave the thread behind
         closing.join(130)
         assert returned, "close() waited for an embedder nobody needs"
-        assert not worker.ready.is_set()  # it returned while the load was still going
+        assert not loaded  # it returned while the load was still going
         worker.submit(record(), "after close", None)  # refused: the worker is closed
         assert worker.written == 0 and ledger.sketches() == []
 
 
 def test_close_waits_for_the_load_when_requests_are_queued(tmp_path: Path) -> None:
     gate = threading.Event()
-
-    def slow_embedder():  # type: ignore[no-untyped-def]
-        gate.wait(120)
-        return lambda texts: [[1.0, 0.0]] * len(texts)
-
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
-        worker = SketchWorker(ledger, embedder=slow_embedder)
+        worker = SketchWorker(ledger, embedder=gated_embedder(gate))
         worker.submit(record(), "a prompt that came in while the embedder loaded", "answer")
         closing = threading.Thread(target=worker.close)
         closing.start()
@@ -167,6 +162,7 @@ def test_close_waits_for_the_load_when_requests_are_queued(tmp_path: Path) -> No
         gate.set()
         closing.join(120)
         assert not closing.is_alive()
+        ledger.flush()  # the worker hands its batch to the ledger's writer thread
         (sketch,) = ledger.sketches()  # nothing queued is lost, and it has its embedding
     assert sketch.embedding == quantize([1.0, 0.0])[0]
 
