@@ -25,7 +25,7 @@ from weightwarden.runtimes.base import (
 )
 from weightwarden.runtimes.chat_template import render_chat
 from weightwarden.runtimes.gguf_file import read_gguf
-from weightwarden.runtimes.scoring import score_continuation
+from weightwarden.runtimes.scoring import ScoresContinuations, score_continuation
 
 
 class _TorchLogits:
@@ -63,7 +63,7 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-class TransformersRuntime:
+class TransformersRuntime(ScoresContinuations):
     """A model run by transformers in float32 on the CPU. A GGUF file is dequantized on load (needs `accelerate`)."""
 
     def __init__(self, path: Path, *, threads: int = 0, max_context: int = 2048) -> None:
@@ -231,29 +231,8 @@ class TransformersRuntime:
         return self._stream(self.tokenize(self.render(messages)), params)
 
     # -- scoring ----------------------------------------------------------------------------------------------
-    def context_ids(self, context: str) -> list[int]:
-        ids = self.tokenize(context) if context else []
-        prefix = self.bos_id if self.bos_id is not None else self.eos_id
-        if (self.add_bos or not ids) and prefix is not None:
-            ids = [int(prefix), *ids]
-        return ids
-
-    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
-        if not continuation:
-            raise CapabilityError("the continuation is empty: there is nothing to score")
-        return self.loglikelihood_tokens(self.context_ids(context), self.tokenize(continuation))
-
-    def _fit(self, context: Sequence[int], continuation: Sequence[int]) -> tuple[list[int], int]:
-        """The tokens to run and how many of them are context: the end is kept when the whole is too long."""
-        if not context:
-            raise CapabilityError("the context needs at least one token (a BOS token) to score the continuation")
-        if not continuation:
-            raise CapabilityError("the continuation is empty: there is nothing to score")
-        tokens = [*context, *continuation][-self.max_context :]
-        n_ctx = len(tokens) - len(continuation)
-        if n_ctx < 1:
-            raise CapabilityError(f"the continuation alone is {len(continuation)} tokens, over the context limit")
-        return tokens, n_ctx
+    def context_limit(self) -> int:
+        return self.max_context
 
     def loglikelihood_tokens(self, context: Sequence[int], continuation: Sequence[int]) -> LogLikelihood:
         tokens, n_ctx = self._fit(context, continuation)

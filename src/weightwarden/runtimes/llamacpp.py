@@ -26,7 +26,7 @@ from weightwarden.runtimes.base import (
 )
 from weightwarden.runtimes.chat_template import render_chat
 from weightwarden.runtimes.gguf_file import GGUFSummary, read_gguf
-from weightwarden.runtimes.scoring import score_continuation
+from weightwarden.runtimes.scoring import ScoresContinuations, score_continuation
 from weightwarden.runtimes.threads import ThreadChooser
 
 
@@ -50,7 +50,7 @@ def quiet_stderr() -> Iterator[None]:
 BATCH_SEQUENCES = 8  # answers decoded together by generate_batch
 
 
-class LlamaCppRuntime:
+class LlamaCppRuntime(ScoresContinuations):
     """A GGUF model run by llama.cpp. One lock: a llama.cpp context is not thread-safe."""
 
     def __init__(self, path: Path, *, n_ctx: int = 2048, threads: int = 0, seed: int = 0) -> None:
@@ -266,33 +266,8 @@ class LlamaCppRuntime:
         ]
 
     # -- scoring ----------------------------------------------------------------------------------------------
-    def context_ids(self, context: str) -> list[int]:
-        """Context tokens as scored: BOS when the model wants one; BOS/EOS alone when the context is empty."""
-        ids = self.tokenize(context) if context else []
-        prefix = self.bos_id if self.bos_id is not None else self.eos_id
-        if (self.add_bos or not ids) and prefix is not None:
-            ids = [int(prefix), *ids]
-        return ids
-
-    def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
-        if not continuation:
-            raise CapabilityError("the continuation is empty: there is nothing to score")
-        return self.loglikelihood_tokens(self.context_ids(context), self.tokenize(continuation))
-
-    def _fit(self, context: Sequence[int], continuation: Sequence[int]) -> tuple[list[int], int]:
-        """The tokens to evaluate and how many of them are context: the end is kept when the whole is too long."""
-        if not context:
-            raise CapabilityError("the context needs at least one token (a BOS token) to score the continuation")
-        if not continuation:
-            raise CapabilityError("the continuation is empty: there is nothing to score")
-        if len(continuation) >= self.n_ctx:
-            raise CapabilityError(
-                f"the continuation alone is {len(continuation)} tokens, over the {self.n_ctx}-token context"
-            )
-        tokens = [*context, *continuation]
-        if len(tokens) > self.n_ctx:  # keep the end: the continuation and as much context as fits
-            tokens = tokens[-self.n_ctx :]
-        return tokens, len(tokens) - len(continuation)
+    def context_limit(self) -> int:
+        return self.n_ctx
 
     def _scoring_model(self) -> Any:
         if self._scorer is None:
