@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -154,32 +155,37 @@ def test_logs_filters_and_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_serve_prints_the_admin_key_once_and_obeys_revocation(tmp_path: Path) -> None:
+def start_serve(home: Path, *args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """`warden serve default` in a subprocess with a new home: (the process, the admin key it printed, its URL),
+    once /health answers."""
     port = free_port()
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("watermark: true\ninput: {}\noutput: {}\n")  # no key yet: serve makes one in HOME
-    serve_args = ["serve", "default", "--port", str(port), "--no-embedder", "--quiet", "--policy", str(policy)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, *serve_args],
+        [sys.executable, "-c", RUNNER, "serve", "default", "--port", str(port), "--no-embedder", "--quiet", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment(tmp_path),
+        env=environment(home),
     )
+    assert proc.stdout is not None
+    admin = proc.stdout.readline().strip()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while admin.startswith("ww-") and proc.poll() is None and time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, admin, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"warden serve did not come up (it printed {admin!r})")
+
+
+def test_serve_prints_the_admin_key_once_and_obeys_revocation(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("watermark: true\ninput: {}\noutput: {}\n")  # no key yet: serve makes one in HOME
+    proc, admin, base = start_serve(tmp_path, "--policy", str(policy))
     try:
-        assert proc.stdout is not None
-        admin = proc.stdout.readline().strip()
-        assert admin.startswith("ww-"), admin
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.time() < deadline and proc.poll() is None, "warden serve did not come up"
-            time.sleep(0.2)
         auth = {"Authorization": f"Bearer {admin}"}
         made = httpx.post(f"{base}/admin/keys", headers=auth, json={"name": "app"}).json()
         user = {"Authorization": f"Bearer {made['key']}"}
@@ -206,6 +212,27 @@ def test_serve_prints_the_admin_key_once_and_obeys_revocation(tmp_path: Path) ->
         timeout=300,
     )
     assert again.returncode == 2 and "cannot read the routes file" in again.stderr and "ww-" not in again.stdout
+
+
+def test_serve_stopped_by_sigterm_keeps_every_row_and_sketch_it_queued(tmp_path: Path) -> None:
+    """SIGTERM right after the last answer: uvicorn shuts the app down and then raises the signal again, which
+    ended the process before the CLI closed its ledger, so writes still queued (often the sketches, made once
+    the embedder had loaded) were lost. The gateway now commits what is queued as it shuts down."""
+    proc, admin, base = start_serve(tmp_path)
+    try:
+        auth = {"Authorization": f"Bearer {admin}"}
+        body = {"model": "default", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 2}
+        for _ in range(3):
+            assert httpx.post(f"{base}/v1/chat/completions", headers=auth, json=body, timeout=120).status_code == 200
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=60)
+    assert code in (0, -signal.SIGTERM), proc.stderr.read() if proc.stderr else code
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        rows = ledger.requests(route="/v1/chat/completions")
+        sketches = ledger.sketches()
+    assert len(rows) == 3 and all(r.status == 200 for r in rows)
+    assert {s.request_id for s in sketches} == {r.request_id for r in rows}
 
 
 @pytest.mark.parametrize("text", ["3d", "2026-01-01T00:00:00+02:00", "2026-01-01"])

@@ -150,20 +150,44 @@ def test_close_does_not_wait_for_a_load_when_nothing_is_queued(tmp_path: Path) -
         assert worker.written == 0 and ledger.sketches() == []
 
 
-def test_close_waits_for_the_load_when_requests_are_queued(tmp_path: Path) -> None:
+def test_close_sketches_what_is_queued_without_waiting_for_a_load(tmp_path: Path) -> None:
+    """The embedder loads at the idle priority, so on a busy machine a gateway stopped soon after its first
+    requests waited for as long as the load took (past the 30 s a test allowed `warden serve` to stop): close()
+    now sketches what is queued without embeddings, and nothing queued is lost."""
     gate = threading.Event()
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
         worker = SketchWorker(ledger, embedder=gated_embedder(gate))
         worker.submit(record(), "a prompt that came in while the embedder loaded", "answer")
         closing = threading.Thread(target=worker.close)
         closing.start()
+        closing.join(30)
+        returned, loaded = not closing.is_alive(), worker.ready.is_set()
+        gate.set()
+        closing.join(130)
+        assert returned and not loaded, "close() waited for the embedder"
+        ledger.flush()  # the sketch went to the ledger's writer thread
+        (sketch,) = ledger.sketches()
+    assert sketch.embedding is None and sketch.prompt_chars == len("a prompt that came in while the embedder loaded")
+    assert worker.unembedded == 1 and worker.written == 1
+
+
+def test_close_waits_for_the_batch_the_thread_holds(tmp_path: Path) -> None:
+    """A batch already taken by the thread (the embedder loads on first use here) is sketched with its embedding
+    before close() returns: close() only skips a load nothing has started to wait on."""
+    gate = threading.Event()
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        worker = SketchWorker(ledger, embedder=gated_embedder(gate), preload=False)
+        worker.submit(record(), "taken before close", "answer")
+        assert wait_for(lambda: worker._in_hand == 1)
+        closing = threading.Thread(target=worker.close)
+        closing.start()
         closing.join(0.5)
-        assert closing.is_alive()  # the queued request keeps close() waiting for the embedder
+        assert closing.is_alive()  # the batch in hand keeps close() waiting for the embedder
         gate.set()
         closing.join(120)
         assert not closing.is_alive()
-        ledger.flush()  # the worker hands its batch to the ledger's writer thread
-        (sketch,) = ledger.sketches()  # nothing queued is lost, and it has its embedding
+        ledger.flush()
+        (sketch,) = ledger.sketches()
     assert sketch.embedding == quantize([1.0, 0.0])[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.types import Scope
 
-from weightwarden.errors import ConfigError
+from weightwarden.errors import ConfigError, LedgerError
 from weightwarden.gateway.audit_log import AuditLog
 from weightwarden.gateway.auth import KeyStore
 from weightwarden.gateway.backends import Backend, Router, build_backend
@@ -225,6 +226,12 @@ class Gateway:
     def close_ledger(self) -> None:
         if self._owns_ledger:
             self.ledger.close()
+            return
+        # The caller closes a ledger it gave, but the process may end first: `warden serve` stops on SIGTERM by
+        # raising it again once the app has shut down (uvicorn), which skips the caller's close. So the rows and
+        # sketches queued until now are committed here.
+        with contextlib.suppress(LedgerError):  # the caller closed it already
+            self.ledger.flush()
 
     def close(self) -> None:
         """Stop the models' workers (closing the runtimes the gateway loaded) and the ledger it opened."""

@@ -159,16 +159,27 @@ class SketchWorker:
     def close(self, timeout: float = 120.0) -> None:
         """Sketch what is queued, then stop the thread. Idempotent.
 
-        With nothing queued and the embedder still loading (a gateway stopped seconds after it started), close()
-        does not wait for the load: the thread (a daemon) ends on its own once the load returns, and the shared
-        embedder process is killed at exit if it is still loading then."""
+        While the embedder is still loading (a gateway stopped soon after it started; the load runs at the idle
+        priority, so on a busy machine it can take long), close() does not wait for it: what is queued is sketched
+        at once without embeddings (counted in `unembedded`), the thread (a daemon) ends on its own once the load
+        returns, and the shared embedder process is killed at exit if it is still loading then."""
         with self._cond:
             if self._closed:
                 return
             self._closed = True
             self._cond.notify_all()
-            nothing_to_do = not self._queue and not self._in_hand and not self.ready.is_set()
-        if nothing_to_do:
+            loading = not self.ready.is_set() and not self._in_hand
+            drained: list[_Item] = []
+            if loading:
+                drained = list(self._queue)
+                self._queue.clear()
+                self._since.clear()
+                self._chars = 0
+                self.unembedded += len(drained)
+        if drained:
+            log.warning("%d request sketches go without embeddings: the embedder was still loading", len(drained))
+            self._write(drained, embed=False)
+        if loading:
             return
         self._thread.join(timeout)
 
@@ -232,9 +243,11 @@ class SketchWorker:
         self.ready.set()
         return self._embed
 
-    def _sketch(self, items: list[_Item]) -> list[SketchRecord]:
+    def _sketch(self, items: list[_Item], embed_them: bool = True) -> list[SketchRecord]:
         """The batch's sketches; when the embedder fails (its process died twice, a batch it refuses), the same
         sketches without embeddings, so lengths, language, guard scores and refusals are still kept."""
+        if not embed_them:
+            return sketch_requests(items, None)
         embed = self._embedder()
         try:
             return sketch_requests(items, embed)
@@ -246,9 +259,9 @@ class SketchWorker:
                 self.unembedded += len(items)
             return sketch_requests(items, None)
 
-    def _write(self, items: list[_Item]) -> None:
+    def _write(self, items: list[_Item], embed: bool = True) -> None:
         try:
-            future = self.ledger.add_sketches(self._sketch(items))
+            future = self.ledger.add_sketches(self._sketch(items, embed))
         except Exception as exc:
             with self._cond:
                 self.failed += len(items)
