@@ -175,10 +175,12 @@ class SketchWorker:
                 self._queue.clear()
                 self._since.clear()
                 self._chars = 0
-                self.unembedded += len(drained)
+            missed = len(drained) if self._make_embed is not None else 0  # None: these sketches never had one
+            self.unembedded += missed
+        if missed:
+            log.warning("%d request sketches go without embeddings: the embedder was still loading", missed)
         if drained:
-            log.warning("%d request sketches go without embeddings: the embedder was still loading", len(drained))
-            self._write(drained, embed=False)
+            self._write(drained, with_embeddings=False)
         if loading:
             return
         self._thread.join(timeout)
@@ -243,10 +245,10 @@ class SketchWorker:
         self.ready.set()
         return self._embed
 
-    def _sketch(self, items: list[_Item], embed_them: bool = True) -> list[SketchRecord]:
+    def _sketch(self, items: list[_Item], with_embeddings: bool = True) -> list[SketchRecord]:
         """The batch's sketches; when the embedder fails (its process died twice, a batch it refuses), the same
         sketches without embeddings, so lengths, language, guard scores and refusals are still kept."""
-        if not embed_them:
+        if not with_embeddings:
             return sketch_requests(items, None)
         embed = self._embedder()
         try:
@@ -259,9 +261,9 @@ class SketchWorker:
                 self.unembedded += len(items)
             return sketch_requests(items, None)
 
-    def _write(self, items: list[_Item], embed: bool = True) -> None:
+    def _write(self, items: list[_Item], with_embeddings: bool = True) -> None:
         try:
-            future = self.ledger.add_sketches(self._sketch(items, embed))
+            future = self.ledger.add_sketches(self._sketch(items, with_embeddings))
         except Exception as exc:
             with self._cond:
                 self.failed += len(items)
