@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from training.guard.corpus import find_wheels
 from training.guard.sources import _py_strings, agentdojo_items, spikee_items
@@ -663,3 +664,45 @@ def test_raginject_reads_each_planted_document_and_its_clean_twin(tmp_path: Path
     got = raginject_items(path)
     assert [(it.labels, it.kind) for it in got] == [(("injection",), "attack"), ((), "document")]
     assert "PWNED" in got[0].text and "PWNED" not in got[1].text and "50 members" in got[1].text
+
+
+def test_compare_reads_two_builds_on_the_training_texts_they_share(tmp_path: Path, capsys: Any) -> None:
+    """Only texts both builds trained on count (a text held out or added by one build does not), and a text's
+    scores are matched by text, not by position; a missing file is a clear error with exit code 2."""
+    import numpy as np
+    from training.guard.compare import main
+
+    def save(name: str, texts: list[str], labels: list[str], inj: list[float], train: list[bool]) -> Path:
+        scores = np.zeros((len(texts), 3))
+        scores[:, 0] = inj
+        path = tmp_path / name
+        np.savez(
+            path,
+            text=np.array(texts),
+            labels=np.array(labels),
+            kind=np.array(["attack"] * len(texts)),
+            source=np.array(["s"] * len(texts)),
+            scores=scores,
+            train=np.array(train),
+        )
+        return path
+
+    before = save(
+        "a.npz",
+        ["atk", "ok1", "ok2", "held"],
+        ["injection", "", "", "injection"],
+        [0.4, 0.5, 0.1, 0.9],
+        [True, True, True, False],
+    )
+    after = save(
+        "b.npz",
+        ["new", "ok2", "atk", "ok1"],
+        ["injection", "", "injection", ""],
+        [0.0, 0.1, 0.9, 0.5],
+        [True, True, True, True],
+    )
+    assert main([str(before), str(after)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 training texts in both builds (before 3, after 4)")
+    assert "| injection | 1 | 0.500 -> 1.000 |" in out  # ranked between the two benign texts, then above both
+    assert main([str(tmp_path / "missing.npz"), str(after)]) == 2

@@ -883,7 +883,7 @@ ARMOR_LIC = "Apache-2.0 (prompt-armor)"
 
 def prompt_armor_items(wheel: Path, limit: int = 300) -> list[Item]:
     """At most `limit` texts of each upstream set, chosen at random after dropping texts whose first 80 characters
-    repeat within the set (LLMail-Inject's 12,647 emails are largely one attack goal reworded)."""
+    repeat an earlier text's in the file (LLMail-Inject's 12,647 emails are largely one attack goal reworded)."""
     w = Wheel(wheel)
     by_set: dict[str, list[str]] = {}
     seen: set[str] = set()
@@ -947,7 +947,10 @@ def raginject_items(wheel: Path) -> list[Item]:
     w = Wheel(wheel)
     out = []
     for rel in w.names(RAGINJECT, ".yaml"):
-        for row in yaml.safe_load(w.read(rel)) or []:
+        rows = yaml.safe_load(w.read(rel))
+        for row in rows if isinstance(rows, list) else []:  # a file of another shape holds no patterns
+            if not isinstance(row, dict):
+                continue
             doc, payload = row.get("injected_content"), row.get("payload")
             if not isinstance(doc, str) or not isinstance(payload, str):
                 continue

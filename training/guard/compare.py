@@ -1,0 +1,72 @@
+"""Two guard builds compared on the training texts they share, each text scored out of source by each build.
+
+    PYTHONPATH=src:. python -m training.guard.train ... --scores /tmp/before.npz   # one build
+    PYTHONPATH=src:. python -m training.guard.train ... --scores /tmp/after.npz    # the other
+    PYTHONPATH=src:. python -m training.guard.compare /tmp/before.npz /tmp/after.npz
+
+A build that adds sources changes the pool its leave-one-source-out figures are read on; read on the texts both
+builds trained on (matched by text), with the same benign texts on both sides, the figures compare. AUC and recall at
+1% and 2% FPR are computed as the build's own figures are (weightwarden.guard.quality).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from training.guard.sources import LABELS
+
+from weightwarden.guard.quality import auc, recall_at_fpr
+
+
+def shared(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Indices, in a and in b, of the texts both builds trained on."""
+    where_b = {str(t): i for i, t in enumerate(b["text"]) if b["train"][i]}
+    pairs = [(i, where_b[str(t)]) for i, t in enumerate(a["text"]) if a["train"][i] and str(t) in where_b]
+    return np.array([i for i, _ in pairs], dtype=int), np.array([j for _, j in pairs], dtype=int)
+
+
+def figures(scores: np.ndarray, labels: np.ndarray) -> dict[str, tuple[int, float, float, float]]:
+    """Per label: positives, AUC, recall at 1% and at 2% FPR against every benign text given."""
+    benign = labels == ""
+    out = {}
+    for h, label in enumerate(LABELS):
+        pos = np.array([label in str(x).split(",") for x in labels], dtype=bool)
+        p, n = scores[pos, h], scores[benign, h]
+        if not len(p) or not len(n):  # nothing to rank for this label
+            continue
+        out[label] = (int(pos.sum()), auc(p, n), recall_at_fpr(p, n, 0.01), recall_at_fpr(p, n, 0.02))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("before", type=Path, help="train.py --scores file of one build")
+    ap.add_argument("after", type=Path, help="train.py --scores file of the other")
+    args = ap.parse_args(argv)
+    try:
+        a, b = (dict(np.load(p, allow_pickle=False)) for p in (args.before, args.after))
+        ia, ib = shared(a, b)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: cannot read the scores files (written by train.py --scores): {exc}", file=sys.stderr)
+        return 2
+    if not len(ia):
+        print("error: the two builds share no training text", file=sys.stderr)
+        return 1
+    if not np.array_equal(a["labels"][ia], b["labels"][ib]):
+        print("error: the shared texts carry different labels in the two builds", file=sys.stderr)
+        return 1
+    print(f"{len(ia)} training texts in both builds (before {int(a['train'].sum())}, after {int(b['train'].sum())})")
+    fa, fb = figures(a["scores"][ia], a["labels"][ia]), figures(b["scores"][ib], b["labels"][ib])
+    print("| label | positives | AUC | recall @1% FPR | recall @2% FPR |\n|---|---|---|---|---|")
+    for label in (la for la in LABELS if la in fa):
+        (n, *x), (_, *y) = fa[label], fb[label]
+        cells = " | ".join(f"{u:.3f} -> {v:.3f}" for u, v in zip(x, y, strict=True))
+        print(f"| {label} | {n} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
