@@ -52,16 +52,25 @@ def test_encoder_weights_match_the_card_and_the_policy() -> None:
 
 
 def test_policy_defaults_follow_the_measured_out_of_source_fpr() -> None:
-    """A label blocks by default only where its out-of-source FPR is at most 1% on every benign kind."""
+    """A label blocks by default from its threshold only where its out-of-source FPR is at most 1% on every benign
+    kind, and the labels together (from their thresholds or their block_above scores) block at most 1% of every
+    kind; a label that flags blocks from a higher score where any score below 1 keeps that."""
     results = json.loads(RESULTS.read_text())
     kinds = results["leave_one_source_out"]["kinds"]
     raw = yaml.safe_load((DATA / "policy.default.yaml").read_text())
     assert raw["layers"] == ["gate", "encoder"]
+    blocking = [la for la in LEARNED if raw["input"][la]["action"] == "block"]
     for label in LEARNED:
         worst = max(k[f"fpr_{label}"] for k in kinds.values())
-        expected = "block" if worst <= 0.01 else "flag"
-        assert raw["input"][label]["action"] == expected, (label, worst)
         assert raw["input"][label]["threshold"] == pytest.approx(results["thresholds"][label], abs=1e-4)
+        if label in blocking:
+            assert worst <= 0.01, (label, worst)
+        else:
+            assert raw["input"][label]["action"] == "flag"
+            above = raw["input"][label].get("block_above")
+            assert above == results["block_above"].get(label)
+            assert above is None or results["thresholds"][label] <= above < 1.0
+    assert all(k["blocked"] <= 0.01 for k in kinds.values())
     assert results["command"] and results["measured_at"] and results["held_out_sources"]
 
 

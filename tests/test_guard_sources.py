@@ -408,9 +408,12 @@ def test_block_thresholds_keep_every_benign_kind_at_most_one_percent_blocked_by_
     assert block_thresholds(probs, items, mask, {**thresholds, "harmful": 0.5}, actions) == {}
 
 
-def test_block_actions_let_labels_block_from_their_thresholds_only_while_together_within_one_percent() -> None:
-    """Two labels that each block 0.9% of role prompts (other prompts each) would block 1.8% together: only the one
-    with the lower worst-kind FPR blocks, the other flags; a label that blocks no benign text still blocks."""
+def test_block_actions_choose_which_labels_block_from_their_thresholds_together_and_by_attacks_blocked() -> None:
+    """Injection blocks 0.8% of role prompts from its threshold and jailbreak 0.9% (other prompts each): either may
+    block from its threshold, not both (1.7% together). Jailbreak's attacks all sit just above its threshold and half
+    of injection's far above every benign score, so jailbreak blocking from its threshold and injection from a higher
+    score blocks more attacks (1 and 0.5) than the other way round (1 and 0): that is the choice, though injection
+    alone looks safer. A label that blocks no benign text blocks."""
     import numpy as np
     from training.guard.loso import kind_fpr
     from training.guard.sources import Item
@@ -418,18 +421,27 @@ def test_block_actions_let_labels_block_from_their_thresholds_only_while_togethe
 
     items = [Item(f"r{i}", (), "s", "role", "p", "1", "x", "MIT") for i in range(1000)]
     items += [Item(f"d{i}", (), "s", "document", "p", "1", "x", "MIT") for i in range(1000)]
-    probs = np.zeros((2000, 3))
-    probs[0:9, 0] = 0.9  # injection: 9 role prompts
-    probs[100:108, 1] = 0.9  # jailbreak: 8 other role prompts
+    items += [Item(f"i{i}", ("injection",), "s", "attack", "p", "1", "x", "MIT") for i in range(100)]
+    items += [Item(f"j{i}", ("jailbreak",), "s", "attack", "p", "1", "x", "MIT") for i in range(100)]
+    probs = np.zeros((2200, 3))
+    probs[0:8, 0] = 0.9  # injection: 8 role prompts
+    probs[100:109, 1] = 0.9  # jailbreak: 9 other role prompts
     probs[1000:1005, 1] = 0.9  # and 5 documents
+    probs[2000:2050, 0] = 0.6  # injection attacks: half just above the threshold,
+    probs[2050:2100, 0] = 0.95  # half above every benign score
+    probs[2100:2200, 1] = 0.6  # jailbreak attacks: all just above the threshold
     mask = np.ones(len(items), bool)
     thresholds = {"injection": 0.5, "jailbreak": 0.5, "harmful": 0.5}
     actions = block_actions(probs, items, mask, thresholds)
     assert actions == {"injection": "flag", "jailbreak": "block", "harmful": "block"}
     block_at = {la: thresholds[la] for la, a in actions.items() if a == "block"}
     assert all(k["blocked"] <= BLOCK_FPR for k in kind_fpr(probs, items, mask, thresholds, block_at).values())
-    probs[100:108, 1] = 0.0  # jailbreak now blocks documents only: both fit together
-    assert block_actions(probs, items, mask, thresholds)["injection"] == "block"
+    probs[100:109, 1] = 0.0  # jailbreak now blocks documents only: both fit together, and both block
+    assert block_actions(probs, items, mask, thresholds) == {
+        "injection": "block",
+        "jailbreak": "block",
+        "harmful": "block",
+    }
 
 
 def test_flag_thresholds_keep_every_benign_kind_at_most_two_percent_flagged_by_all_labels_together() -> None:
@@ -730,6 +742,22 @@ def test_compare_reads_two_builds_on_the_training_texts_they_share(tmp_path: Pat
     assert out.startswith("3 training texts in both builds (before 3, after 4)")
     assert "| injection | 1 | 0.500 -> 1.000 |" in out  # ranked between the two benign texts, then above both
     assert main([str(tmp_path / "missing.npz"), str(after)]) == 2
+
+
+def test_compare_intervals_resample_whole_sources_and_see_no_change_where_there_is_none() -> None:
+    import numpy as np
+    from training.guard.compare import paired_intervals
+
+    rng = np.random.default_rng(3)
+    sources = np.repeat(np.array(["a", "b", "c", "d"]), 40)
+    labels = np.array((["injection"] * 20 + [""] * 20) * 4)
+    before = rng.uniform(0, 1, (160, 3))
+    same = paired_intervals(before, before.copy(), labels, sources, 50)
+    assert set(same) == {"injection"} and same["injection"] == [(0.0, 0.0)] * 3  # no positives of the others
+    after = before.copy()
+    after[(sources == "a") & (labels == "injection"), 0] = 1.0  # only source a's attacks rise, to the top
+    lo, hi = paired_intervals(before, after, labels, sources, 200)["injection"][0]
+    assert 0.0 <= lo < hi  # never worse; how much better depends on how often source a is drawn
 
 
 def test_dtagent_reads_the_preset_injections_and_the_violating_and_ordinary_requests(tmp_path: Path) -> None:

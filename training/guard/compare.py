@@ -7,6 +7,11 @@
 A build that adds sources changes the pool its leave-one-source-out figures are read on; read on the texts both
 builds trained on (matched by text), with the same benign texts on both sides, the figures compare. AUC and recall at
 1% and 2% FPR are computed as the build's own figures are (weightwarden.guard.quality).
+
+Beside each change, a 95% interval for it (`--bootstrap N` resamples, default 1000; 0 leaves it out): whole sources
+are drawn with replacement, the same draw scored by both builds, so the interval counts how much a change this size
+moves with which sources happen to be in the pool (texts of one source rise and fall together; resampling single
+texts would give intervals too narrow to decide on).
 """
 
 from __future__ import annotations
@@ -41,10 +46,31 @@ def figures(scores: np.ndarray, labels: np.ndarray) -> dict[str, tuple[int, floa
     return out
 
 
+def paired_intervals(
+    sa: np.ndarray, sb: np.ndarray, labels: np.ndarray, sources: np.ndarray, n: int, seed: int = 20261206
+) -> dict[str, list[tuple[float, float]]]:
+    """Per label, for AUC and recall at 1% and 2% FPR: the 2.5th and 97.5th percentiles of (after - before) over `n`
+    draws of whole sources with replacement. A draw without positives or benign texts of a label skips that label."""
+    groups = [np.flatnonzero(sources == s) for s in np.unique(sources)]
+    rng = np.random.default_rng(seed)
+    diffs: dict[str, list[np.ndarray]] = {}
+    for _ in range(n):
+        idx = np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])
+        fa, fb = figures(sa[idx], labels[idx]), figures(sb[idx], labels[idx])
+        for label in fa.keys() & fb.keys():
+            diffs.setdefault(label, []).append(np.subtract(fb[label][1:], fa[label][1:]))
+    out = {}
+    for label, rows in diffs.items():
+        lo, hi = np.percentile(np.array(rows), [2.5, 97.5], axis=0)
+        out[label] = [(float(x), float(y)) for x, y in zip(lo, hi, strict=True)]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("before", type=Path, help="train.py --scores file of one build")
     ap.add_argument("after", type=Path, help="train.py --scores file of the other")
+    ap.add_argument("--bootstrap", type=int, default=1000, help="source resamples for the intervals (0: none)")
     args = ap.parse_args(argv)
     try:
         a, b = (dict(np.load(p, allow_pickle=False)) for p in (args.before, args.after))
@@ -65,6 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         (n, *x), (_, *y) = fa[label], fb[label]
         cells = " | ".join(f"{u:.3f} -> {v:.3f}" for u, v in zip(x, y, strict=True))
         print(f"| {label} | {n} | {cells} |")
+    if args.bootstrap > 0:
+        ci = paired_intervals(a["scores"][ia], b["scores"][ib], a["labels"][ia], a["source"][ia], args.bootstrap)
+        print(f"\nafter - before, 95% interval over {args.bootstrap} draws of whole sources:")
+        print("| label | AUC | recall @1% FPR | recall @2% FPR |\n|---|---|---|---|")
+        for label in (la for la in LABELS if la in ci and la in fa):
+            (_, *x), (_, *y) = fa[label], fb[label]
+            cells = " | ".join(
+                f"{v - u:+.3f} ({lo:+.3f} .. {hi:+.3f})" for u, v, (lo, hi) in zip(x, y, ci[label], strict=True)
+            )
+            print(f"| {label} | {cells} |")
     return 0
 
 

