@@ -128,6 +128,23 @@ def cold(guard: Any) -> Any:
     return scan
 
 
+def run_record(script: str, load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """What an interleaved guard bench's stored result starts with: when, the command that rewrites it (with
+    --write), the machine, and its load before and after the run."""
+    import datetime as dt
+    import platform
+
+    return {
+        "measured_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "command": f"PYTHONPATH=src nice -n 19 .venv/bin/python bench/{script} "
+        + " ".join(a for a in sys.argv[1:] if a != "--write")
+        + " --write",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+
+
 def reached(result: Any) -> bool:
     """Whether the text went past the gate to the encoder (the cascade's slow layer)."""
     v = result.verdict("injection")

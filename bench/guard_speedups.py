@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -26,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guard import SIZES, cold, pct, prompts, reached  # bench/guard.py, beside this file
+from guard import SIZES, cold, pct, prompts, reached, run_record  # bench/guard.py, beside this file
 
 RESULTS = Path(__file__).resolve().parent / "results" / "guard_speedups.json"
 
@@ -103,13 +101,7 @@ def main() -> int:
             file=sys.stderr,
         )
     result = {
-        "measured_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "command": "PYTHONPATH=src nice -n 19 .venv/bin/python bench/guard_speedups.py "
-        + " ".join(a for a in sys.argv[1:] if a != "--write")
-        + " --write",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
+        **run_record("guard_speedups.py", load_before),
         "what": "the default guard's scan_input, cold, each text timed with and without the two speed-ups back to "
         "back (order alternating); 'before' = scikit-learn's HashingVectorizer for the gate's character n-grams "
         "and separate query/key/value int8 calls",

@@ -16,10 +16,8 @@ bench/results/guard_weights.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guard import SIZES, cold, pct, prompts, reached  # bench/guard.py, beside this file
+from guard import SIZES, cold, pct, prompts, reached, run_record  # bench/guard.py, beside this file
 
 RESULTS = Path(__file__).resolve().parent / "results" / "guard_weights.json"
 
@@ -95,13 +93,7 @@ def main() -> int:
             file=sys.stderr,
         )
     result = {
-        "measured_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "command": "PYTHONPATH=src nice -n 19 .venv/bin/python bench/guard_weights.py "
-        + " ".join(a for a in sys.argv[1:] if a != "--write")
-        + " --write",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
+        **run_record("guard_weights.py", load_before),
         "what": "the default policy's scan_input, cold, each text timed with the shipped encoder.npz and with "
         "another build's back to back (order alternating), one MiniLM shared",
         "shipped_encoder_sha256": shipped.sha256,
