@@ -1134,6 +1134,37 @@ def agentvigil_items(wheel: Path, asb_wheel: Path, per_seed: int = 10) -> list[I
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The agent frameworks' own READMEs (each wheel's METADATA description): benign documents full of what READMEs hold,
+# HTML badges, code blocks and link lists, which no other benign source has; none of these packages is installed
+# here, so none is in bench/guard.py's speed set (the installed packages' READMEs)
+
+README_KEYS = ("langchain", "camel", "metagpt", "crewai", "aider")
+
+
+def _metadata_readme(w: Wheel) -> tuple[str, str, str] | None:
+    """(path, description, licence) of a wheel's METADATA; None where it has no description."""
+    rel = next((n for n in w.zip.namelist() if n.endswith(".dist-info/METADATA")), None)
+    if rel is None:
+        return None
+    head, _, body = w.read(rel).partition("\n\n")
+    fields = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
+    lic = fields.get("License-Expression") or fields.get("License") or "as the package's LICENSE file states"
+    return (rel, body.strip(), f"{lic} ({w.package})") if len(body.strip()) >= 200 else None
+
+
+def readme_items(wheels: dict[str, Path]) -> list[Item]:
+    out = []
+    for key in README_KEYS:
+        if key in wheels:
+            w = Wheel(wheels[key])
+            found = _metadata_readme(w)
+            if found:
+                rel, text, lic = found
+                out.append(_item(text, set(), "framework-readmes", "document", w, rel, lic))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1304,5 +1335,6 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
             yield from loader(wheels[key])
     if "agentvigil" in wheels and "asb" in wheels:
         yield from agentvigil_items(wheels["agentvigil"], wheels["asb"])
+    yield from readme_items(wheels)
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])
