@@ -888,3 +888,28 @@ def test_framework_readmes_are_benign_documents_with_the_licence_their_metadata_
         ("framework-readmes", "document", (), "MIT (crewai)")
     ]
     assert got[0].text == readme.strip()
+
+
+def test_chatterbot_reads_the_users_turns_in_every_language_once_as_benign_requests(tmp_path: Path) -> None:
+    from training.guard.sources import CHATTERBOT, chatterbot_items
+
+    english = (
+        "categories:\n- tech support\nconversations:\n"
+        "- - My mouse is not responding.\n  - Try another USB port.\n"
+        "- - My mouse is not responding.\n  - Try another USB port.\n"
+        "- - Hi\n  - Hello\n  - How are you?\n  - Fine, thanks.\n"
+    )
+    spanish = "conversations:\n- - ¿Cómo estás?\n  - Bien.\n- - 'no'\n  - ok\n"
+    files = {
+        CHATTERBOT + "english/tech_support.yml": english,
+        CHATTERBOT + "spanish/saludos.yml": spanish,
+        CHATTERBOT + "english/empty.yml": "",
+    }
+    path = wheel(tmp_path / "chatterbot_corpus-1.3.3-py2.py3-none-any.whl", files)
+    assert "chatterbot" in find_wheels(tmp_path)
+    got = chatterbot_items(path)
+    # the user's turns only (every other line from the first), each once; a turn under three characters is left out
+    assert sorted(it.text for it in got) == ["How are you?", "My mouse is not responding.", "¿Cómo estás?"]
+    assert {(it.labels, it.kind, it.source) for it in got} == {((), "request", "chatterbot-corpus")}
+    assert {it.path for it in got if it.text == "¿Cómo estás?"} == {CHATTERBOT + "spanish/saludos.yml"}
+    assert len(chatterbot_items(path, limit=2)) == 2

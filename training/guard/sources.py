@@ -1165,6 +1165,32 @@ def readme_items(wheels: dict[str, Path]) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# chatterbot-corpus (BSD-3-Clause): a chatbot's training dialogues in 28 languages; the user's turns (every other
+# line of a conversation, from the first) are ordinary chat requests: greetings, small talk, questions about the
+# bot, tech-support and coding questions. A benign source of short multilingual requests, which the older sources
+# have in few languages.
+
+CHATTERBOT = "chatterbot_corpus/data/"
+
+
+def chatterbot_items(wheel: Path, limit: int = 400) -> list[Item]:
+    w = Wheel(wheel)
+    seen: dict[str, str] = {}
+    for rel in w.names(CHATTERBOT, ".yml"):
+        doc = yaml.safe_load(w.read(rel)) or {}
+        for conv in doc.get("conversations") or []:
+            if not isinstance(conv, list):
+                continue
+            for turn in conv[0::2]:
+                if isinstance(turn, str) and len(turn.strip()) >= 3:
+                    seen.setdefault(turn.strip(), rel)
+    picked = random.Random(SEED).sample(sorted(seen), min(limit, len(seen)))
+    return [
+        _item(t, set(), "chatterbot-corpus", "request", w, seen[t], "BSD-3-Clause (chatterbot-corpus)") for t in picked
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1336,5 +1362,8 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     if "agentvigil" in wheels and "asb" in wheels:
         yield from agentvigil_items(wheels["agentvigil"], wheels["asb"])
     yield from readme_items(wheels)
+    # the twelfth session's
+    if "chatterbot" in wheels:
+        yield from chatterbot_items(wheels["chatterbot"])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])

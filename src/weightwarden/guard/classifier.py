@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import zipfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -84,7 +85,7 @@ class LinearModel:
                     lexicon_severity=z["lexicon_severity"].astype(np.float32),
                     sha256=hashlib.sha256(blob).hexdigest(),
                 )
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:  # BadZipFile: truncated
             raise GuardModelError(f"cannot load the guard weights {path}: {exc}; reinstall weightwarden") from None
 
     def head_index(self, head: str) -> int:

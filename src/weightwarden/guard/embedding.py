@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -56,7 +57,7 @@ class EmbeddingModel:
                     sha256=hashlib.sha256(blob).hexdigest(),
                     embedder=embedder,
                 )
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:  # BadZipFile: truncated
             raise GuardModelError(
                 f"cannot load the embedding guard weights {path}: {exc}; reinstall weightwarden"
             ) from None
