@@ -427,3 +427,41 @@ def test_a_bert_the_lean_forward_does_not_fit_gets_transformers_own_forward() ->
     other = copy.deepcopy(bert)
     other.config.hidden_act = "gelu_new"
     assert not lean_bert_ok(other)
+
+
+def test_a_users_weights_that_do_not_load_are_not_blamed_on_the_install(tmp_path: Path) -> None:
+    """The remedy names the bundled file's fix (reinstall) only for the bundled file; a path the user gave gets told
+    to point at a build's encoder.npz instead."""
+    from weightwarden.guard.base import GuardModelError
+
+    with pytest.raises(GuardModelError, match="cannot load the encoder guard weights") as missing:
+        EncoderModel.load(tmp_path / "nowhere.npz")
+    assert "reinstall" not in str(missing.value) and "training/guard/train.py wrote" in str(missing.value)
+    (tmp_path / "truncated.npz").write_bytes((DATA / ENCODER_FILE).read_bytes()[:4000])
+    with pytest.raises(GuardModelError, match=r"truncated\.npz") as truncated:
+        EncoderModel.load(tmp_path / "truncated.npz")
+    assert "reinstall" not in str(truncated.value)
+
+
+@pytest.mark.parametrize(
+    "module, cls, name",
+    [
+        ("weightwarden.guard.classifier", "LinearModel", "LINEAR_FILE"),
+        ("weightwarden.guard.embedding", "EmbeddingModel", "EMBED_FILE"),
+        ("weightwarden.guard.encoder", "EncoderModel", "ENCODER_FILE"),
+    ],
+)
+def test_a_truncated_weights_file_of_any_guard_layer_is_a_clear_error(
+    tmp_path: Path, module: str, cls: str, name: str
+) -> None:
+    import importlib
+
+    from weightwarden.guard.base import GuardModelError
+
+    mod = importlib.import_module(module)
+    blob = (DATA / getattr(mod, name)).read_bytes()
+    cut = tmp_path / getattr(mod, name)
+    for size in (0, 100, len(blob) // 2):  # nothing, a header only, half of it (zip's directory is at the end)
+        cut.write_bytes(blob[:size])
+        with pytest.raises(GuardModelError, match="cannot load"):
+            getattr(mod, cls).load(cut)

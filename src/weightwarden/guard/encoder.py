@@ -28,6 +28,7 @@ import hashlib
 import re
 import threading
 import warnings
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cache
@@ -402,13 +403,19 @@ class EncoderModel:
 
     @classmethod
     def load(cls, path: Path, encoder: Encoder | None = None) -> EncoderModel:
+        # what to do about a file that does not load: the bundled one comes with the package, any other from a build
+        remedy = (
+            "reinstall weightwarden"
+            if path.resolve() == (weights_dir() / ENCODER_FILE).resolve()
+            else "give the encoder.npz a build of training/guard/train.py wrote"
+        )
         try:
             blob = path.read_bytes()
             with np.load(path, allow_pickle=False) as z:
                 if int(z["version"]) != ENCODER_FORMAT_VERSION:
                     raise GuardModelError(
                         f"{path} is encoder weights format {int(z['version'])}, this code reads "
-                        f"{ENCODER_FORMAT_VERSION}: retrain with training/guard/train.py or reinstall weightwarden"
+                        f"{ENCODER_FORMAT_VERSION}: retrain with training/guard/train.py or {remedy}"
                     )
                 gate = None
                 if "gate_weights" in z:
@@ -459,10 +466,9 @@ class EncoderModel:
                     sha256=hashlib.sha256(blob).hexdigest(),
                     encoder=encoder,
                 )
-        except (OSError, KeyError, ValueError, TypeError) as exc:  # TypeError: an array where a number belongs
-            raise GuardModelError(
-                f"cannot load the encoder guard weights {path}: {exc}; reinstall weightwarden"
-            ) from None
+        # TypeError: an array where a number belongs; BadZipFile, EOFError: a truncated or damaged file
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+            raise GuardModelError(f"cannot load the encoder guard weights {path}: {exc}; {remedy}") from None
 
     def _encoder(self) -> Encoder:
         if self.encoder is None:
