@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from training.guard.corpus import find_wheels
 from training.guard.sources import _py_strings, agentdojo_items, spikee_items
 
@@ -913,3 +914,12 @@ def test_compare_per_source_sees_a_shared_small_gain_and_tells_a_gain_that_rests
     assert got["attack"]["rose"] == 1 and got["attack"]["fell"] == 0 and got["attack"]["p"] == 1.0
     assert got["drop_one"][0] == 0.0  # with s0 left out nothing changed
     assert per_source_test(before, before.copy(), labels, sources)["injection"]["attack"]["p"] == 1.0
+
+
+def test_holm_adjusts_the_smallest_p_most_and_keeps_the_order() -> None:
+    from training.guard.compare import holm
+
+    # by hand: sorted 0.01, 0.02, 0.04 -> 0.03, max(0.03, 0.04) = 0.04, max(0.04, 0.04) = 0.04
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []
