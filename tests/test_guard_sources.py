@@ -761,6 +761,15 @@ def test_compare_intervals_resample_whole_sources_and_see_no_change_where_there_
     assert 0.0 <= lo < hi  # never worse; how much better depends on how often source a is drawn
 
 
+def test_holm_adjusts_the_smallest_p_most_and_keeps_the_order() -> None:
+    from training.guard.compare import holm
+
+    # by hand: sorted 0.01, 0.02, 0.04 -> 0.03, max(0.03, 0.04) = 0.04, max(0.04, 0.04) = 0.04
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []
+
+
 def test_dtagent_reads_the_preset_injections_and_the_violating_and_ordinary_requests(tmp_path: Path) -> None:
     from training.guard.sources import DT_BENIGN, DT_MALICIOUS, DT_PRESETS, dtagent_items
 
@@ -914,12 +923,3 @@ def test_compare_per_source_sees_a_shared_small_gain_and_tells_a_gain_that_rests
     assert got["attack"]["rose"] == 1 and got["attack"]["fell"] == 0 and got["attack"]["p"] == 1.0
     assert got["drop_one"][0] == 0.0  # with s0 left out nothing changed
     assert per_source_test(before, before.copy(), labels, sources)["injection"]["attack"]["p"] == 1.0
-
-
-def test_holm_adjusts_the_smallest_p_most_and_keeps_the_order() -> None:
-    from training.guard.compare import holm
-
-    # by hand: sorted 0.01, 0.02, 0.04 -> 0.03, max(0.03, 0.04) = 0.04, max(0.04, 0.04) = 0.04
-    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
-    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
-    assert holm([]) == []
