@@ -743,6 +743,13 @@ def test_compare_reads_two_builds_on_the_training_texts_they_share(tmp_path: Pat
     assert out.startswith("3 training texts in both builds (before 3, after 4)")
     assert "| injection | 1 | 0.500 -> 1.000 |" in out  # ranked between the two benign texts, then above both
     assert main([str(tmp_path / "missing.npz"), str(after)]) == 2
+    # a file of another shape, and a truncated one, are clear errors too, not a traceback
+    np.savez(tmp_path / "other.npz", text=np.array(["atk"]), scores=np.zeros((1, 3)))
+    capsys.readouterr()
+    assert main([str(tmp_path / "other.npz"), str(after)]) == 2
+    assert "other.npz lacks labels, source, train" in capsys.readouterr().err
+    (tmp_path / "cut.npz").write_bytes(after.read_bytes()[:200])
+    assert main([str(tmp_path / "cut.npz"), str(after)]) == 2
 
 
 def test_compare_intervals_resample_whole_sources_and_see_no_change_where_there_is_none() -> None:
@@ -898,6 +905,11 @@ def test_framework_readmes_are_benign_documents_with_the_licence_their_metadata_
         ("framework-readmes", "document", (), "MIT (crewai)")
     ]
     assert got[0].text == readme.strip()
+    # a folded header (a value continued on an indented line) is one header, not part of the description
+    folded = "Metadata-Version: 2.1\nName: camel-ai\nLicense: Apache-2.0\nSummary: agents\n  that talk\n\n" + readme
+    camel = wheel(tmp_path / "camel_ai-0.2.90-py3-none-any.whl", {"camel_ai-0.2.90.dist-info/METADATA": folded})
+    (it,) = readme_items({"camel": camel})
+    assert it.text == readme.strip() and it.licence == "Apache-2.0 (camel_ai)"
 
 
 def test_compare_per_source_sees_a_shared_small_gain_and_tells_a_gain_that_rests_on_one_source() -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ import numpy as np
 from training.guard.sources import LABELS
 
 from weightwarden.guard.quality import auc, recall_at_fpr
+
+SCORES_KEYS = {"text", "train", "labels", "source", "scores"}  # what train.py --scores writes and this reads
 
 
 def shared(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -162,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         a, b = (dict(np.load(p, allow_pickle=False)) for p in (args.before, args.after))
+        for path, d in ((args.before, a), (args.after, b)):
+            missing = sorted(SCORES_KEYS - d.keys())
+            if missing:
+                raise ValueError(f"{path} lacks {', '.join(missing)}")
         ia, ib = shared(a, b)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         print(f"error: cannot read the scores files (written by train.py --scores): {exc}", file=sys.stderr)
         return 2
     if not len(ia):

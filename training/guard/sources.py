@@ -1146,10 +1146,12 @@ def _metadata_readme(w: Wheel) -> tuple[str, str, str] | None:
     rel = next((n for n in w.zip.namelist() if n.endswith(".dist-info/METADATA")), None)
     if rel is None:
         return None
-    head, _, body = w.read(rel).partition("\n\n")
-    fields = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
-    lic = fields.get("License-Expression") or fields.get("License") or "as the package's LICENSE file states"
-    return (rel, body.strip(), f"{lic} ({w.package})") if len(body.strip()) >= 200 else None
+    from email.parser import Parser  # METADATA is RFC 822 headers (folded lines and all), then the description
+
+    msg = Parser().parsestr(w.read(rel))
+    body = str(msg.get_payload() or "").strip()
+    lic = msg.get("License-Expression") or msg.get("License") or "as the package's LICENSE file states"
+    return (rel, body, f"{lic} ({w.package})") if len(body) >= 200 else None
 
 
 def readme_items(wheels: dict[str, Path]) -> list[Item]:
