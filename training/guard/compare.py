@@ -22,6 +22,13 @@ share the benign pool, so a change in one benign source moves every attack unit 
 The last column says whether the gain rests on one source: the pooled AUC change with each source left out in turn,
 lowest and highest. Each p is also given adjusted by Holm's method over the comparison's tests (up to six), since a
 change with no effect would otherwise show some label falling at p < 0.05 now and then by chance alone.
+
+Last, the operating point (`--operating-point`, on by default, where both files carry each text's benign kind):
+the curves above read the whole ranking, but the default policy flags from thresholds that keep every benign kind
+at most 2% flagged, and a build can rank better and still flag less (the thirteenth session found safe-but-alarming
+requests setting harmful's threshold). Each build's flag thresholds are set on the shared texts alone, by
+train.py's own rule, with the after build's kinds for both (so a change of kinds does not pass for a change of
+model), and each label's recall at its threshold is printed, with the benign kind that sets it.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from training.guard.sources import LABELS
+from training.guard.sources import KINDS, LABELS
 
 from weightwarden.guard.quality import auc, recall_at_fpr
 
@@ -139,6 +146,39 @@ def per_source_test(
     return out
 
 
+def operating_point(scores: np.ndarray, labels: np.ndarray, kinds: np.ndarray, sources: np.ndarray) -> dict[str, Any]:
+    """The default policy's flag thresholds as train.py sets them (at least 1% of the benign texts pooled, then
+    raised until the labels together flag at most FLAG_KIND_FPR of every benign kind), read on these texts alone:
+    per label the threshold, the recall of its attacks at it and the benign kind that label flags most of; and
+    per benign kind the share flagged by any label. None where no benign text has one of the benign kinds."""
+    from training.guard import loso
+    from training.guard.sources import Item
+    from training.guard.train import flag_thresholds
+
+    items = [
+        Item("", tuple(str(la).split(",")) if la else (), str(s), str(k), "", "", "", "")
+        for la, s, k in zip(labels, sources, kinds, strict=True)
+    ]
+    benign = labels == ""
+    if not np.isin(kinds[benign], KINDS).any():  # no benign kind to cap (train.py's rule needs one)
+        return None
+    mask = np.ones(len(items), dtype=bool)
+    pooled = {la: loso.threshold_at(scores[benign, h], loso.TARGET_FPR) for h, la in enumerate(LABELS)}
+    cuts = flag_thresholds(scores, items, mask, pooled)
+    kind_rows = {k: benign & (kinds == k) for k in KINDS if (benign & (kinds == k)).any()}
+    flagged = np.any([scores[:, h] >= cuts[la] for h, la in enumerate(LABELS)], axis=0)
+    out: dict[str, Any] = {"kinds": {k: float(flagged[m].mean()) for k, m in kind_rows.items()}, "labels": {}}
+    for h, la in enumerate(LABELS):
+        pos = np.array([la in str(x).split(",") for x in labels], dtype=bool)
+        by_kind = {k: float((scores[m, h] >= cuts[la]).mean()) for k, m in kind_rows.items()}
+        out["labels"][la] = {
+            "threshold": cuts[la],
+            "recall": float((scores[pos, h] >= cuts[la]).mean()) if pos.any() else float("nan"),
+            "kind": max(by_kind, key=lambda k: by_kind[k]) if by_kind else "-",
+        }
+    return out
+
+
 def holm(ps: list[float]) -> list[float]:
     """Holm's step-down adjustment of p values tested together (scipy has none; Holm 1979): the k-th smallest is
     multiplied by (m - k + 1), and no adjusted p is below the one before it in that order, nor above 1."""
@@ -161,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="the Wilcoxon signed-rank test over sources (see above)",
+    )
+    ap.add_argument(
+        "--operating-point",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="recall at the flag thresholds each build's scores give on the shared texts (see above)",
     )
     args = ap.parse_args(argv)
     try:
@@ -214,6 +260,30 @@ def main(argv: list[str] | None = None) -> int:
                         f"| {label} | {side} | {t['units']} | {t['rose']} | {t['fell']} | {t['median']:+.4f} "
                         f"| {t['p']:.3g} | {t['p_holm']:.3g} | {span} |"
                     )
+    if args.operating_point and "kind" in a and "kind" in b:
+        kinds = b["kind"][ib]  # one set of kinds for both builds: the after build's
+        pa = operating_point(a["scores"][ia], a["labels"][ia], kinds, a["source"][ia])
+        pb = operating_point(b["scores"][ib], b["labels"][ib], kinds, b["source"][ib])
+    else:
+        pa = pb = None
+    if pa is None or pb is None:
+        if args.operating_point:
+            print("\n(no benign kinds in the shared texts' scores: the operating point is left out)")
+    else:
+        print(
+            "\nat the default policy's flag thresholds, set on the shared texts by train.py's rule"
+            " (with the after build's kinds):"
+        )
+        print("| label | threshold | recall at it | benign kind it flags most |\n|---|---|---|---|")
+        for la in LABELS:
+            x, y = pa["labels"][la], pb["labels"][la]
+            print(
+                f"| {la} | {x['threshold']:.4f} -> {y['threshold']:.4f} | {x['recall']:.3f} -> {y['recall']:.3f} "
+                f"| {x['kind']} -> {y['kind']} |"
+            )
+        print("| benign kind | flagged (any label) |\n|---|---|")
+        for k in pb["kinds"]:
+            print(f"| {k} | {pa['kinds'][k]:.4f} -> {pb['kinds'][k]:.4f} |")
     return 0
 
 
