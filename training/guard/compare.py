@@ -146,7 +146,9 @@ def per_source_test(
     return out
 
 
-def operating_point(scores: np.ndarray, labels: np.ndarray, kinds: np.ndarray, sources: np.ndarray) -> dict[str, Any]:
+def operating_point(
+    scores: np.ndarray, labels: np.ndarray, kinds: np.ndarray, sources: np.ndarray
+) -> dict[str, Any] | None:
     """The default policy's flag thresholds as train.py sets them (at least 1% of the benign texts pooled, then
     raised until the labels together flag at most FLAG_KIND_FPR of every benign kind), read on these texts alone:
     per label the threshold, the recall of its attacks at it and the benign kind that label flags most of; and
