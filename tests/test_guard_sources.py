@@ -1057,6 +1057,12 @@ def test_compare_operating_point_sets_thresholds_by_the_kind_cap_on_the_shared_t
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| harmful | 0."))
     assert f"{thr:.4f} -> " in row and "| role -> " in row
+    # a before file without kinds (an older build's) is read with the after build's
+    older = dict(np.load(tmp_path / "a.npz"))
+    del older["kind"]
+    np.savez(tmp_path / "old.npz", **older)
+    assert main([str(tmp_path / "old.npz"), *args[1:]]) == 0
+    assert row in capsys.readouterr().out
     after = operating_point(better, labels, kinds, sources)["labels"]["harmful"]
     assert after["threshold"] < thr and after["recall"] > op["labels"]["harmful"]["recall"]
     assert main([*args, "--no-operating-point"]) == 0

@@ -23,7 +23,7 @@ The last column says whether the gain rests on one source: the pooled AUC change
 lowest and highest. Each p is also given adjusted by Holm's method over the comparison's tests (up to six), since a
 change with no effect would otherwise show some label falling at p < 0.05 now and then by chance alone.
 
-Last, the operating point (`--operating-point`, on by default, where both files carry each text's benign kind):
+Last, the operating point (`--operating-point`, on by default, where the after file carries each text's benign kind):
 the curves above read the whole ranking, but the default policy flags from thresholds that keep every benign kind
 at most 2% flagged, and a build can rank better and still flag less (the thirteenth session found safe-but-alarming
 requests setting harmful's threshold). Each build's flag thresholds are set on the shared texts alone, by
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"| {label} | {side} | {t['units']} | {t['rose']} | {t['fell']} | {t['median']:+.4f} "
                         f"| {t['p']:.3g} | {t['p_holm']:.3g} | {span} |"
                     )
-    if args.operating_point and "kind" in a and "kind" in b:
-        kinds = b["kind"][ib]  # one set of kinds for both builds: the after build's
+    if args.operating_point and "kind" in b:
+        kinds = b["kind"][ib]  # one set of kinds for both builds: the after build's (the before file needs none)
         pa = operating_point(a["scores"][ia], a["labels"][ia], kinds, a["source"][ia])
         pb = operating_point(b["scores"][ib], b["labels"][ib], kinds, b["source"][ib])
     else:
