@@ -108,6 +108,13 @@ def main() -> int:
         "tried 2026-12-06 and not shipped, see the data card",
     )
     ap.add_argument(
+        "--top-k",
+        type=int,
+        choices=loso.TOP_K_CHOICES,
+        help="fix how many chunks per text the encoder embeds instead of choosing it (the slow layer's bound; "
+        "the choice's table is still written): for a data trial pre-registered at the shipped top_k",
+    )
+    ap.add_argument(
         "--scores",
         type=Path,
         help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
@@ -175,6 +182,9 @@ def main() -> int:
     gate_thr = float(np.quantile(gate_text[train & is_attack], 1 - loso.GATE_RECALL))
     floor = loso.CHUNK_FLOOR_SHARE * gate_thr
     top_k, top_k_table = choose_top_k(ch, oos, items, train, gate_thr, floor)
+    if args.top_k is not None:
+        say(f"top_k fixed at {args.top_k} (the rule would choose {top_k})")
+        top_k_table["fixed"] = top_k = args.top_k
     gate_table = gate_tradeoff(ch, oos, items, train, top_k)
     floor_table = floor_tradeoff(ch, oos, items, train, gate_thr, top_k)
     _, text_logits = loso.cascade(ch, oos.gate_p, oos.chunk_logits, top_k, floor=floor)
