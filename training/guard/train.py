@@ -315,7 +315,8 @@ def main() -> int:
         "measured_at": now,
         "command": "PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc"
         + (" --static /tmp/static256" if args.static else "")
-        + (" --tune" if args.tune else ""),
+        + (" --tune" if args.tune else "")
+        + (f" --top-k {args.top_k}" if args.top_k is not None else ""),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
