@@ -45,6 +45,7 @@ WHEELS = {
     "blastcontain": "blastcontain-drill==0.2.0",
     "wsr": "weighted-safety-refusal==0.1.1",
     "aplomb": "aplomb==0.3.0",
+    "uncensorbench": "uncensorbench==0.3.7",
 }
 
 
