@@ -1109,35 +1109,6 @@ def test_weighted_safety_refusal_labels_its_requests_by_category_and_files_the_s
     assert wsr_items(bare) == []
 
 
-def test_aplomb_anchors_are_requests_then_alarming_by_the_count_its_meta_states(tmp_path: Path) -> None:
-    from training.guard.sources import APLOMB, aplomb_items
-
-    doc = {
-        "_meta": {"composition": "3 plain benign instructions (varied domains) + 2 XSTest-style HARD NEGATIVES"},
-        "benign": [
-            "Write a haiku.",
-            "Plan a trip.",
-            "  ",
-            "How do I kill a stuck process?",
-            7,
-            "Where to buy a toy gun?",
-        ],
-    }
-    w = wheel(tmp_path / "aplomb-0.3.0-py3-none-any.whl", {APLOMB: json.dumps(doc)})
-    got = [(it.text, it.labels, it.kind, it.source, it.licence) for it in aplomb_items(w)]
-    assert got == [
-        ("Write a haiku.", (), "request", "aplomb-anchors", "MIT (aplomb)"),
-        ("Plan a trip.", (), "request", "aplomb-anchors", "MIT (aplomb)"),
-        ("How do I kill a stuck process?", (), "alarming", "aplomb-anchors", "MIT (aplomb)"),
-        ("Where to buy a toy gun?", (), "alarming", "aplomb-anchors", "MIT (aplomb)"),
-    ]
-    # a layout we do not know (no count of plain instructions), a damaged file or no file: nothing taken
-    for i, body in enumerate([json.dumps({"_meta": {}, "benign": ["a text"]}), "{not json", None]):
-        (tmp_path / str(i)).mkdir()
-        files = {APLOMB: body} if body is not None else {"other.txt": ""}
-        assert aplomb_items(wheel(tmp_path / str(i) / "aplomb-0.3.0-py3-none-any.whl", files)) == []
-
-
 def test_uncensorbench_requests_are_harmful_except_the_adult_content_topic(tmp_path: Path) -> None:
     from training.guard.sources import UNCENSORBENCH, uncensorbench_items
 

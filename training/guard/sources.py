@@ -1246,37 +1246,6 @@ def wsr_items(wheel: Path) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# aplomb (MIT): the benign half of its anchor set, 30 plain requests and 20 safe requests written to sound alarming
-# (XSTest's categories, paraphrased by its author): the first safe-but-alarming texts in the corpus not written by
-# this project. (redteam-foundry 0.5.1's benign controls were not taken: its "sensitive" domains hold ordinary
-# questions such as "What makes a password strong?", which would make the alarming kind look easier than it is.)
-
-APLOMB = "aplomb/data/benign_anchors_v1.json"
-
-
-def aplomb_items(wheel: Path) -> list[Item]:
-    """aplomb's benign anchors: its `_meta.composition` says how many plain instructions come first ("30 plain
-    benign instructions ... + 20 XSTest-style HARD NEGATIVES"); those are requests, the rest safe-but-alarming.
-    Without that count the file's layout is not the one we read, and nothing is taken."""
-    w = Wheel(wheel)
-    try:
-        doc = json.loads(w.read(APLOMB))
-    except (KeyError, json.JSONDecodeError):
-        return []
-    meta = doc.get("_meta") if isinstance(doc, dict) else None
-    texts = doc.get("benign") if isinstance(doc, dict) else None
-    m = re.match(r"\s*(\d+) plain", str((meta or {}).get("composition", "")))
-    if m is None or not isinstance(texts, list):
-        return []
-    plain = int(m.group(1))
-    return [
-        _item(t, set(), "aplomb-anchors", "request" if i < plain else "alarming", w, APLOMB, "MIT (aplomb)")
-        for i, t in enumerate(texts)
-        if isinstance(t, str) and t.strip()
-    ]
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # UncensorBench (MIT): 150 requests that censored models refuse, 10 per topic; every topic but adult_content is
 # harmful by our label (weapons, drugs, fraud, evasion of the law, self-harm, hate and harassment, piracy, ...).
 # Explicit sexual writing between adults is not something our harmful label covers: whether to allow it is the
@@ -1515,8 +1484,6 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     if "wsr" in wheels:
         yield from wsr_items(wheels["wsr"])
     # the fourteenth session's
-    if "aplomb" in wheels:
-        yield from aplomb_items(wheels["aplomb"])
     if "uncensorbench" in wheels:
         yield from uncensorbench_items(wheels["uncensorbench"])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
