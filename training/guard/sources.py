@@ -1246,48 +1246,6 @@ def wsr_items(wheel: Path) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# UncensorBench (MIT): 150 requests that censored models refuse, 10 per topic; every topic but adult_content is
-# harmful by our label (weapons, drugs, fraud, evasion of the law, self-harm, hate and harassment, piracy, ...).
-# Explicit sexual writing between adults is not something our harmful label covers: whether to allow it is the
-# deployment's choice, so those 10 are left out, as are topics a later version may add.
-
-UNCENSORBENCH = "uncensorbench/data/prompts.json"
-UNCENSORBENCH_HARMFUL = {
-    "cybersecurity",
-    "piracy",
-    "weapons",
-    "drugs",
-    "fraud",
-    "manipulation",
-    "violence",
-    "privacy_invasion",
-    "illegal_activities",
-    "academic_dishonesty",
-    "gambling",
-    "controversial_speech",
-    "evasion",
-    "self_harm",
-}
-
-
-def uncensorbench_items(wheel: Path) -> list[Item]:
-    w = Wheel(wheel)
-    try:
-        doc = json.loads(w.read(UNCENSORBENCH))
-    except (KeyError, json.JSONDecodeError):
-        return []
-    rows = doc.get("prompts") if isinstance(doc, dict) else None
-    out = []
-    for r in rows if isinstance(rows, list) else []:
-        if not isinstance(r, dict) or r.get("topic") not in UNCENSORBENCH_HARMFUL:
-            continue
-        text = r.get("prompt")
-        if isinstance(text, str) and text.strip():
-            out.append(_item(text, {"harmful"}, "uncensorbench", "attack", w, UNCENSORBENCH, "MIT (UncensorBench)"))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # this project's texts: the older train/eval files, and training/guard/written.yaml
 
 
@@ -1483,8 +1441,5 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     # the thirteenth session's
     if "wsr" in wheels:
         yield from wsr_items(wheels["wsr"])
-    # the fourteenth session's
-    if "uncensorbench" in wheels:
-        yield from uncensorbench_items(wheels["uncensorbench"])
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])
