@@ -1107,3 +1107,39 @@ def test_weighted_safety_refusal_labels_its_requests_by_category_and_files_the_s
     (tmp_path / "x").mkdir()
     bare = wheel(tmp_path / "x" / "weighted_safety_refusal-0.1.1-py3-none-any.whl", {"other.txt": ""})
     assert wsr_items(bare) == []
+
+
+def test_compare_keep_rule_reads_clauses_one_and_two_off_the_per_source_tests() -> None:
+    """Clause 1 fails only on a fall whose Holm-adjusted p is under 0.05; clause 2 needs some label whose AUC
+    change stays above zero whichever source is left out."""
+    import numpy as np
+    from training.guard.compare import keep_rule, per_source_test
+
+    rng = np.random.default_rng(7)
+    sources = np.repeat(np.array([f"s{i}" for i in range(12)]), 40)
+    labels = np.array((["injection"] * 20 + [""] * 20) * 12)
+    before = rng.uniform(0, 1, (480, 3))
+    attack = labels == "injection"
+    rise = before.copy()
+    rise[attack, 0] += 0.15  # every source's attacks a little higher: a robust gain, nothing falls
+    rule = keep_rule(per_source_test(before, rise, labels, sources))
+    assert rule["clause1"] and rule["worst_fall"] is None
+    assert rule["clause2"] and rule["best_floor"][1] == "injection" and rule["best_floor"][0] > 0
+    fall = before.copy()
+    fall[attack, 0] -= 0.15  # every source's attacks lower: a fall across sources
+    rule = keep_rule(per_source_test(before, fall, labels, sources))
+    assert not rule["clause1"] and rule["worst_fall"][1:] == ("injection", "attack") and rule["worst_fall"][0] < 0.05
+    assert not rule["clause2"]
+    same = keep_rule(per_source_test(before, before.copy(), labels, sources))
+    assert same["clause1"] and not same["clause2"]  # no change is not a gain
+    # the hand-made case: a fall with a Holm p just over 0.05 passes clause 1, a floor of exactly zero fails clause 2
+    test = {
+        "jailbreak": {"benign": {"median": -0.001, "p_holm": 0.06}, "drop_one": (0.0, 0.003)},
+        "harmful": {"attack": {"median": 0.002, "p_holm": 0.001}, "drop_one": (-0.001, 0.004)},
+    }
+    assert keep_rule(test) == {
+        "clause1": True,
+        "worst_fall": (0.06, "jailbreak", "benign"),
+        "clause2": False,
+        "best_floor": (0.0, "jailbreak"),
+    }

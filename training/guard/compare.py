@@ -22,6 +22,8 @@ share the benign pool, so a change in one benign source moves every attack unit 
 The last column says whether the gain rests on one source: the pooled AUC change with each source left out in turn,
 lowest and highest. Each p is also given adjusted by Holm's method over the comparison's tests (up to six), since a
 change with no effect would otherwise show some label falling at p < 0.05 now and then by chance alone.
+Under that table, the data card's keep rule: whether clauses 1 and 2 are met, read off these tests (clause 3 is
+speed, measured by bench/guard_weights.py on a quiet machine).
 
 Last, the operating point (`--operating-point`, on by default, where the after file carries each text's benign kind):
 the curves above read the whole ranking, but the default policy flags from thresholds that keep every benign kind
@@ -181,6 +183,27 @@ def operating_point(
     return out
 
 
+def keep_rule(test: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Clauses 1 and 2 of the data card's keep rule, read off per_source_test's result: (1) no label and side falls
+    (median change below zero) with a Holm-adjusted p below 0.05; (2) for at least one label the lowest AUC change
+    with one source left out is above zero. Clause 3 (speed) needs bench/guard_weights.py and is not read here."""
+    falls = [
+        (row[side]["p_holm"], label, side)
+        for label, row in test.items()
+        for side in ("attack", "benign")
+        if side in row and row[side]["median"] < 0
+    ]
+    worst = min(falls) if falls else None
+    floors = [(row["drop_one"][0], label) for label, row in test.items() if row.get("drop_one")]
+    best = max(floors) if floors else None
+    return {
+        "clause1": worst is None or worst[0] >= 0.05,
+        "worst_fall": worst,
+        "clause2": best is not None and best[0] > 0,
+        "best_floor": best,
+    }
+
+
 def holm(ps: list[float]) -> list[float]:
     """Holm's step-down adjustment of p values tested together (scipy has none; Holm 1979): the k-th smallest is
     multiplied by (m - k + 1), and no adjusted p is below the one before it in that order, nor above 1."""
@@ -262,6 +285,17 @@ def main(argv: list[str] | None = None) -> int:
                         f"| {label} | {side} | {t['units']} | {t['rose']} | {t['fell']} | {t['median']:+.4f} "
                         f"| {t['p']:.3g} | {t['p_holm']:.3g} | {span} |"
                     )
+        rule = keep_rule(test)
+        worst, best = rule["worst_fall"], rule["best_floor"]
+        print(
+            "\nkeep rule (data card): clause 1 "
+            + ("met" if rule["clause1"] else "NOT met")
+            + (f" (worst fall: {worst[1]} {worst[2]}, Holm p {worst[0]:.3g})" if worst else " (nothing fell)")
+            + "; clause 2 "
+            + ("met" if rule["clause2"] else "NOT met")
+            + (f" (highest floor of the AUC change, one source left out: {best[1]} {best[0]:+.4f})" if best else "")
+            + "; clause 3: bench/guard_weights.py --against the shipped encoder.npz, on a quiet machine"
+        )
     if args.operating_point and "kind" in b:
         kinds = b["kind"][ib]  # one set of kinds for both builds: the after build's (the before file needs none)
         pa = operating_point(a["scores"][ia], a["labels"][ia], kinds, a["source"][ia])
