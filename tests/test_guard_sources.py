@@ -1091,6 +1091,7 @@ def test_weighted_safety_refusal_labels_its_requests_by_category_and_files_the_s
         row("toxicity", "other", "left out: neither harmful nor benign"),
         row("misinformation", "harmful", "  "),
     ]
+    rows += [{"input": "left out: metadata is not an object", "metadata": "harmful"}, {"input": "no metadata"}]
     body = "\n".join(json.dumps(r) for r in rows) + "\n{damaged line\n"
     w = wheel(tmp_path / "weighted_safety_refusal-0.1.1-py3-none-any.whl", {WSR: body})
     got = {it.text: (it.labels, it.kind, it.source) for it in wsr_items(w)}

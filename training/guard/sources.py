@@ -1234,7 +1234,9 @@ def wsr_items(wheel: Path) -> list[Item]:
     except KeyError:  # the file is not in this wheel
         return []
     for r in rows:
-        meta = r.get("metadata") or {}
+        meta = r.get("metadata")
+        if not isinstance(meta, dict):  # a row without its metadata object says neither label nor kind
+            continue
         spec = WSR_CATEGORIES.get(str(meta.get("category")))
         text = str(r.get("input") or "")
         if spec is None or not text.strip() or meta.get("type") not in ("harmful", "benign"):
