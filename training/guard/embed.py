@@ -52,3 +52,31 @@ def embed_all(
             keys = np.array(list(store))
             np.savez(cache, keys=keys, vectors=np.stack([store[k] for k in keys]))
     return np.stack([store[key(t, int8)] for t in texts]).astype(np.float32)
+
+
+def embed_decoder(texts: list[str], cache: Path, layers: int, progress: Callable[[str], None] = print) -> np.ndarray:
+    """SmolLM2's layer-`layers` mean vector per text (weightwarden.guard.decoder.Decoder, int8, one text at a time,
+    as the run time embeds), not standardised; cached by text hash under its own key prefix."""
+    import torch
+
+    from weightwarden.guard.decoder import Decoder
+
+    torch.set_num_threads(2)
+    prefix = f"d{layers}:"
+    store: dict[str, np.ndarray] = {}
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            store = dict(zip((str(k) for k in z["keys"]), z["vectors"], strict=True))
+    todo = sorted({prefix + key(t): t for t in texts if prefix + key(t) not in store}.items())
+    if todo:
+        dec = Decoder(layers)
+        for i in range(0, len(todo), 500):
+            wait_quiet()
+            part = todo[i : i + 500]
+            vecs = dec.embed([t for _, t in part])
+            for (k, _), v in zip(part, vecs, strict=True):
+                store[k] = v
+            progress(f"decoder embedded {min(i + 500, len(todo))}/{len(todo)}")
+            keys = np.array(list(store))
+            np.savez(cache, keys=keys, vectors=np.stack([store[k] for k in keys]))
+    return np.stack([store[prefix + key(t)] for t in texts]).astype(np.float32)
