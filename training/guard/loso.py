@@ -44,6 +44,9 @@ CHUNK_FLOOR_SHARE = 1.0
 # of 2026-12-05 16:12 and 14:05 UTC). Keeping MiniLM's first 3 of 6 layers instead was as fast but lost recall at 2%
 # FPR (0.266 / 0.690 / 0.576). The data card has every trial.
 ENCODER_INT8 = True
+# train.py --decoder: the decoder's standardised dimensions are multiplied by this beside MiniLM's unit vectors
+# (chosen among 0.05, 0.15 and 0.4 on a probe of 64-token texts, 8 groups of sources; the data card has it)
+DECODER_SCALE = 0.15
 GATED_SCALE = 0.5  # a text the gate stops scores gate probability * this on every label (below every threshold)
 # each head's logit gains this times the gate's logit (its best chunk): chosen among 0, 0.15, 0.25 and 0.35 by the
 # leave-one-source-out AUC and recall at 1% and 2% FPR of the cascade (0.25 was best or within 0.005 on every label)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from training.guard import loso, static, tune_encoder
 from training.guard.corpus import HELD_OUT, WHEELS, build, save
-from training.guard.embed import embed_all
+from training.guard.embed import embed_all, embed_decoder
 from training.guard.sources import KINDS, LABELS, Item
 
 from weightwarden.guard.encoder import ENCODER_FILE, ENCODER_FORMAT_VERSION, chunks
@@ -115,12 +115,24 @@ def main() -> int:
         "the choice's table is still written): for a data trial pre-registered at the shipped top_k",
     )
     ap.add_argument(
+        "--decoder",
+        type=int,
+        default=0,
+        metavar="LAYERS",
+        help="put the default model's first LAYERS layers (SmolLM2-135M, weightwarden.guard.decoder) beside MiniLM: "
+        "each chunk's vector is both, the decoder's standardised; 0 (the default): MiniLM alone",
+    )
+    ap.add_argument(
         "--scores",
         type=Path,
         help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
         "on the sources they share",
     )
     args = ap.parse_args()
+    if args.decoder and args.tune:
+        ap.error("--decoder and --tune do not go together: the tuned encoder's views carry MiniLM's vectors alone")
+    if args.decoder < 0:
+        ap.error("--decoder takes a number of layers, at least 1 (0: no decoder)")
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
@@ -143,6 +155,23 @@ def main() -> int:
     ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
     held = np.array([it.source in HELD_OUT for it in items])
     train = ~held
+    decoder_arrays: dict[str, np.ndarray] = {}
+    if args.decoder:
+        dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec{args.decoder}.npz"), args.decoder, say)
+        train_chunk = np.repeat(train, ch.counts())
+        mu, sd = dec[train_chunk].mean(axis=0), dec[train_chunk].std(axis=0) + 1e-6
+        z = (dec - mu) / sd * loso.DECODER_SCALE
+        # the whole-text vector (it picks each attack's first positive chunk) gets the mean of its chunks' vectors
+        zt = np.add.reduceat(z, first, axis=0) / ch.counts()[:, None]
+        ch = loso.Chunked(np.hstack([ch.x, z]).astype(np.float32), first)
+        x = np.hstack([x, zt]).astype(np.float32)
+        decoder_arrays = {
+            "decoder_layers": np.array(args.decoder),
+            "decoder_mean": mu.astype(np.float32),
+            "decoder_std": sd.astype(np.float32),
+            "decoder_scale": np.array(loso.DECODER_SCALE),
+        }
+        say(f"decoder layers 1-{args.decoder} beside MiniLM: {ch.x.shape[1]} dimensions per chunk")
     is_benign = np.array([not it.labels for it in items])
     is_attack = ~is_benign
 
@@ -305,6 +334,7 @@ def main() -> int:
         gate_word_shape=np.array(loso.GATE_WORD_SHAPE),
         thresholds=np.array([thresholds[la] for la in LABELS]),
         **static_arrays,
+        **decoder_arrays,
         **{f"tuned.{k}": v for k, v in tuned.items()},
     )
     write_fingerprints(items, train, args.out)
@@ -316,7 +346,8 @@ def main() -> int:
         "command": "PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc"
         + (" --static /tmp/static256" if args.static else "")
         + (" --tune" if args.tune else "")
-        + (f" --top-k {args.top_k}" if args.top_k is not None else ""),
+        + (f" --top-k {args.top_k}" if args.top_k is not None else "")
+        + (f" --decoder {args.decoder}" if args.decoder else ""),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
