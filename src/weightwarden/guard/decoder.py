@@ -54,7 +54,9 @@ class Decoder:
             ) from None
         base = model.model.eval()
         if not 1 <= layers <= len(base.layers):
-            raise GuardModelError(f"the guard weights ask for {layers} decoder layers; the model has {len(base.layers)}")
+            raise GuardModelError(
+                f"the guard weights ask for {layers} decoder layers; the model has {len(base.layers)}"
+            )
         base.layers = base.layers[:layers]
         base.config.num_hidden_layers = layers
         # the model's final RMS norm stays: it is applied to the last kept layer's output

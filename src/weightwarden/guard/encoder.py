@@ -39,6 +39,7 @@ import numpy as np
 
 from weightwarden.guard.base import GuardModelError
 from weightwarden.guard.classifier import weights_dir
+from weightwarden.guard.decoder import DIMS as DECODER_DIMS
 from weightwarden.guard.gate_features import make_vectorizer
 
 ENCODER_FILE = "encoder.npz"
@@ -397,7 +398,14 @@ class EncoderModel:
     static: StaticLayer | None = None  # its logit for the whole text is added to each head's
     # MiniLM's parameters the build fine-tuned (Encoder's `tuned`), float16 as stored; empty: MiniLM as installed
     tuned: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    # the default model's first decoder_layers layers beside MiniLM (weightwarden.guard.decoder); 0: MiniLM alone.
+    # A chunk's vector is MiniLM's, then the decoder's with each dimension standardised and scaled
+    decoder_layers: int = 0
+    decoder_mean: np.ndarray | None = field(default=None, repr=False, compare=False)
+    decoder_std: np.ndarray | None = field(default=None, repr=False, compare=False)
+    decoder_scale: float = 0.0
     encoder: Encoder | None = field(default=None, repr=False)
+    decoder: Any = field(default=None, repr=False)
     _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -448,7 +456,15 @@ class EncoderModel:
                     )
                     static.check(len(z["heads"]))
                 tuned = {k[len("tuned.") :]: z[k] for k in z.files if k.startswith("tuned.")}
+                layers = int(z["decoder_layers"]) if "decoder_layers" in z else 0
+                dims = 384 + (DECODER_DIMS if layers else 0)
+                if z["weights"].shape[0] != dims:
+                    raise ValueError(f"the heads read {z['weights'].shape[0]} dimensions, the encoders give {dims}")
                 return cls(
+                    decoder_layers=layers,
+                    decoder_mean=z["decoder_mean"].astype(np.float32) if layers else None,
+                    decoder_std=z["decoder_std"].astype(np.float32) if layers else None,
+                    decoder_scale=float(z["decoder_scale"]) if layers else 0.0,
                     static=static,
                     tuned=tuned,
                     heads=tuple(str(h) for h in z["heads"]),
@@ -476,6 +492,15 @@ class EncoderModel:
                 if self.encoder is None:
                     self.encoder = Encoder.load(int8=self.encoder_int8, tuned=self.tuned)
         return self.encoder
+
+    def _decoder(self) -> Any:
+        if self.decoder is None:
+            with self._lock:
+                if self.decoder is None:
+                    from weightwarden.guard.decoder import Decoder
+
+                    self.decoder = Decoder(self.decoder_layers)
+        return self.decoder
 
     def clear_cache(self) -> None:
         """Forget recent texts' scores (benchmarks time every call cold)."""
@@ -524,6 +549,9 @@ class EncoderModel:
         else:
             pieces = pieces[: max(self.top_k, 1) * 64]  # no gate to rank them: a bound all the same
         x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
+        if self.decoder_layers:
+            d = self._decoder().embed([text[s:e] for s, e in pieces])
+            x = np.hstack([x, (d - self.decoder_mean) / self.decoder_std * self.decoder_scale]).astype(np.float32)
         extra = self.static.logits(text) if self.static is not None else 0.0
         probs = self.calibrated(x @ self.weights + self.bias + fusion + extra)
         top = probs.argmax(axis=0)

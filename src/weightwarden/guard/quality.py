@@ -33,7 +33,7 @@ LOSO_RECALL = 0.90
 CARD_FILE = "model.json"
 LIVE_SAMPLE_FILE = "live_sample.yaml"
 SCORE_TOLERANCE = 0.02  # the same weights and code on another machine: float noise only
-SCORING_MODULES = ("encoder.py", "gate_features.py", "layered.py", "learned.py")
+SCORING_MODULES = ("decoder.py", "encoder.py", "gate_features.py", "layered.py", "learned.py")
 
 
 def metrics_path() -> Path:
