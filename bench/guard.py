@@ -117,6 +117,14 @@ def time_calls(fn: Any, texts: list[str], repeats: int) -> tuple[list[float], li
     return wall, cpu
 
 
+def load_slow_layers(model: Any) -> None:
+    """Load an EncoderModel's MiniLM (and its decoder layers, where its weights have them) before any timing: they
+    load on first use, and a load inside a timed call would count seconds as one scan."""
+    model._encoder()
+    if model.decoder_layers:
+        model._decoder()
+
+
 def cold(guard: Any) -> Any:
     """guard.scan_input with the encoder's memory of recent texts cleared first: every call pays in full."""
 
@@ -187,6 +195,8 @@ def main() -> int:
     guard = Guard()
     embedder = load_embedder()
     int8 = bundled_encoder().encoder_int8
+    load_slow_layers(bundled_encoder())
+    decoder = bundled_encoder().decoder_layers
     quantized = Encoder.load(int8=True)  # the guard's own MiniLM when its weights say int8: timed beside float32
     results: dict[str, Any] = {
         "machine": platform.processor() or platform.machine(),
@@ -194,7 +204,8 @@ def main() -> int:
         "python": platform.python_version(),
         "load_average_before": os.getloadavg(),
         "sizes": {},
-        "guard_encoder": "all-MiniLM-L6-v2, int8 Linear layers" if int8 else "all-MiniLM-L6-v2, float32",
+        "guard_encoder": ("all-MiniLM-L6-v2, int8 Linear layers" if int8 else "all-MiniLM-L6-v2, float32")
+        + (f", beside SmolLM2-135M's first {decoder} layers (int8)" if decoder else ""),
         "speed_set": "mixed traffic: 9 in 10 benign documents (installed packages' README descriptions, unseen in "
         "training), 1 in 10 the same with an injection planted mid-way; 40 texts per size, timed cold (no cache)",
     }

@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guard import SIZES, cold, pct, prompts, reached, run_record  # bench/guard.py, beside this file
+from guard import SIZES, cold, load_slow_layers, pct, prompts, reached, run_record  # bench/guard.py, beside this file
 
 RESULTS = Path(__file__).resolve().parent / "results" / "guard_weights.json"
 
@@ -50,6 +50,8 @@ def main() -> int:
     except (OSError, GuardModelError) as exc:
         print(f"error: cannot load {args.against}: {exc}", file=sys.stderr)
         return 2
+    for model in (shipped, other):
+        load_slow_layers(model)
     tok = Tokenizer.from_file(str(embedder_path() / "tokenizer.json"))
     tok.no_truncation()
     guards = {"shipped": Guard(encoder=shipped), "other": Guard(encoder=other)}
