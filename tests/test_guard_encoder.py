@@ -42,7 +42,8 @@ def test_every_stored_weight_file_loads_without_pickle(path: Path) -> None:
 def test_encoder_weights_match_the_card_and_the_policy() -> None:
     model = bundled_encoder()
     card = encoder_card()
-    assert model.heads == LEARNED and model.weights.shape == (384, 3)
+    # the heads read MiniLM's 384 dimensions and the default model's 576 (its first 16 layers) side by side
+    assert model.heads == LEARNED and model.weights.shape == (384 + 576, 3) and model.decoder_layers == 16
     assert card["encoder_sha256"] == model.sha256
     with np.load(DATA / ENCODER_FILE, allow_pickle=False) as z:
         stored = dict(zip(LEARNED, (float(t) for t in z["thresholds"]), strict=True))
@@ -150,6 +151,9 @@ def test_the_run_time_cascade_scores_as_training_emulates_it(text: str) -> None:
     g = model.gate.scores([text[s:e] for s, e in pieces])
     assert g.max() >= model.gate.threshold  # each text reaches the encoder
     x = model._encoder().embed_windows([text[s:e] for s, e in pieces])
+    if model.decoder_layers:  # the default model's layers beside MiniLM, standardised as train.py --decoder does
+        d = model._decoder().embed([text[s:e] for s, e in pieces])
+        x = np.hstack([x, (d - model.decoder_mean) / model.decoder_std * model.decoder_scale])
     ch = loso.Chunked(x, np.array([0]))
     _, logits = loso.cascade(ch, g, x @ model.weights + model.bias, model.top_k, model.gate_fusion, model.chunk_floor)
     expected = model.calibrated(logits[0] + model.static.logits(text))

@@ -264,7 +264,7 @@ def build_model(prepared: dict[str, Any], layers: int) -> Any:
             if short == "attn_q":
                 w = unpermute(w, config.num_attention_heads)
             elif short == "attn_k":
-                w = unpermute(w, config.num_key_value_heads)
+                w = unpermute(w, config.num_key_value_heads)  # type: ignore[arg-type]  # LlamaConfig always sets it
             state[f"layers.{i}.{long}.weight"] = w
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, assign=True)
     # buffers (the rotary table's inverse frequencies) are not in the state: compute them on the CPU
