@@ -25,6 +25,36 @@ def key(text: str, int8: bool = False) -> str:
     return ("q8:" if int8 else "") + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
 
 
+def cached_vectors(
+    texts: list[str],
+    cache: Path,
+    key_of: Callable[[str], str],
+    embed: Callable[[], Callable[[list[str]], np.ndarray]],
+    batch: int,
+    what: str,
+    progress: Callable[[str], None],
+) -> np.ndarray:
+    """One vector per text from the cache (an npz of keys and vectors), embedding the missing ones in batches and
+    saving after each, so an interrupted run keeps what it did; `embed` loads the encoder only if something is
+    missing."""
+    store: dict[str, np.ndarray] = {}
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            store = dict(zip((str(k) for k in z["keys"]), z["vectors"], strict=True))
+    todo = sorted({key_of(t): t for t in texts if key_of(t) not in store}.items())
+    if todo:
+        run = embed()
+        for i in range(0, len(todo), batch):
+            wait_quiet()
+            part = todo[i : i + batch]
+            for (k, _), v in zip(part, run([t for _, t in part]), strict=True):
+                store[k] = v
+            progress(f"{what} {min(i + batch, len(todo))}/{len(todo)}")
+            keys = np.array(list(store))
+            np.savez(cache, keys=keys, vectors=np.stack([store[k] for k in keys]))
+    return np.stack([store[key_of(t)] for t in texts]).astype(np.float32)
+
+
 def embed_all(
     texts: list[str], cache: Path, progress: Callable[[str], None] = print, *, int8: bool = False
 ) -> np.ndarray:
@@ -35,23 +65,9 @@ def embed_all(
     from weightwarden.guard.encoder import Encoder
 
     torch.set_num_threads(1)
-    store: dict[str, np.ndarray] = {}
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            store = dict(zip((str(k) for k in z["keys"]), z["vectors"], strict=True))
-    todo = sorted({key(t, int8): t for t in texts if key(t, int8) not in store}.items())
-    if todo:
-        enc = Encoder.load(int8=int8)
-        for i in range(0, len(todo), 256):
-            wait_quiet()
-            chunk = todo[i : i + 256]
-            vecs = enc.embed_windows([t for _, t in chunk])
-            for (k, _), v in zip(chunk, vecs, strict=True):
-                store[k] = v
-            progress(f"embedded {min(i + 256, len(todo))}/{len(todo)}")
-            keys = np.array(list(store))
-            np.savez(cache, keys=keys, vectors=np.stack([store[k] for k in keys]))
-    return np.stack([store[key(t, int8)] for t in texts]).astype(np.float32)
+    return cached_vectors(
+        texts, cache, lambda t: key(t, int8), lambda: Encoder.load(int8=int8).embed_windows, 256, "embedded", progress
+    )
 
 
 def embed_decoder(texts: list[str], cache: Path, layers: int, progress: Callable[[str], None] = print) -> np.ndarray:
@@ -62,21 +78,6 @@ def embed_decoder(texts: list[str], cache: Path, layers: int, progress: Callable
     from weightwarden.guard.decoder import Decoder
 
     torch.set_num_threads(2)
-    prefix = f"d{layers}:"
-    store: dict[str, np.ndarray] = {}
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            store = dict(zip((str(k) for k in z["keys"]), z["vectors"], strict=True))
-    todo = sorted({prefix + key(t): t for t in texts if prefix + key(t) not in store}.items())
-    if todo:
-        dec = Decoder(layers)
-        for i in range(0, len(todo), 500):
-            wait_quiet()
-            part = todo[i : i + 500]
-            vecs = dec.embed([t for _, t in part])
-            for (k, _), v in zip(part, vecs, strict=True):
-                store[k] = v
-            progress(f"decoder embedded {min(i + 500, len(todo))}/{len(todo)}")
-            keys = np.array(list(store))
-            np.savez(cache, keys=keys, vectors=np.stack([store[k] for k in keys]))
-    return np.stack([store[prefix + key(t)] for t in texts]).astype(np.float32)
+    return cached_vectors(
+        texts, cache, lambda t: f"d{layers}:" + key(t), lambda: Decoder(layers).embed, 500, "decoder embedded", progress
+    )

@@ -1,6 +1,7 @@
 """What the injection, jailbreak, harmful and toxicity detectors share: patterns and a learned head, combined.
 
-The default layers are the cascade in encoder.py (a hashed-n-gram gate, then MiniLM heads); the hand-written
+The default layers are the cascade in encoder.py (a hashed-n-gram gate, then heads on MiniLM's vectors and the default
+model's first layers' (decoder.py)); the hand-written
 patterns and the hashed-n-gram linear heads are older layers a policy can still name in `layers:`.
 """
 
