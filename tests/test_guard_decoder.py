@@ -141,8 +141,11 @@ def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path) -> Non
     assert any(k.startswith("layers.1.") for k in ours) and not any(k.startswith("layers.2.") for k in ours)
     # a damaged cache file is read again from the GGUF file, not trusted
     cached = next(tmp_path.glob("decoder-*.json"))
-    cached.write_text("{not json", encoding="utf-8")
-    assert prepare(tmp_path)["tensors"] == first["tensors"]
+    blob = json.loads(cached.read_text(encoding="utf-8"))
+    for damaged in ("[]", json.dumps({**blob, "tensors": None})):  # valid JSON, not what this code wrote
+        cached.write_text(damaged, encoding="utf-8")
+        assert prepare(tmp_path)["tensors"] == again["tensors"]
+        assert json.loads(cached.read_text(encoding="utf-8")) == blob  # and the cache is whole again
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,7 @@ def prepare(cache_dir: Path | None = None) -> dict[str, Any]:
     cached = folder / f"decoder-{digest[:24]}.json"
     try:
         blob = json.loads(cached.read_text(encoding="utf-8"))
-        if blob.get("format") == PREPARED_FORMAT and blob.get("sha256") == digest:
+        if prepared_ok(blob, digest):
             blob["path"] = str(path)
             return dict(blob)
     except (OSError, ValueError):
@@ -185,6 +185,19 @@ def prepare(cache_dir: Path | None = None) -> dict[str, Any]:
         pass
     blob["path"] = str(path)
     return blob
+
+
+def prepared_ok(blob: Any, digest: str) -> bool:
+    """Whether a cached file is one this code wrote for this GGUF file: anything else is read again, not trusted."""
+    return (
+        isinstance(blob, dict)
+        and blob.get("format") == PREPARED_FORMAT
+        and blob.get("sha256") == digest
+        and isinstance(blob.get("config"), dict)
+        and isinstance(blob.get("tokenizer"), str)
+        and isinstance(blob.get("tensors"), dict)
+        and all(isinstance(v, list) and len(v) == 4 for v in blob["tensors"].values())
+    )
 
 
 def read_gguf(path: Path) -> dict[str, Any]:
