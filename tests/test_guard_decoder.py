@@ -196,3 +196,38 @@ def test_the_builds_embedding_cache_embeds_each_missing_text_once_and_keeps_orde
     calls.clear()
     again = cached_vectors(["ccc", "dd", "a"], cache, lambda t: "k:" + t, loader, 2, "embedded", lambda _: None)
     assert again.tolist() == [[3, 99], [2, 100], [1, 97]] and calls == [["dd"]]
+
+
+def test_each_fold_standardises_the_decoder_without_its_left_out_source() -> None:
+    from training.guard import loso
+    from training.guard.sources import Item
+
+    rng = np.random.default_rng(3)
+    sources = ["a", "a", "b", "c", "c", "c"]
+    items = [Item(f"t{i}", (), s, "ordinary", "p", "1", "x", "MIT") for i, s in enumerate(sources)]
+    first = np.array([0, 2, 3, 6, 7, 8])  # chunks per text: 2, 1, 3, 1, 1, 2
+    ch = loso.Chunked(rng.normal(size=(10, 4)).astype(np.float32), first)
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    dec = rng.normal(5.0, 3.0, size=(10, 7))
+    train = np.array([True] * 5 + [False])  # the last text is a held-out one: never in any fold's scale
+    views = loso.FoldViews(items, train, x, ch, dec)
+    assert list(views) == ["a", "b", "c"] and len(views) == 3
+    a_chunks = np.arange(3)  # source a's texts own chunks 0..2
+    xa, cha = views["a"]
+    # the left-out source's chunks can be anything: its fold's scale, and so every other chunk's vector, is the same
+    dec2 = dec.copy()
+    dec2[a_chunks] = 1e3
+    xa2, cha2 = loso.FoldViews(items, train, x, ch, dec2)["a"]
+    others = np.setdiff1d(np.arange(10), a_chunks)
+    np.testing.assert_allclose(cha.x[others], cha2.x[others], rtol=1e-6)
+    np.testing.assert_allclose(xa[2:], xa2[2:], rtol=1e-6)
+    # the fold's training chunks (b and c's, not the held-out text's) have mean 0 and spread DECODER_SCALE
+    fit = np.array([3, 4, 5, 6, 7])
+    z = cha.x[:, 4:]
+    np.testing.assert_allclose(z[fit].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(z[fit].std(axis=0), loso.DECODER_SCALE, rtol=1e-4)
+    # MiniLM's part is untouched, and a text's decoder part is the mean of its chunks'
+    np.testing.assert_array_equal(cha.x[:, :4], ch.x)
+    np.testing.assert_allclose(xa[5, 4:], z[8:].mean(axis=0), rtol=1e-5)
+    with pytest.raises(KeyError):
+        views["held"]

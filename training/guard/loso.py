@@ -8,7 +8,7 @@ per-kind tables, and the policy's default actions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,6 +207,44 @@ def cascade(
     return np.asarray(gate), out + fusion * log_odds(gate)[:, None]
 
 
+def with_decoder(x: np.ndarray, ch: Chunked, dec: np.ndarray, fit_chunk: np.ndarray) -> tuple[np.ndarray, Chunked]:
+    """MiniLM's text and chunk vectors with the decoder's chunk vectors beside them, standardised by the mean and
+    spread of the chunks in `fit_chunk` alone and multiplied by DECODER_SCALE; a text's decoder part is the mean of
+    its chunks'. The run-time encoder does the same with the mean and spread stored in encoder.npz."""
+    mu, sd = decoder_scale_of(dec[fit_chunk])
+    z = (dec - mu) / sd * DECODER_SCALE
+    zt = np.add.reduceat(z, ch.first, axis=0) / ch.counts()[:, None]
+    return np.hstack([x, zt]).astype(np.float32), Chunked(np.hstack([ch.x, z]).astype(np.float32), ch.first)
+
+
+def decoder_scale_of(dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and spread (plus 1e-6) that standardise the decoder's vectors."""
+    return dec.mean(axis=0), dec.std(axis=0) + 1e-6
+
+
+class FoldViews(Mapping[str, tuple[np.ndarray, Chunked]]):
+    """Per left-out source, the vectors its fold trains and scores on: MiniLM's beside the decoder's, standardised
+    by the fold's own training chunks, so the left-out source never sets the scale it is scored on (built when a
+    fold asks, one at a time: each is about 100 MB)."""
+
+    def __init__(self, items: list[Item], train_mask: np.ndarray, x: np.ndarray, ch: Chunked, dec: np.ndarray):
+        self.src = np.array([it.source for it in items])
+        self.train_mask, self.x, self.ch, self.dec = train_mask, x, ch, dec
+        self.sources = sorted(set(self.src[train_mask]))
+
+    def __getitem__(self, source: str) -> tuple[np.ndarray, Chunked]:
+        if source not in self.sources:
+            raise KeyError(source)
+        fit_chunk = np.repeat(self.train_mask & (self.src != source), self.ch.counts())
+        return with_decoder(self.x, self.ch, self.dec, fit_chunk)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sources)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+
 @dataclass
 class OutOfSource:
     chunk_logits: np.ndarray  # (chunks, labels), each from heads trained without the chunk's text's source
@@ -221,10 +259,10 @@ def run(
     train_mask: np.ndarray,
     feats: GateFeatures,
     progress: Callable[[str], None] = print,
-    views: dict[str, tuple[np.ndarray, Chunked]] | None = None,
+    views: Mapping[str, tuple[np.ndarray, Chunked]] | None = None,
 ) -> OutOfSource:
     """views: per left-out source, the (text, chunk) vectors its heads train and score on (an encoder tuned
-    without that source); default x and ch for every source."""
+    without that source, or FoldViews' decoder scale set without it); default x and ch for every source."""
     sources = sorted({items[i].source for i in np.flatnonzero(train_mask)})
     owner = np.repeat(np.arange(len(items)), ch.counts())
     logits = np.full((len(ch.x), len(LABELS)), np.nan)

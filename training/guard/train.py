@@ -31,6 +31,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -156,15 +157,15 @@ def main() -> int:
     held = np.array([it.source in HELD_OUT for it in items])
     train = ~held
     decoder_arrays: dict[str, np.ndarray] = {}
+    views: Mapping[str, tuple[np.ndarray, loso.Chunked]] | None = None
     if args.decoder:
         dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec{args.decoder}.npz"), args.decoder, say)
         train_chunk = np.repeat(train, ch.counts())
-        mu, sd = dec[train_chunk].mean(axis=0), dec[train_chunk].std(axis=0) + 1e-6
-        z = (dec - mu) / sd * loso.DECODER_SCALE
-        # the whole-text vector (it picks each attack's first positive chunk) gets the mean of its chunks' vectors
-        zt = np.add.reduceat(z, first, axis=0) / ch.counts()[:, None]
-        ch = loso.Chunked(np.hstack([ch.x, z]).astype(np.float32), first)
-        x = np.hstack([x, zt]).astype(np.float32)
+        mu, sd = loso.decoder_scale_of(dec[train_chunk])
+        # each leave-one-source-out fold standardises with its own training chunks' mean and spread
+        views = loso.FoldViews(items, train, x, ch, dec)
+        # the in-source folds and the shipped heads: every training source's
+        x, ch = loso.with_decoder(x, ch, dec, train_chunk)
         decoder_arrays = {
             "decoder_layers": np.array(args.decoder),
             "decoder_mean": mu.astype(np.float32),
@@ -178,13 +179,13 @@ def main() -> int:
     feats = loso.gate_features(flat)
     say("gate features computed")
     tuned: dict[str, np.ndarray] = {}
-    views: dict[str, tuple[np.ndarray, loso.Chunked]] | None = None
     if args.tune:
         # MiniLM's top layers tuned per group of sources (each group's texts embedded by an encoder tuned without
         # it, the out-of-source evidence), then once on every training source (the shipped encoder)
         lower = tune_encoder.Lower(flat, args.cache, say)
         group_of = tune_encoder.groups(items, train)
-        views = {}
+        tuned_views: dict[str, tuple[np.ndarray, loso.Chunked]] = {}
+        views = tuned_views
         for g in range(tune_encoder.TUNE_GROUPS + 1):
             fit = train & np.array([group_of.get(it.source, -1) != g for it in items])
             w0, b0 = loso.fit_heads_mil(x, ch, items, fit)
@@ -192,7 +193,7 @@ def main() -> int:
             layers = tune_encoder.tune(lower, yt, wt, (w0, b0), tune_encoder.SEED + g, say)
             view = (tune_encoder.embed(texts, layers, say), loso.Chunked(tune_encoder.embed(flat, layers, say), first))
             say(f"encoder tuned without group {g} ({sorted(s for s, k in group_of.items() if k == g)})")
-            views.update({s: view for s, k in group_of.items() if k == g})
+            tuned_views.update({s: view for s, k in group_of.items() if k == g})
             if g == tune_encoder.TUNE_GROUPS:  # no source is in this group: every training source
                 tuned, (x, ch) = layers, view
     oos = loso.run(items, x, ch, train, feats, say, views)
