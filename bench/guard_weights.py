@@ -26,7 +26,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guard import SIZES, cold, load_slow_layers, pct, prompts, reached, run_record  # bench/guard.py, beside this file
+from guard import (
+    SIZES,
+    cold,
+    decoder_share,
+    load_slow_layers,
+    pct,
+    prompts,
+    reached,
+    run_record,
+)  # bench/guard.py, beside this file
 
 RESULTS = Path(__file__).resolve().parent / "results" / "guard_weights.json"
 
@@ -41,7 +50,8 @@ def main() -> int:
     from tokenizers import Tokenizer
 
     from weightwarden.guard import Guard
-    from weightwarden.guard.encoder import EncoderModel, GuardModelError, bundled_encoder
+    from weightwarden.guard.base import GuardModelError
+    from weightwarden.guard.encoder import EncoderModel, bundled_encoder
     from weightwarden.runtimes.artifact import embedder_path
 
     shipped = bundled_encoder()
@@ -54,7 +64,8 @@ def main() -> int:
         load_slow_layers(model)
     tok = Tokenizer.from_file(str(embedder_path() / "tokenizer.json"))
     tok.no_truncation()
-    guards = {"shipped": Guard(encoder=shipped), "other": Guard(encoder=other)}
+    models = {"shipped": shipped, "other": other}
+    guards = {side: Guard(encoder=m) for side, m in models.items()}
     scans = {side: cold(g) for side, g in guards.items()}
     load_before = os.getloadavg()
     out: dict[str, Any] = {}
@@ -80,6 +91,7 @@ def main() -> int:
                 "p99_ms": round(pct(times[side], 99), 3),
                 "mean_ms": round(statistics.mean(times[side]), 3),
                 "share_reaching_encoder": share(side, texts),
+                "share_reaching_decoder": decoder_share(models[side], texts),
             }
             for side in ("shipped", "other")
         }
@@ -89,8 +101,9 @@ def main() -> int:
         s, o = row["shipped"], row["other"]
         print(
             f"{size:5d} tokens: shipped p50 {s['p50_ms']:7.2f} ms (p99 {s['p99_ms']:6.1f}, mean {s['mean_ms']:6.2f}, "
-            f"{100 * s['share_reaching_encoder']:.0f}% reach MiniLM) | other p50 {o['p50_ms']:7.2f} ms "
-            f"(p99 {o['p99_ms']:6.1f}, mean {o['mean_ms']:6.2f}, {100 * o['share_reaching_encoder']:.0f}%) | "
+            f"{100 * s['share_reaching_encoder']:.0f}% reach MiniLM, {100 * s['share_reaching_decoder']:.0f}% the "
+            f"decoder) | other p50 {o['p50_ms']:7.2f} ms (p99 {o['p99_ms']:6.1f}, mean {o['mean_ms']:6.2f}, "
+            f"{100 * o['share_reaching_encoder']:.0f}%, {100 * o['share_reaching_decoder']:.0f}%) | "
             f"shipped/other p50 {row['shipped_over_other_p50']:.3f}x, mean {row['shipped_over_other_mean']:.3f}x",
             file=sys.stderr,
         )

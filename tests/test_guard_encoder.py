@@ -160,6 +160,7 @@ def test_the_run_time_cascade_scores_as_training_emulates_it(text: str) -> None:
     gate, scores = fresh.score(text)
     assert gate == pytest.approx(float(g.max()))
     assert [scores[h].score for h in model.heads] == pytest.approx(list(expected), abs=2e-4)
+    assert {scores[h].layer for h in model.heads} == {"encoder"}
     emulated = 1 + sum(1 for v in sorted(g, reverse=True)[1 : model.top_k] if v >= model.chunk_floor)
     assert len(counting.calls) == 1 and len(counting.calls[0]) == emulated
 

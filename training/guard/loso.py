@@ -47,6 +47,11 @@ ENCODER_INT8 = True
 # train.py --decoder: the decoder's standardised dimensions are multiplied by this beside MiniLM's unit vectors
 # (chosen among 0.05, 0.15 and 0.4 on a probe of 64-token texts, 8 groups of sources; the data card has it)
 DECODER_SCALE = 0.15
+# train.py --decoder --screen: past the gate, heads on MiniLM's vectors alone score a text first, and one whose every
+# label scores under the cut (calibrated) keeps those scores without the decoder. The trial of 2026-12-07 (cut 0.3,
+# pre-registered in the data card) was not kept: injection's AUC fell by 0.0018 across sources and the 512-token p50
+# stayed above 10 ms, though the mean fell to 0.43x. Off by default
+SCREEN = 0.3  # the trial's cut
 GATED_SCALE = 0.5  # a text the gate stops scores gate probability * this on every label (below every threshold)
 # each head's logit gains this times the gate's logit (its best chunk): chosen among 0, 0.15, 0.25 and 0.35 by the
 # leave-one-source-out AUC and recall at 1% and 2% FPR of the cascade (0.25 was best or within 0.005 on every label)
@@ -250,6 +255,14 @@ class OutOfSource:
     chunk_logits: np.ndarray  # (chunks, labels), each from heads trained without the chunk's text's source
     gate_p: np.ndarray  # (chunks,) gate probabilities, likewise
     sources: list[str]
+    screen_logits: np.ndarray | None = None  # (chunks, labels) from the screen's heads (MiniLM alone), likewise
+
+
+def screened(screen_probs: np.ndarray, full_probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(each text's scores, which texts the screen decided): a text whose every label scores under `threshold` from
+    the screen's calibrated heads keeps those scores (the decoder never runs for it), any other the full heads'."""
+    skip = screen_probs.max(axis=1) < threshold
+    return np.where(skip[:, None], screen_probs, full_probs), skip
 
 
 def run(
@@ -260,13 +273,16 @@ def run(
     feats: GateFeatures,
     progress: Callable[[str], None] = print,
     views: Mapping[str, tuple[np.ndarray, Chunked]] | None = None,
+    screen: tuple[np.ndarray, Chunked] | None = None,
 ) -> OutOfSource:
     """views: per left-out source, the (text, chunk) vectors its heads train and score on (an encoder tuned
-    without that source, or FoldViews' decoder scale set without it); default x and ch for every source."""
+    without that source, or FoldViews' decoder scale set without it); default x and ch for every source.
+    screen: MiniLM's (text, chunk) vectors alone, for the screen's heads, trained in each fold beside the others."""
     sources = sorted({items[i].source for i in np.flatnonzero(train_mask)})
     owner = np.repeat(np.arange(len(items)), ch.counts())
     logits = np.full((len(ch.x), len(LABELS)), np.nan)
     gate = np.full(len(ch.x), np.nan)
+    screen_logits = np.full((len(ch.x), len(LABELS)), np.nan) if screen is not None else None
     src = np.array([it.source for it in items])
     for k, s in enumerate(sources):
         left = src == s
@@ -278,8 +294,11 @@ def run(
         rows = left[owner]
         logits[rows] = lc[rows]
         gate[rows] = gate_chunk_probs(feats, gw, gb)[rows]
+        if screen is not None and screen_logits is not None:
+            sw, sb = fit_heads_mil(screen[0], screen[1], items, fit)
+            screen_logits[rows] = (screen[1].x @ sw + sb)[rows]
         progress(f"left out {s} ({int(left.sum())} texts) [{k + 1}/{len(sources)}]")
-    return OutOfSource(logits, gate, sources)
+    return OutOfSource(logits, gate, sources, screen_logits)
 
 
 def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:

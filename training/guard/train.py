@@ -124,6 +124,15 @@ def main() -> int:
         "each chunk's vector is both, the decoder's standardised; 0 (the default): MiniLM alone",
     )
     ap.add_argument(
+        "--screen",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="with --decoder: heads on MiniLM alone score a text past the gate first, and one whose every label "
+        f"scores under T keeps those scores without the decoder (default 0: no screen; the {loso.SCREEN} trial "
+        "was not kept, see the data card)",
+    )
+    ap.add_argument(
         "--scores",
         type=Path,
         help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
@@ -134,6 +143,11 @@ def main() -> int:
         ap.error("--decoder and --tune do not go together: the tuned encoder's views carry MiniLM's vectors alone")
     if args.decoder < 0:
         ap.error("--decoder takes a number of layers, at least 1 (0: no decoder)")
+    if not 0.0 <= args.screen < 1.0:
+        ap.error("--screen takes a calibrated score from 0 (no screen) to below 1")
+    if args.screen and not args.decoder:
+        ap.error("--screen needs --decoder: it decides which texts skip the decoder")
+    screen_on = bool(args.decoder) and args.screen > 0
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
@@ -158,6 +172,7 @@ def main() -> int:
     train = ~held
     decoder_arrays: dict[str, np.ndarray] = {}
     views: Mapping[str, tuple[np.ndarray, loso.Chunked]] | None = None
+    minilm = (x, ch)  # MiniLM's vectors alone: what the screen's heads read
     if args.decoder:
         dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec{args.decoder}.npz"), args.decoder, say)
         train_chunk = np.repeat(train, ch.counts())
@@ -196,7 +211,7 @@ def main() -> int:
             tuned_views.update({s: view for s, k in group_of.items() if k == g})
             if g == tune_encoder.TUNE_GROUPS:  # no source is in this group: every training source
                 tuned, (x, ch) = layers, view
-    oos = loso.run(items, x, ch, train, feats, say, views)
+    oos = loso.run(items, x, ch, train, feats, say, views, screen=minilm if screen_on else None)
     # the static layer: its out-of-source logit for each text, from a table and heads fine-tuned without its source
     static_extra = np.zeros((len(items), len(LABELS)))
     st_table: np.ndarray | None = None
@@ -230,7 +245,27 @@ def main() -> int:
     probs = sigmoid(text_logits * calib_a + calib_b)
     probs_every = sigmoid(every_logits * calib_a + calib_b)
     reached = gate_text >= gate_thr
+    # the screen: its heads' out-of-source logits through the same cascade, calibrated on their own, and each text
+    # it clears keeps its scores (as the run-time encoder does); the unscreened scores are kept for the contrast
+    unscreened = probs
+    skip = np.zeros(len(items), dtype=bool)
+    screen_a, screen_b = np.zeros(len(LABELS)), np.zeros(len(LABELS))
+    if oos.screen_logits is not None:
+        _, s_logits = loso.cascade(minilm[1], oos.gate_p, oos.screen_logits, top_k, floor=floor)
+        s_logits = s_logits + static_extra
+        for h, label in enumerate(LABELS):
+            pos = np.array([label in it.labels for it in items])
+            m = train & (pos | is_benign)
+            screen_a[h], screen_b[h] = loso.platt(s_logits[m, h], pos[m].astype(int))
+        probs, skip = loso.screened(sigmoid(s_logits * screen_a + screen_b), probs, args.screen)
+        _, s_every = loso.cascade(minilm[1], oos.gate_p, oos.screen_logits, top_k)
+        probs_every, _ = loso.screened(
+            sigmoid((s_every + static_extra) * screen_a + screen_b), probs_every, args.screen
+        )
+        n_skip = int((skip & reached & train).sum())
+        say(f"screen at {args.screen}: {n_skip} training texts past the gate skip the decoder")
     cascade = np.where(reached[:, None], probs, loso.GATED_SCALE * gate_text[:, None])
+    cascade_unscreened = np.where(reached[:, None], unscreened, loso.GATED_SCALE * gate_text[:, None])
     pooled = {la: loso.threshold_at(cascade[train & is_benign, h], loso.TARGET_FPR) for h, la in enumerate(LABELS)}
     if args.scores is not None:
         np.savez_compressed(
@@ -274,6 +309,24 @@ def main() -> int:
             "gate_recall_tradeoff": gate_table,
         },
     }
+    if screen_on:
+        kinds_arr = np.array([it.kind for it in items])
+        past = train & reached
+        loso_tables["screen"] = {
+            "threshold": args.screen,
+            "benign_past_gate_skipping_decoder": round(float(skip[past & is_benign].mean()), 4),
+            "attacks_past_gate_skipping_decoder": round(float(skip[past & is_attack].mean()), 4),
+            "benign_past_gate_skipping_decoder_by_kind": {
+                k: round(float(skip[past & is_benign & (kinds_arr == k)].mean()), 4)
+                for k in KINDS
+                if (past & is_benign & (kinds_arr == k)).any()
+            },
+            "texts_needing_decoder": {
+                "benign": round(float((reached & ~skip)[train & is_benign].mean()), 4),
+                "attack": round(float((reached & ~skip)[train & is_attack].mean()), 4),
+            },
+            "labels_without_screen": loso.label_metrics(cascade_unscreened, items, train, thresholds, block_at),
+        }
 
     # in-source contrast: 5 random folds over the training sources (same distribution in train and test); with
     # --tune on the final encoder's vectors, tuned on every training source, so more in-source still
@@ -295,15 +348,32 @@ def main() -> int:
     weights, bias = loso.fit_heads_mil(x, ch, items, train)
     lc = ch.x @ weights + bias
     gw, gb = loso.fit_gate(feats, ch, items, train, lc)
-    fgate, flog = loso.cascade(ch, loso.gate_chunk_probs(feats, gw, gb), lc, top_k, floor=floor)
+    final_gate_p = loso.gate_chunk_probs(feats, gw, gb)
+    fgate, flog = loso.cascade(ch, final_gate_p, lc, top_k, floor=floor)
     static_arrays: dict[str, np.ndarray] = {}
+    st_pred: np.ndarray | float = 0.0
     if st_table is not None:
         st_final = static.fit_static(items, st_ids, st_table, train, quantized=True)
-        flog = flog + st_final.predict(st_ids)
+        st_pred = st_final.predict(st_ids)
+        flog = flog + st_pred
         static_arrays = {**st_final.export(), "static_tokenizer": np.array(static.tokenizer_json(args.static))}
         say("static layer fitted on every training source")
     gated = loso.GATED_SCALE * fgate[:, None]
-    final_c = np.where((fgate >= gate_thr)[:, None], sigmoid(flog * calib_a + calib_b), gated)
+    final_p = sigmoid(flog * calib_a + calib_b)
+    screen_arrays: dict[str, np.ndarray] = {}
+    if screen_on:
+        sw, sb = loso.fit_heads_mil(minilm[0], minilm[1], items, train)
+        _, sflog = loso.cascade(minilm[1], final_gate_p, minilm[1].x @ sw + sb, top_k, floor=floor)
+        final_p, _ = loso.screened(sigmoid((sflog + st_pred) * screen_a + screen_b), final_p, args.screen)
+        screen_arrays = {
+            "screen_weights": sw.astype(np.float32),
+            "screen_bias": sb.astype(np.float32),
+            "screen_calib_a": screen_a,
+            "screen_calib_b": screen_b,
+            "screen_threshold": np.array(args.screen),
+        }
+        say("screen heads fitted on every training source")
+    final_c = np.where((fgate >= gate_thr)[:, None], final_p, gated)
     held_out = {
         "sources": list(HELD_OUT),
         "labels": loso.label_metrics(final_c, items, held, thresholds, block_at),
@@ -336,6 +406,7 @@ def main() -> int:
         thresholds=np.array([thresholds[la] for la in LABELS]),
         **static_arrays,
         **decoder_arrays,
+        **screen_arrays,
         **{f"tuned.{k}": v for k, v in tuned.items()},
     )
     write_fingerprints(items, train, args.out)
@@ -348,7 +419,8 @@ def main() -> int:
         + (" --static /tmp/static256" if args.static else "")
         + (" --tune" if args.tune else "")
         + (f" --top-k {args.top_k}" if args.top_k is not None else "")
-        + (f" --decoder {args.decoder}" if args.decoder else ""),
+        + (f" --decoder {args.decoder}" if args.decoder else "")
+        + (f" --screen {args.screen}" if screen_on else ""),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
@@ -397,6 +469,7 @@ def main() -> int:
         "actions": actions,
         "block_above": block_above,
         "gate": loso_tables["gate"],
+        "screen": {k: v for k, v in loso_tables.get("screen", {}).items() if k != "labels_without_screen"} or None,
         "loso": loso_tables["labels"],
         "loso_kinds": {
             k: {"texts": v["texts"], "flagged": v["flagged"], "blocked": v["blocked"]}

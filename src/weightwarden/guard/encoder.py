@@ -15,6 +15,11 @@ Platt-scaled on out-of-source scores at build time, so a
 score is a calibrated probability, and the policy's threshold per label comes from benign data the heads never
 trained on (training/guard/train.py writes both, and emulates this cascade exactly).
 
+Weights with the default model's first layers beside MiniLM (the decoder, a few times MiniLM's cost per chunk) may
+carry a screen: heads on MiniLM's vectors alone, calibrated on their own out-of-source scores. A text whose every
+label scores under the screen's threshold from them is scored by them and the decoder does not run for it; only the
+rest pay for the decoder. training/guard/train.py emulates this too, so the figures are the screened cascade's.
+
 Weights built with MiniLM's top layers fine-tuned (training/guard/train.py --tune, not the shipped ones) carry
 their parameters (float16, "tuned.<layer>.<name>"), copied into the installed MiniLM before it is quantized.
 
@@ -54,7 +59,7 @@ class EncoderScore:
     score: float
     start: int
     end: int
-    layer: str  # "gate" (stopped before the encoder) or "encoder"
+    layer: str  # "gate" (stopped before the encoder), "screen" (MiniLM's heads alone cleared it) or "encoder"
 
 
 @dataclass(frozen=True)
@@ -404,6 +409,14 @@ class EncoderModel:
     decoder_mean: np.ndarray | None = field(default=None, repr=False, compare=False)
     decoder_std: np.ndarray | None = field(default=None, repr=False, compare=False)
     decoder_scale: float = 0.0
+    # the screen (weights with a decoder only): heads on MiniLM's vectors alone, with their own calibration. A text
+    # past the gate whose every label scores under screen_threshold from them keeps those scores, and the decoder
+    # does not run for it; screen_threshold 0: no screen
+    screen_weights: np.ndarray | None = field(default=None, repr=False, compare=False)  # (384, heads)
+    screen_bias: np.ndarray | None = field(default=None, repr=False, compare=False)
+    screen_calib_a: np.ndarray | None = field(default=None, repr=False, compare=False)
+    screen_calib_b: np.ndarray | None = field(default=None, repr=False, compare=False)
+    screen_threshold: float = 0.0
     encoder: Encoder | None = field(default=None, repr=False)
     decoder: Any = field(default=None, repr=False)
     _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
@@ -460,7 +473,25 @@ class EncoderModel:
                 dims = 384 + (DECODER_DIMS if layers else 0)
                 if z["weights"].shape[0] != dims:
                     raise ValueError(f"the heads read {z['weights'].shape[0]} dimensions, the encoders give {dims}")
+                screen: dict[str, Any] = {}
+                if "screen_threshold" in z and float(z["screen_threshold"]) > 0:
+                    if not layers:
+                        raise ValueError("a screen is for weights with a decoder, and these have none")
+                    screen = {
+                        "screen_weights": z["screen_weights"].astype(np.float32),
+                        "screen_bias": z["screen_bias"].astype(np.float32),
+                        "screen_calib_a": z["screen_calib_a"].astype(np.float64),
+                        "screen_calib_b": z["screen_calib_b"].astype(np.float64),
+                        "screen_threshold": float(z["screen_threshold"]),
+                    }
+                    heads = len(z["heads"])
+                    shapes = [screen[k].shape for k in ("screen_weights", "screen_bias", "screen_calib_a")]
+                    if shapes != [(384, heads), (heads,), (heads,)] or screen["screen_calib_b"].shape != (heads,):
+                        raise ValueError(
+                            f"the screen's arrays {shapes} do not fit MiniLM's 384 dimensions and {heads} heads"
+                        )
                 return cls(
+                    **screen,
                     decoder_layers=layers,
                     decoder_mean=z["decoder_mean"].astype(np.float32) if layers else None,
                     decoder_std=z["decoder_std"].astype(np.float32) if layers else None,
@@ -549,17 +580,27 @@ class EncoderModel:
         else:
             pieces = pieces[: max(self.top_k, 1) * 64]  # no gate to rank them: a bound all the same
         x = self._encoder().embed_windows([text[s:e] for s, e in pieces])
+        extra = self.static.logits(text) if self.static is not None else 0.0
         if self.decoder_layers:
+            if self.screen_threshold > 0:
+                assert self.screen_weights is not None and self.screen_bias is not None
+                z = (x @ self.screen_weights + self.screen_bias + fusion + extra) * self.screen_calib_a
+                screened = 1.0 / (1.0 + np.exp(-np.clip(z + self.screen_calib_b, -50.0, 50.0)))
+                if float(screened.max()) < self.screen_threshold:  # every label clear: the decoder is not needed
+                    return gate, self._best(screened, pieces, "screen")
             d = self._decoder().embed([text[s:e] for s, e in pieces])
             x = np.hstack([x, (d - self.decoder_mean) / self.decoder_std * self.decoder_scale]).astype(np.float32)
-        extra = self.static.logits(text) if self.static is not None else 0.0
         probs = self.calibrated(x @ self.weights + self.bias + fusion + extra)
+        return gate, self._best(probs, pieces, "encoder")
+
+    def _best(self, probs: np.ndarray, pieces: list[tuple[int, int]], layer: str) -> dict[str, EncoderScore]:
+        """Each head's highest-scoring chunk."""
         top = probs.argmax(axis=0)
         out = {}
         for h, head in enumerate(self.heads):
             s, e = pieces[int(top[h])]
-            out[head] = EncoderScore(float(probs[top[h], h]), s, e, "encoder")
-        return gate, out
+            out[head] = EncoderScore(float(probs[top[h], h]), s, e, layer)
+        return out
 
 
 @cache

@@ -106,7 +106,12 @@ def combine(text: Text, hits: PatternHits, learned: LearnedScore | None) -> Comb
     score = noisy_or(hits.score, ls)
     original = noisy_or(hits.original_score, learned.original if learned else 0.0)
     spans = list(hits.spans)
-    if not spans and learned is not None and learned.end > learned.start and (ls >= 0.5 or learned.layer == "encoder"):
+    if (
+        not spans
+        and learned is not None
+        and learned.end > learned.start
+        and (ls >= 0.5 or learned.layer in ("encoder", "screen"))
+    ):
         # the encoder's probabilities are calibrated and its thresholds sit below 0.5: the policy decides, not 0.5
         kind = "learned" if learned.layer in ("linear", "embedding") else learned.layer
         spans = [Span(learned.start, learned.end, text.raw[learned.start : learned.end], kind)]

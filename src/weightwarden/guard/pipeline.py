@@ -250,6 +250,11 @@ def explain(result: ScanResult) -> list[dict[str, Any]]:
             span = Span(int(best[0]), int(best[1]), result_text(result, int(best[0]), int(best[1])), "best")
         if layer == "gate":
             why = f"the gate stopped it ({float(gate or 0):.3f} below its threshold): the encoder never ran"
+        elif layer == "screen" and not v.triggered:
+            why = (
+                f"MiniLM's heads alone scored every label under the screen's cut ({v.score:.3f} here, threshold "
+                f"{v.threshold:.3f}): the decoder never ran; allowed"
+            )
         elif v.triggered and v.details.get("block_above") is not None and v.score >= v.details["block_above"]:
             why = (
                 f"{layer} scored {v.score:.3f} >= block_above {v.details['block_above']:.3f} "
