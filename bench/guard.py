@@ -146,6 +146,12 @@ def cold(guard: Any) -> Any:
     return scan
 
 
+def niceness() -> str:
+    """ "nice -n N " as the bench ran under it ("" at the normal priority): the stored command is the one that ran."""
+    n = os.nice(0)
+    return f"nice -n {n} " if n else ""
+
+
 def run_record(script: str, load_before: tuple[float, float, float]) -> dict[str, Any]:
     """What an interleaved guard bench's stored result starts with: when, the command that rewrites it (with
     --write), the machine, and its load before and after the run."""
@@ -154,7 +160,7 @@ def run_record(script: str, load_before: tuple[float, float, float]) -> dict[str
 
     return {
         "measured_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "command": f"PYTHONPATH=src nice -n 19 .venv/bin/python bench/{script} "
+        "command": f"PYTHONPATH=src {niceness()}.venv/bin/python bench/{script} "
         + " ".join(a for a in sys.argv[1:] if a != "--write")
         + " --write",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -327,7 +333,7 @@ def main() -> int:
     if args.write:
         import datetime as dt
 
-        results["command"] = "PYTHONPATH=src nice -n 19 .venv/bin/python bench/guard.py " + " ".join(sys.argv[1:])
+        results["command"] = f"PYTHONPATH=src {niceness()}.venv/bin/python bench/guard.py " + " ".join(sys.argv[1:])
         results["measured_at"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         path = Path(__file__).resolve().parent / "results" / "guard_speed.json"
         path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
