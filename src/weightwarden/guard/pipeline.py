@@ -252,8 +252,8 @@ def explain(result: ScanResult) -> list[dict[str, Any]]:
             why = f"the gate stopped it ({float(gate or 0):.3f} below its threshold): the encoder never ran"
         elif layer == "screen" and not v.triggered:
             why = (
-                f"MiniLM's heads alone scored every label under the screen's cut ({v.score:.3f} here, threshold "
-                f"{v.threshold:.3f}): the decoder never ran; allowed"
+                f"MiniLM's heads alone put every label under the screen's cut (this one {v.score:.3f}; the policy "
+                f"acts from {v.threshold:.3f}): the decoder never ran; allowed"
             )
         elif v.triggered and v.details.get("block_above") is not None and v.score >= v.details["block_above"]:
             why = (
