@@ -104,14 +104,16 @@ def pct(values: list[float], q: float) -> float:
     return s[k]
 
 
-def p50_interval(times: list[float], n_texts: int, rounds: int = 1000) -> list[float]:
-    """95% bootstrap interval of the p50 over the speed set's texts: time_calls times text i % n_texts at call i, so
-    each resample draws n_texts texts with replacement and pools their calls. With about half the texts past the
-    gate the p50 falls between two groups of times, and this says how far it would move with another 40 READMEs."""
+def p50_interval(times: list[float], n_texts: int) -> list[float]:
+    """95% bootstrap interval of the p50 over the speed set's texts (weightwarden.eval.stats.bootstrap, its fixed
+    seed): time_calls times text i % n_texts at call i, so each resample draws n_texts texts with replacement and
+    pools their calls. With about half the texts past the gate the p50 falls between two groups of times, and this
+    says how far it would move with another draw of READMEs."""
+    from weightwarden.eval.stats import bootstrap
+
     per_text = [times[i::n_texts] for i in range(n_texts)]
-    rng = random.Random(17)
-    p50s = sorted(pct([v for _ in range(n_texts) for v in per_text[rng.randrange(n_texts)]], 50) for _ in range(rounds))
-    return [round(p50s[int(0.025 * rounds)], 3), round(p50s[int(0.975 * rounds) - 1], 3)]
+    m = bootstrap(lambda idx: pct([v for i in idx for v in per_text[i]], 50), n_texts)
+    return [round(m.low, 3), round(m.high, 3)]
 
 
 def time_calls(fn: Any, texts: list[str], repeats: int) -> tuple[list[float], list[float]]:

@@ -288,16 +288,16 @@ def test_the_screen_decides_clear_texts_without_the_decoder_and_passes_the_rest_
     _, s = loso.cascade(ch, g, m @ stand_in["screen_weights"] + stand_in["screen_bias"], model.top_k,
                         model.gate_fusion, model.chunk_floor)  # fmt: skip
     emulated = 1.0 / (1.0 + np.exp(-((s[0] + model.static.logits(text)) * model.calib_a + model.calib_b)))
-    top = float(emulated.max())
-    # a cut just above its highest label: the screen decides, with the emulated scores, and no decoder runs
-    screened = _fresh(model, **stand_in, screen_threshold=top + 1e-6, decoder=_NoDecoder())
-    _, got = screened.score(text)
+    # a cut above every score: the screen decides, with the scores the build's emulation gives, and no decoder runs
+    _, got = _fresh(model, **stand_in, screen_threshold=1.01, decoder=_NoDecoder()).score(text)
     assert {v.layer for v in got.values()} == {"screen"}
     assert [got[h].score for h in model.heads] == pytest.approx(list(emulated), abs=2e-4)
-    # the cut at its highest label (the cut is strict): the full heads decide, exactly as with no screen
+    top = max(v.score for v in got.values())  # the run time's own highest label, so the cuts below are exact
+    # just above it the screen still decides; at it (the cut is strict) the full heads do, exactly as with no screen
+    above = _fresh(model, **stand_in, screen_threshold=float(np.nextafter(top, 2.0)), decoder=_NoDecoder())
+    assert {v.layer for v in above.score(text)[1].values()} == {"screen"}
     counted = _NoDecoder(model._decoder())
-    passed = _fresh(model, **stand_in, screen_threshold=top, decoder=counted)
-    _, full = passed.score(text)
+    _, full = _fresh(model, **stand_in, screen_threshold=top, decoder=counted).score(text)
     unscreened = _fresh(model).score(text)[1]
     assert counted.calls == 1 and {v.layer for v in full.values()} == {"encoder"}
     assert [full[h].score for h in model.heads] == [unscreened[h].score for h in model.heads]
