@@ -27,6 +27,7 @@ GATE_SHAPE = (1 << 18, 2, 5)  # hashed character 2..5-grams
 GATE_WORD_SHAPE = (1 << 18, 1, 2)
 CHUNK = 300  # characters: the sentence-sized chunks the gate and the heads read
 HEAD_C = 0.3  # chosen among 0.3, 1 and 10 by the leave-one-source-out AUC (bench/results/guard_quality.json)
+HEAD_POWER = 0.5  # in the heads' fit each text of a (source, class) of n texts weighs n**-HEAD_POWER
 GATE_C = 4.0
 # The gate lets through this share of out-of-source attacks: 0.90 stops about half of benign texts before the
 # encoder (the speed target) and costs little recall at 2% FPR, because the attacks it stops are mostly ones the
@@ -60,23 +61,27 @@ TARGET_FPR = 0.01  # each label's threshold: at most this share of out-of-source
 BOOTSTRAP = 300
 
 
-def source_weights(items: list[Item], mask: np.ndarray) -> np.ndarray:
-    """1/sqrt(size) per (source, class): a 1,000-text source counts ~30 times a 1-text one, not 1,000 times."""
+def source_weights(items: list[Item], mask: np.ndarray, power: float = 0.5) -> np.ndarray:
+    """1/size**power per (source, class): at 0.5 (the default, and the gate's and static layer's) a 1,000-text
+    source counts ~30 times a 1-text one, not 1,000 times; at 1 every source's class counts alike."""
     w = np.zeros(len(items))
     counts: dict[tuple[str, bool], int] = {}
     for i in np.flatnonzero(mask):
         k = (items[i].source, bool(items[i].labels))
         counts[k] = counts.get(k, 0) + 1
     for i in np.flatnonzero(mask):
-        w[i] = 1.0 / math.sqrt(counts[(items[i].source, bool(items[i].labels))])
+        n = counts[(items[i].source, bool(items[i].labels))]
+        w[i] = 1.0 / (math.sqrt(n) if power == 0.5 else math.pow(n, power))
     return w
 
 
-def fit_heads(x: np.ndarray, items: list[Item], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_heads(
+    x: np.ndarray, items: list[Item], mask: np.ndarray, c: float = HEAD_C, power: float = HEAD_POWER
+) -> tuple[np.ndarray, np.ndarray]:
     """One logistic regression per label on the embeddings: that label's texts against benign texts."""
     from sklearn.linear_model import LogisticRegression
 
-    w = source_weights(items, mask)
+    w = source_weights(items, mask, power)
     benign = np.array([not it.labels for it in items])
     weights, bias = np.zeros((x.shape[1], len(LABELS)), np.float32), np.zeros(len(LABELS), np.float32)
     for h, label in enumerate(LABELS):
@@ -86,7 +91,7 @@ def fit_heads(x: np.ndarray, items: list[Item], mask: np.ndarray) -> tuple[np.nd
         sw = w[use].copy()
         # balance the classes by total weight
         sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
-        clf = LogisticRegression(C=HEAD_C, max_iter=2000)
+        clf = LogisticRegression(C=c, max_iter=2000)
         clf.fit(x[use], y, sample_weight=sw / sw.mean())
         weights[:, h] = clf.coef_[0]
         bias[h] = clf.intercept_[0]
@@ -113,14 +118,20 @@ class Chunked:
 
 
 def fit_heads_mil(
-    xw: np.ndarray, ch: Chunked, items: list[Item], mask: np.ndarray, rounds: int = 1
+    xw: np.ndarray,
+    ch: Chunked,
+    items: list[Item],
+    mask: np.ndarray,
+    rounds: int = 1,
+    c: float = HEAD_C,
+    power: float = HEAD_POWER,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Heads on chunks, as multiple-instance learning: an attack text's positive is its highest-scoring chunk
     (chosen by the whole-text heads first, then by the chunk heads), and every chunk of a benign text is negative."""
     from sklearn.linear_model import LogisticRegression
 
-    w0, b0 = fit_heads(xw, items, mask)
-    tw = source_weights(items, mask)
+    w0, b0 = fit_heads(xw, items, mask, c, power)
+    tw = source_weights(items, mask, power)
     n_chunks = ch.counts()
     benign_t = np.flatnonzero(mask & np.array([not it.labels for it in items]))
     owner = np.repeat(np.arange(len(items)), n_chunks)
@@ -137,7 +148,7 @@ def fit_heads_mil(
             y = np.r_[np.ones(len(pick), int), np.zeros(len(benign_c), int)]
             sw = np.r_[tw[pos_t], neg_w]
             sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
-            clf = LogisticRegression(C=HEAD_C, max_iter=2000)
+            clf = LogisticRegression(C=c, max_iter=2000)
             clf.fit(xs, y, sample_weight=sw / sw.mean())
             w, b = clf.coef_[0].astype(np.float32), np.float32(clf.intercept_[0])
             logits = ch.x @ w + b

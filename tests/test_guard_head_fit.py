@@ -1,0 +1,74 @@
+"""The heads' fit as training/guard/loso.py weighs it, and the probe that compares fits (probe_heads.py)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+from training.guard import loso, probe_heads
+from training.guard.sources import Item
+
+
+def _items(spec: list[tuple[str, tuple[str, ...], int]]) -> list[Item]:
+    out = []
+    for source, labels, n in spec:
+        for i in range(n):
+            kind = "attack" if labels else "request"
+            out.append(Item(f"{source} {labels} {i}", labels, source, kind, "p", "1", "x", "MIT"))
+    return out
+
+
+def test_source_weights_at_each_power() -> None:
+    items = _items([("big", ("injection",), 100), ("big", (), 25), ("small", ("injection",), 4)])
+    mask = np.ones(len(items), dtype=bool)
+    half = loso.source_weights(items, mask)
+    assert half[0] == 1 / math.sqrt(100) and half[100] == 1 / math.sqrt(25) and half[125] == 1 / math.sqrt(4)
+    # at power 1 every (source, class) weighs 1 in all, whatever its size
+    one = loso.source_weights(items, mask, 1.0)
+    for sl in (slice(0, 100), slice(100, 125), slice(125, 129)):
+        assert one[sl].sum() == pytest.approx(1.0)
+    # at power 0 every text weighs 1; a text outside the mask weighs nothing and counts toward no size
+    mask[125] = False
+    zero = loso.source_weights(items, mask, 0.0)
+    assert zero[125] == 0 and set(zero[mask]) == {1.0}
+    assert loso.source_weights(items, mask)[126] == 1 / math.sqrt(3)
+
+
+def test_the_heads_fit_reads_its_c_and_power() -> None:
+    """A smaller C shrinks the heads' weights; the shipped defaults give the fit of the explicit shipped values."""
+    rng = np.random.default_rng(0)
+    every = ("injection", "jailbreak", "harmful")
+    items = _items([("a", every, 30), ("a", (), 30), ("b", every, 5), ("b", (), 40)])
+    y = np.array([bool(it.labels) for it in items])
+    x = (rng.normal(size=(len(items), 6)) + 0.8 * y[:, None]).astype(np.float32)
+    ch = loso.Chunked(x.copy(), np.arange(len(items)))
+    mask = np.ones(len(items), dtype=bool)
+    w_default, b_default = loso.fit_heads_mil(x, ch, items, mask)
+    w_shipped, b_shipped = loso.fit_heads_mil(x, ch, items, mask, c=loso.HEAD_C, power=loso.HEAD_POWER)
+    np.testing.assert_array_equal(w_default, w_shipped)
+    np.testing.assert_array_equal(b_default, b_shipped)
+    w_small, _ = loso.fit_heads_mil(x, ch, items, mask, c=0.01)
+    assert np.linalg.norm(w_small[:, 0]) < np.linalg.norm(w_default[:, 0])
+    w_equal, _ = loso.fit_heads_mil(x, ch, items, mask, power=1.0)
+    assert not np.array_equal(w_equal, w_default)
+
+
+def test_the_probe_groups_every_training_source_once_and_balances_sizes() -> None:
+    items = _items([(f"s{i}", ("injection",) if i % 2 else (), 10 * (i + 1)) for i in range(9)])
+    mask = np.array([it.source != "s8" for it in items])  # s8 held out: in no group
+    g = probe_heads.groups(items, mask, 3)
+    assert set(g) == {f"s{i}" for i in range(8)} and set(g.values()) == {0, 1, 2}
+    load = [sum(10 * (int(s[1:]) + 1) for s, k in g.items() if k == grp) for grp in range(3)]
+    assert max(load) - min(load) <= 80  # greedy: within the largest source's size
+
+
+@pytest.mark.parametrize("spec", ["0.3", "x:0.5", "0:0.5", "0.3:2", "-1:0.5"])
+def test_the_probe_refuses_a_variant_it_cannot_read(spec: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        probe_heads.variant(spec)
+
+
+def test_the_probe_reads_a_variant() -> None:
+    assert probe_heads.variant("0.1:1") == (0.1, 1.0)

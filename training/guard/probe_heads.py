@@ -1,0 +1,165 @@
+"""A quick probe of the heads' fit, out of source, before any build: regularisation and how sources are weighted.
+
+Not a build and not the headline: the heads (multiple-instance logistic regression on MiniLM's vectors beside the
+decoder's, as shipped) are trained without one group of sources and score that group's chunks, for a few groups
+of sources instead of every source alone (so it takes minutes, not the build's eleven); a text's score is its best
+chunk's logit, with no gate, static layer or calibration. Each variant is read against the shipped fit (C=0.3,
+weight n**-0.5 per text of a source's class of n texts) on the same folds, so the comparison is paired; the build
+(`train.py`) is what judges a variant afterwards, by the data card's keep rule.
+
+    PYTHONPATH=src:. python -m training.guard.probe_heads --wheels /tmp/gsrc --cache /tmp/exp/cache.npz \\
+        --variant 0.3:0.5 --variant 0.1:0.5 --variant 0.3:1
+
+Needs the embedding caches `train.py --decoder 16` fills (MiniLM's and the decoder's, by text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from training.guard import loso
+from training.guard.corpus import HELD_OUT, build
+from training.guard.embed import embed_all, embed_decoder
+from training.guard.sources import LABELS, Item
+
+from weightwarden.guard.encoder import chunks
+from weightwarden.guard.quality import auc, recall_at_fpr
+
+
+def groups(items: list[Item], mask: np.ndarray, n: int) -> dict[str, int]:
+    """Each training source's group: largest sources first, each to the group with fewest texts so far."""
+    sizes: dict[str, int] = {}
+    for i in np.flatnonzero(mask):
+        sizes[items[i].source] = sizes.get(items[i].source, 0) + 1
+    load = [0] * n
+    out = {}
+    for s in sorted(sizes, key=lambda s: (-sizes[s], s)):
+        g = int(np.argmin(load))
+        out[s] = g
+        load[g] += sizes[s]
+    return out
+
+
+def variant(spec: str) -> tuple[float, float]:
+    try:
+        c, power = (float(v) for v in spec.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected C:POWER, e.g. 0.3:0.5") from None
+    if c <= 0 or not 0 <= power <= 1:
+        raise argparse.ArgumentTypeError(f"{spec!r}: C must be positive and POWER within 0..1")
+    return c, power
+
+
+def metrics(scores: np.ndarray, items: list[Item], mask: np.ndarray) -> dict[str, dict[str, float]]:
+    benign = np.array([not it.labels for it in items])
+    out = {}
+    for h, label in enumerate(LABELS):
+        pos = mask & np.array([label in it.labels for it in items])
+        neg = mask & benign
+        p, n = scores[pos, h], scores[neg, h]
+        out[label] = {
+            "auc": round(auc(p, n), 4),
+            "recall_at_1pct_fpr": round(recall_at_fpr(p, n, 0.01), 4),
+            "recall_at_2pct_fpr": round(recall_at_fpr(p, n, 0.02), 4),
+        }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wheels", type=Path, required=True, help="folder holding the downloaded wheels")
+    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (filled by a build)")
+    ap.add_argument("--decoder", type=int, default=16, metavar="LAYERS", help="the decoder's layers (0: MiniLM alone)")
+    ap.add_argument("--groups", type=int, default=8, help="groups of sources, each left out in turn (default 8)")
+    ap.add_argument(
+        "--variant",
+        type=variant,
+        action="append",
+        metavar="C:POWER",
+        help="a head fit to try: logistic regression's C and the source-weight power (repeatable; the shipped "
+        f"{loso.HEAD_C}:{loso.HEAD_POWER} is always run first)",
+    )
+    ap.add_argument("--out", type=Path, help="write the figures here as JSON")
+    args = ap.parse_args()
+    if args.groups < 2:
+        ap.error("--groups must be at least 2")
+    if not args.cache.exists():
+        ap.error(f"{args.cache}: no embedding cache there; run train.py with --cache first")
+    shipped = (loso.HEAD_C, loso.HEAD_POWER)
+    variants = [shipped] + [v for v in (args.variant or []) if v != shipped]
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    items, _ = build(args.wheels)
+    texts = [it.text for it in items]
+    x = embed_all(texts, args.cache, say, int8=loso.ENCODER_INT8)
+    pieces = [chunks(t, loso.CHUNK) for t in texts]
+    first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
+    flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
+    ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
+    dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec{args.decoder}.npz"), args.decoder, say)
+    train = np.array([it.source not in HELD_OUT for it in items])
+    group_of = groups(items, train, args.groups)
+    text_group = np.array([group_of.get(it.source, -1) for it in items])
+    scores = {v: np.full((len(items), len(LABELS)), np.nan) for v in variants}
+    for g in range(args.groups):
+        fit = train & (text_group != g)
+        left = train & (text_group == g)
+        xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if args.decoder else (x, ch)
+        for v in variants:
+            w, b = loso.fit_heads_mil(xs, chs, items, fit, c=v[0], power=v[1])
+            lc = chs.x @ w + b
+            per_text = chs.per_text_max(lc)
+            scores[v][left] = per_text[left]
+            say(f"group {g + 1}/{args.groups} ({int(left.sum())} texts), C={v[0]} power={v[1]}")
+        del xs, chs
+    assert not np.isnan(scores[shipped][train]).any()
+    src = np.array([it.source for it in items])
+    result = {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "groups": args.groups,
+        "variants": {},
+    }
+    base = metrics(scores[shipped], items, train)
+    for v in variants:
+        m = metrics(scores[v], items, train)
+        # per source, is this variant's AUC above the shipped fit's (sources with both classes of a label)?
+        wins = {}
+        for h, label in enumerate(LABELS):
+            up = down = 0
+            for s in sorted(set(src[train])):
+                sm = train & (src == s)
+                pos = sm & np.array([label in it.labels for it in items])
+                if not pos.any():
+                    continue
+                neg = train & np.array([not it.labels for it in items])
+                a = auc(scores[v][pos, h], scores[v][neg, h]) - auc(scores[shipped][pos, h], scores[shipped][neg, h])
+                up += a > 0
+                down += a < 0
+            wins[label] = {"sources_up": up, "sources_down": down}
+        result["variants"][f"C={v[0]} power={v[1]}"] = {"metrics": m, "attack_sources_vs_shipped": wins}
+        print(f"C={v[0]:<6} power={v[1]:<4}", end="")
+        for label in LABELS:
+            d = m[label]["auc"] - base[label]["auc"]
+            print(
+                f"  {label} {m[label]['auc']:.4f} ({d:+.4f}) r2 {m[label]['recall_at_2pct_fpr']:.3f}"
+                f" [{wins[label]['sources_up']}/{wins[label]['sources_down']}]",
+                end="",
+            )
+        print()
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
