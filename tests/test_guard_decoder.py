@@ -118,17 +118,29 @@ def test_weights_whose_heads_do_not_fit_the_encoders_are_refused_at_load(tmp_pat
         EncoderModel.load(broken)
 
 
-def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path) -> None:
+def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first load reads the GGUF file's metadata with transformers and caches it; a later load reads the cache.
     Both must give the weights transformers' own GGUF loader gives (the build's vectors came from it)."""
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
+    from weightwarden.guard import decoder
     from weightwarden.guard.decoder import build_model, prepare
     from weightwarden.runtimes.artifact import default_model_path
 
+    # the GGUF file is read for real once (about 15 s); every later read returns what that one gave, and is counted
+    reads: list[Path] = []
+    real_read = decoder.read_gguf
+
+    def read_gguf(path: Path) -> dict[str, object]:
+        reads.append(path)
+        return json.loads(json.dumps(read_once if reads[1:] else real_read(path)))
+
+    monkeypatch.setattr(decoder, "read_gguf", read_gguf)
     first = prepare(tmp_path)
+    read_once = {k: v for k, v in first.items() if k not in ("format", "sha256", "path")}
+    assert len(reads) == 1
     assert len(list(tmp_path.glob("decoder-*.json"))) == 1
     again = prepare(tmp_path)
     assert again == json.loads(json.dumps(first))  # the same, read back from the cache
@@ -145,9 +157,10 @@ def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path) -> Non
     # a damaged cache file is read again from the GGUF file, not trusted
     cached = next(tmp_path.glob("decoder-*.json"))
     blob = json.loads(cached.read_text(encoding="utf-8"))
-    for damaged in ("[]", json.dumps({**blob, "tensors": None})):  # valid JSON, not what this code wrote
+    for n, damaged in enumerate(("[]", json.dumps({**blob, "tensors": None})), start=2):  # not what this code wrote
         cached.write_text(damaged, encoding="utf-8")
         assert prepare(tmp_path)["tensors"] == again["tensors"]
+        assert len(reads) == n  # read from the GGUF file again, not trusted
         assert json.loads(cached.read_text(encoding="utf-8")) == blob  # and the cache is whole again
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +73,23 @@ def test_the_probe_refuses_a_variant_it_cannot_read(spec: str) -> None:
 
 def test_the_probe_reads_a_variant() -> None:
     assert probe_heads.variant("0.1:1") == (0.1, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--head-c", "0"], "--head-c must be above 0"),
+        (["--head-c", "-0.3"], "--head-c must be above 0"),
+        (["--head-power", "1.5"], "from 0 to 1"),
+        (["--head-power", "-0.1"], "from 0 to 1"),
+    ],
+)
+def test_train_refuses_a_head_fit_it_cannot_use(
+    argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.guard import train
+
+    monkeypatch.setattr("sys.argv", ["train", "--wheels", str(tmp_path), *argv])
+    with pytest.raises(SystemExit) as exc:
+        train.main()
+    assert exc.value.code == 2 and message in capsys.readouterr().err

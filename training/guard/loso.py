@@ -285,10 +285,13 @@ def run(
     progress: Callable[[str], None] = print,
     views: Mapping[str, tuple[np.ndarray, Chunked]] | None = None,
     screen: tuple[np.ndarray, Chunked] | None = None,
+    c: float = HEAD_C,
+    power: float = HEAD_POWER,
 ) -> OutOfSource:
     """views: per left-out source, the (text, chunk) vectors its heads train and score on (an encoder tuned
     without that source, or FoldViews' decoder scale set without it); default x and ch for every source.
-    screen: MiniLM's (text, chunk) vectors alone, for the screen's heads, trained in each fold beside the others."""
+    screen: MiniLM's (text, chunk) vectors alone, for the screen's heads, trained in each fold beside the others.
+    c, power: the heads' regularisation and source-weight power (fit_heads_mil)."""
     sources = sorted({items[i].source for i in np.flatnonzero(train_mask)})
     owner = np.repeat(np.arange(len(items)), ch.counts())
     logits = np.full((len(ch.x), len(LABELS)), np.nan)
@@ -299,14 +302,14 @@ def run(
         left = src == s
         fit = train_mask & ~left
         xs, chs = views[s] if views is not None else (x, ch)
-        wts, b = fit_heads_mil(xs, chs, items, fit)
+        wts, b = fit_heads_mil(xs, chs, items, fit, c=c, power=power)
         lc = chs.x @ wts + b
         gw, gb = fit_gate(feats, chs, items, fit, lc)
         rows = left[owner]
         logits[rows] = lc[rows]
         gate[rows] = gate_chunk_probs(feats, gw, gb)[rows]
         if screen is not None and screen_logits is not None:
-            sw, sb = fit_heads_mil(screen[0], screen[1], items, fit)
+            sw, sb = fit_heads_mil(screen[0], screen[1], items, fit, c=c, power=power)
             screen_logits[rows] = (screen[1].x @ sw + sb)[rows]
         progress(f"left out {s} ({int(left.sum())} texts) [{k + 1}/{len(sources)}]")
     return OutOfSource(logits, gate, sources, screen_logits)

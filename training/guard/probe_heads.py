@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -125,7 +127,8 @@ def main() -> int:
     src = np.array([it.source for it in items])
     result = {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": "PYTHONPATH=src:. python -m training.guard.probe_heads " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "groups": args.groups,
         "variants": {},
     }

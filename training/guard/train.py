@@ -133,6 +133,21 @@ def main() -> int:
         "was not kept, see the data card)",
     )
     ap.add_argument(
+        "--head-c",
+        type=float,
+        default=loso.HEAD_C,
+        metavar="C",
+        help=f"the heads' logistic-regression C (default {loso.HEAD_C}; smaller regularises more)",
+    )
+    ap.add_argument(
+        "--head-power",
+        type=float,
+        default=loso.HEAD_POWER,
+        metavar="P",
+        help=f"in the heads' fit a text of a source's class of n texts weighs n**-P (default {loso.HEAD_POWER}; "
+        "1: every source's class weighs alike, 0: every text alike)",
+    )
+    ap.add_argument(
         "--scores",
         type=Path,
         help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
@@ -147,6 +162,11 @@ def main() -> int:
         ap.error("--screen takes a calibrated score from 0 (no screen) to below 1")
     if args.screen and not args.decoder:
         ap.error("--screen needs --decoder: it decides which texts skip the decoder")
+    if args.head_c <= 0:
+        ap.error("--head-c must be above 0")
+    if not 0.0 <= args.head_power <= 1.0:
+        ap.error("--head-power takes a number from 0 to 1")
+    head_fit = {"c": args.head_c, "power": args.head_power}
     screen_on = bool(args.decoder) and args.screen > 0
     t0 = time.perf_counter()
 
@@ -203,7 +223,7 @@ def main() -> int:
         views = tuned_views
         for g in range(tune_encoder.TUNE_GROUPS + 1):
             fit = train & np.array([group_of.get(it.source, -1) != g for it in items])
-            w0, b0 = loso.fit_heads_mil(x, ch, items, fit)
+            w0, b0 = loso.fit_heads_mil(x, ch, items, fit, **head_fit)
             yt, wt = tune_encoder.targets(items, ch, fit, w0, b0)
             layers = tune_encoder.tune(lower, yt, wt, (w0, b0), tune_encoder.SEED + g, say)
             view = (tune_encoder.embed(texts, layers, say), loso.Chunked(tune_encoder.embed(flat, layers, say), first))
@@ -211,7 +231,7 @@ def main() -> int:
             tuned_views.update({s: view for s, k in group_of.items() if k == g})
             if g == tune_encoder.TUNE_GROUPS:  # no source is in this group: every training source
                 tuned, (x, ch) = layers, view
-    oos = loso.run(items, x, ch, train, feats, say, views, screen=minilm if screen_on else None)
+    oos = loso.run(items, x, ch, train, feats, say, views, screen=minilm if screen_on else None, **head_fit)
     # the static layer: its out-of-source logit for each text, from a table and heads fine-tuned without its source
     static_extra = np.zeros((len(items), len(LABELS)))
     st_table: np.ndarray | None = None
@@ -334,7 +354,7 @@ def main() -> int:
     fold = rng.integers(0, 5, len(items))
     ins_logits = np.full((len(items), len(LABELS)), np.nan)
     for f in range(5):
-        wts, b = loso.fit_heads_mil(x, ch, items, train & (fold != f))
+        wts, b = loso.fit_heads_mil(x, ch, items, train & (fold != f), **head_fit)
         m = train & (fold == f)
         ins_logits[m] = ch.per_text_max(ch.x @ wts + b)[m]
         if st_table is not None:
@@ -345,7 +365,7 @@ def main() -> int:
     say("in-source folds done")
 
     # the final model: everything but the held-out sources
-    weights, bias = loso.fit_heads_mil(x, ch, items, train)
+    weights, bias = loso.fit_heads_mil(x, ch, items, train, **head_fit)
     lc = ch.x @ weights + bias
     gw, gb = loso.fit_gate(feats, ch, items, train, lc)
     final_gate_p = loso.gate_chunk_probs(feats, gw, gb)
@@ -362,7 +382,7 @@ def main() -> int:
     final_p = sigmoid(flog * calib_a + calib_b)
     screen_arrays: dict[str, np.ndarray] = {}
     if screen_on:
-        sw, sb = loso.fit_heads_mil(minilm[0], minilm[1], items, train)
+        sw, sb = loso.fit_heads_mil(minilm[0], minilm[1], items, train, **head_fit)
         _, sflog = loso.cascade(minilm[1], final_gate_p, minilm[1].x @ sw + sb, top_k, floor=floor)
         final_p, _ = loso.screened(sigmoid((sflog + st_pred) * screen_a + screen_b), final_p, args.screen)
         screen_arrays = {
@@ -420,7 +440,9 @@ def main() -> int:
         + (" --tune" if args.tune else "")
         + (f" --top-k {args.top_k}" if args.top_k is not None else "")
         + (f" --decoder {args.decoder}" if args.decoder else "")
-        + (f" --screen {args.screen}" if screen_on else ""),
+        + (f" --screen {args.screen}" if screen_on else "")
+        + (f" --head-c {args.head_c}" if args.head_c != loso.HEAD_C else "")
+        + (f" --head-power {args.head_power}" if args.head_power != loso.HEAD_POWER else ""),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
