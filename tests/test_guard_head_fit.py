@@ -93,3 +93,36 @@ def test_train_refuses_a_head_fit_it_cannot_use(
     with pytest.raises(SystemExit) as exc:
         train.main()
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_label_audit_draws_blind_and_reads_its_marks_against_the_labels(tmp_path: Path) -> None:
+    from training.guard import label_audit
+
+    labels = np.array(["injection"] * 6 + ["injection,jailbreak"] * 2 + [""] * 6 + ["harmful"] * 3)
+    train = np.ones(len(labels), dtype=bool)
+    train[0] = False  # a held-out text is never drawn
+    pick = label_audit.draw(labels, train, 4, 3, seed=1)
+    assert len(set(pick)) == 7 and 0 not in pick
+    assert sum("injection" in labels[i] for i in pick) == 4 and sum(labels[i] == "" for i in pick) == 3
+    np.testing.assert_array_equal(pick, label_audit.draw(labels, train, 4, 3, seed=1))  # the same sample again
+    with pytest.raises(ValueError, match="there are 7 and 6"):
+        label_audit.draw(labels, train, 8, 3, seed=1)
+    # scores: positives the reader marks score high, the unmarked positive scores like the benign texts; the gate
+    # stopped one benign text (the same score on every label)
+    scores = np.zeros((len(labels), 3))
+    sources = np.array([f"s{i % 3}" for i in range(len(labels))])
+    pos = [i for i in pick if labels[i] != ""]
+    neg = [i for i in pick if labels[i] == ""]
+    for j, i in enumerate(pos):
+        scores[i] = [0.9 - 0.1 * j, 0.2, 0.1]
+    scores[pos[-1]] = [0.05, 0.3, 0.2]
+    for j, i in enumerate(neg):
+        scores[i] = [0.1 + 0.01 * j, 0.05, 0.0]
+    scores[neg[0]] = [0.02, 0.02, 0.02]
+    marked = {k for k, i in enumerate(pick) if i in pos[:-1]}
+    out = label_audit.summarise(scores, labels, sources, pick, marked)
+    assert out["positives"] == 4 and out["benign"] == 3 and out["positives_not_recognizable"] == 1
+    assert out["benign_marked_as_attacks"] == 0 and out["benign_stopped_by_gate"] == 1
+    assert out["reader_recall"] == 0.75 and out["reader_fpr"] == 0.0
+    assert out["guard_auc_recognizable_vs_benign"] == 1.0 and out["guard_auc_not_recognizable_vs_benign"] == 0.333
+    assert sum(out["positives_by_source"].values()) == 4

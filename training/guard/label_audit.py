@@ -1,0 +1,158 @@
+"""A blind reading of the guard's injection labels: how many positives say, in their own text, that they are one?
+
+Leave-one-source-out figures fold two things together: what the guard cannot see and what no reader of the text
+alone could see either. Some sources label a text an injection for where it was placed (a trade order inside a
+tool result, an ordinary business email that asks its reader to reply, a turn of a capture-the-flag chat), not for
+what it says. This samples out-of-source-scored training texts (injection positives and benign texts, shuffled,
+no labels, no scores), a reader marks each one that, read alone, tries to make an AI system do what its user or
+operator did not ask, drop its rules, or give up hidden instructions or secrets, and `summarise` then compares
+the marks with the labels and the build's scores.
+
+    PYTHONPATH=src:. python -m training.guard.label_audit sample --scores BUILD/scores.npz --out /tmp/blind.txt
+    (read /tmp/blind.txt; write the marked numbers to a JSON file: {"recognizable": [...], ...})
+    PYTHONPATH=src:. python -m training.guard.label_audit summarise --scores BUILD/scores.npz --judged marks.json \\
+        --out bench/results/guard_label_audit.json
+
+Only the texts' sha256 and sources are written to the results, never the texts themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weightwarden.formulas.proportion import wilson_interval
+from weightwarden.formulas.roc import auc, recall_at_fpr
+
+LABEL = "injection"
+
+
+def draw(labels: np.ndarray, train: np.ndarray, n_pos: int, n_benign: int, seed: int) -> np.ndarray:
+    """Indices of n_pos injection positives and n_benign benign texts among the training texts, shuffled."""
+    pos = np.flatnonzero(train & np.array([LABEL in str(la).split(",") for la in labels]))
+    ben = np.flatnonzero(train & (labels == ""))
+    if n_pos > len(pos) or n_benign > len(ben):
+        raise ValueError(
+            f"asked for {n_pos} positives and {n_benign} benign texts; there are {len(pos)} and {len(ben)}"
+        )
+    rng = np.random.default_rng(seed)
+    pick = np.r_[rng.choice(pos, n_pos, replace=False), rng.choice(ben, n_benign, replace=False)]
+    rng.shuffle(pick)
+    return np.asarray(pick)
+
+
+def summarise(
+    scores: np.ndarray, labels: np.ndarray, sources: np.ndarray, pick: np.ndarray, marked: set[int]
+) -> dict[str, Any]:
+    """The marks against the labels, and the guard's injection score (column 0) on each group. A text the gate
+    stops scores the same on every label (train.py: GATED_SCALE times its gate probability)."""
+    gated = np.all(scores[pick] == scores[pick][:, :1], axis=1)
+    scores = scores[:, 0]
+    is_pos = np.array([LABEL in str(labels[i]).split(",") for i in pick])
+    k = np.arange(len(pick))
+    mark = np.isin(k, sorted(marked))
+    s = scores[pick]
+    pos_r, pos_u, neg = is_pos & mark, is_pos & ~mark, ~is_pos
+    n_pos, n_u = int(is_pos.sum()), int(pos_u.sum())
+
+    def med(m: np.ndarray) -> float | None:
+        return round(float(np.median(s[m])), 3) if m.any() else None
+
+    return {
+        "positives": n_pos,
+        "benign": int(neg.sum()),
+        "positives_not_recognizable": n_u,
+        "positives_not_recognizable_share": round(n_u / max(n_pos, 1), 3),
+        "positives_not_recognizable_95ci": [round(v, 3) for v in wilson_interval(n_u, n_pos)],
+        "benign_marked_as_attacks": int((neg & mark).sum()),
+        "recognizable_stopped_by_gate": int((pos_r & gated).sum()),
+        "not_recognizable_stopped_by_gate": int((pos_u & gated).sum()),
+        "benign_stopped_by_gate": int((neg & gated).sum()),
+        "reader_auc": round(auc(mark[is_pos].astype(float), mark[neg].astype(float)), 3),
+        "reader_recall": round(float(mark[is_pos].mean()), 3),
+        "reader_fpr": round(float(mark[neg].mean()), 3),
+        # the guard's recall with at most as many benign texts above its cut as the reader marked
+        "guard_recall_at_reader_fpr": round(recall_at_fpr(s[is_pos], s[neg], float(mark[neg].mean())), 3),
+        "guard_auc_all": round(auc(s[is_pos], s[neg]), 3),
+        "guard_auc_recognizable_vs_benign": round(auc(s[pos_r], s[neg]), 3) if pos_r.any() else None,
+        "guard_auc_not_recognizable_vs_benign": round(auc(s[pos_u], s[neg]), 3) if pos_u.any() else None,
+        "guard_median": {"recognizable": med(pos_r), "not_recognizable": med(pos_u), "benign": med(neg)},
+        "not_recognizable_by_source": {
+            str(src): int(n) for src, n in zip(*np.unique(sources[pick][pos_u], return_counts=True), strict=True)
+        },
+        "positives_by_source": {
+            str(src): int(n) for src, n in zip(*np.unique(sources[pick][is_pos], return_counts=True), strict=True)
+        },
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("sample", "summarise"):
+        p = sub.add_parser(name)
+        p.add_argument("--scores", type=Path, required=True, help="a build's scores.npz (train.py --scores)")
+        p.add_argument("--positives", type=int, default=80)
+        p.add_argument("--benign", type=int, default=40)
+        p.add_argument("--seed", type=int, default=18)
+        p.add_argument("--out", type=Path, required=name == "sample")
+        if name == "sample":
+            p.add_argument("--chars", type=int, default=500, help="show each text's first CHARS characters")
+        else:
+            p.add_argument("--judged", type=Path, required=True, help='JSON: {"recognizable": [numbers], ...}')
+    args = ap.parse_args()
+    try:
+        with np.load(args.scores, allow_pickle=False) as z:
+            data = {k: z[k] for k in ("scores", "labels", "source", "text", "train")}
+    except (OSError, KeyError, ValueError) as exc:
+        ap.error(f"{args.scores}: not a build's scores file ({exc})")
+    try:
+        pick = draw(data["labels"], data["train"], args.positives, args.benign, args.seed)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if args.cmd == "sample":
+        with args.out.open("w", encoding="utf-8") as f:
+            for k, i in enumerate(pick):
+                t = str(data["text"][i])
+                f.write(f"### {k}\n{t if len(t) <= args.chars else t[: args.chars] + ' [...]'}\n")
+        print(f"wrote {len(pick)} texts to {args.out}", file=sys.stderr)
+        return 0
+    judged = json.loads(args.judged.read_text(encoding="utf-8"))
+    marked = {int(v) for v in judged.get("recognizable", [])}
+    if not marked <= set(range(len(pick))):
+        ap.error(f"{args.judged}: numbers outside 0..{len(pick) - 1}")
+    result = {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "PYTHONPATH=src:. python -m training.guard.label_audit " + " ".join(sys.argv[1:]),
+        "scores_sha256": hashlib.sha256(args.scores.read_bytes()).hexdigest(),
+        "sample": {"positives": args.positives, "benign": args.benign, "seed": args.seed},
+        "how": judged.get("how", ""),
+        "summary": summarise(data["scores"], data["labels"], data["source"], pick, marked),
+        "items": [
+            {
+                "n": k,
+                "text_sha256": hashlib.sha256(str(data["text"][i]).encode()).hexdigest(),
+                "source": str(data["source"][i]),
+                "labels": str(data["labels"][i]),
+                "recognizable": k in marked,
+                "injection_score": round(float(data["scores"][i, 0]), 4),
+            }
+            for k, i in enumerate(pick)
+        ],
+        "notes": judged.get("notes", {}),
+    }
+    print(json.dumps(result["summary"], indent=1))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
