@@ -39,7 +39,7 @@ def degraded(default_artifact: Artifact, tmp_path_factory: pytest.TempPathFactor
     assert default_artifact.path is not None
     path = tmp_path_factory.mktemp("degraded") / "scrambled.gguf"
     scramble_gguf(default_artifact.path, path, [t for layer in LAYERS for t in layer_tensors(layer)], seed=0)
-    rt = LlamaCppRuntime(path, n_ctx=2048, threads=1)
+    rt = LlamaCppRuntime(path, n_ctx=2048, threads=int(os.environ.get("WARDEN_THREADS") or 0))  # as `llama`
     yield rt
     rt.close()
 

@@ -1,19 +1,20 @@
-"""A blind reading of the guard's injection labels: how many positives say, in their own text, that they are one?
+"""A blind reading of the guard's labels: how many positives say, in their own text, that they are one?
 
 Leave-one-source-out figures fold two things together: what the guard cannot see and what no reader of the text
 alone could see either. Some sources label a text an injection for where it was placed (a trade order inside a
 tool result, an ordinary business email that asks its reader to reply, a turn of a capture-the-flag chat), not for
-what it says. This samples out-of-source-scored training texts (injection positives and benign texts, shuffled,
-no labels, no scores), a reader marks each one that, read alone, tries to make an AI system do what its user or
-operator did not ask, drop its rules, or give up hidden instructions or secrets, and `summarise` then compares
-the marks with the labels and the build's scores.
+what it says, and a harmful-request set may hold requests a careful assistant would answer. This samples
+out-of-source-scored training texts (one label's positives and benign texts, shuffled, no labels, no scores), a
+reader marks each text that, read alone, is what the label says (the criterion goes in the marks file's "how"),
+and `summarise` then compares the marks with the labels and the build's scores.
 
     PYTHONPATH=src:. python -m training.guard.label_audit sample --scores BUILD/scores.npz --out /tmp/blind.txt
-    (read /tmp/blind.txt; write the marked numbers to a JSON file: {"recognizable": [...], ...})
+    (read /tmp/blind.txt; write the marked numbers to a JSON file: {"recognizable": [...], "how": "..."})
     PYTHONPATH=src:. python -m training.guard.label_audit summarise --scores BUILD/scores.npz --judged marks.json \\
         --out bench/results/guard_label_audit.json
 
-Only the texts' sha256 and sources are written to the results, never the texts themselves.
+`--label jailbreak` or `--label harmful` draws that label's positives instead of injection's. Only the texts'
+sha256 and sources are written to the results, never the texts themselves.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ import numpy as np
 from weightwarden.formulas.proportion import wilson_interval
 from weightwarden.formulas.roc import auc, recall_at_fpr
 
-LABEL = "injection"
+LABELS = ("injection", "jailbreak", "harmful")  # the columns of a build's scores, in order
 
 
-def draw(labels: np.ndarray, train: np.ndarray, n_pos: int, n_benign: int, seed: int) -> np.ndarray:
-    """Indices of n_pos injection positives and n_benign benign texts among the training texts, shuffled."""
-    pos = np.flatnonzero(train & np.array([LABEL in str(la).split(",") for la in labels]))
+def draw(
+    labels: np.ndarray, train: np.ndarray, n_pos: int, n_benign: int, seed: int, label: str = "injection"
+) -> np.ndarray:
+    """Indices of n_pos positives of `label` and n_benign benign texts among the training texts, shuffled."""
+    pos = np.flatnonzero(train & np.array([label in str(la).split(",") for la in labels]))
     ben = np.flatnonzero(train & (labels == ""))
     if n_pos > len(pos) or n_benign > len(ben):
         raise ValueError(
@@ -49,13 +52,18 @@ def draw(labels: np.ndarray, train: np.ndarray, n_pos: int, n_benign: int, seed:
 
 
 def summarise(
-    scores: np.ndarray, labels: np.ndarray, sources: np.ndarray, pick: np.ndarray, marked: set[int]
+    scores: np.ndarray,
+    labels: np.ndarray,
+    sources: np.ndarray,
+    pick: np.ndarray,
+    marked: set[int],
+    label: str = "injection",
 ) -> dict[str, Any]:
-    """The marks against the labels, and the guard's injection score (column 0) on each group. A text the gate
-    stops scores the same on every label (train.py: GATED_SCALE times its gate probability)."""
+    """The marks against the labels, and the guard's score for `label` on each group. A text the gate stops scores
+    the same on every label (train.py: GATED_SCALE times its gate probability)."""
     gated = np.all(scores[pick] == scores[pick][:, :1], axis=1)
-    scores = scores[:, 0]
-    is_pos = np.array([LABEL in str(labels[i]).split(",") for i in pick])
+    scores = scores[:, LABELS.index(label)]
+    is_pos = np.array([label in str(labels[i]).split(",") for i in pick])
     k = np.arange(len(pick))
     mark = np.isin(k, sorted(marked))
     s = scores[pick]
@@ -102,6 +110,9 @@ def main() -> int:
         p.add_argument("--positives", type=int, default=80)
         p.add_argument("--benign", type=int, default=40)
         p.add_argument("--seed", type=int, default=18)
+        p.add_argument(
+            "--label", choices=LABELS, default="injection", help="whose positives to draw (default injection)"
+        )
         p.add_argument("--out", type=Path, required=name == "sample")
         if name == "sample":
             p.add_argument("--chars", type=int, default=500, help="show each text's first CHARS characters")
@@ -114,7 +125,7 @@ def main() -> int:
     except (OSError, KeyError, ValueError) as exc:
         ap.error(f"{args.scores}: not a build's scores file ({exc})")
     try:
-        pick = draw(data["labels"], data["train"], args.positives, args.benign, args.seed)
+        pick = draw(data["labels"], data["train"], args.positives, args.benign, args.seed, args.label)
     except ValueError as exc:
         ap.error(str(exc))
     if args.cmd == "sample":
@@ -132,9 +143,9 @@ def main() -> int:
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "PYTHONPATH=src:. python -m training.guard.label_audit " + " ".join(sys.argv[1:]),
         "scores_sha256": hashlib.sha256(args.scores.read_bytes()).hexdigest(),
-        "sample": {"positives": args.positives, "benign": args.benign, "seed": args.seed},
+        "sample": {"label": args.label, "positives": args.positives, "benign": args.benign, "seed": args.seed},
         "how": judged.get("how", ""),
-        "summary": summarise(data["scores"], data["labels"], data["source"], pick, marked),
+        "summary": summarise(data["scores"], data["labels"], data["source"], pick, marked, args.label),
         "items": [
             {
                 "n": k,
@@ -142,7 +153,7 @@ def main() -> int:
                 "source": str(data["source"][i]),
                 "labels": str(data["labels"][i]),
                 "recognizable": k in marked,
-                "injection_score": round(float(data["scores"][i, 0]), 4),
+                "score": round(float(data["scores"][i, LABELS.index(args.label)]), 4),
             }
             for k, i in enumerate(pick)
         ],
