@@ -171,9 +171,13 @@ def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path, monkey
         (["--decoder", "-1"], "at least 1"),
         (["--screen", "0.3"], "needs --decoder"),
         (["--decoder", "16", "--screen", "1"], "below 1"),
+        (["--head-c", "0"], "--head-c must be above 0"),
+        (["--head-c", "-0.3"], "--head-c must be above 0"),
+        (["--head-power", "1.5"], "from 0 to 1"),
+        (["--head-power", "-0.1"], "from 0 to 1"),
     ],
 )
-def test_train_refuses_decoder_options_that_cannot_build(
+def test_train_refuses_options_that_cannot_build(
     argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from training.guard import train

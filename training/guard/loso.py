@@ -75,6 +75,20 @@ def source_weights(items: list[Item], mask: np.ndarray, power: float = 0.5) -> n
     return w
 
 
+def source_groups(items: list[Item], mask: np.ndarray, n: int) -> dict[str, int]:
+    """Each source in `mask` to one of n groups: largest sources first, each to the group with fewest texts so far."""
+    sizes: dict[str, int] = {}
+    for i in np.flatnonzero(mask):
+        sizes[items[i].source] = sizes.get(items[i].source, 0) + 1
+    load = [0] * n
+    out = {}
+    for s in sorted(sizes, key=lambda s: (-sizes[s], s)):
+        g = int(np.argmin(load))
+        out[s] = g
+        load[g] += sizes[s]
+    return out
+
+
 def fit_heads(
     x: np.ndarray, items: list[Item], mask: np.ndarray, c: float = HEAD_C, power: float = HEAD_POWER
 ) -> tuple[np.ndarray, np.ndarray]:

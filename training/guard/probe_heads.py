@@ -34,20 +34,6 @@ from weightwarden.guard.encoder import chunks
 from weightwarden.guard.quality import auc, recall_at_fpr
 
 
-def groups(items: list[Item], mask: np.ndarray, n: int) -> dict[str, int]:
-    """Each training source's group: largest sources first, each to the group with fewest texts so far."""
-    sizes: dict[str, int] = {}
-    for i in np.flatnonzero(mask):
-        sizes[items[i].source] = sizes.get(items[i].source, 0) + 1
-    load = [0] * n
-    out = {}
-    for s in sorted(sizes, key=lambda s: (-sizes[s], s)):
-        g = int(np.argmin(load))
-        out[s] = g
-        load[g] += sizes[s]
-    return out
-
-
 def variant(spec: str) -> tuple[float, float]:
     try:
         c, power = (float(v) for v in spec.split(":"))
@@ -109,7 +95,7 @@ def main() -> int:
     ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
     dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec{args.decoder}.npz"), args.decoder, say)
     train = np.array([it.source not in HELD_OUT for it in items])
-    group_of = groups(items, train, args.groups)
+    group_of = loso.source_groups(items, train, args.groups)
     text_group = np.array([group_of.get(it.source, -1) for it in items])
     scores = {v: np.full((len(items), len(LABELS)), np.nan) for v in variants}
     for g in range(args.groups):

@@ -217,16 +217,7 @@ def tune(
 
 def groups(items: list[Item], mask: np.ndarray) -> dict[str, int]:
     """Each training source's tuning group: largest sources first, each to the group with fewest texts so far."""
-    sizes: dict[str, int] = {}
-    for i in np.flatnonzero(mask):
-        sizes[items[i].source] = sizes.get(items[i].source, 0) + 1
-    load = [0] * TUNE_GROUPS
-    out = {}
-    for s in sorted(sizes, key=lambda s: (-sizes[s], s)):
-        g = int(np.argmin(load))
-        out[s] = g
-        load[g] += sizes[s]
-    return out
+    return loso.source_groups(items, mask, TUNE_GROUPS)
 
 
 def embed(texts: list[str], tuned: dict[str, np.ndarray], say: Callable[[str], None]) -> np.ndarray:
