@@ -5,15 +5,17 @@ Run (prints the stored build-time results):
     .venv/bin/python bench/guard_quality.py [--json]
 Rerun the measurement (retrains: every fold and the final heads; rewrites the weights and the results):
     .venv/bin/python bench/guard_quality.py --rerun --wheels /tmp/gsrc --static /tmp/static256
-which runs `PYTHONPATH=src:. python -m training.guard.train --wheels /tmp/gsrc --static /tmp/static256` (see its
-docstring for the `pip download` lines and how to distil the static folder). The results live in
-bench/results/guard_quality.json with the command and the date.
+which runs `PYTHONPATH=src:. python -m training.guard.train` with the wheels and static folder given and every
+other option the stored results were built with (their `command`: today `--top-k 3 --decoder 16`), so the rebuild
+is the shipped build (see the data card for the `pip download` lines and how to distil the static folder). The
+results live in bench/results/guard_quality.json with the command and the date.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +117,25 @@ def tables(r: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def rerun_options(command: str) -> list[str]:
+    """The options of the stored build's train.py command other than its wheels and static folders (and their
+    values), which the user gives again: the rest is what makes the rebuild the shipped build."""
+    tokens = shlex.split(command)
+    if "training.guard.train" not in tokens:
+        raise ValueError(f"the stored command is not a training.guard.train run: {command!r}")
+    opts = tokens[tokens.index("training.guard.train") + 1 :]
+    out: list[str] = []
+    skip = False
+    for tok in opts:
+        if skip:
+            skip = False
+        elif tok in ("--wheels", "--static", "--cache", "--out", "--results", "--scores"):
+            skip = True  # a path of the machine it ran on
+        elif not tok.startswith(("--wheels=", "--static=", "--cache=", "--out=", "--results=", "--scores=")):
+            out.append(tok)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rerun", action="store_true", help="retrain and remeasure (needs --wheels)")
@@ -126,11 +147,18 @@ def main() -> int:
         if args.wheels is None:
             ap.error("--rerun needs --wheels DIR")
         env_path = f"{ROOT / 'src'}:{ROOT}"
+        stored = json.loads(RESULTS.read_text(encoding="utf-8"))
+        try:
+            options = rerun_options(str(stored.get("command", "")))
+        except ValueError as exc:
+            ap.error(str(exc))
         cmd = [sys.executable, "-m", "training.guard.train", "--wheels", str(args.wheels)]
         if args.static is not None:
             cmd += ["--static", str(args.static)]
-        else:
+        elif "--static" in str(stored.get("command", "")):
             print("no --static: the rebuilt model has no static layer (the shipped one has)", file=sys.stderr)
+        cmd += options
+        print("running: " + " ".join(cmd[1:]), file=sys.stderr)
         subprocess.run(cmd, check=True, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": env_path})
     r = json.loads(RESULTS.read_text(encoding="utf-8"))
     print(json.dumps(r, indent=1) if args.json else tables(r))

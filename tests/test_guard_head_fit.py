@@ -106,3 +106,24 @@ def test_the_label_audit_draws_blind_and_reads_its_marks_against_the_labels(tmp_
     assert out["reader_recall"] == 0.75 and out["reader_fpr"] == 0.0
     assert out["guard_auc_recognizable_vs_benign"] == 1.0 and out["guard_auc_not_recognizable_vs_benign"] == 0.333
     assert sum(out["positives_by_source"].values()) == 4
+
+
+def test_the_quality_benchs_rerun_keeps_every_option_of_the_shipped_build() -> None:
+    """`bench/guard_quality.py --rerun` rebuilds with the stored command's options (not a MiniLM-only build over the
+    shipped weights): only the machine's paths are left for the user to give again."""
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_guard_quality", root / "bench" / "guard_quality.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    stored = json.loads((root / "bench" / "results" / "guard_quality.json").read_text(encoding="utf-8"))
+    options = bench.rerun_options(stored["command"])
+    assert "--decoder" in options and "--top-k" in options  # the shipped build's cascade
+    assert not {"--wheels", "--static"} & set(options) and not any(o.startswith("/") for o in options)
+    cmd = "PYTHONPATH=src:. python -m training.guard.train --wheels /w --static=/s --cache /c --top-k 3 --screen 0.3"
+    assert bench.rerun_options(cmd) == ["--top-k", "3", "--screen", "0.3"]
+    with pytest.raises(ValueError, match=r"not a training\.guard\.train run"):
+        bench.rerun_options("python something_else.py --top-k 3")
