@@ -127,3 +127,16 @@ def test_the_quality_benchs_rerun_keeps_every_option_of_the_shipped_build() -> N
     assert bench.rerun_options(cmd) == ["--top-k", "3", "--screen", "0.3"]
     with pytest.raises(ValueError, match=r"not a training\.guard\.train run"):
         bench.rerun_options("python something_else.py --top-k 3")
+
+
+def test_two_readers_agreement() -> None:
+    from training.guard import label_audit
+
+    positive = np.array([True] * 6 + [False] * 4)
+    out = label_audit.agreement(10, {0, 1, 2, 3}, {0, 1, 2, 4, 6}, positive)
+    # positives 0-2 marked by both, 3 and 4 by one each, 5 by neither; benign 6 by the second reader
+    assert out["agree"] == 7 and out["texts"] == 10
+    assert out["positives_marked_by_neither"] == 1 and out["positives_marked_by_one"] == 2
+    assert out["benign_marked_by_either"] == 1 and out["second_reader_positives_not_marked"] == 2
+    assert 0 < out["cohen_kappa"] < 1
+    assert label_audit.agreement(10, {1, 2}, {1, 2}, positive)["cohen_kappa"] == 1.0

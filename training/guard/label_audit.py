@@ -101,6 +101,28 @@ def summarise(
     }
 
 
+def agreement(n: int, first: set[int], second: set[int], positive: np.ndarray) -> dict[str, Any]:
+    """Two readers' marks on the same n texts: Cohen's kappa over all texts, and on the label's positives how many
+    neither, one or both marked (neither: the share no reader finds in the text)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    a = np.isin(np.arange(n), sorted(first))
+    b = np.isin(np.arange(n), sorted(second))
+    pos = int(positive.sum())
+    neither = int((positive & ~a & ~b).sum())
+    return {
+        "cohen_kappa": round(float(cohen_kappa_score(a, b)), 3),
+        "agree": int((a == b).sum()),
+        "texts": n,
+        "positives_marked_by_neither": neither,
+        "positives_marked_by_neither_share": round(neither / max(pos, 1), 3),
+        "positives_marked_by_neither_95ci": [round(v, 3) for v in wilson_interval(neither, pos)],
+        "positives_marked_by_one": int((positive & (a != b)).sum()),
+        "benign_marked_by_either": int((~positive & (a | b)).sum()),
+        "second_reader_positives_not_marked": int((positive & ~b).sum()),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -118,6 +140,12 @@ def main() -> int:
             p.add_argument("--chars", type=int, default=500, help="show each text's first CHARS characters")
         else:
             p.add_argument("--judged", type=Path, required=True, help='JSON: {"recognizable": [numbers], ...}')
+            p.add_argument(
+                "--second",
+                type=Path,
+                help="a second reader's marks on the same sample (same JSON shape): adds the readers' agreement, "
+                "against the first reader's marks as written blind (without those in its `changed_after_unblinding`)",
+            )
     args = ap.parse_args()
     try:
         with np.load(args.scores, allow_pickle=False) as z:
@@ -139,6 +167,12 @@ def main() -> int:
     marked = {int(v) for v in judged.get("recognizable", [])}
     if not marked <= set(range(len(pick))):
         ap.error(f"{args.judged}: numbers outside 0..{len(pick) - 1}")
+    second: set[int] | None = None
+    if args.second is not None:
+        second_doc = json.loads(args.second.read_text(encoding="utf-8"))
+        second = {int(v) for v in second_doc.get("recognizable", [])}
+        if not second <= set(range(len(pick))):
+            ap.error(f"{args.second}: numbers outside 0..{len(pick) - 1}")
     result = {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "PYTHONPATH=src:. python -m training.guard.label_audit " + " ".join(sys.argv[1:]),
@@ -159,6 +193,15 @@ def main() -> int:
         ],
         "notes": judged.get("notes", {}),
     }
+    if second is not None:
+        blind = marked - {int(v) for v in judged.get("changed_after_unblinding", [])}
+        positive = np.array([args.label in str(data["labels"][i]).split(",") for i in pick])
+        result["second_reader"] = {
+            "how": str(second_doc.get("how", "")),
+            "marks": sorted(second),
+            **agreement(len(pick), blind, second, positive),
+        }
+        print(json.dumps({k: v for k, v in result["second_reader"].items() if k != "marks"}, indent=1))
     print(json.dumps(result["summary"], indent=1))
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
