@@ -140,3 +140,29 @@ def test_two_readers_agreement() -> None:
     assert out["benign_marked_by_either"] == 1 and out["second_reader_positives_not_marked"] == 2
     assert 0 < out["cohen_kappa"] < 1
     assert label_audit.agreement(10, {1, 2}, {1, 2}, positive)["cohen_kappa"] == 1.0
+
+
+def test_the_written_multilingual_source_holds_as_many_benign_texts_as_attacks_in_each_language() -> None:
+    """project/multilingual-attacks: per language two injections and a jailbreak beside a request, a document and a
+    role prompt, so a head cannot learn the language as the cue; the blocks read before it keep their texts."""
+    import unicodedata
+
+    from training.guard.sources import written_items
+
+    items = written_items()
+    ml = [it for it in items if it.source == "project/multilingual-attacks"]
+    attacks = [it for it in ml if it.labels]
+    benign = [it for it in ml if not it.labels]
+    assert len(attacks) == len(benign) == 42
+    assert sum(it.labels == ("injection",) for it in attacks) == 28
+    assert sum(it.labels == ("jailbreak",) for it in attacks) == 14
+    assert {it.kind for it in benign} == {"request", "document", "role"}
+
+    def script(text: str) -> str:
+        names = [unicodedata.name(c, "").split()[0] for c in text if c.isalpha()]
+        return max(set(names), key=names.count)
+
+    # the same scripts on both sides (Latin, Cyrillic, CJK, Hiragana/Katakana, Hangul, Arabic, Devanagari)
+    assert {script(it.text) for it in attacks} == {script(it.text) for it in benign}
+    # the source comes last: every other written source is what it was without it
+    assert [it.source for it in items[-len(ml) :]] == ["project/multilingual-attacks"] * len(ml)

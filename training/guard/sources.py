@@ -1361,6 +1361,15 @@ def written_items() -> list[Item]:
         labels = {label} if label != "jailbreak" else {"jailbreak"}
         for t in texts:
             add(t, labels, "project/attacks", "attack")
+    # attacks in 14 languages beside as many benign texts in the same languages (one source, so the language is no
+    # cue); read after every seeded draw above, so the earlier sources' texts do not move
+    ml = spec["multilingual_attacks"]
+    for label in ("injection", "jailbreak"):
+        for t in ml[label]:
+            add(t, {label}, "project/multilingual-attacks", "attack")
+    for kind, texts in ml["benign"].items():
+        for t in texts:
+            add(t, set(), "project/multilingual-attacks", kind)
     return out
 
 
