@@ -166,3 +166,37 @@ def test_the_written_multilingual_source_holds_as_many_benign_texts_as_attacks_i
     assert {script(it.text) for it in attacks} == {script(it.text) for it in benign}
     # the source comes last: every other written source is what it was without it
     assert [it.source for it in items[-len(ml) :]] == ["project/multilingual-attacks"] * len(ml)
+
+
+def test_the_label_audit_command_samples_blind_and_refuses_marks_it_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from training.guard import label_audit
+
+    labels = np.array(["injection"] * 5 + [""] * 5)
+    scores = np.linspace(0.05, 0.95, 30).reshape(10, 3)
+    npz = tmp_path / "scores.npz"
+    np.savez(npz, scores=scores, labels=labels, source=np.array(["s"] * 10),
+             text=np.array([f"text number {i}" for i in range(10)]), train=np.ones(10, dtype=bool))  # fmt: skip
+    blind = tmp_path / "blind.txt"
+    common = ["--scores", str(npz), "--positives", "3", "--benign", "2"]
+    monkeypatch.setattr("sys.argv", ["label_audit", "sample", *common, "--out", str(blind)])
+    assert label_audit.main() == 0
+    shown = blind.read_text(encoding="utf-8")
+    assert shown.count("### ") == 5 and "injection" not in shown  # texts only: no labels, no scores
+    for bad, message in (("[1, 2]", "a JSON object"), ('{"recognizable": [7]}', "outside 0..4"), ("{", "")):
+        marks = tmp_path / "marks.json"
+        marks.write_text(bad, encoding="utf-8")
+        monkeypatch.setattr("sys.argv", ["label_audit", "summarise", *common, "--judged", str(marks)])
+        with pytest.raises(SystemExit) as exc:
+            label_audit.main()
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    marks.write_text('{"recognizable": [0, 1], "how": "test"}', encoding="utf-8")
+    out = tmp_path / "out.json"
+    monkeypatch.setattr("sys.argv", ["label_audit", "summarise", *common, "--judged", str(marks), "--out", str(out)])
+    assert label_audit.main() == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["summary"]["positives"] == 3 and result["summary"]["benign"] == 2 and result["how"] == "test"
+    assert all("text" not in item for item in result["items"]) and len(result["items"]) == 5

@@ -147,6 +147,8 @@ def main() -> int:
                 "against the first reader's marks as written blind (without those in its `changed_after_unblinding`)",
             )
     args = ap.parse_args()
+    if args.positives < 1 or args.benign < 1:
+        ap.error("--positives and --benign must each be at least 1")
     try:
         with np.load(args.scores, allow_pickle=False) as z:
             data = {k: z[k] for k in ("scores", "labels", "source", "text", "train")}
@@ -163,14 +165,25 @@ def main() -> int:
                 f.write(f"### {k}\n{t if len(t) <= args.chars else t[: args.chars] + ' [...]'}\n")
         print(f"wrote {len(pick)} texts to {args.out}", file=sys.stderr)
         return 0
-    judged = json.loads(args.judged.read_text(encoding="utf-8"))
-    marked = {int(v) for v in judged.get("recognizable", [])}
+
+    def marks_file(path: Path) -> dict[str, Any]:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or not isinstance(doc.get("recognizable"), list):
+                raise ValueError('expected a JSON object with a "recognizable" list of numbers')
+            doc["recognizable"] = [int(v) for v in doc["recognizable"]]
+        except (OSError, ValueError, TypeError) as exc:
+            ap.error(f"{path}: {exc}")
+        return dict(doc)
+
+    judged = marks_file(args.judged)
+    marked = set(judged["recognizable"])
     if not marked <= set(range(len(pick))):
         ap.error(f"{args.judged}: numbers outside 0..{len(pick) - 1}")
     second: set[int] | None = None
     if args.second is not None:
-        second_doc = json.loads(args.second.read_text(encoding="utf-8"))
-        second = {int(v) for v in second_doc.get("recognizable", [])}
+        second_doc = marks_file(args.second)
+        second = set(second_doc["recognizable"])
         if not second <= set(range(len(pick))):
             ap.error(f"{args.second}: numbers outside 0..{len(pick) - 1}")
     result = {
