@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway_server import serve
 from test_monitor_notify import Hook
 from weightwarden.errors import ConfigError
+from weightwarden.ledger.records import EventRecord
 from weightwarden.monitor.record import record_result
 from weightwarden.monitor.window import Window
 from weightwarden.runtimes import Artifact
@@ -84,15 +85,23 @@ def test_serve_checks_alert_rules_and_posts_each_change_once(
             deadline = time.time() + 30
             while not hook.received and time.time() < deadline:
                 time.sleep(0.05)
-            time.sleep(1.0)  # several more checks: the rule still fires, so nothing more is sent
-            checks = [e for e in gw.ledger.events() if e.kind == "monitor" and e.payload["what"] == "check"]
+
+            def checks() -> list[EventRecord]:
+                return [e for e in gw.ledger.events() if e.kind == "monitor" and e.payload["what"] == "check"]
+
+            # Wait for more checks while the rule still fires (nothing more may be sent), counting them rather than
+            # sleeping a fixed time: on a loaded machine one check took 1.3 s, not 0.2.
+            seen = len(checks())
+            while len(checks()) < seen + 2 and time.time() < deadline:
+                time.sleep(0.05)
+            recorded = checks()
     finally:
         hook.close()
     assert len(hook.received) == 1
     sent = hook.received[0]
     assert sent["status"] == "firing" and sent["firing"] == ["any traffic"]
-    assert len(checks) >= 3 and checks[0].payload["summary"]["firing"] == ["any traffic"]
-    assert checks[-1].payload["summary"]["firing"] == []  # the first check ran before the request
+    assert len(recorded) >= 3 and recorded[0].payload["summary"]["firing"] == ["any traffic"]
+    assert recorded[-1].payload["summary"]["firing"] == []  # the first check ran before the request
 
 
 def test_serve_refuses_a_broken_rules_file(tmp_path: Path) -> None:
