@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 FloatArray = NDArray[np.float64]
 
@@ -49,6 +48,13 @@ class TestResult:
         }
 
 
+def _stats() -> Any:
+    """scipy.stats, imported on first use: it costs 0.8 s, and the CLI imports this module at start-up."""
+    from scipy import stats
+
+    return stats
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm's step-down adjustment: controls the chance of any false alarm across the tests at alpha."""
     m = len(p_values)
@@ -68,7 +74,7 @@ def _empirical(observed: float, null: FloatArray) -> float:
 
 def _auc(scores: FloatArray, labels: NDArray[np.bool_]) -> FloatArray:
     """ROC AUC of each column of scores against each column of labels (Mann-Whitney, ties counted half)."""
-    ranks = stats.rankdata(scores, axis=0)
+    ranks = _stats().rankdata(scores, axis=0)
     n_pos = labels.sum(axis=0)
     n_neg = labels.shape[0] - n_pos
     rank_sum = (ranks * labels).sum(axis=0)
@@ -119,7 +125,7 @@ def classifier_test(
     # The AUC of a permuted split is close to normal; its mean and spread come from the permutations, so p is not
     # floored at 1/(permutations + 1), which a correction over ten tests would push past any alpha.
     spread = float(np.std(null, ddof=1)) or 1e-12
-    p = float(stats.norm.sf((observed - float(np.mean(null))) / spread))
+    p = float(_stats().norm.sf((observed - float(np.mean(null))) / spread))
     return TestResult(
         name="embedding: domain classifier",
         kind="multivariate",
@@ -158,7 +164,7 @@ def mmd_test(reference: FloatArray, current: FloatArray, *, permutations: int = 
     # A gamma distribution matched to the permutations' mean and variance (Gretton et al.'s approximation of the
     # MMD null), so p is not floored at 1/(permutations + 1).
     mean, var = float(np.mean(null)), float(np.var(null, ddof=1)) or 1e-24
-    p = float(stats.gamma.sf(observed, a=mean * mean / var, scale=var / mean)) if mean > 0 else 1.0
+    p = float(_stats().gamma.sf(observed, a=mean * mean / var, scale=var / mean)) if mean > 0 else 1.0
     return TestResult(
         name="embedding: MMD",
         kind="multivariate",
@@ -177,8 +183,8 @@ def mmd_test(reference: FloatArray, current: FloatArray, *, permutations: int = 
 
 def numeric_test(name: str, reference: FloatArray, current: FloatArray) -> TestResult:
     """Kolmogorov-Smirnov on the two distributions; effect: Cliff's delta (P(cur > ref) - P(cur < ref))."""
-    ks = stats.ks_2samp(current, reference)
-    u = stats.mannwhitneyu(current, reference, alternative="two-sided")
+    ks = _stats().ks_2samp(current, reference)
+    u = _stats().mannwhitneyu(current, reference, alternative="two-sided")
     delta = 2.0 * float(u.statistic) / (len(current) * len(reference)) - 1.0
     return TestResult(
         name=name,
@@ -202,7 +208,7 @@ def rate_test(name: str, reference: NDArray[np.bool_], current: NDArray[np.bool_
     """Fisher's exact test on a 2x2 table; effect: Cohen's h between the two rates."""
     a, b = int(current.sum()), len(current) - int(current.sum())
     c, d = int(reference.sum()), len(reference) - int(reference.sum())
-    p = float(stats.fisher_exact([[a, b], [c, d]]).pvalue)
+    p = float(_stats().fisher_exact([[a, b], [c, d]]).pvalue)
     r_cur, r_ref = a / len(current), c / len(reference)
     h = 2 * math.asin(math.sqrt(r_cur)) - 2 * math.asin(math.sqrt(r_ref))
     return TestResult(
@@ -234,7 +240,7 @@ def category_test(name: str, reference: Sequence[str], current: Sequence[str]) -
     if len(keep) < 2:
         p, v = 1.0, 0.0
     else:
-        chi2, p, _, _ = stats.chi2_contingency(np.asarray(rows))
+        chi2, p, _, _ = _stats().chi2_contingency(np.asarray(rows))
         v = math.sqrt(float(chi2) / (len(reference) + len(current)))
     return TestResult(
         name=name,
