@@ -4,6 +4,7 @@ verdict), and `warden serve --alert-rules` checks the rules while serving and po
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,20 +81,23 @@ def test_serve_checks_alert_rules_and_posts_each_change_once(
     try:
         settings = {"alert_rules": rules, "alert_webhook": hook.url, "alert_check_seconds": 0.2}
         with serve(tmp_path, llama, default_artifact, **settings) as gw:
-            client = openai.OpenAI(base_url=gw.base_url, api_key=gw.key(name="user"), max_retries=0)
-            client.completions.create(model="default", prompt="Hello", max_tokens=1, temperature=0)
-            deadline = time.time() + 30
-            while not hook.received and time.time() < deadline:
-                time.sleep(0.05)
 
             def checks() -> list[EventRecord]:
                 return [e for e in gw.ledger.events() if e.kind == "monitor" and e.payload["what"] == "check"]
 
-            # Wait for more checks while the rule still fires (nothing more may be sent), counting them rather than
-            # sleeping a fixed time: on a loaded machine one check took 1.3 s, not 0.2.
+            def wait_for(done: Callable[[], bool]) -> None:
+                deadline = time.time() + 30
+                while not done() and time.time() < deadline:
+                    time.sleep(0.05)
+
+            wait_for(lambda: len(checks()) >= 1)  # a first check, with no traffic yet, before the request
+            client = openai.OpenAI(base_url=gw.base_url, api_key=gw.key(name="user"), max_retries=0)
+            client.completions.create(model="default", prompt="Hello", max_tokens=1, temperature=0)
+            wait_for(lambda: bool(hook.received))
+            # More checks while the rule still fires (nothing more may be sent), counted rather than a fixed sleep:
+            # on a loaded machine one check took 1.3 s, not 0.2.
             seen = len(checks())
-            while len(checks()) < seen + 2 and time.time() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: len(checks()) >= seen + 2)
             recorded = checks()
     finally:
         hook.close()

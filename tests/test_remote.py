@@ -42,16 +42,17 @@ def llama_cpp_server(default_artifact: Artifact) -> Iterator[str]:
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 60
+    deadline = time.time() + 180  # as the other servers' start-up waits: a loaded machine loads the model slowly
     while time.time() < deadline:
         try:
             if httpx.get(f"{base}/models", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail("llama_cpp.server did not start in 60 s")
+        pytest.fail("llama_cpp.server did not start in 180 s")
     yield base
     proc.terminate()
     proc.wait(timeout=10)

@@ -107,7 +107,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
                 "upstream",
                 upstream_model="default",
                 upstreams=(f"http://127.0.0.1:{free_port()}/v1",),
-                pool=SETTINGS,
+                pool=PoolSettings(failures=2, cooldown=60.0, health_every=0.5),  # open for the whole test
             ),
         )
         with serve(tmp_path_factory.mktemp("gw"), None, extra=specs) as gateway:

@@ -553,7 +553,7 @@ def test_at_375_px_every_tab_stop_is_on_screen_and_tables_scroll_from_the_keyboa
             for _ in range(5):
                 admin.page.keyboard.press("ArrowRight")
             # the browser scrolls smoothly: wait for it to move (a TimeoutError if it never does)
-            admin.page.wait_for_function("(el) => el.scrollLeft > 0", arg=region.element_handle(), timeout=5000)
+            admin.page.wait_for_function("(el) => el.scrollLeft > 0", arg=region.element_handle(), timeout=30_000)
     finally:
         admin.page.set_viewport_size(WIDE)
     assert admin.errors == []
