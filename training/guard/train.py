@@ -300,6 +300,14 @@ def main() -> int:
             text=np.array([it.text for it in items]),
             scores=cascade,
             train=train,
+            # the cascade's parts, for offline study of other gate and screen rules: each text's gate score (its
+            # best chunk), the static layer's out-of-source logits, the heads' logits with both added (before
+            # calibration) and the calibration
+            gate=gate_text,
+            gate_threshold=np.array(gate_thr),
+            static_logits=static_extra,
+            head_logits=text_logits,
+            calib=np.vstack([calib_a, calib_b]),
         )
     thresholds = flag_thresholds(cascade, items, train, pooled)
 
