@@ -131,6 +131,30 @@ class Chunked:
         return np.diff(np.append(self.first, len(self.x)))
 
 
+def mil_rows(
+    xw: np.ndarray, ch: Chunked, items: list[Item], mask: np.ndarray, c: float = HEAD_C, power: float = HEAD_POWER
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """What the multiple-instance heads train on, per label: (chunk rows, 0/1 targets, sample weights), the attack
+    texts' rows being the chunk the whole-text heads score highest and the benign rows every benign chunk; plus the
+    whole-text heads (weights, bias) that picked them."""
+    w0, b0 = fit_heads(xw, items, mask, c, power)
+    tw = source_weights(items, mask, power)
+    n_chunks = ch.counts()
+    benign_t = np.flatnonzero(mask & np.array([not it.labels for it in items]))
+    owner = np.repeat(np.arange(len(items)), n_chunks)
+    benign_c = np.flatnonzero(np.isin(owner, benign_t))
+    neg_w = tw[owner[benign_c]] / np.sqrt(n_chunks[owner[benign_c]])
+    rows = []
+    for h, label in enumerate(LABELS):
+        pos_t = np.flatnonzero(mask & np.array([label in it.labels for it in items]))
+        pick = ch.argmax_chunk(ch.x @ w0[:, h] + b0[h], pos_t)
+        y = np.r_[np.ones(len(pick), int), np.zeros(len(benign_c), int)]
+        sw = np.r_[tw[pos_t], neg_w]
+        sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
+        rows.append((np.r_[pick, benign_c], y, sw / sw.mean()))
+    return w0, b0, rows
+
+
 def fit_heads_mil(
     xw: np.ndarray,
     ch: Chunked,
@@ -144,28 +168,20 @@ def fit_heads_mil(
     (chosen by the whole-text heads first, then by the chunk heads), and every chunk of a benign text is negative."""
     from sklearn.linear_model import LogisticRegression
 
-    w0, b0 = fit_heads(xw, items, mask, c, power)
-    tw = source_weights(items, mask, power)
-    n_chunks = ch.counts()
-    benign_t = np.flatnonzero(mask & np.array([not it.labels for it in items]))
-    owner = np.repeat(np.arange(len(items)), n_chunks)
-    benign_c = np.flatnonzero(np.isin(owner, benign_t))
-    neg_w = tw[owner[benign_c]] / np.sqrt(n_chunks[owner[benign_c]])
+    w0, b0, first_rows = mil_rows(xw, ch, items, mask, c, power)
     weights, bias = np.zeros_like(w0), np.zeros_like(b0)
     for h, label in enumerate(LABELS):
         pos_t = np.flatnonzero(mask & np.array([label in it.labels for it in items]))
-        logits = ch.x @ w0[:, h] + b0[h]
+        rows, y, sw = first_rows[h]
+        benign_c = rows[len(pos_t) :]
         w, b = w0[:, h], b0[h]
-        for _ in range(rounds):
-            pick = ch.argmax_chunk(logits, pos_t)
-            xs = np.concatenate([ch.x[pick], ch.x[benign_c]])
-            y = np.r_[np.ones(len(pick), int), np.zeros(len(benign_c), int)]
-            sw = np.r_[tw[pos_t], neg_w]
-            sw[y == 1] *= sw[y == 0].sum() / max(sw[y == 1].sum(), 1e-9)
+        for r in range(rounds):
+            if r:  # a later round: the chunk heads pick each attack text's positive again
+                pick = ch.argmax_chunk(ch.x @ w + b, pos_t)
+                rows = np.r_[pick, benign_c]
             clf = LogisticRegression(C=c, max_iter=2000)
-            clf.fit(xs, y, sample_weight=sw / sw.mean())
+            clf.fit(ch.x[rows], y, sample_weight=sw)
             w, b = clf.coef_[0].astype(np.float32), np.float32(clf.intercept_[0])
-            logits = ch.x @ w + b
         weights[:, h], bias[h] = w, b
     return weights, bias
 

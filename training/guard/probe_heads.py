@@ -9,6 +9,12 @@ weight n**-0.5 per text of a source's class of n texts) on the same folds, so th
 
     PYTHONPATH=src:. python -m training.guard.probe_heads --wheels /tmp/gsrc --cache /tmp/exp/cache.npz \\
         --variant 0.3:0.5 --variant 0.1:0.5 --variant 0.3:1
+    PYTHONPATH=src:. python -m training.guard.probe_heads --wheels /tmp/gsrc --cache /tmp/exp/cache.npz \\
+        --mlp 64 --mlp 256
+
+--mlp H reads a one-hidden-layer network (H ReLU units) per label in place of the logistic head, trained on the same
+rows and sample weights as the shipped multiple-instance fit in that fold (loso.mil_rows), each dimension
+standardised on the fold's training chunks (pre-registered in the data card, 2026-12-07 17:15 UTC).
 
 Needs the embedding caches `train.py --decoder 16` fills (MiniLM's and the decoder's, by text).
 """
@@ -23,6 +29,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from training.guard import loso
@@ -42,6 +49,49 @@ def variant(spec: str) -> tuple[float, float]:
     if c <= 0 or not 0 <= power <= 1:
         raise argparse.ArgumentTypeError(f"{spec!r}: C must be positive and POWER within 0..1")
     return c, power
+
+
+MLP_EPOCHS, MLP_BATCH, MLP_LR, MLP_DECAY, MLP_SEED = 20, 256, 1e-3, 1e-2, 0
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, sw: np.ndarray, hidden: int) -> Any:
+    """A one-hidden-layer network for one label: weighted binary cross-entropy, AdamW, fixed seed."""
+    import torch
+
+    torch.manual_seed(MLP_SEED)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=MLP_DECAY)
+    xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32)), torch.from_numpy(sw.astype(np.float32))
+    gen = torch.Generator().manual_seed(MLP_SEED)
+    for _ in range(MLP_EPOCHS):
+        for idx in torch.randperm(len(xt), generator=gen).split(MLP_BATCH):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(xt[idx]).squeeze(1), yt[idx], weight=wt[idx]
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net
+
+
+def mlp_logits(xs: np.ndarray, chs: loso.Chunked, items: list[Item], fit: np.ndarray, hidden: int) -> np.ndarray:
+    """Every chunk's logit per label from networks trained on the multiple-instance rows of `fit`."""
+    import torch
+
+    _, _, rows = loso.mil_rows(xs, chs, items, fit)
+    train_chunk = np.repeat(fit, chs.counts())
+    mu, sd = chs.x[train_chunk].mean(axis=0), chs.x[train_chunk].std(axis=0) + 1e-6
+    z = ((chs.x - mu) / sd).astype(np.float32)
+    out = np.zeros((len(z), len(LABELS)))
+    for h, (r, y, sw) in enumerate(rows):
+        net = fit_mlp(z[r], y, sw, hidden)
+        with torch.no_grad():
+            out[:, h] = np.concatenate([net(torch.from_numpy(b)).squeeze(1).numpy() for b in np.array_split(z, 64)])
+    return out
+
+
+def name(v: Any) -> str:
+    return f"mlp hidden={v[1]}" if v[0] == "mlp" else f"C={v[0]} power={v[1]}"
 
 
 def metrics(scores: np.ndarray, items: list[Item], mask: np.ndarray) -> dict[str, dict[str, float]]:
@@ -73,14 +123,24 @@ def main() -> int:
         help="a head fit to try: logistic regression's C and the source-weight power (repeatable; the shipped "
         f"{loso.HEAD_C}:{loso.HEAD_POWER} is always run first)",
     )
+    ap.add_argument(
+        "--mlp",
+        type=int,
+        action="append",
+        metavar="HIDDEN",
+        help="also a one-hidden-layer network with this many units per label (repeatable)",
+    )
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = ap.parse_args()
+    if any(h < 1 for h in args.mlp or []):
+        ap.error("--mlp takes a number of hidden units, at least 1")
     if args.groups < 2:
         ap.error("--groups must be at least 2")
     if not args.cache.exists():
         ap.error(f"{args.cache}: no embedding cache there; run train.py with --cache first")
     shipped = (loso.HEAD_C, loso.HEAD_POWER)
-    variants = [shipped] + [v for v in (args.variant or []) if v != shipped]
+    variants: list[Any] = [shipped] + [v for v in (args.variant or []) if v != shipped]
+    variants += [("mlp", h) for h in args.mlp or []]
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
@@ -103,11 +163,14 @@ def main() -> int:
         left = train & (text_group == g)
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if args.decoder else (x, ch)
         for v in variants:
-            w, b = loso.fit_heads_mil(xs, chs, items, fit, c=v[0], power=v[1])
-            lc = chs.x @ w + b
+            if v[0] == "mlp":
+                lc = mlp_logits(xs, chs, items, fit, v[1])
+            else:
+                w, b = loso.fit_heads_mil(xs, chs, items, fit, c=v[0], power=v[1])
+                lc = chs.x @ w + b
             per_text = chs.per_text_max(lc)
             scores[v][left] = per_text[left]
-            say(f"group {g + 1}/{args.groups} ({int(left.sum())} texts), C={v[0]} power={v[1]}")
+            say(f"group {g + 1}/{args.groups} ({int(left.sum())} texts), {name(v)}")
         del xs, chs
     assert not np.isnan(scores[shipped][train]).any()
     src = np.array([it.source for it in items])
@@ -135,8 +198,8 @@ def main() -> int:
                 up += a > 0
                 down += a < 0
             wins[label] = {"sources_up": up, "sources_down": down}
-        result["variants"][f"C={v[0]} power={v[1]}"] = {"metrics": m, "attack_sources_vs_shipped": wins}
-        print(f"C={v[0]:<6} power={v[1]:<4}", end="")
+        result["variants"][name(v)] = {"metrics": m, "attack_sources_vs_shipped": wins}
+        print(f"{name(v):<18}", end="")
         for label in LABELS:
             d = m[label]["auc"] - base[label]["auc"]
             print(
