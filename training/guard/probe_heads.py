@@ -14,7 +14,8 @@ weight n**-0.5 per text of a source's class of n texts) on the same folds, so th
 
 --mlp H reads a one-hidden-layer network (H ReLU units) per label in place of the logistic head, trained on the same
 rows and sample weights as the shipped multiple-instance fit in that fold (loso.mil_rows), each dimension
-standardised on the fold's training chunks (pre-registered in the data card, 2026-12-07 17:15 UTC).
+standardised on the fold's training chunks (loso.fit_heads_model; pre-registered in the data card, 2026-12-07
+17:15 UTC).
 
 Needs the embedding caches `train.py --decoder 16` fills (MiniLM's and the decoder's, by text).
 """
@@ -49,45 +50,6 @@ def variant(spec: str) -> tuple[float, float]:
     if c <= 0 or not 0 <= power <= 1:
         raise argparse.ArgumentTypeError(f"{spec!r}: C must be positive and POWER within 0..1")
     return c, power
-
-
-MLP_EPOCHS, MLP_BATCH, MLP_LR, MLP_DECAY, MLP_SEED = 20, 256, 1e-3, 1e-2, 0
-
-
-def fit_mlp(x: np.ndarray, y: np.ndarray, sw: np.ndarray, hidden: int) -> Any:
-    """A one-hidden-layer network for one label: weighted binary cross-entropy, AdamW, fixed seed."""
-    import torch
-
-    torch.manual_seed(MLP_SEED)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
-    opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=MLP_DECAY)
-    xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32)), torch.from_numpy(sw.astype(np.float32))
-    gen = torch.Generator().manual_seed(MLP_SEED)
-    for _ in range(MLP_EPOCHS):
-        for idx in torch.randperm(len(xt), generator=gen).split(MLP_BATCH):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                net(xt[idx]).squeeze(1), yt[idx], weight=wt[idx]
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net
-
-
-def mlp_logits(xs: np.ndarray, chs: loso.Chunked, items: list[Item], fit: np.ndarray, hidden: int) -> np.ndarray:
-    """Every chunk's logit per label from networks trained on the multiple-instance rows of `fit`."""
-    import torch
-
-    _, _, rows = loso.mil_rows(xs, chs, items, fit)
-    train_chunk = np.repeat(fit, chs.counts())
-    mu, sd = chs.x[train_chunk].mean(axis=0), chs.x[train_chunk].std(axis=0) + 1e-6
-    z = ((chs.x - mu) / sd).astype(np.float32)
-    out = np.zeros((len(z), len(LABELS)))
-    for h, (r, y, sw) in enumerate(rows):
-        net = fit_mlp(z[r], y, sw, hidden)
-        with torch.no_grad():
-            out[:, h] = np.concatenate([net(torch.from_numpy(b)).squeeze(1).numpy() for b in np.array_split(z, 64)])
-    return out
 
 
 def name(v: Any) -> str:
@@ -164,7 +126,7 @@ def main() -> int:
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if args.decoder else (x, ch)
         for v in variants:
             if v[0] == "mlp":
-                lc = mlp_logits(xs, chs, items, fit, v[1])
+                lc = loso.fit_heads_model(xs, chs, items, fit, hidden=v[1]).logits(chs.x)
             else:
                 w, b = loso.fit_heads_mil(xs, chs, items, fit, c=v[0], power=v[1])
                 lc = chs.x @ w + b

@@ -152,6 +152,14 @@ def main() -> int:
         "1: every source's class weighs alike, 0: every text alike)",
     )
     ap.add_argument(
+        "--hidden",
+        type=int,
+        default=loso.HEAD_HIDDEN,
+        metavar="N",
+        help=f"one-hidden-layer heads with N ReLU units per label in place of the logistic ones (default "
+        f"{loso.HEAD_HIDDEN}: logistic; the screen's heads stay logistic)",
+    )
+    ap.add_argument(
         "--scores",
         type=Path,
         help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
@@ -170,7 +178,10 @@ def main() -> int:
         ap.error("--head-c must be above 0")
     if not 0.0 <= args.head_power <= 1.0:
         ap.error("--head-power takes a number from 0 to 1")
+    if args.hidden < 0:
+        ap.error("--hidden takes a number of hidden units (0: logistic heads)")
     head_fit = {"c": args.head_c, "power": args.head_power}
+    head_model = {**head_fit, "hidden": args.hidden}
     screen_on = bool(args.decoder) and args.screen > 0
     t0 = time.perf_counter()
 
@@ -235,7 +246,7 @@ def main() -> int:
             tuned_views.update({s: view for s, k in group_of.items() if k == g})
             if g == tune_encoder.TUNE_GROUPS:  # no source is in this group: every training source
                 tuned, (x, ch) = layers, view
-    oos = loso.run(items, x, ch, train, feats, say, views, screen=minilm if screen_on else None, **head_fit)
+    oos = loso.run(items, x, ch, train, feats, say, views, screen=minilm if screen_on else None, **head_model)
     # the static layer: its out-of-source logit for each text, from a table and heads fine-tuned without its source
     static_extra = np.zeros((len(items), len(LABELS)))
     st_table: np.ndarray | None = None
@@ -366,9 +377,9 @@ def main() -> int:
     fold = rng.integers(0, 5, len(items))
     ins_logits = np.full((len(items), len(LABELS)), np.nan)
     for f in range(5):
-        wts, b = loso.fit_heads_mil(x, ch, items, train & (fold != f), **head_fit)
+        fold_heads = loso.fit_heads_model(x, ch, items, train & (fold != f), **head_model)
         m = train & (fold == f)
-        ins_logits[m] = ch.per_text_max(ch.x @ wts + b)[m]
+        ins_logits[m] = ch.per_text_max(fold_heads.logits(ch.x))[m]
         if st_table is not None:
             st = static.fit_static(items, st_ids, st_table, train & (fold != f), quantized=True)
             ins_logits[m] += st.predict([st_ids[i] for i in np.flatnonzero(m)])
@@ -377,8 +388,8 @@ def main() -> int:
     say("in-source folds done")
 
     # the final model: everything but the held-out sources
-    weights, bias = loso.fit_heads_mil(x, ch, items, train, **head_fit)
-    lc = ch.x @ weights + bias
+    final_heads = loso.fit_heads_model(x, ch, items, train, **head_model)
+    lc = final_heads.logits(ch.x)
     gw, gb = loso.fit_gate(feats, ch, items, train, lc)
     final_gate_p = loso.gate_chunk_probs(feats, gw, gb)
     fgate, flog = loso.cascade(ch, final_gate_p, lc, top_k, floor=floor)
@@ -420,8 +431,7 @@ def main() -> int:
         enc_path,
         version=np.array(ENCODER_FORMAT_VERSION),
         heads=np.array(LABELS),
-        weights=weights.astype(np.float32),
-        bias=bias.astype(np.float32),
+        **final_heads.export(),
         calib_a=calib_a,
         calib_b=calib_b,
         chunk=np.array(CHUNK),
@@ -454,7 +464,8 @@ def main() -> int:
         + (f" --decoder {args.decoder}" if args.decoder else "")
         + (f" --screen {args.screen}" if screen_on else "")
         + (f" --head-c {args.head_c}" if args.head_c != loso.HEAD_C else "")
-        + (f" --head-power {args.head_power}" if args.head_power != loso.HEAD_POWER else ""),
+        + (f" --head-power {args.head_power}" if args.head_power != loso.HEAD_POWER else "")
+        + (f" --hidden {args.hidden}" if args.hidden != loso.HEAD_HIDDEN else ""),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
@@ -482,6 +493,9 @@ def main() -> int:
     card["encoder"] = {
         **measured,
         "heads": list(LABELS),
+        "head_model": (
+            f"one hidden layer, {args.hidden} ReLU units per label" if args.hidden else "logistic regression"
+        ),
         "chunk_chars": CHUNK,
         "encoder_top_k_chunks": top_k,
         "chunk_floor": floor,

@@ -20,6 +20,10 @@ carry a screen: heads on MiniLM's vectors alone, calibrated on their own out-of-
 label scores under the screen's threshold from them is scored by them and the decoder does not run for it; only the
 rest pay for the decoder. training/guard/train.py emulates this too, so the figures are the screened cascade's.
 
+Weights may carry one-hidden-layer heads (`head_w1`, `head_b1`, `head_w2`, `head_b2`: per label, ReLU units on the
+chunk vector, standardisation folded into the first layer) in place of the linear `weights` and `bias`; everything
+around them (gate, fusion, static layer, calibration) is the same.
+
 Weights built with MiniLM's top layers fine-tuned (training/guard/train.py --tune, not the shipped ones) carry
 their parameters (float16, "tuned.<layer>.<name>"), copied into the installed MiniLM before it is quantized.
 
@@ -383,13 +387,22 @@ class Encoder:
         return out
 
 
+def mlp_logits(x: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """Each label's one-hidden-layer head on the rows of `x`: relu(x @ w1[h] + b1[h]) @ w2[h] + b2[h], one column per
+    head. training/guard/loso.py scores its out-of-source chunks with this same function."""
+    out = np.empty((x.shape[0], w1.shape[0]), dtype=np.float64)
+    for h in range(w1.shape[0]):
+        out[:, h] = np.maximum(x @ w1[h] + b1[h], 0.0) @ w2[h] + b2[h]
+    return out
+
+
 @dataclass
 class EncoderModel:
     """The heads, their calibration, the window geometry and the gate, loaded from encoder.npz."""
 
     heads: tuple[str, ...]
-    weights: np.ndarray  # (dims, heads)
-    bias: np.ndarray
+    weights: np.ndarray | None  # (dims, heads): linear heads; None where the weights carry one-hidden-layer heads
+    bias: np.ndarray | None
     calib_a: np.ndarray  # calibrated probability = sigmoid(a * logit + b), per head
     calib_b: np.ndarray
     chunk: int  # the gate and the heads read sentence-sized chunks of at most this many characters
@@ -417,6 +430,8 @@ class EncoderModel:
     screen_calib_a: np.ndarray | None = field(default=None, repr=False, compare=False)
     screen_calib_b: np.ndarray | None = field(default=None, repr=False, compare=False)
     screen_threshold: float = 0.0
+    # one-hidden-layer heads (w1 (heads, dims, hidden), b1 (heads, hidden), w2 (heads, hidden), b2 (heads,)), or None
+    mlp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
     encoder: Encoder | None = field(default=None, repr=False)
     decoder: Any = field(default=None, repr=False)
     _recent: OrderedDict[str, tuple[float, dict[str, EncoderScore]]] = field(default_factory=OrderedDict, repr=False)
@@ -471,7 +486,23 @@ class EncoderModel:
                 tuned = {k[len("tuned.") :]: z[k] for k in z.files if k.startswith("tuned.")}
                 layers = int(z["decoder_layers"]) if "decoder_layers" in z else 0
                 dims = 384 + (DECODER_DIMS if layers else 0)
-                if z["weights"].shape[0] != dims:
+                heads = len(z["heads"])
+                mlp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+                if "head_w1" in z:
+                    w1, b1, w2, b2 = (z[k].astype(np.float32) for k in ("head_w1", "head_b1", "head_w2", "head_b2"))
+                    mlp = (w1, b1, w2, b2)
+                    hidden = w1.shape[2] if w1.ndim == 3 else 0
+                    if (
+                        w1.shape != (heads, dims, hidden)
+                        or b1.shape != (heads, hidden)
+                        or w2.shape != (heads, hidden)
+                        or b2.shape != (heads,)
+                    ):
+                        raise ValueError(
+                            f"the one-hidden-layer heads' arrays {[a.shape for a in mlp]} do not fit {heads} heads "
+                            f"reading {dims} dimensions"
+                        )
+                elif z["weights"].shape[0] != dims:
                     raise ValueError(f"the heads read {z['weights'].shape[0]} dimensions, the encoders give {dims}")
                 screen: dict[str, Any] = {}
                 if "screen_threshold" in z and float(z["screen_threshold"]) > 0:
@@ -484,7 +515,6 @@ class EncoderModel:
                         "screen_calib_b": z["screen_calib_b"].astype(np.float64),
                         "screen_threshold": float(z["screen_threshold"]),
                     }
-                    heads = len(z["heads"])
                     shapes = [screen[k].shape for k in ("screen_weights", "screen_bias", "screen_calib_a")]
                     if shapes != [(384, heads), (heads,), (heads,)] or screen["screen_calib_b"].shape != (heads,):
                         raise ValueError(
@@ -499,8 +529,9 @@ class EncoderModel:
                     static=static,
                     tuned=tuned,
                     heads=tuple(str(h) for h in z["heads"]),
-                    weights=z["weights"].astype(np.float32),
-                    bias=z["bias"].astype(np.float32),
+                    weights=None if mlp is not None else z["weights"].astype(np.float32),
+                    bias=None if mlp is not None else z["bias"].astype(np.float32),
+                    mlp=mlp,
                     calib_a=z["calib_a"].astype(np.float64),
                     calib_b=z["calib_b"].astype(np.float64),
                     chunk=int(z["chunk"]),
@@ -537,6 +568,14 @@ class EncoderModel:
         """Forget recent texts' scores (benchmarks time every call cold)."""
         with self._lock:
             self._recent.clear()
+
+    def head_logits(self, x: np.ndarray) -> np.ndarray:
+        """Each head's logit for each row of `x` (chunk vectors), before the gate's share, the static layer and
+        calibration."""
+        if self.mlp is not None:
+            return mlp_logits(x, *self.mlp)
+        assert self.weights is not None and self.bias is not None
+        return np.asarray(x @ self.weights + self.bias)
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         z = np.clip(logits * self.calib_a + self.calib_b, -50.0, 50.0)
@@ -590,7 +629,7 @@ class EncoderModel:
                     return gate, self._best(screened, pieces, "screen")
             d = self._decoder().embed([text[s:e] for s, e in pieces])
             x = np.hstack([x, (d - self.decoder_mean) / self.decoder_std * self.decoder_scale]).astype(np.float32)
-        probs = self.calibrated(x @ self.weights + self.bias + fusion + extra)
+        probs = self.calibrated(self.head_logits(x) + fusion + extra)
         return gate, self._best(probs, pieces, "encoder")
 
     def _best(self, probs: np.ndarray, pieces: list[tuple[int, int]], layer: str) -> dict[str, EncoderScore]:
