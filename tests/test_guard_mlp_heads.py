@@ -104,3 +104,20 @@ def test_weights_with_hidden_heads_load_and_score_with_them(tmp_path: Path) -> N
     np.savez(path, **arrays, **mlp)
     with pytest.raises(GuardModelError, match="one-hidden-layer heads"):
         EncoderModel.load(path)
+
+
+def test_labels_left_logistic_keep_their_logistic_logits_inside_the_network_format() -> None:
+    """--hidden-labels injection: jailbreak's and harmful's heads are the logistic fit, stored as relu(z) - relu(-z),
+    so their logits are the logistic ones; injection's is a network of its own."""
+    rng = np.random.default_rng(4)
+    items = _items(200)
+    y = np.array([bool(it.labels) for it in items])
+    x = (rng.normal(size=(len(items), 5)) + 0.7 * y[:, None]).astype(np.float32)
+    ch = loso.Chunked(x.copy(), np.arange(len(items)))
+    mask = np.ones(len(items), dtype=bool)
+    w, b = loso.fit_heads_mil(x, ch, items, mask)
+    heads = loso.fit_heads_model(x, ch, items, mask, hidden=16, hidden_labels=("injection",))
+    assert heads.mlp is not None and heads.mlp[0].shape == (3, 5, 16)
+    got = heads.logits(x)
+    np.testing.assert_allclose(got[:, 1:], (x @ w + b)[:, 1:], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got[:, 0], (x @ w + b)[:, 0], atol=1e-3)

@@ -242,27 +242,48 @@ def fit_heads_model(
     c: float = HEAD_C,
     power: float = HEAD_POWER,
     hidden: int = HEAD_HIDDEN,
+    hidden_labels: tuple[str, ...] = LABELS,
+    linear: Heads | None = None,
 ) -> Heads:
     """The heads on the texts of `mask`: logistic (fit_heads_mil) with hidden 0, else one-hidden-layer networks on
-    the same multiple-instance rows and weights, the standardisation folded into their first layer (float32)."""
-    if hidden <= 0:
+    the same multiple-instance rows and weights for `hidden_labels`, the standardisation folded into their first
+    layer (float32); any other label keeps its logistic head (`linear`, fitted here if not given), stored as the
+    exact network equivalent relu(z) - relu(-z) = z so that one format serves."""
+    if hidden <= 0 or not hidden_labels:
+        if linear is not None:
+            return linear
         w, b = fit_heads_mil(xw, ch, items, mask, c=c, power=power)
         return Heads(weights=w, bias=b)
     import torch
 
+    if any(la not in hidden_labels for la in LABELS) and linear is None:
+        w, b = fit_heads_mil(xw, ch, items, mask, c=c, power=power)
+        linear = Heads(weights=w, bias=b)
     _, _, rows = mil_rows(xw, ch, items, mask, c, power)
     train_chunk = np.repeat(mask, ch.counts())
     mu = ch.x[train_chunk].mean(axis=0)
     sd = ch.x[train_chunk].std(axis=0) + 1e-6
+    dims = ch.x.shape[1]
     w1s, b1s, w2s, b2s = [], [], [], []
-    for r, y, sw in rows:
-        net = fit_mlp(((ch.x[r] - mu) / sd).astype(np.float32), y, sw, hidden)
-        with torch.no_grad():
-            a1 = net[0].weight.numpy().T / sd[:, None]  # (dims, hidden): reads the raw vector
-            w1s.append(a1.astype(np.float32))
-            b1s.append((net[0].bias.numpy() - mu @ a1).astype(np.float32))
-            w2s.append(net[2].weight.numpy()[0].astype(np.float32))
-            b2s.append(np.float32(net[2].bias.numpy()[0]))
+    for h, (r, y, sw) in enumerate(rows):
+        a1 = np.zeros((dims, hidden), np.float32)
+        c1, a2 = np.zeros(hidden, np.float32), np.zeros(hidden, np.float32)
+        if LABELS[h] in hidden_labels:
+            net = fit_mlp(((ch.x[r] - mu) / sd).astype(np.float32), y, sw, hidden)
+            with torch.no_grad():
+                a1[:] = net[0].weight.numpy().T / sd[:, None]  # (dims, hidden): reads the raw vector
+                c1[:] = net[0].bias.numpy() - mu @ a1
+                a2[:] = net[2].weight.numpy()[0]
+                b2 = np.float32(net[2].bias.numpy()[0])
+        else:
+            assert linear is not None and linear.weights is not None and linear.bias is not None
+            a1[:, 0], a1[:, 1] = linear.weights[:, h], -linear.weights[:, h]
+            a2[0], a2[1] = 1.0, -1.0
+            b2 = np.float32(linear.bias[h])
+        w1s.append(a1)
+        b1s.append(c1)
+        w2s.append(a2)
+        b2s.append(b2)
     return Heads(mlp=(np.stack(w1s), np.stack(b1s), np.stack(w2s), np.array(b2s, dtype=np.float32)))
 
 
@@ -398,11 +419,14 @@ def run(
     c: float = HEAD_C,
     power: float = HEAD_POWER,
     hidden: int = HEAD_HIDDEN,
+    hidden_labels: tuple[str, ...] = LABELS,
 ) -> OutOfSource:
     """views: per left-out source, the (text, chunk) vectors its heads train and score on (an encoder tuned
     without that source, or FoldViews' decoder scale set without it); default x and ch for every source.
     screen: MiniLM's (text, chunk) vectors alone, for the screen's heads, trained in each fold beside the others.
-    c, power, hidden: the heads' regularisation, source-weight power and hidden units (fit_heads_model)."""
+    c, power, hidden, hidden_labels: the heads' regularisation, source-weight power, hidden units and the labels
+    that get them (fit_heads_model). The gate picks each attack's chunk by the logistic heads' logits whatever the
+    heads' family, so the gate does not move with it."""
     sources = sorted({items[i].source for i in np.flatnonzero(train_mask)})
     owner = np.repeat(np.arange(len(items)), ch.counts())
     logits = np.full((len(ch.x), len(LABELS)), np.nan)
@@ -413,8 +437,11 @@ def run(
         left = src == s
         fit = train_mask & ~left
         xs, chs = views[s] if views is not None else (x, ch)
-        lc = fit_heads_model(xs, chs, items, fit, c=c, power=power, hidden=hidden).logits(chs.x)
-        gw, gb = fit_gate(feats, chs, items, fit, lc)
+        w, b = fit_heads_mil(xs, chs, items, fit, c=c, power=power)
+        linear = Heads(weights=w, bias=b)
+        heads = fit_heads_model(xs, chs, items, fit, c, power, hidden, hidden_labels, linear)
+        lc = heads.logits(chs.x)
+        gw, gb = fit_gate(feats, chs, items, fit, linear.logits(chs.x))
         rows = left[owner]
         logits[rows] = lc[rows]
         gate[rows] = gate_chunk_probs(feats, gw, gb)[rows]

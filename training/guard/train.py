@@ -160,6 +160,12 @@ def main() -> int:
         f"{loso.HEAD_HIDDEN}: logistic; the screen's heads stay logistic)",
     )
     ap.add_argument(
+        "--hidden-labels",
+        default=",".join(LABELS),
+        metavar="L1,L2",
+        help="with --hidden: the labels whose heads get the hidden layer (default all); the others stay logistic",
+    )
+    ap.add_argument(
         "--scores",
         type=Path,
         help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
@@ -181,7 +187,10 @@ def main() -> int:
     if args.hidden < 0:
         ap.error("--hidden takes a number of hidden units (0: logistic heads)")
     head_fit = {"c": args.head_c, "power": args.head_power}
-    head_model = {**head_fit, "hidden": args.hidden}
+    hidden_labels = tuple(la for la in LABELS if la in args.hidden_labels.split(","))
+    if (args.hidden and not hidden_labels) or set(args.hidden_labels.split(",")) - set(LABELS):
+        ap.error(f"--hidden-labels takes labels among {', '.join(LABELS)}, comma-separated")
+    head_model = {**head_fit, "hidden": args.hidden, "hidden_labels": hidden_labels}
     screen_on = bool(args.decoder) and args.screen > 0
     t0 = time.perf_counter()
 
@@ -388,9 +397,12 @@ def main() -> int:
     say("in-source folds done")
 
     # the final model: everything but the held-out sources
-    final_heads = loso.fit_heads_model(x, ch, items, train, **head_model)
+    final_w, final_b = loso.fit_heads_mil(x, ch, items, train, **head_fit)
+    final_linear = loso.Heads(weights=final_w, bias=final_b)
+    final_heads = loso.fit_heads_model(x, ch, items, train, **head_model, linear=final_linear)
     lc = final_heads.logits(ch.x)
-    gw, gb = loso.fit_gate(feats, ch, items, train, lc)
+    # the gate picks each attack's chunk by the logistic heads, whatever the heads' family (as loso.run does)
+    gw, gb = loso.fit_gate(feats, ch, items, train, final_linear.logits(ch.x))
     final_gate_p = loso.gate_chunk_probs(feats, gw, gb)
     fgate, flog = loso.cascade(ch, final_gate_p, lc, top_k, floor=floor)
     static_arrays: dict[str, np.ndarray] = {}
@@ -465,7 +477,8 @@ def main() -> int:
         + (f" --screen {args.screen}" if screen_on else "")
         + (f" --head-c {args.head_c}" if args.head_c != loso.HEAD_C else "")
         + (f" --head-power {args.head_power}" if args.head_power != loso.HEAD_POWER else "")
-        + (f" --hidden {args.hidden}" if args.hidden != loso.HEAD_HIDDEN else ""),
+        + (f" --hidden {args.hidden}" if args.hidden != loso.HEAD_HIDDEN else "")
+        + (f" --hidden-labels {','.join(hidden_labels)}" if args.hidden and hidden_labels != LABELS else ""),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
@@ -494,7 +507,10 @@ def main() -> int:
         **measured,
         "heads": list(LABELS),
         "head_model": (
-            f"one hidden layer, {args.hidden} ReLU units per label" if args.hidden else "logistic regression"
+            f"one hidden layer of {args.hidden} ReLU units for {', '.join(hidden_labels)}, logistic regression for "
+            "the others (stored as its exact one-hidden-layer equivalent)"
+            if args.hidden
+            else "logistic regression"
         ),
         "chunk_chars": CHUNK,
         "encoder_top_k_chunks": top_k,
