@@ -43,7 +43,8 @@ def test_encoder_weights_match_the_card_and_the_policy() -> None:
     model = bundled_encoder()
     card = encoder_card()
     # the heads read MiniLM's 384 dimensions and the default model's 576 (its first 16 layers) side by side
-    assert model.heads == LEARNED and model.weights.shape == (384 + 576, 3) and model.decoder_layers == 16
+    assert model.heads == LEARNED and model.decoder_layers == 16
+    assert model.head_logits(np.zeros((2, 384 + 576), np.float32)).shape == (2, 3)
     assert card["encoder_sha256"] == model.sha256
     with np.load(DATA / ENCODER_FILE, allow_pickle=False) as z:
         stored = dict(zip(LEARNED, (float(t) for t in z["thresholds"]), strict=True))
@@ -155,7 +156,7 @@ def test_the_run_time_cascade_scores_as_training_emulates_it(text: str) -> None:
         d = model._decoder().embed([text[s:e] for s, e in pieces])
         x = np.hstack([x, (d - model.decoder_mean) / model.decoder_std * model.decoder_scale])
     ch = loso.Chunked(x, np.array([0]))
-    _, logits = loso.cascade(ch, g, x @ model.weights + model.bias, model.top_k, model.gate_fusion, model.chunk_floor)
+    _, logits = loso.cascade(ch, g, model.head_logits(x), model.top_k, model.gate_fusion, model.chunk_floor)
     expected = model.calibrated(logits[0] + model.static.logits(text))
     gate, scores = fresh.score(text)
     assert gate == pytest.approx(float(g.max()))
