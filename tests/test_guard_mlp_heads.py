@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from training.guard import loso
-from training.guard.sources import Item
+from training.guard.sources import LABELS, Item
 
 from weightwarden.guard.base import GuardModelError
 from weightwarden.guard.classifier import weights_dir
@@ -45,7 +45,7 @@ def test_hidden_heads_learn_what_no_linear_head_can_and_hidden_zero_is_the_logis
     assert linear.mlp is None and linear.weights is not None
     np.testing.assert_array_equal(linear.weights, w)
     np.testing.assert_array_equal(linear.logits(x), x @ w + b)
-    hidden = loso.fit_heads_model(x, ch, items, mask, hidden=32)
+    hidden = loso.fit_heads_model(x, ch, items, mask, hidden=32, hidden_labels=LABELS)
     assert hidden.mlp is not None and [a.shape for a in hidden.mlp] == [(3, 4, 32), (3, 32), (3, 32), (3,)]
     for h in range(3):
         assert auc(linear.logits(x)[y, h], linear.logits(x)[~y, h]) < 0.75
@@ -92,16 +92,17 @@ def test_weights_with_hidden_heads_load_and_score_with_them(tmp_path: Path) -> N
     }
     for k in ("weights", "bias"):
         arrays.pop(k, None)
+    arrays.update(mlp)
     path = tmp_path / ENCODER_FILE
-    np.savez(path, **arrays, **mlp)
+    np.savez(path, **arrays)
     model = EncoderModel.load(path)
     assert model.mlp is not None and model.weights is None
     x = rng.normal(size=(4, dims)).astype(np.float32)
     ref = mlp_logits(x, mlp["head_w1"], mlp["head_b1"], mlp["head_w2"], mlp["head_b2"])
     np.testing.assert_array_equal(model.head_logits(x), ref)
     # a first layer that does not read the encoders' dimensions is refused when the file loads, not at a scan
-    mlp["head_w1"] = mlp["head_w1"][:, :-1]
-    np.savez(path, **arrays, **mlp)
+    arrays["head_w1"] = mlp["head_w1"][:, :-1]
+    np.savez(path, **arrays)
     with pytest.raises(GuardModelError, match="one-hidden-layer heads"):
         EncoderModel.load(path)
 

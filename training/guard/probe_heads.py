@@ -126,7 +126,7 @@ def main() -> int:
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if args.decoder else (x, ch)
         for v in variants:
             if v[0] == "mlp":
-                lc = loso.fit_heads_model(xs, chs, items, fit, hidden=v[1]).logits(chs.x)
+                lc = loso.fit_heads_model(xs, chs, items, fit, hidden=v[1], hidden_labels=LABELS).logits(chs.x)
             else:
                 w, b = loso.fit_heads_mil(xs, chs, items, fit, c=v[0], power=v[1])
                 lc = chs.x @ w + b

@@ -161,9 +161,10 @@ def main() -> int:
     )
     ap.add_argument(
         "--hidden-labels",
-        default=",".join(LABELS),
+        default=",".join(loso.HEAD_HIDDEN_LABELS),
         metavar="L1,L2",
-        help="with --hidden: the labels whose heads get the hidden layer (default all); the others stay logistic",
+        help="with --hidden: the labels whose heads get the hidden layer (default "
+        f"{','.join(loso.HEAD_HIDDEN_LABELS)}); the others stay logistic",
     )
     ap.add_argument(
         "--scores",
@@ -478,7 +479,11 @@ def main() -> int:
         + (f" --head-c {args.head_c}" if args.head_c != loso.HEAD_C else "")
         + (f" --head-power {args.head_power}" if args.head_power != loso.HEAD_POWER else "")
         + (f" --hidden {args.hidden}" if args.hidden != loso.HEAD_HIDDEN else "")
-        + (f" --hidden-labels {','.join(hidden_labels)}" if args.hidden and hidden_labels != LABELS else ""),
+        + (
+            f" --hidden-labels {','.join(hidden_labels)}"
+            if args.hidden and hidden_labels != loso.HEAD_HIDDEN_LABELS
+            else ""
+        ),
         "encoder_sha256": sha256_file(enc_path),
         "code_sha256": code_hash(),
         "corpus": dedup_stats,
