@@ -178,6 +178,9 @@ def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path, monkey
         (["--head-c", "-0.3"], "--head-c must be above 0"),
         (["--head-power", "1.5"], "from 0 to 1"),
         (["--head-power", "-0.1"], "from 0 to 1"),
+        (["--hidden", "-1"], "number of hidden units"),
+        (["--hidden", "1"], "at least 2 hidden units"),  # a logistic label needs two units: relu(z) - relu(-z)
+        (["--hidden", "8", "--hidden-labels", "injection,toxic"], "labels among"),
     ],
 )
 def test_train_refuses_options_that_cannot_build(

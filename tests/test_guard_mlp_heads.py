@@ -122,3 +122,23 @@ def test_labels_left_logistic_keep_their_logistic_logits_inside_the_network_form
     got = heads.logits(x)
     np.testing.assert_allclose(got[:, 1:], (x @ w + b)[:, 1:], rtol=1e-5, atol=1e-5)
     assert not np.allclose(got[:, 0], (x @ w + b)[:, 0], atol=1e-3)
+
+
+def test_heads_a_build_exports_score_the_same_once_loaded_from_encoder_npz(tmp_path: Path) -> None:
+    """What train.py writes (Heads.export) read back by the run time (EncoderModel.load) gives the logits the build's
+    emulation computed (Heads.logits) for the same chunk vectors."""
+    arrays = _arrays()
+    dims = arrays["head_w1"].shape[1] if "head_w1" in arrays else arrays["weights"].shape[0]
+    rng = np.random.default_rng(7)
+    items = _items(60)
+    y = np.array([bool(it.labels) for it in items])
+    x = (rng.normal(size=(len(items), dims)) + 0.3 * y[:, None]).astype(np.float32)
+    ch = loso.Chunked(x.copy(), np.arange(len(items)))
+    heads = loso.fit_heads_model(x, ch, items, np.ones(len(items), dtype=bool), hidden=8, hidden_labels=("injection",))
+    for k in ("weights", "bias", "head_w1", "head_b1", "head_w2", "head_b2"):
+        arrays.pop(k, None)
+    arrays.update(heads.export())
+    path = tmp_path / ENCODER_FILE
+    np.savez(path, **arrays)
+    model = EncoderModel.load(path)
+    np.testing.assert_array_equal(model.head_logits(x), heads.logits(x))

@@ -261,6 +261,8 @@ def fit_heads_model(
         return Heads(weights=w, bias=b)
     import torch
 
+    if hidden < 2 and any(la not in hidden_labels for la in LABELS):
+        raise ValueError("a label that stays logistic needs at least 2 hidden units (relu(z) - relu(-z))")
     if any(la not in hidden_labels for la in LABELS) and linear is None:
         w, b = fit_heads_mil(xw, ch, items, mask, c=c, power=power)
         linear = Heads(weights=w, bias=b)

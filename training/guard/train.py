@@ -191,6 +191,8 @@ def main() -> int:
     hidden_labels = tuple(la for la in LABELS if la in args.hidden_labels.split(","))
     if (args.hidden and not hidden_labels) or set(args.hidden_labels.split(",")) - set(LABELS):
         ap.error(f"--hidden-labels takes labels among {', '.join(LABELS)}, comma-separated")
+    if 0 < args.hidden < 2 and hidden_labels != LABELS:
+        ap.error("--hidden needs at least 2 hidden units where a label stays logistic (stored as relu(z) - relu(-z))")
     head_model = {**head_fit, "hidden": args.hidden, "hidden_labels": hidden_labels}
     screen_on = bool(args.decoder) and args.screen > 0
     t0 = time.perf_counter()
@@ -512,8 +514,12 @@ def main() -> int:
         **measured,
         "heads": list(LABELS),
         "head_model": (
-            f"one hidden layer of {args.hidden} ReLU units for {', '.join(hidden_labels)}, logistic regression for "
-            "the others (stored as its exact one-hidden-layer equivalent)"
+            f"one hidden layer of {args.hidden} ReLU units for {', '.join(hidden_labels)}"
+            + (
+                ", logistic regression for the others (stored as its exact one-hidden-layer equivalent)"
+                if hidden_labels != LABELS
+                else ""
+            )
             if args.hidden
             else "logistic regression"
         ),
