@@ -11,7 +11,7 @@ from training.guard.sources import LABELS, Item
 
 from weightwarden.guard.base import GuardModelError
 from weightwarden.guard.classifier import weights_dir
-from weightwarden.guard.encoder import ENCODER_FILE, EncoderModel, mlp_logits
+from weightwarden.guard.encoder import ENCODER_FILE, ENCODER_FORMAT_VERSION, EncoderModel, mlp_logits
 from weightwarden.guard.quality import auc
 
 
@@ -93,6 +93,7 @@ def test_weights_with_hidden_heads_load_and_score_with_them(tmp_path: Path) -> N
     for k in ("weights", "bias"):
         arrays.pop(k, None)
     arrays.update(mlp)
+    arrays["version"] = np.array(ENCODER_FORMAT_VERSION)
     path = tmp_path / ENCODER_FILE
     np.savez(path, **arrays)
     model = EncoderModel.load(path)
@@ -105,6 +106,25 @@ def test_weights_with_hidden_heads_load_and_score_with_them(tmp_path: Path) -> N
     np.savez(path, **arrays)
     with pytest.raises(GuardModelError, match="one-hidden-layer heads"):
         EncoderModel.load(path)
+    # nor does a hidden layer of no units (every logit would be the constant b2)
+    arrays.update({"head_w1": np.zeros((heads, dims, 0), np.float32), "head_b1": np.zeros((heads, 0), np.float32)})
+    arrays["head_w2"] = np.zeros((heads, 0), np.float32)
+    np.savez(path, **arrays)
+    with pytest.raises(GuardModelError, match="one-hidden-layer heads"):
+        EncoderModel.load(path)
+
+
+def test_the_format_number_says_whether_the_heads_have_a_hidden_layer(tmp_path: Path) -> None:
+    """Logistic weights are format 4 (what releases before the hidden layer read), one-hidden-layer ones format 5: an
+    older release refuses a format-5 file by its number instead of failing on a missing array, and a file whose
+    number and arrays disagree, or a format this code does not know, is refused with a message."""
+    arrays = _arrays()
+    assert int(arrays["version"]) == 4 and "weights" in arrays  # the shipped heads are logistic
+    path = tmp_path / ENCODER_FILE
+    for version, match in ((5, "format 5 without one-hidden-layer heads"), (6, "format 6, this code reads 4 and 5")):
+        np.savez(path, **{**arrays, "version": np.array(version)})
+        with pytest.raises(GuardModelError, match=match):
+            EncoderModel.load(path)
 
 
 def test_labels_left_logistic_keep_their_logistic_logits_inside_the_network_format() -> None:
@@ -138,6 +158,7 @@ def test_heads_a_build_exports_score_the_same_once_loaded_from_encoder_npz(tmp_p
     for k in ("weights", "bias", "head_w1", "head_b1", "head_w2", "head_b2"):
         arrays.pop(k, None)
     arrays.update(heads.export())
+    arrays["version"] = np.array(ENCODER_FORMAT_VERSION)
     path = tmp_path / ENCODER_FILE
     np.savez(path, **arrays)
     model = EncoderModel.load(path)

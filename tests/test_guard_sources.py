@@ -913,6 +913,34 @@ def test_framework_readmes_are_benign_documents_with_the_licence_their_metadata_
     assert it.text == readme.strip() and it.licence == "Apache-2.0 (camel_ai)"
 
 
+def test_package_readmes_are_cut_at_a_paragraph_and_name_a_licence_from_whatever_metadata_gives(tmp_path: Path) -> None:
+    from training.guard.sources import README_CHARS, cut_readme, package_readme_items
+
+    para = "Install it with `pip install queue`, then start a worker and send it jobs from your app. " * 3
+    readme = "\n\n".join([para] * 400)  # far past README_CHARS
+    meta = "Metadata-Version: 2.4\nName: rq\nLicense-Expression: BSD-2-Clause\n\n" + readme
+    rq = wheel(tmp_path / "rq-3.0.0-py3-none-any.whl", {"rq-3.0.0.dist-info/METADATA": meta})
+    # a licence given only as the whole licence text, and one given only by its classifier
+    long_text = "MIT License\n        \n        Copyright (c) someone\n        Permission is hereby granted"
+    dspy = wheel(
+        tmp_path / "dspy-3.4.1-py3-none-any.whl",
+        {"dspy-3.4.1.dist-info/METADATA": f"Name: dspy\nLicense: {long_text}\n\n" + para * 20},
+    )
+    osi = "Name: loguru\nClassifier: License :: OSI Approved :: MIT License\n\n" + para * 20
+    loguru = wheel(tmp_path / "loguru-0.8.0-py3-none-any.whl", {"loguru-0.8.0.dist-info/METADATA": osi})
+    short = wheel(tmp_path / "fire-0.7.1-py3-none-any.whl", {"fire-0.7.1.dist-info/METADATA": "Name: fire\n\nA CLI."})
+    got = package_readme_items({"readme:rq": rq, "readme:dspy": dspy, "readme:loguru": loguru, "readme:fire": short})
+    assert [(it.package, it.licence) for it in got] == [
+        ("dspy", "MIT License (dspy)"),
+        ("loguru", "MIT License (loguru)"),
+        ("rq", "BSD-2-Clause (rq)"),
+    ]  # fire's three words say nothing about READMEs and are left out
+    assert all(it.source == "package-readmes" and it.kind == "document" and it.labels == () for it in got)
+    cut = got[2].text
+    assert len(cut) <= README_CHARS and readme.startswith(cut) and cut.endswith(para.strip())
+    assert cut_readme("short") == "short" and cut_readme("x" * 50, limit=10) == "x" * 10
+
+
 def test_compare_per_source_sees_a_shared_small_gain_and_tells_a_gain_that_rests_on_one_source() -> None:
     """A small rise every attack source shares passes the signed-rank test; a rise of one source's attacks alone
     moves one attack unit, and leaving that source out takes the pooled gain away."""

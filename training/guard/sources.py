@@ -1174,6 +1174,54 @@ def readme_items(wheels: dict[str, Path]) -> list[Item]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Thirty more packages' READMEs (`package-readmes`, the twenty-first session's): web frameworks, task queues, CLIs,
+# ORMs, formatters and LLM libraries, read only for their METADATA description (corpus.WHEELS' "readme:" keys).
+# Developer documentation is what a gateway in front of coding agents and retrieval over docs carries most, and the
+# five framework READMEs above were the whole of it. None of these packages is installed in the project's virtual
+# environment, so none is in bench/guard.py's speed set; security tools are left out (their READMEs quote attacks),
+# and so are copyleft licences. A README is cut at README_CHARS, at a paragraph break.
+
+README_CHARS = 20_000
+
+
+def _licence(msg: Any, package: str) -> str:
+    """A METADATA's licence: its SPDX expression, else the first line of License, else its OSI classifier."""
+    lic = str(msg.get("License-Expression") or "").strip()
+    if not lic:
+        lines = str(msg.get("License") or "").strip().splitlines()
+        lic = lines[0].strip() if lines else ""
+    if not lic or len(lic) > 60:
+        osi = [c.split("::")[-1].strip() for c in msg.get_all("Classifier") or [] if c.startswith("License ::")]
+        lic = osi[0] if osi else "as the package's LICENSE file states"
+    return f"{lic} ({package})"
+
+
+def cut_readme(body: str, limit: int = README_CHARS) -> str:
+    """The README's text up to `limit` characters, ending at the last paragraph break before it where there is one."""
+    if len(body) <= limit:
+        return body
+    head = body[:limit]
+    brk = head.rfind("\n\n")
+    return head[:brk] if brk > limit // 2 else head
+
+
+def package_readme_items(wheels: dict[str, Path]) -> list[Item]:
+    out = []
+    for key in sorted(k for k in wheels if k.startswith("readme:")):
+        w = Wheel(wheels[key])
+        rel = next((n for n in w.zip.namelist() if n.endswith(".dist-info/METADATA")), None)
+        if rel is None:
+            continue
+        from email.parser import Parser
+
+        msg = Parser().parsestr(w.read(rel))
+        body = str(msg.get_payload() or "").strip()
+        if len(body.split()) >= 300:  # a few lines of badges and a link say nothing about READMEs at large
+            out.append(_item(cut_readme(body), set(), "package-readmes", "document", w, rel, _licence(msg, w.package)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Harmful requests written by two benchmarks' own authors (MIT both), each its own source; the rows they took from
 # other benchmarks (AdvBench, HarmBench, DAN and the like, sources here already or origins of their own) are left out,
 # so no upstream text sits in two leave-one-source-out units:
@@ -1452,5 +1500,7 @@ def gather(wheels: dict[str, Path]) -> Iterator[Item]:
     # the thirteenth session's
     if "wsr" in wheels:
         yield from wsr_items(wheels["wsr"])
+    # the twenty-first session's
+    yield from package_readme_items(wheels)
     if "deepteam" in wheels:  # held out (corpus.HELD_OUT): last, so a text it shares with a training source leaves it
         yield from deepteam_items(wheels["deepteam"])

@@ -442,11 +442,13 @@ def main() -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     enc_path = args.out / ENCODER_FILE
+    head_arrays = final_heads.export()
     np.savez_compressed(
         enc_path,
-        version=np.array(ENCODER_FORMAT_VERSION),
+        # format 5 only where the heads need it, so logistic weights stay readable by releases that read format 4
+        version=np.array(ENCODER_FORMAT_VERSION if "head_w1" in head_arrays else 4),
         heads=np.array(LABELS),
-        **final_heads.export(),
+        **head_arrays,
         calib_a=calib_a,
         calib_b=calib_b,
         chunk=np.array(CHUNK),

@@ -52,7 +52,8 @@ from weightwarden.guard.decoder import DIMS as DECODER_DIMS
 from weightwarden.guard.gate_features import make_vectorizer
 
 ENCODER_FILE = "encoder.npz"
-ENCODER_FORMAT_VERSION = 4  # 4: may carry fine-tuned MiniLM layers ("tuned.*")
+ENCODER_FORMAT_VERSION = 5  # 4: may carry fine-tuned MiniLM layers ("tuned.*"); 5: one-hidden-layer heads
+READABLE_FORMATS = (4, 5)  # a build writes 5 only for one-hidden-layer heads, so logistic weights stay 4
 CACHE_SIZE = 2048
 
 
@@ -448,11 +449,14 @@ class EncoderModel:
         try:
             blob = path.read_bytes()
             with np.load(path, allow_pickle=False) as z:
-                if int(z["version"]) != ENCODER_FORMAT_VERSION:
+                version = int(z["version"])
+                if version not in READABLE_FORMATS:
                     raise GuardModelError(
-                        f"{path} is encoder weights format {int(z['version'])}, this code reads "
-                        f"{ENCODER_FORMAT_VERSION}: retrain with training/guard/train.py or {remedy}"
+                        f"{path} is encoder weights format {version}, this code reads "
+                        f"{' and '.join(map(str, READABLE_FORMATS))}: retrain with training/guard/train.py or {remedy}"
                     )
+                if ("head_w1" in z) != (version >= 5):
+                    raise ValueError(f"format {version} with{'' if 'head_w1' in z else 'out'} one-hidden-layer heads")
                 gate = None
                 if "gate_weights" in z:
                     n, lo, hi = (int(v) for v in z["gate_shape"])
@@ -493,7 +497,8 @@ class EncoderModel:
                     mlp = (w1, b1, w2, b2)
                     hidden = w1.shape[2] if w1.ndim == 3 else 0
                     if (
-                        w1.shape != (heads, dims, hidden)
+                        hidden < 1
+                        or w1.shape != (heads, dims, hidden)
                         or b1.shape != (heads, hidden)
                         or w2.shape != (heads, hidden)
                         or b2.shape != (heads,)
