@@ -45,39 +45,44 @@ WHEELS = {
     "blastcontain": "blastcontain-drill==0.2.0",
     "wsr": "weighted-safety-refusal==0.1.1",
 }
-# package-readmes (sources.PACKAGE_READMES): wheels read for their METADATA description alone, each a README
-WHEELS.update({f"readme:{spec.split('==')[0]}": spec for spec in (
-    "alembic==1.20.1",
-    "apscheduler==3.11.3",
-    "authlib==1.9.10",
-    "black==26.10.1",
-    "cattrs==26.2.1",
-    "celery==5.7.0",
-    "dspy==3.4.1",
-    "falcon==4.4.0",
-    "fire==0.7.1",
-    "haystack-ai==3.4.1",
-    "httpie==3.2.4",
-    "instructor==1.17.0",
-    "isort==9.0.2",
-    "kombu==5.7.0",
-    "litellm==1.110.2",
-    "loguru==0.8.0",
-    "marshmallow==4.4.0",
-    "mkdocs==1.6.1",
-    "outlines==1.3.3",
-    "peewee==4.5.3",
-    "pendulum==3.3.0",
-    "pipx==1.18.16",
-    "plumbum==2.0.2",
-    "questionary==2.1.1",
-    "redis==8.2.0",
-    "rq==3.0.0",
-    "sanic==25.12.1",
-    "sqlmodel==0.0.50",
-    "structlog==26.1.0",
-    "textual==8.2.8",
-)})
+# package-readmes (sources.package_readme_items): wheels read for their METADATA description alone, each a README
+WHEELS.update(
+    {
+        f"readme:{spec.split('==')[0]}": spec
+        for spec in (
+            "alembic==1.20.1",
+            "apscheduler==3.11.3",
+            "authlib==1.9.10",
+            "black==26.10.1",
+            "cattrs==26.2.1",
+            "celery==5.7.0",
+            "dspy==3.4.1",
+            "falcon==4.4.0",
+            "fire==0.7.1",
+            "haystack-ai==3.4.1",
+            "httpie==3.2.4",
+            "instructor==1.17.0",
+            "isort==9.0.2",
+            "kombu==5.7.0",
+            "litellm==1.110.2",
+            "loguru==0.8.0",
+            "marshmallow==4.4.0",
+            "mkdocs==1.6.1",
+            "outlines==1.3.3",
+            "peewee==4.5.3",
+            "pendulum==3.3.0",
+            "pipx==1.18.16",
+            "plumbum==2.0.2",
+            "questionary==2.1.1",
+            "redis==8.2.0",
+            "rq==3.0.0",
+            "sanic==25.12.1",
+            "sqlmodel==0.0.50",
+            "structlog==26.1.0",
+            "textual==8.2.8",
+        )
+    }
+)
 
 
 def find_wheels(folder: Path) -> dict[str, Path]:

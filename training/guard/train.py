@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 from training.guard import loso, static, tune_encoder
-from training.guard.corpus import HELD_OUT, WHEELS, build, save
+from training.guard.corpus import HELD_OUT, WHEELS, build, find_wheels, save
 from training.guard.embed import embed_all, embed_decoder
 from training.guard.sources import KINDS, LABELS, Item
 
@@ -493,7 +493,7 @@ def main() -> int:
         "corpus": dedup_stats,
         "training_sources": oos.sources,
         "held_out_sources": list(HELD_OUT),
-        "wheels": WHEELS,
+        "wheels": {k: v for k, v in WHEELS.items() if k in find_wheels(args.wheels)},  # those this build read
     }
     results = {
         **measured,
