@@ -20,6 +20,7 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
         (build / name).write_bytes(b"trial " + name.encode())
     (tmp_path / "quality.json").write_text('{"shipped": true}')
     (build / "q.json").write_text(json.dumps({"sources": []}))
+    (data / "README.md").write_text("card\n<!-- sources:begin -->\nold table\n<!-- sources:end -->\nrest\n")
     monkeypatch.setattr(install, "DATA", data)
     monkeypatch.setattr(install, "QUALITY", tmp_path / "quality.json")
     monkeypatch.setattr(install, "ROOT", tmp_path)
@@ -31,7 +32,8 @@ def test_run_installs_the_build_for_the_command_and_puts_the_shipped_files_back(
     before = {p.name: p.read_bytes() for p in data.iterdir()}
     check = (
         "import sys; from pathlib import Path; "
-        f"ok = Path({str(data / 'encoder.npz')!r}).read_bytes() == b'trial encoder.npz'; sys.exit(3 if ok else 9)"
+        f"ok = Path({str(data / 'encoder.npz')!r}).read_bytes() == b'trial encoder.npz'; "
+        f"ok = ok and 'old table' not in Path({str(data / 'README.md')!r}).read_text(); sys.exit(3 if ok else 9)"
     )
     rc = install.main([str(build), "--run", "--", sys.executable, "-c", check])
     assert rc == 3  # the command saw the trial's file, and its exit status is passed on

@@ -10,7 +10,7 @@ weights) and, at --results, the quality figures bench/results/guard_quality.json
 five and rewrites the data card's sources table from the build's figures (the rest of the card is left as it is in
 the repository, so notes written while the build ran are kept).
 
-With --run the current files are copied aside first, the build's are installed, the command runs, and the files
+With --run the current files (the card too) are copied aside first, the build's are installed, the command runs, and the files
 are put back byte for byte whatever the command does (a failure, Ctrl-C), then checked against the copies; the exit
 status is the command's. This is how a trial's weights meet the guard's tests (the keep rule's fifth clause) without
 a hand-made copy that could be left behind.
@@ -61,12 +61,12 @@ def run_with(pairs: list[tuple[Path, Path]], command: list[str]) -> int:
     """Run `command` with the build installed; put the package's own files back afterwards, whatever happens."""
     with tempfile.TemporaryDirectory(prefix="guard-install-") as tmp:
         saved = []
-        for n, (_, dst) in enumerate(pairs):
+        for n, dst in enumerate([dst for _, dst in pairs] + [DATA / "README.md"]):  # the card's table changes too
             copy = Path(tmp) / f"{n}-{dst.name}"
             shutil.copyfile(dst, copy)
             saved.append((copy, dst, sha256(dst)))
         try:
-            install(pairs, card=False)
+            install(pairs, card=True)
             print(f"installed {pairs[0][0].parent}; running: {' '.join(command)}", file=sys.stderr, flush=True)
             return subprocess.call(command, cwd=ROOT)
         except KeyboardInterrupt:
