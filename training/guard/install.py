@@ -6,14 +6,14 @@
 
 A build of training/guard/train.py writes, into its --out folder, the files the run time reads (encoder.npz,
 train_fingerprints.npz, policy.default.yaml and model.json, whose stored figures the audit checks against the
-weights) and, at --results, the quality figures bench/results/guard_quality.json holds. Shipping a build copies all
-five and rewrites the data card's sources table from the build's figures (the rest of the card is left as it is in
-the repository, so notes written while the build ran are kept).
+weights) and, at --results, the quality figures bench/results/guard_quality.json holds. Installing a build copies
+all five and rewrites the data card's sources table from the build's figures (the rest of the card is left as it is
+in the repository, so notes written while the build ran are kept).
 
-With --run the current files (the card too) are copied aside first, the build's are installed, the command runs, and the files
-are put back byte for byte whatever the command does (a failure, Ctrl-C), then checked against the copies; the exit
-status is the command's. This is how a trial's weights meet the guard's tests (the keep rule's fifth clause) without
-a hand-made copy that could be left behind.
+With --run the current files (the card too) are copied aside first, the build's are installed, the command runs, and
+the files are put back byte for byte whatever the command does (a failure, Ctrl-C), then checked against the copies;
+the exit status is the command's. This is how a trial's weights meet the guard's tests (the keep rule's fifth
+clause) without a hand-made copy that could be left behind.
 """
 
 from __future__ import annotations
