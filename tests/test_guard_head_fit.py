@@ -164,8 +164,45 @@ def test_the_written_multilingual_source_holds_as_many_benign_texts_as_attacks_i
 
     # the same scripts on both sides (Latin, Cyrillic, CJK, Hiragana/Katakana, Hangul, Arabic, Devanagari)
     assert {script(it.text) for it in attacks} == {script(it.text) for it in benign}
+    # read after every seeded draw (only the planted-instructions block, which draws nothing, follows it)
+    tail = [it for it in items if it.source != "project/planted-instructions"]
+    assert [it.source for it in tail[-len(ml) :]] == ["project/multilingual-attacks"] * len(ml)
+
+
+def test_the_planted_instructions_source_pairs_each_attack_with_a_note_of_the_same_shape_to_a_person() -> None:
+    """project/planted-instructions: every document carries, on one side, a sentence asking an AI reader for what its
+    user did not ask and, on the other, a note to a person, in the same carrier after the same task line; no attack
+    uses the usual override words, so the trial measures what the guard reads beyond them."""
+    import re
+    from collections import Counter
+
+    import yaml
+    from training.guard.sources import WRITTEN, written_items
+
+    items = written_items()
+    planted = [it for it in items if it.source == "project/planted-instructions"]
+    attacks = [it for it in planted if it.labels]
+    benign = [it for it in planted if not it.labels]
+    assert len(attacks) == len(benign) == 48
+    assert {it.labels for it in attacks} == {("injection",)} and {it.kind for it in benign} == {"document"}
+    assert not any(
+        re.search(r"ignore|previous instructions|system|override|disregard|forget", it.text, re.I) for it in attacks
+    )
+
+    spec = yaml.safe_load(WRITTEN.read_text(encoding="utf-8"))["planted_instructions"]
+
+    def frame(text: str, sentences: list[str]) -> str:
+        """The text without its planted sentence or note: the task line and carrier both sides share."""
+        found = [x for x in sentences if x in text]
+        assert len(found) == 1
+        return text.replace(found[0], "")
+
+    assert Counter(frame(it.text, spec["injections"]) for it in attacks) == Counter(
+        frame(it.text, spec["benign_notes"]) for it in benign
+    )
+    assert len(set(it.text for it in planted)) == 96
     # the source comes last: every other written source is what it was without it
-    assert [it.source for it in items[-len(ml) :]] == ["project/multilingual-attacks"] * len(ml)
+    assert [it.source for it in items[-len(planted) :]] == ["project/planted-instructions"] * len(planted)
 
 
 def test_the_label_audit_command_samples_blind_and_refuses_marks_it_cannot_read(

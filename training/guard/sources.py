@@ -1418,6 +1418,18 @@ def written_items() -> list[Item]:
     for kind, texts in ml["benign"].items():
         for t in texts:
             add(t, set(), "project/multilingual-attacks", kind)
+    # instructions planted in ordinary documents without the usual override words, beside notes of the same shape
+    # addressed to people (one source, so the note's form is no cue); the same task lines on both sides, no draw
+    pl = spec["planted_instructions"]
+    for i, carrier in enumerate(pl["carriers"]):
+        for j in (2 * i, 2 * i + 1):
+            task = pl["tasks"][j % len(pl["tasks"])]
+            for sentence, labels, kind in (
+                (pl["injections"][j], {"injection"}, "attack"),
+                (pl["benign_notes"][j], set(), "document"),
+            ):
+                body = carrier.replace("{slot}", sentence)
+                add(f"{task}\n\n{body}" if task else body, labels, "project/planted-instructions", kind)
     return out
 
 
