@@ -164,8 +164,8 @@ def test_the_written_multilingual_source_holds_as_many_benign_texts_as_attacks_i
 
     # the same scripts on both sides (Latin, Cyrillic, CJK, Hiragana/Katakana, Hangul, Arabic, Devanagari)
     assert {script(it.text) for it in attacks} == {script(it.text) for it in benign}
-    # read after every seeded draw (only the planted-instructions and repo-files blocks, which draw nothing, follow)
-    tail = [it for it in items if it.source not in ("project/planted-instructions", "project/repo-files")]
+    # read after every seeded draw (only the planted-instructions block, which draws nothing, follows it)
+    tail = [it for it in items if it.source != "project/planted-instructions"]
     assert [it.source for it in tail[-len(ml) :]] == ["project/multilingual-attacks"] * len(ml)
 
 
@@ -201,42 +201,8 @@ def test_the_planted_instructions_source_pairs_each_attack_with_a_note_of_the_sa
         frame(it.text, spec["benign_notes"]) for it in benign
     )
     assert len(set(it.text for it in planted)) == 96
-    # the source comes last but for repo-files: every other written source is what it was without it
-    rest = items[: len(items) - sum(it.source == "project/repo-files" for it in items)]
-    assert [it.source for it in rest[-len(planted) :]] == ["project/planted-instructions"] * len(planted)
-
-
-def test_the_repo_files_source_pairs_each_attack_with_a_line_of_the_same_shape_most_to_an_ai_agent_too() -> None:
-    """project/repo-files: every repository file carries, on one side, a line asking the agent that reads it to act
-    against its user and, on the other, a benign line, in the same file after the same task line; AI agents are
-    addressed about as often on both sides, so the addressee is no cue."""
-    import re
-    from collections import Counter
-
-    import yaml
-    from training.guard.sources import WRITTEN, written_items
-
-    items = written_items()
-    files = [it for it in items if it.source == "project/repo-files"]
-    attacks = [it for it in files if it.labels]
-    benign = [it for it in files if not it.labels]
-    assert len(attacks) == len(benign) == 48 and len(set(it.text for it in files)) == 96
-    assert {it.labels for it in attacks} == {("injection",)} and {it.kind for it in benign} == {"document"}
-    spec = yaml.safe_load(WRITTEN.read_text(encoding="utf-8"))["repo_files"]
-    ai = re.compile(r"\b(AI|agents?|assistants?|models?|language models)\b", re.I)
-    to_ai = [sum(bool(ai.search(x)) for x in spec[k]) for k in ("injections", "benign_notes")]
-    assert all(30 <= n <= 45 for n in to_ai) and abs(to_ai[0] - to_ai[1]) <= 6  # both sides mostly, not always
-    assert not any(re.search(r"ignore|previous instructions|override|disregard", x, re.I) for x in spec["injections"])
-
-    def frame(text: str, lines: list[str]) -> str:
-        found = [x for x in lines if x in text]
-        assert len(found) == 1
-        return text.replace(found[0], "")
-
-    assert Counter(frame(it.text, spec["injections"]) for it in attacks) == Counter(
-        frame(it.text, spec["benign_notes"]) for it in benign
-    )
-    assert [it.source for it in items[-len(files) :]] == ["project/repo-files"] * len(files)
+    # the source comes last: every other written source is what it was without it
+    assert [it.source for it in items[-len(planted) :]] == ["project/planted-instructions"] * len(planted)
 
 
 def test_the_label_audit_command_samples_blind_and_refuses_marks_it_cannot_read(

@@ -1430,18 +1430,6 @@ def written_items() -> list[Item]:
             ):
                 body = carrier.replace("{slot}", sentence)
                 add(f"{task}\n\n{body}" if task else body, labels, "project/planted-instructions", kind)
-    # instructions planted in the files a coding agent reads, beside benign lines of the same shape that mostly
-    # address AI agents too (the twenty-first session's trial); the same pairing, after everything above
-    rf = spec["repo_files"]
-    for i, carrier in enumerate(rf["carriers"]):
-        for j in (2 * i, 2 * i + 1):
-            task = rf["tasks"][j % len(rf["tasks"])]
-            for sentence, labels, kind in (
-                (rf["injections"][j], {"injection"}, "attack"),
-                (rf["benign_notes"][j], set(), "document"),
-            ):
-                body = carrier.replace("{slot}", sentence)
-                add(f"{task}\n\n{body}" if task else body, labels, "project/repo-files", kind)
     return out
 
 
