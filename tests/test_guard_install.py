@@ -137,3 +137,10 @@ def test_an_unfinished_build_is_refused_before_anything_is_copied(package: tuple
     with pytest.raises(SystemExit, match=r"not a finished guard build: missing .*model\.json"):
         install.main([str(build), "--run", "--", sys.executable, "-c", "pass"])
     assert (data / "encoder.npz").read_bytes() == b"shipped encoder.npz"
+    # nor is a results file that is not one train.py writes
+    (build / "model.json").write_text("{}")
+    for bad in ("{not json", '{"measured_at": "x"}', '{"sources": 3}'):
+        (build / "q.json").write_text(bad)
+        with pytest.raises(SystemExit, match=r"is not a train\.py --results file"):
+            install.main([str(build)])
+    assert (data / "encoder.npz").read_bytes() == b"shipped encoder.npz"

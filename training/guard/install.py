@@ -45,6 +45,12 @@ def targets(build: Path, results: Path) -> list[tuple[Path, Path]]:
     missing = [str(src) for src, _ in pairs if not src.is_file()]
     if missing:
         raise SystemExit(f"not a finished guard build: missing {', '.join(missing)}")
+    try:  # the card's table is written from it: check it before anything is copied
+        rows = json.loads(results.read_text(encoding="utf-8"))["sources"]
+        if not isinstance(rows, list):
+            raise TypeError("'sources' is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{results} is not a train.py --results file ({exc!r})") from None
     return pairs
 
 

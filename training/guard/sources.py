@@ -1148,15 +1148,23 @@ def agentvigil_items(wheel: Path, asb_wheel: Path, per_seed: int = 10) -> list[I
 README_KEYS = ("langchain", "camel", "metagpt", "crewai", "aider")
 
 
-def _metadata_readme(w: Wheel) -> tuple[str, str, str] | None:
-    """(path, description, licence) of a wheel's METADATA; None where it has no description."""
+def _metadata(w: Wheel) -> tuple[str, Any, str] | None:
+    """(path, parsed headers, description) of a wheel's METADATA; None where the wheel has none."""
     rel = next((n for n in w.zip.namelist() if n.endswith(".dist-info/METADATA")), None)
     if rel is None:
         return None
     from email.parser import Parser  # METADATA is RFC 822 headers (folded lines and all), then the description
 
     msg = Parser().parsestr(w.read(rel))
-    body = str(msg.get_payload() or "").strip()
+    return rel, msg, str(msg.get_payload() or "").strip()
+
+
+def _metadata_readme(w: Wheel) -> tuple[str, str, str] | None:
+    """(path, description, licence) of a wheel's METADATA; None where it has no description."""
+    found = _metadata(w)
+    if found is None:
+        return None
+    rel, msg, body = found
     lic = msg.get("License-Expression") or msg.get("License") or "as the package's LICENSE file states"
     return (rel, body, f"{lic} ({w.package})") if len(body) >= 200 else None
 
@@ -1209,13 +1217,10 @@ def package_readme_items(wheels: dict[str, Path]) -> list[Item]:
     out = []
     for key in sorted(k for k in wheels if k.startswith("readme:")):
         w = Wheel(wheels[key])
-        rel = next((n for n in w.zip.namelist() if n.endswith(".dist-info/METADATA")), None)
-        if rel is None:
+        found = _metadata(w)
+        if found is None:
             continue
-        from email.parser import Parser
-
-        msg = Parser().parsestr(w.read(rel))
-        body = str(msg.get_payload() or "").strip()
+        rel, msg, body = found
         if len(body.split()) >= 300:  # a few lines of badges and a link say nothing about READMEs at large
             out.append(_item(cut_readme(body), set(), "package-readmes", "document", w, rel, _licence(msg, w.package)))
     return out
