@@ -187,7 +187,7 @@ def main() -> int:
         "zero_shot_yes_minus_no": metrics(zero_text, items, train),
     }
     base = result["variants"]["shipped (mean, 16)"]
-    for name, m in list(result["variants"].items()) + [("zero-shot yes-no", result["zero_shot_yes_minus_no"])]:
+    for name, m in [*result["variants"].items(), ("zero-shot yes-no", result["zero_shot_yes_minus_no"])]:
         print(f"{name:<26}", end="")
         for label in LABELS:
             print(
