@@ -68,6 +68,7 @@ class Prompted:
         self.torch = torch
         with torch.inference_mode():
             self.prefix = tok.encode(PREFIX, add_special_tokens=False).ids
+            self.suffix = tok.encode(SUFFIX, add_special_tokens=False).ids
             self.past = self.forward(torch.tensor(self.prefix))[2]
 
     def forward(self, ids: Any, past: list[tuple[Any, Any]] | None = None) -> tuple[list[Any], Any, list[Any]]:
@@ -117,11 +118,8 @@ class Prompted:
         with torch.inference_mode():
             for i, t in enumerate(texts):
                 body = self.dec.tokenizer.encode(t if t.strip() else " ", add_special_tokens=False).ids[:MAX_TOKENS]
-                chunk = self.dec.tokenizer.decode(body)
-                ids = self.dec.tokenizer.encode(template(chunk), add_special_tokens=False).ids
-                if ids[: len(self.prefix)] != self.prefix:
-                    raise ValueError(f"the prefix tokenizes differently before {chunk[:40]!r}")
-                states, logits, _ = self.forward(torch.tensor(ids[len(self.prefix) :]), self.past)
+                ids = body + self.suffix  # the chunk's own tokens, then the template's closing ones
+                states, logits, _ = self.forward(torch.tensor(ids), self.past)
                 rows[i, :-1] = torch.cat(states).numpy()
                 rows[i, -1] = float(torch.logsumexp(logits[self.yes], 0) - torch.logsumexp(logits[self.no], 0))
         return rows
