@@ -1,0 +1,127 @@
+"""A probe, before any build: do the heads generalise better across sources when the directions that tell sources
+apart within a class are taken out of their inputs?
+
+In each fold, on the training texts' chunk vectors (MiniLM's beside the decoder's, as shipped), every (source,
+class) group's mean is centred on its class's mean (class: benign, or a text's labels), one row per group; the top
+K right singular vectors of those rows are the directions along which sources of the same class differ (markup,
+language, a benchmark's template: the style of a source rather than what its texts ask). The heads are then fitted
+(the shipped multiple-instance logistic heads) on the vectors with those K directions projected out, and the left-out
+group's chunks are scored through the same projection. A linear head on projected vectors is a linear head on the
+original ones (weights P w), so the run time would not change, only the shipped weights. 8 groups of sources, each
+left out in turn, every variant on the same folds as the shipped fit (K = 0).
+
+    PYTHONPATH=src:. python -m training.guard.probe_nuisance --wheels /tmp/gsrc7 --cache /tmp/exp/cache.npz \\
+        --k 4 --k 8 --k 16 --k 32 --out FILE.json
+
+Pre-registered in the data card (2026-12-08, twenty-second session) before it was run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from training.guard import loso
+from training.guard.corpus import HELD_OUT, build
+from training.guard.embed import embed_all, embed_decoder
+from training.guard.probe_heads import metrics
+from training.guard.sources import LABELS, Item
+
+from weightwarden.guard.encoder import chunks
+
+
+def style_directions(xc: np.ndarray, owner: np.ndarray, items: list[Item], fit: np.ndarray, k: int) -> np.ndarray:
+    """(dims, k): the top directions of the (source, class) means of the training chunks, each centred on its
+    class's mean (each group one row, so a large source counts as much as a small one)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for t in np.flatnonzero(fit):
+        it = items[t]
+        groups.setdefault((it.source, ",".join(it.labels) or "benign"), []).append(t)
+    chunk_of = {t: np.flatnonzero(owner == t) for ts in groups.values() for t in ts}
+    means = {g: xc[np.concatenate([chunk_of[t] for t in ts])].mean(axis=0) for g, ts in groups.items()}
+    classes = sorted({c for _, c in means})
+    rows = []
+    for c in classes:
+        members = [m for (s, cc), m in means.items() if cc == c]
+        if len(members) < 2:
+            continue
+        centre = np.mean(members, axis=0)
+        rows += [m - centre for m in members]
+    _, _, vt = np.linalg.svd(np.stack(rows), full_matrices=False)
+    return np.asarray(vt[:k].T)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wheels", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (MiniLM, decoder 16)")
+    ap.add_argument("--k", type=int, action="append", required=True, help="directions to project out (repeatable)")
+    ap.add_argument("--groups", type=int, default=8)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    if any(k < 1 for k in args.k):
+        ap.error("--k takes a number of directions, at least 1")
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    items, _ = build(args.wheels)
+    texts = [it.text for it in items]
+    x = embed_all(texts, args.cache, say, int8=loso.ENCODER_INT8)
+    pieces = [chunks(t, loso.CHUNK) for t in texts]
+    first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
+    flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
+    ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
+    dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec16.npz"), 16, say)
+    owner = np.repeat(np.arange(len(items)), ch.counts())
+    train = np.array([it.source not in HELD_OUT for it in items])
+    group_of = loso.source_groups(items, train, args.groups)
+    text_group = np.array([group_of.get(it.source, -1) for it in items])
+    ks = [0, *sorted(set(args.k))]
+    scores = {k: np.full((len(items), len(LABELS)), np.nan) for k in ks}
+    for g in range(args.groups):
+        fit = train & (text_group != g)
+        left = train & (text_group == g)
+        xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts()))
+        basis = style_directions(chs.x, owner, items, fit, max(ks))
+        for k in ks:
+            v = basis[:, :k]
+            xs_k = xs - (xs @ v) @ v.T if k else xs
+            ch_k = loso.Chunked(chs.x - (chs.x @ v) @ v.T, chs.first) if k else chs
+            w, b = loso.fit_heads_mil(xs_k, ch_k, items, fit)
+            scores[k][left] = ch_k.per_text_max(ch_k.x @ w + b)[left]
+        say(f"group {g + 1}/{args.groups}")
+        del xs, chs
+    result: dict[str, Any] = {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "PYTHONPATH=src:. python -m training.guard.probe_nuisance " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "groups": args.groups,
+        "variants": {f"k={k}": metrics(scores[k], items, train) for k in ks},
+    }
+    base = result["variants"]["k=0"]
+    for name, m in result["variants"].items():
+        print(f"{name:<6}", end="")
+        for label in LABELS:
+            print(
+                f"  {label} {m[label]['auc']:.4f} ({m[label]['auc'] - base[label]['auc']:+.4f})"
+                f" r1 {m[label]['recall_at_1pct_fpr']:.3f} r2 {m[label]['recall_at_2pct_fpr']:.3f}",
+                end="",
+            )
+        print()
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
