@@ -362,12 +362,14 @@ def cascade(
     return np.asarray(gate), out + fusion * log_odds(gate)[:, None]
 
 
-def with_decoder(x: np.ndarray, ch: Chunked, dec: np.ndarray, fit_chunk: np.ndarray) -> tuple[np.ndarray, Chunked]:
+def with_decoder(
+    x: np.ndarray, ch: Chunked, dec: np.ndarray, fit_chunk: np.ndarray, scale: float = DECODER_SCALE
+) -> tuple[np.ndarray, Chunked]:
     """MiniLM's text and chunk vectors with the decoder's chunk vectors beside them, standardised by the mean and
-    spread of the chunks in `fit_chunk` alone and multiplied by DECODER_SCALE; a text's decoder part is the mean of
-    its chunks'. The run-time encoder does the same with the mean and spread stored in encoder.npz."""
+    spread of the chunks in `fit_chunk` alone and multiplied by `scale`; a text's decoder part is the mean of
+    its chunks'. The run-time encoder does the same with the mean, spread and scale stored in encoder.npz."""
     mu, sd = decoder_scale_of(dec[fit_chunk])
-    z = (dec - mu) / sd * DECODER_SCALE
+    z = (dec - mu) / sd * scale
     zt = np.add.reduceat(z, ch.first, axis=0) / ch.counts()[:, None]
     return np.hstack([x, zt]).astype(np.float32), Chunked(np.hstack([ch.x, z]).astype(np.float32), ch.first)
 

@@ -6,6 +6,7 @@ feeding the heads on the same folds, each a group of sources left out in turn; n
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
@@ -59,6 +60,44 @@ def load(wheels: Path, cache: Path, say: Callable[[str], None], decoder: int = 1
     dec = embed_decoder(flat, cache.with_name(f"{cache.stem}.dec{decoder}.npz"), decoder, say) if decoder else None
     train = np.array([it.source not in HELD_OUT for it in items])
     return Loaded(items, flat, x, ch, dec, train)
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every probe takes: --wheels, --cache, --groups, --out."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wheels", type=Path, required=True, help="folder holding the downloaded wheels")
+    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (MiniLM, decoder 16)")
+    ap.add_argument("--groups", type=int, default=8, help="groups of sources, each left out in turn (default 8)")
+    ap.add_argument("--out", type=Path, help="write the figures here as JSON")
+    return ap
+
+
+def lazily(make: Callable[[], Any]) -> Callable[[], Callable[[list[str]], np.ndarray]]:
+    """For embed.cached_vectors: builds the embedder (`make()`, whose .embed is called) once, and only if asked."""
+    held: list[Any] = []
+
+    def loader() -> Callable[[list[str]], np.ndarray]:
+        if not held:
+            held.append(make())
+        return held[0].embed  # type: ignore[no-any-return]
+
+    return loader
+
+
+def feature_scores(
+    data: Loaded, feats: dict[str, np.ndarray], groups: int, say: Callable[[str], None]
+) -> dict[str, np.ndarray]:
+    """Per feature set (chunk vectors in the decoder's place), each text's score from the shipped heads' fit on
+    every fold but its own."""
+    scores = {k: np.full((len(data.items), len(LABELS)), np.nan) for k in feats}
+    for g, (fit, left) in enumerate(folds(data, groups)):
+        for name, f in feats.items():
+            xs, chs = loso.with_decoder(data.x, data.ch, f, np.repeat(fit, data.ch.counts()))
+            w, b = loso.fit_heads_mil(xs, chs, data.items, fit)
+            scores[name][left] = chs.per_text_max(chs.x @ w + b)[left]
+            del xs, chs
+        say(f"group {g + 1}/{groups}")
+    return scores
 
 
 def folds(data: Loaded, groups: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -17,6 +17,9 @@ rows and sample weights as the shipped multiple-instance fit in that fold (loso.
 standardised on the fold's training chunks (loso.fit_heads_model; pre-registered in the data card, 2026-12-07
 17:15 UTC).
 
+--decoder-scale S reads the shipped fit with the decoder's standardised vectors multiplied by S beside MiniLM's unit
+vectors (the shipped 0.15 was chosen among 0.05, 0.15 and 0.4 on 64-token texts in the fifteenth session).
+
 Needs the embedding caches `train.py --decoder 16` fills (MiniLM's and the decoder's, by text).
 """
 
@@ -49,7 +52,11 @@ def variant(spec: str) -> tuple[float, float]:
 
 
 def name(v: Any) -> str:
-    return f"mlp hidden={v[1]}" if v[0] == "mlp" else f"C={v[0]} power={v[1]}"
+    if v[0] == "mlp":
+        return f"mlp hidden={v[1]}"
+    if v[0] == "scale":
+        return f"decoder scale={v[1]}"
+    return f"C={v[0]} power={v[1]}"
 
 
 def main() -> int:
@@ -73,8 +80,20 @@ def main() -> int:
         metavar="HIDDEN",
         help="also a one-hidden-layer network with this many units per label (repeatable)",
     )
+    ap.add_argument(
+        "--decoder-scale",
+        type=float,
+        action="append",
+        metavar="S",
+        help=f"also the shipped fit with the decoder's standardised vectors multiplied by S instead of "
+        f"{loso.DECODER_SCALE} (repeatable)",
+    )
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = ap.parse_args()
+    if any(s <= 0 for s in args.decoder_scale or []):
+        ap.error("--decoder-scale must be above 0")
+    if args.decoder_scale and not args.decoder:
+        ap.error("--decoder-scale needs the decoder (--decoder above 0)")
     if any(h < 1 for h in args.mlp or []):
         ap.error("--mlp takes a number of hidden units, at least 1")
     if args.groups < 2:
@@ -84,6 +103,7 @@ def main() -> int:
     shipped = (loso.HEAD_C, loso.HEAD_POWER)
     variants: list[Any] = [shipped] + [v for v in (args.variant or []) if v != shipped]
     variants += [("mlp", h) for h in args.mlp or []]
+    variants += [("scale", sc) for sc in args.decoder_scale or [] if sc != loso.DECODER_SCALE]
     say = sayer()
     data = load(args.wheels, args.cache, say, decoder=args.decoder)
     x, ch, dec, items, train = data.x, data.ch, data.dec, data.items, data.train
@@ -91,7 +111,13 @@ def main() -> int:
     for g, (fit, left) in enumerate(folds(data, args.groups)):
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if dec is not None else (x, ch)
         for v in variants:
-            if v[0] == "mlp":
+            if v[0] == "scale":
+                assert dec is not None
+                xv, cv = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts()), scale=v[1])
+                w, b = loso.fit_heads_mil(xv, cv, items, fit)
+                lc = cv.x @ w + b
+                del xv, cv
+            elif v[0] == "mlp":
                 lc = loso.fit_heads_model(xs, chs, items, fit, hidden=v[1], hidden_labels=LABELS).logits(chs.x)
             else:
                 w, b = loso.fit_heads_mil(xs, chs, items, fit, c=v[0], power=v[1])

@@ -16,17 +16,24 @@ Pre-registered in the data card (2026-12-07, twenty-second session) before it wa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from training.guard import loso
 from training.guard.embed import cached_vectors, key
-from training.guard.probe_common import decoder_states, folds, header, load, metrics, print_variants, sayer
-from training.guard.sources import LABELS
+from training.guard.probe_common import (
+    decoder_states,
+    feature_scores,
+    header,
+    lazily,
+    load,
+    metrics,
+    parser,
+    print_variants,
+    sayer,
+)
 
 from weightwarden.guard.decoder import DIMS, MAX_TOKENS
 
@@ -59,27 +66,17 @@ class Layered:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wheels", type=Path, required=True)
-    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (MiniLM, decoder 16)")
+    ap = parser(__doc__)
     ap.add_argument("--layers-cache", type=Path, required=True, help="cache for the per-layer vectors (filled here)")
-    ap.add_argument("--groups", type=int, default=8)
-    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     say = sayer()
     import torch
 
     torch.set_num_threads(2)
     data = load(args.wheels, args.cache, say)
-    x, ch, dec, flat, items, train = data.x, data.ch, data.dec, data.flat, data.items, data.train
+    dec, flat, items, train = data.dec, data.flat, data.items, data.train
     assert dec is not None
-    holder: dict[str, Layered] = {}
-
-    def loader() -> Any:
-        holder["m"] = holder.get("m") or Layered()
-        return holder["m"].embed
-
-    lay = cached_vectors(flat, args.layers_cache, lambda t: "L:" + key(t), loader, 500, "layers", say)
+    lay = cached_vectors(flat, args.layers_cache, lambda t: "L:" + key(t), lazily(Layered), 500, "layers", say)
     at = {layer: lay[:, j * DIMS : (j + 1) * DIMS] for j, layer in enumerate(READ_AT)}
     same = float(np.abs(at[16] - dec).max())
     say(f"layer 16 from this pass against the build's cache: largest difference {same:.3g}")
@@ -87,14 +84,7 @@ def main() -> int:
     feats.update({f"mean, {layer}": at[layer] for layer in READ_AT if layer != 16})
     feats["mean 16 + mean 24"] = np.hstack([dec, at[24]])
     feats["mean 12 + mean 20"] = np.hstack([at[12], at[20]])
-    scores = {k: np.full((len(items), len(LABELS)), np.nan) for k in feats}
-    for g, (fit, left) in enumerate(folds(data, args.groups)):
-        for name, f in feats.items():
-            xs, chs = loso.with_decoder(x, ch, f, np.repeat(fit, ch.counts()))
-            w, b = loso.fit_heads_mil(xs, chs, items, fit)
-            scores[name][left] = chs.per_text_max(chs.x @ w + b)[left]
-            del xs, chs
-        say(f"group {g + 1}/{args.groups}")
+    scores = feature_scores(data, feats, args.groups, say)
     result: dict[str, Any] = {
         **header("probe_layers", args.groups),
         "layer_16_largest_difference_from_build_cache": same,

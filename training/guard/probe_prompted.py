@@ -16,16 +16,24 @@ Pre-registered in the data card (2026-12-07, twenty-second session) before it wa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from training.guard import loso
 from training.guard.embed import cached_vectors, key
-from training.guard.probe_common import decoder_states, folds, header, load, metrics, print_variants, sayer
+from training.guard.probe_common import (
+    decoder_states,
+    feature_scores,
+    header,
+    lazily,
+    load,
+    metrics,
+    parser,
+    print_variants,
+    sayer,
+)
 from training.guard.sources import LABELS
 
 READ_AT = (8, 12, 16, 20, 24, 30)  # layers after which the last token's state is read (30: after the final norm)
@@ -86,42 +94,24 @@ class Prompted:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wheels", type=Path, required=True)
-    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (MiniLM, decoder 16)")
+    ap = parser(__doc__)
     ap.add_argument("--prompted", type=Path, required=True, help="cache for the prompted vectors (filled here)")
-    ap.add_argument("--groups", type=int, default=8)
-    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     say = sayer()
     import torch
 
     torch.set_num_threads(2)
     data = load(args.wheels, args.cache, say)
-    x, ch, dec, flat, items, train = data.x, data.ch, data.dec, data.flat, data.items, data.train
+    dec, flat, items, train = data.dec, data.flat, data.items, data.train
     assert dec is not None
-    holder: dict[str, Prompted] = {}
-
-    def loader() -> Any:
-        holder["p"] = holder.get("p") or Prompted()
-        return holder["p"].embed
-
-    pr = cached_vectors(flat, args.prompted, lambda t: "p1:" + key(t), loader, 500, "prompted", say)
+    pr = cached_vectors(flat, args.prompted, lambda t: "p1:" + key(t), lazily(Prompted), 500, "prompted", say)
     feats: dict[str, np.ndarray] = {"shipped (mean, 16)": dec}
     for j, layer in enumerate(READ_AT):
         feats[f"prompted last token, {layer}"] = pr[:, j * 576 : (j + 1) * 576]
     feats["prompted 16 + mean 16"] = np.hstack([dec, pr[:, 2 * 576 : 3 * 576]])
     feats["prompted 30 + mean 16"] = np.hstack([dec, pr[:, 5 * 576 : 6 * 576]])
-    zero = pr[:, -1]
-    scores = {k: np.full((len(items), len(LABELS)), np.nan) for k in feats}
-    for g, (fit, left) in enumerate(folds(data, args.groups)):
-        for name, f in feats.items():
-            xs, chs = loso.with_decoder(x, ch, f, np.repeat(fit, ch.counts()))
-            w, b = loso.fit_heads_mil(xs, chs, items, fit)
-            scores[name][left] = chs.per_text_max(chs.x @ w + b)[left]
-            del xs, chs
-        say(f"group {g + 1}/{args.groups}")
-    zero_text = np.repeat(ch.per_text_max(zero[:, None])[:, :1], len(LABELS), axis=1)
+    scores = feature_scores(data, feats, args.groups, say)
+    zero_text = np.repeat(data.ch.per_text_max(pr[:, -1:]), len(LABELS), axis=1)
     result: dict[str, Any] = {
         **header("probe_prompted", args.groups),
         "variants": {name: metrics(s, items, train) for name, s in scores.items()},
