@@ -72,6 +72,16 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return ap
 
 
+def begin(ap: argparse.ArgumentParser, decoder: int = 16) -> tuple[argparse.Namespace, Callable[[str], None], Loaded]:
+    """Parse the options, then load the corpus and its cached vectors (torch on two threads)."""
+    import torch
+
+    args = ap.parse_args()
+    say = sayer()
+    torch.set_num_threads(2)
+    return args, say, load(args.wheels, args.cache, say, decoder=decoder)
+
+
 def lazily(make: Callable[[], Any]) -> Callable[[], Callable[[list[str]], np.ndarray]]:
     """For embed.cached_vectors: builds the embedder (`make()`, whose .embed is called) once, and only if asked."""
     held: list[Any] = []

@@ -22,18 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from training.guard import probe_common as common
 from training.guard.embed import cached_vectors, key
-from training.guard.probe_common import (
-    decoder_states,
-    feature_scores,
-    header,
-    lazily,
-    load,
-    metrics,
-    parser,
-    print_variants,
-    sayer,
-)
 
 from weightwarden.guard.decoder import DIMS, MAX_TOKENS
 
@@ -52,7 +42,7 @@ class Layered:
 
     def forward(self, ids: Any) -> list[Any]:
         """The mean over tokens of the final-normed state after each layer in READ_AT."""
-        states, _ = decoder_states(self.dec.model, self.dec.fused, ids, READ_AT)
+        states, _ = common.decoder_states(self.dec.model, self.dec.fused, ids, READ_AT)
         return [h.mean(dim=0) for h in states]
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -66,17 +56,12 @@ class Layered:
 
 
 def main() -> int:
-    ap = parser(__doc__)
+    ap = common.parser(__doc__)
     ap.add_argument("--layers-cache", type=Path, required=True, help="cache for the per-layer vectors (filled here)")
-    args = ap.parse_args()
-    say = sayer()
-    import torch
-
-    torch.set_num_threads(2)
-    data = load(args.wheels, args.cache, say)
+    args, say, data = common.begin(ap)
     dec, flat, items, train = data.dec, data.flat, data.items, data.train
     assert dec is not None
-    lay = cached_vectors(flat, args.layers_cache, lambda t: "L:" + key(t), lazily(Layered), 500, "layers", say)
+    lay = cached_vectors(flat, args.layers_cache, lambda t: "L:" + key(t), common.lazily(Layered), 500, "layers", say)
     at = {layer: lay[:, j * DIMS : (j + 1) * DIMS] for j, layer in enumerate(READ_AT)}
     same = float(np.abs(at[16] - dec).max())
     say(f"layer 16 from this pass against the build's cache: largest difference {same:.3g}")
@@ -84,13 +69,13 @@ def main() -> int:
     feats.update({f"mean, {layer}": at[layer] for layer in READ_AT if layer != 16})
     feats["mean 16 + mean 24"] = np.hstack([dec, at[24]])
     feats["mean 12 + mean 20"] = np.hstack([at[12], at[20]])
-    scores = feature_scores(data, feats, args.groups, say)
+    scores = common.feature_scores(data, feats, args.groups, say)
     result: dict[str, Any] = {
-        **header("probe_layers", args.groups),
+        **common.header("probe_layers", args.groups),
         "layer_16_largest_difference_from_build_cache": same,
-        "variants": {name: metrics(s, items, train) for name, s in scores.items()},
+        "variants": {name: common.metrics(s, items, train) for name, s in scores.items()},
     }
-    print_variants(result["variants"], "shipped (mean, 16)")
+    common.print_variants(result["variants"], "shipped (mean, 16)")
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

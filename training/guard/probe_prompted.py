@@ -22,18 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from training.guard import probe_common as common
 from training.guard.embed import cached_vectors, key
-from training.guard.probe_common import (
-    decoder_states,
-    feature_scores,
-    header,
-    lazily,
-    load,
-    metrics,
-    parser,
-    print_variants,
-    sayer,
-)
 from training.guard.sources import LABELS
 
 READ_AT = (8, 12, 16, 20, 24, 30)  # layers after which the last token's state is read (30: after the final norm)
@@ -76,7 +66,7 @@ class Prompted:
         """The last token's final-normed state after each layer in READ_AT, its logits, and each layer's keys and
         values (the prefix's included); an explicit causal mask throughout, so a prefix and its continuations are
         computed alike."""
-        states, kept = decoder_states(self.dec.model, self.dec.fused, ids, READ_AT, past, explicit_mask=True)
+        states, kept = common.decoder_states(self.dec.model, self.dec.fused, ids, READ_AT, past, explicit_mask=True)
         last = [h[-1] for h in states]
         return last, last[-1] @ self.head.T, kept
 
@@ -94,30 +84,27 @@ class Prompted:
 
 
 def main() -> int:
-    ap = parser(__doc__)
+    ap = common.parser(__doc__)
     ap.add_argument("--prompted", type=Path, required=True, help="cache for the prompted vectors (filled here)")
-    args = ap.parse_args()
-    say = sayer()
-    import torch
-
-    torch.set_num_threads(2)
-    data = load(args.wheels, args.cache, say)
+    args, say, data = common.begin(ap)
     dec, flat, items, train = data.dec, data.flat, data.items, data.train
     assert dec is not None
-    pr = cached_vectors(flat, args.prompted, lambda t: "p1:" + key(t), lazily(Prompted), 500, "prompted", say)
+    pr = cached_vectors(flat, args.prompted, lambda t: "p1:" + key(t), common.lazily(Prompted), 500, "prompted", say)
     feats: dict[str, np.ndarray] = {"shipped (mean, 16)": dec}
     for j, layer in enumerate(READ_AT):
         feats[f"prompted last token, {layer}"] = pr[:, j * 576 : (j + 1) * 576]
     feats["prompted 16 + mean 16"] = np.hstack([dec, pr[:, 2 * 576 : 3 * 576]])
     feats["prompted 30 + mean 16"] = np.hstack([dec, pr[:, 5 * 576 : 6 * 576]])
-    scores = feature_scores(data, feats, args.groups, say)
+    scores = common.feature_scores(data, feats, args.groups, say)
     zero_text = np.repeat(data.ch.per_text_max(pr[:, -1:]), len(LABELS), axis=1)
     result: dict[str, Any] = {
-        **header("probe_prompted", args.groups),
-        "variants": {name: metrics(s, items, train) for name, s in scores.items()},
-        "zero_shot_yes_minus_no": metrics(zero_text, items, train),
+        **common.header("probe_prompted", args.groups),
+        "variants": {name: common.metrics(s, items, train) for name, s in scores.items()},
+        "zero_shot_yes_minus_no": common.metrics(zero_text, items, train),
     }
-    print_variants({**result["variants"], "zero-shot yes-no": result["zero_shot_yes_minus_no"]}, "shipped (mean, 16)")
+    common.print_variants(
+        {**result["variants"], "zero-shot yes-no": result["zero_shot_yes_minus_no"]}, "shipped (mean, 16)"
+    )
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
