@@ -384,16 +384,24 @@ class FoldViews(Mapping[str, tuple[np.ndarray, Chunked]]):
     by the fold's own training chunks, so the left-out source never sets the scale it is scored on (built when a
     fold asks, one at a time: each is about 100 MB)."""
 
-    def __init__(self, items: list[Item], train_mask: np.ndarray, x: np.ndarray, ch: Chunked, dec: np.ndarray):
+    def __init__(
+        self,
+        items: list[Item],
+        train_mask: np.ndarray,
+        x: np.ndarray,
+        ch: Chunked,
+        dec: np.ndarray,
+        scale: float = DECODER_SCALE,
+    ):
         self.src = np.array([it.source for it in items])
-        self.train_mask, self.x, self.ch, self.dec = train_mask, x, ch, dec
+        self.train_mask, self.x, self.ch, self.dec, self.scale = train_mask, x, ch, dec, scale
         self.sources = sorted(set(self.src[train_mask]))
 
     def __getitem__(self, source: str) -> tuple[np.ndarray, Chunked]:
         if source not in self.sources:
             raise KeyError(source)
         fit_chunk = np.repeat(self.train_mask & (self.src != source), self.ch.counts())
-        return with_decoder(self.x, self.ch, self.dec, fit_chunk)
+        return with_decoder(self.x, self.ch, self.dec, fit_chunk, self.scale)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.sources)

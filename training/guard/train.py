@@ -128,6 +128,14 @@ def main() -> int:
         "each chunk's vector is both, the decoder's standardised; 0 (the default): MiniLM alone",
     )
     ap.add_argument(
+        "--decoder-scale",
+        type=float,
+        default=loso.DECODER_SCALE,
+        metavar="S",
+        help=f"with --decoder: the decoder's standardised vectors are multiplied by S beside MiniLM's unit vectors "
+        f"(default {loso.DECODER_SCALE}; stored in encoder.npz, which the run time reads)",
+    )
+    ap.add_argument(
         "--screen",
         type=float,
         default=0.0,
@@ -179,6 +187,10 @@ def main() -> int:
         ap.error("--decoder takes a number of layers, at least 1 (0: no decoder)")
     if not 0.0 <= args.screen < 1.0:
         ap.error("--screen takes a calibrated score from 0 (no screen) to below 1")
+    if args.decoder_scale <= 0:
+        ap.error("--decoder-scale must be above 0")
+    if args.decoder_scale != loso.DECODER_SCALE and not args.decoder:
+        ap.error("--decoder-scale needs --decoder: it weighs the decoder's vectors")
     if args.screen and not args.decoder:
         ap.error("--screen needs --decoder: it decides which texts skip the decoder")
     if args.head_c <= 0:
@@ -226,14 +238,14 @@ def main() -> int:
         train_chunk = np.repeat(train, ch.counts())
         mu, sd = loso.decoder_scale_of(dec[train_chunk])
         # each leave-one-source-out fold standardises with its own training chunks' mean and spread
-        views = loso.FoldViews(items, train, x, ch, dec)
+        views = loso.FoldViews(items, train, x, ch, dec, args.decoder_scale)
         # the in-source folds and the shipped heads: every training source's
-        x, ch = loso.with_decoder(x, ch, dec, train_chunk)
+        x, ch = loso.with_decoder(x, ch, dec, train_chunk, args.decoder_scale)
         decoder_arrays = {
             "decoder_layers": np.array(args.decoder),
             "decoder_mean": mu.astype(np.float32),
             "decoder_std": sd.astype(np.float32),
-            "decoder_scale": np.array(loso.DECODER_SCALE),
+            "decoder_scale": np.array(args.decoder_scale),
         }
         say(f"decoder layers 1-{args.decoder} beside MiniLM: {ch.x.shape[1]} dimensions per chunk")
     is_benign = np.array([not it.labels for it in items])
@@ -480,6 +492,7 @@ def main() -> int:
         + (" --tune" if args.tune else "")
         + (f" --top-k {args.top_k}" if args.top_k is not None else "")
         + (f" --decoder {args.decoder}" if args.decoder else "")
+        + (f" --decoder-scale {args.decoder_scale}" if args.decoder_scale != loso.DECODER_SCALE else "")
         + (f" --screen {args.screen}" if screen_on else "")
         + (f" --head-c {args.head_c}" if args.head_c != loso.HEAD_C else "")
         + (f" --head-power {args.head_power}" if args.head_power != loso.HEAD_POWER else "")
