@@ -173,6 +173,8 @@ def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path, monkey
         (["--decoder", "16", "--tune"], "do not go together"),
         (["--decoder", "-1"], "at least 1"),
         (["--screen", "0.3"], "needs --decoder"),
+        (["--decoder-scale", "0.1"], "needs --decoder"),
+        (["--decoder", "16", "--decoder-scale", "0"], "--decoder-scale must be above 0"),
         (["--decoder", "16", "--screen", "1"], "below 1"),
         (["--head-c", "0"], "--head-c must be above 0"),
         (["--head-c", "-0.3"], "--head-c must be above 0"),
