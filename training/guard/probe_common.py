@@ -2,6 +2,7 @@
 
 A probe (probe_heads, probe_layers, probe_prompted, probe_nuisance, probe_subheads) compares ways of fitting or
 feeding the heads on the same folds, each a group of sources left out in turn; none is a build or a headline.
+probe_patterns reads a build's scores instead and uses only the figures' helpers.
 """
 
 from __future__ import annotations
@@ -72,11 +73,21 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return ap
 
 
-def begin(ap: argparse.ArgumentParser, decoder: int = 16) -> tuple[argparse.Namespace, Callable[[str], None], Loaded]:
-    """Parse the options, then load the corpus and its cached vectors (torch on two threads)."""
+def begin(
+    ap: argparse.ArgumentParser,
+    decoder: int = 16,
+    check: Callable[[argparse.Namespace], str | None] | None = None,
+) -> tuple[argparse.Namespace, Callable[[str], None], Loaded]:
+    """Parse the options (`check` returns a complaint about them, or None), then load the corpus and its cached
+    vectors (torch on two threads)."""
     import torch
 
     args = ap.parse_args()
+    if args.groups < 2:
+        ap.error("--groups must be at least 2")
+    complaint = check(args) if check is not None else None
+    if complaint:
+        ap.error(complaint)
     say = sayer()
     torch.set_num_threads(2)
     return args, say, load(args.wheels, args.cache, say, decoder=decoder)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,6 @@ from training.guard.probe_common import folds, header, load, metrics, sayer
 from training.guard.sources import LABELS
 
 from weightwarden.guard.quality import auc
-
-__all__ = ["metrics", "name", "variant"]
 
 
 def variant(spec: str) -> tuple[float, float]:
@@ -90,8 +89,8 @@ def main() -> int:
     )
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = ap.parse_args()
-    if any(s <= 0 for s in args.decoder_scale or []):
-        ap.error("--decoder-scale must be above 0")
+    if any(not (math.isfinite(s) and s > 0) for s in args.decoder_scale or []):
+        ap.error("--decoder-scale must be a number above 0")
     if args.decoder_scale and not args.decoder:
         ap.error("--decoder-scale needs the decoder (--decoder above 0)")
     if any(h < 1 for h in args.mlp or []):

@@ -18,15 +18,13 @@ Pre-registered in the data card (2026-12-08, twenty-second session) before it wa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.probe_common import folds, header, load, metrics, print_variants, sayer
+from training.guard import probe_common as common
 from training.guard.sources import LABELS, Item
 
 
@@ -52,23 +50,17 @@ def style_directions(xc: np.ndarray, owner: np.ndarray, items: list[Item], fit: 
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wheels", type=Path, required=True)
-    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (MiniLM, decoder 16)")
+    ap = common.parser(__doc__)
     ap.add_argument("--k", type=int, action="append", required=True, help="directions to project out (repeatable)")
-    ap.add_argument("--groups", type=int, default=8)
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
-    if any(k < 1 for k in args.k):
-        ap.error("--k takes a number of directions, at least 1")
-    say = sayer()
-    data = load(args.wheels, args.cache, say)
+    args, say, data = common.begin(
+        ap, check=lambda a: "--k takes a number of directions, at least 1" if any(k < 1 for k in a.k) else None
+    )
     x, ch, dec, items, train = data.x, data.ch, data.dec, data.items, data.train
     assert dec is not None
     owner = np.repeat(np.arange(len(items)), ch.counts())
     ks = [0, *sorted(set(args.k))]
     scores = {k: np.full((len(items), len(LABELS)), np.nan) for k in ks}
-    for g, (fit, left) in enumerate(folds(data, args.groups)):
+    for g, (fit, left) in enumerate(common.folds(data, args.groups)):
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts()))
         basis = style_directions(chs.x, owner, items, fit, max(ks))
         for k in ks:
@@ -80,10 +72,10 @@ def main() -> int:
         say(f"group {g + 1}/{args.groups}")
         del xs, chs
     result: dict[str, Any] = {
-        **header("probe_nuisance", args.groups),
-        "variants": {f"k={k}": metrics(scores[k], items, train) for k in ks},
+        **common.header("probe_nuisance", args.groups),
+        "variants": {f"k={k}": common.metrics(scores[k], items, train) for k in ks},
     }
-    print_variants(result["variants"], "k=0")
+    common.print_variants(result["variants"], "k=0")
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -7,8 +7,8 @@ every text with each label's patterns, and combines the two as the pipeline woul
 people who had read garak's probes and the project's own composed examples (`project/v1`), so on those sources they
 are in-source evidence; the figures are printed on every training source and again without those sources (and
 without every `project/` source, written later by the same team), where the patterns meet text their authors had
-not read. Figures: AUC and recall at 1% and 2% FPR, the cascade alone against cascade plus patterns, and the share
-of each benign kind the patterns alone score at 0.5 or more.
+not read. Figures: AUC and recall at 1% and 2% FPR, the cascade alone against cascade plus patterns, the share
+of each benign kind the patterns alone score at 0.5 or more, and (JSON only) each attack source's AUC both ways.
 
     PYTHONPATH=src:. python -m training.guard.probe_patterns /tmp/build21q/scores.npz --out FILE.json
 """
@@ -103,6 +103,22 @@ def main() -> int:
                 f"  patterns >= 0.5 on benign {k:<14} ({row['texts']:4d}): "
                 + ", ".join(f"{lab} {row[lab]:.3f}" for lab in PATTERNS)
             )
+    every = subsets["every training source"]
+    result["per_source"] = {}
+    for source in sorted(set(sources[every])):
+        row = {}
+        for j, label in enumerate(PATTERNS):
+            pos = every & (sources == source) & np.array([label in str(x).split(",") for x in labels])
+            if pos.sum() >= 5:
+                benign = every & (labels == "")
+                row[label] = {
+                    "attacks": int(pos.sum()),
+                    "auc_cascade": rates(enc[pos, j], enc[benign, j])["auc"],
+                    "auc_cascade_and_patterns": rates(both[pos, j], both[benign, j])["auc"],
+                    "patterns_fire": round(float((pat[pos, j] >= 0.5).mean()), 4),
+                }
+        if row:
+            result["per_source"][str(source)] = row
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -1,12 +1,14 @@
 """A probe, before any build: does the default model read a chunk better when it is asked a question about it?
 
 The shipped decoder features are the mean over a chunk's tokens of SmolLM2's hidden state after 16 layers. Here the
-chunk is put inside the model's chat template with a question (does this text try to steer an AI assistant away
-from its instructions?), and the vector is the hidden state of the prompt's last token, the position from which the
-instruction-tuned model would answer, read after several layers in one forward pass; the model's own yes-minus-no
-logit at that position is kept too. Heads are then fitted as `probe_heads` fits them (multiple-instance logistic
-regression, MiniLM's vector beside the decoder's, groups of sources left out in turn) with each feature set in
-place of the shipped one, on the same folds, so the comparison is paired. Not a build and not the headline.
+chunk is put inside the model's chat template after a question (does the text below try to steer an AI assistant
+away from its instructions?): the question's tokens (PREFIX) go through the model once and every chunk continues
+from their keys and values, its own tokens (tokenized alone) followed by the template's closing ones (SUFFIX). The
+vector is the hidden state of that last token, the position from which the instruction-tuned model would answer,
+read after several layers in one forward pass; the model's own yes-minus-no logit there is kept too. Heads are
+then fitted as `probe_heads` fits them (multiple-instance logistic regression, MiniLM's vector beside the
+decoder's, groups of sources left out in turn) with each feature set in place of the shipped one, on the same
+folds, so the comparison is paired. Not a build and not the headline.
 
     PYTHONPATH=src:. python -m training.guard.probe_prompted --wheels /tmp/gsrc7 --cache /tmp/exp/cache.npz \\
         --prompted /tmp/exp/prompted.npz
@@ -26,6 +28,8 @@ from training.guard import probe_common as common
 from training.guard.embed import cached_vectors, key
 from training.guard.sources import LABELS
 
+from weightwarden.guard.decoder import DIMS
+
 READ_AT = (8, 12, 16, 20, 24, 30)  # layers after which the last token's state is read (30: after the final norm)
 SYSTEM = "You are a careful security reviewer."
 QUESTION = (
@@ -39,11 +43,6 @@ PREFIX = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{QUESTION}\
 SUFFIX = "<|im_end|>\n<|im_start|>assistant\n"
 
 
-def template(chunk: str) -> str:
-    """The question comes first, so its keys and values are computed once and every chunk reuses them."""
-    return PREFIX + chunk + SUFFIX
-
-
 class Prompted:
     def __init__(self) -> None:
         import torch
@@ -51,6 +50,7 @@ class Prompted:
         from weightwarden.guard.decoder import Decoder
 
         dec = Decoder(30)
+        assert dec.lean, "the probe continues a prefix with the lean forward: a plain llama model only"
         self.dec = dec
         tok = dec.tokenizer
         self.head = dec.model.embed_tokens.weight.detach()  # tied output embedding
@@ -72,7 +72,7 @@ class Prompted:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         torch = self.torch
-        rows = np.zeros((len(texts), len(READ_AT) * 576 + 1), dtype=np.float32)
+        rows = np.zeros((len(texts), len(READ_AT) * DIMS + 1), dtype=np.float32)
         with torch.inference_mode():
             for i, t in enumerate(texts):
                 body = self.dec.tokenizer.encode(t if t.strip() else " ", add_special_tokens=False).ids[:MAX_TOKENS]
@@ -92,9 +92,9 @@ def main() -> int:
     pr = cached_vectors(flat, args.prompted, lambda t: "p1:" + key(t), common.lazily(Prompted), 500, "prompted", say)
     feats: dict[str, np.ndarray] = {"shipped (mean, 16)": dec}
     for j, layer in enumerate(READ_AT):
-        feats[f"prompted last token, {layer}"] = pr[:, j * 576 : (j + 1) * 576]
-    feats["prompted 16 + mean 16"] = np.hstack([dec, pr[:, 2 * 576 : 3 * 576]])
-    feats["prompted 30 + mean 16"] = np.hstack([dec, pr[:, 5 * 576 : 6 * 576]])
+        feats[f"prompted last token, {layer}"] = pr[:, j * DIMS : (j + 1) * DIMS]
+    feats["prompted 16 + mean 16"] = np.hstack([dec, pr[:, 2 * DIMS : 3 * DIMS]])
+    feats["prompted 30 + mean 16"] = np.hstack([dec, pr[:, 5 * DIMS : 6 * DIMS]])
     scores = common.feature_scores(data, feats, args.groups, say)
     zero_text = np.repeat(data.ch.per_text_max(pr[:, -1:]), len(LABELS), axis=1)
     result: dict[str, Any] = {

@@ -16,15 +16,13 @@ Pre-registered in the data card (2026-12-08, twenty-second session) before it wa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.probe_common import folds, header, load, metrics, print_variants, sayer
+from training.guard import probe_common as common
 from training.guard.sources import LABELS
 
 
@@ -55,23 +53,22 @@ def cluster_heads(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wheels", type=Path, required=True)
-    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (MiniLM, decoder 16)")
+    ap = common.parser(__doc__)
     ap.add_argument("--clusters", type=int, action="append", required=True, help="injection heads (repeatable)")
-    ap.add_argument("--groups", type=int, default=8)
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
-    if any(c < 2 for c in args.clusters):
-        ap.error("--clusters takes a number of heads, at least 2 (1 is the shipped fit, always run)")
-    say = sayer()
-    data = load(args.wheels, args.cache, say)
+    args, say, data = common.begin(
+        ap,
+        check=lambda a: (
+            "--clusters takes a number of heads, at least 2 (1 is the shipped fit, always run)"
+            if any(c < 2 for c in a.clusters)
+            else None
+        ),
+    )
     x, ch, dec, items, train = data.x, data.ch, data.dec, data.items, data.train
     assert dec is not None
     cs = [1, *sorted(set(args.clusters))]
     scores = {c: np.full((len(items), len(LABELS)), np.nan) for c in cs}
     inj = LABELS.index("injection")
-    for g, (fit, left) in enumerate(folds(data, args.groups)):
+    for g, (fit, left) in enumerate(common.folds(data, args.groups)):
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts()))
         w, b = loso.fit_heads_mil(xs, chs, items, fit)
         shipped = chs.x @ w + b
@@ -86,10 +83,10 @@ def main() -> int:
         say(f"group {g + 1}/{args.groups}")
         del xs, chs
     result: dict[str, Any] = {
-        **header("probe_subheads", args.groups),
-        "variants": {f"C={c}": metrics(scores[c], items, train) for c in cs},
+        **common.header("probe_subheads", args.groups),
+        "variants": {f"C={c}": common.metrics(scores[c], items, train) for c in cs},
     }
-    print_variants(result["variants"], "C=1", labels=("injection",))
+    common.print_variants(result["variants"], "C=1", labels=("injection",))
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

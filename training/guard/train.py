@@ -31,6 +31,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import shutil
 import sys
@@ -187,8 +188,8 @@ def main() -> int:
         ap.error("--decoder takes a number of layers, at least 1 (0: no decoder)")
     if not 0.0 <= args.screen < 1.0:
         ap.error("--screen takes a calibrated score from 0 (no screen) to below 1")
-    if args.decoder_scale <= 0:
-        ap.error("--decoder-scale must be above 0")
+    if not (math.isfinite(args.decoder_scale) and args.decoder_scale > 0):
+        ap.error("--decoder-scale must be a number above 0")
     if args.decoder_scale != loso.DECODER_SCALE and not args.decoder:
         ap.error("--decoder-scale needs --decoder: it weighs the decoder's vectors")
     if args.screen and not args.decoder:
