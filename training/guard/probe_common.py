@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.corpus import HELD_OUT, build
+from training.guard.corpus import HELD_OUT, build, find_wheels
 from training.guard.embed import embed_all, embed_decoder
 from training.guard.sources import LABELS, Item
 
@@ -74,23 +74,25 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 def begin(
-    ap: argparse.ArgumentParser,
-    decoder: int = 16,
-    check: Callable[[argparse.Namespace], str | None] | None = None,
+    ap: argparse.ArgumentParser, check: Callable[[argparse.Namespace], str | None] | None = None
 ) -> tuple[argparse.Namespace, Callable[[str], None], Loaded]:
     """Parse the options (`check` returns a complaint about them, or None), then load the corpus and its cached
-    vectors (torch on two threads)."""
+    vectors (the decoder's `--decoder` layers where the probe has that option, else 16; torch on two threads)."""
     import torch
 
     args = ap.parse_args()
     if args.groups < 2:
         ap.error("--groups must be at least 2")
+    if not args.cache.is_file():
+        ap.error(f"{args.cache}: no embedding cache there; run train.py with --cache first")
+    if not args.wheels.is_dir() or not find_wheels(args.wheels):
+        ap.error(f"{args.wheels}: no source wheels there (the data card's Rebuild section downloads them)")
     complaint = check(args) if check is not None else None
     if complaint:
         ap.error(complaint)
     say = sayer()
     torch.set_num_threads(2)
-    return args, say, load(args.wheels, args.cache, say, decoder=decoder)
+    return args, say, load(args.wheels, args.cache, say, decoder=getattr(args, "decoder", 16))
 
 
 def lazily(make: Callable[[], Any]) -> Callable[[], Callable[[list[str]], np.ndarray]]:

@@ -29,12 +29,11 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.probe_common import folds, header, load, metrics, sayer
+from training.guard.probe_common import begin, folds, header, metrics, parser
 from training.guard.sources import LABELS
 
 from weightwarden.guard.quality import auc
@@ -59,11 +58,8 @@ def name(v: Any) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wheels", type=Path, required=True, help="folder holding the downloaded wheels")
-    ap.add_argument("--cache", type=Path, required=True, help="train.py's embedding cache (filled by a build)")
+    ap = parser(__doc__)
     ap.add_argument("--decoder", type=int, default=16, metavar="LAYERS", help="the decoder's layers (0: MiniLM alone)")
-    ap.add_argument("--groups", type=int, default=8, help="groups of sources, each left out in turn (default 8)")
     ap.add_argument(
         "--variant",
         type=variant,
@@ -87,24 +83,23 @@ def main() -> int:
         help=f"also the shipped fit with the decoder's standardised vectors multiplied by S instead of "
         f"{loso.DECODER_SCALE} (repeatable)",
     )
-    ap.add_argument("--out", type=Path, help="write the figures here as JSON")
-    args = ap.parse_args()
-    if any(not (math.isfinite(s) and s > 0) for s in args.decoder_scale or []):
-        ap.error("--decoder-scale must be a number above 0")
-    if args.decoder_scale and not args.decoder:
-        ap.error("--decoder-scale needs the decoder (--decoder above 0)")
-    if any(h < 1 for h in args.mlp or []):
-        ap.error("--mlp takes a number of hidden units, at least 1")
-    if args.groups < 2:
-        ap.error("--groups must be at least 2")
-    if not args.cache.exists():
-        ap.error(f"{args.cache}: no embedding cache there; run train.py with --cache first")
+
+    def check(args: argparse.Namespace) -> str | None:
+        if args.decoder < 0:
+            return "--decoder takes a number of layers (0: MiniLM alone)"
+        if any(not (math.isfinite(s) and s > 0) for s in args.decoder_scale or []):
+            return "--decoder-scale must be a number above 0"
+        if args.decoder_scale and not args.decoder:
+            return "--decoder-scale needs the decoder (--decoder above 0)"
+        if any(h < 1 for h in args.mlp or []):
+            return "--mlp takes a number of hidden units, at least 1"
+        return None
+
+    args, say, data = begin(ap, check)
     shipped = (loso.HEAD_C, loso.HEAD_POWER)
     variants: list[Any] = [shipped] + [v for v in (args.variant or []) if v != shipped]
     variants += [("mlp", h) for h in args.mlp or []]
     variants += [("scale", sc) for sc in args.decoder_scale or [] if sc != loso.DECODER_SCALE]
-    say = sayer()
-    data = load(args.wheels, args.cache, say, decoder=args.decoder)
     x, ch, dec, items, train = data.x, data.ch, data.dec, data.items, data.train
     scores = {v: np.full((len(items), len(LABELS)), np.nan) for v in variants}
     for g, (fit, left) in enumerate(folds(data, args.groups)):
