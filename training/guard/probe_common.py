@@ -48,10 +48,13 @@ class Loaded:
     train: np.ndarray  # texts of the training sources (the held-out ones never enter a probe)
 
 
-def load(wheels: Path, cache: Path, say: Callable[[str], None], decoder: int = 16) -> Loaded:
-    """The corpus as train.py builds it, with the vectors train.py's caches hold (MiniLM int8; the decoder's
-    `decoder` layers, 0 for none)."""
+def load(
+    wheels: Path, cache: Path, say: Callable[[str], None], decoder: int = 16, extra: Sequence[Item] = ()
+) -> Loaded:
+    """The corpus as train.py builds it (then `extra` after it), with the vectors train.py's caches hold (MiniLM
+    int8; the decoder's `decoder` layers, 0 for none)."""
     items, _ = build(wheels)
+    items += list(extra)
     texts = [it.text for it in items]
     x = embed_all(texts, cache, say, int8=loso.ENCODER_INT8)
     pieces = [chunks(t, loso.CHUNK) for t in texts]
@@ -74,10 +77,13 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 def begin(
-    ap: argparse.ArgumentParser, check: Callable[[argparse.Namespace], str | None] | None = None
+    ap: argparse.ArgumentParser,
+    check: Callable[[argparse.Namespace], str | None] | None = None,
+    extra: Callable[[argparse.Namespace], Sequence[Item]] | None = None,
 ) -> tuple[argparse.Namespace, Callable[[str], None], Loaded]:
     """Parse the options (`check` returns a complaint about them, or None), then load the corpus and its cached
-    vectors (the decoder's `--decoder` layers where the probe has that option, else 16; torch on two threads)."""
+    vectors (the decoder's `--decoder` layers where the probe has that option, else 16; torch on two threads),
+    with `extra(args)`'s texts after the corpus."""
     import torch
 
     args = ap.parse_args()
@@ -92,7 +98,8 @@ def begin(
         ap.error(complaint)
     say = sayer()
     torch.set_num_threads(2)
-    return args, say, load(args.wheels, args.cache, say, decoder=getattr(args, "decoder", 16))
+    more = extra(args) if extra is not None else ()
+    return args, say, load(args.wheels, args.cache, say, decoder=getattr(args, "decoder", 16), extra=more)
 
 
 def lazily(make: Callable[[], Any]) -> Callable[[], Callable[[list[str]], np.ndarray]]:
