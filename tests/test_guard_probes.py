@@ -96,3 +96,28 @@ def test_the_probes_decoder_forward_is_the_run_times_and_continues_a_prefix_as_o
     assert continued.shape == (len(body), once.shape[1])
     np.testing.assert_allclose(continued.numpy(), once[len(prefix) :].numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(continued.numpy(), reference[len(prefix) :].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_the_synthetic_twins_differ_only_in_their_note_and_repeat_for_the_same_arguments() -> None:
+    from training.guard import synthetic
+    from training.guard.sources import written_items
+
+    items = synthetic.planted_items(60)
+    assert items == synthetic.planted_items(60) and items[:40] == synthetic.planted_items(20)
+    spec = synthetic.yaml.safe_load(synthetic.TEMPLATES.read_text(encoding="utf-8"))
+    for attack, twin in zip(items[::2], items[1::2], strict=True):
+        assert attack.labels == ("injection",) and attack.kind == "attack"
+        assert twin.labels == () and twin.kind == "document"
+        assert {attack.source, twin.source} == {synthetic.SOURCE}
+        # the same task and carrier around both notes: cut at the first and last character where they differ
+        start = next(i for i, (a, b) in enumerate(zip(attack.text, twin.text, strict=False)) if a != b)
+        end = next(i for i, (a, b) in enumerate(zip(attack.text[::-1], twin.text[::-1], strict=False)) if a != b)
+        note_ai, note_person = attack.text[start : len(attack.text) - end], twin.text[start : len(twin.text) - end]
+        assert any(a.split(" ")[-1] in note_ai for a in spec["ai_addressees"]), note_ai
+        assert not any(h in note_ai for h in spec["human_actions"])
+        assert not any(a in note_person for a in spec["ai_actions"]), note_person
+    assert len({it.text for it in items}) == len(items)
+    # composed from the project's own templates: no text of the written sources comes back whole
+    assert not {it.text for it in items} & {it.text for it in written_items()}
+    with pytest.raises(ValueError, match="at least 1"):
+        synthetic.planted_items(0)
