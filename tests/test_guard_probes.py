@@ -121,3 +121,14 @@ def test_the_synthetic_twins_differ_only_in_their_note_and_repeat_for_the_same_a
     assert not {it.text for it in items} & {it.text for it in written_items()}
     with pytest.raises(ValueError, match="at least 1"):
         synthetic.planted_items(0)
+
+
+def test_coherence_measures_the_picked_chunk_against_the_mean_of_the_others() -> None:
+    from training.guard.probe_coherence import dissimilarity, unit
+
+    vecs = unit(np.array([[1, 0], [1, 0], [0, 1], [1, 1], [0, 1]], np.float32))
+    first = np.array([0, 3, 4])  # texts of 3, 1 and 1 chunks
+    d = dissimilarity(vecs, first, np.array([2, 3, 99]))
+    # chunk 2 is orthogonal to its two neighbours; a one-chunk text (or one no fold scored) gets 0
+    assert d == pytest.approx([1.0, 0.0, 0.0])
+    assert dissimilarity(vecs, first, np.array([0, 3, 4]))[0] == pytest.approx(1 - 1 / np.sqrt(2), abs=1e-6)
