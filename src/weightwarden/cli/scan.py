@@ -185,6 +185,16 @@ def _scan_jsonl(
     return lines, blocked, errors
 
 
+def _names_a_file(text: str) -> bool:
+    """Whether TEXT is one line naming an existing file: a user who meant --file would scan the name, not the file."""
+    if not text or len(text) > 4096 or "\n" in text or "\x00" in text:
+        return False
+    try:
+        return Path(text).expanduser().is_file()
+    except OSError:  # a name too long for the file system, say
+        return False
+
+
 def scan(
     text: Annotated[
         str | None, typer.Argument(help="The text to scan; `-` reads it from standard input.", show_default=False)
@@ -270,6 +280,11 @@ def scan(
     else:
         assert text is not None
         data = text
+        if not quiet and _names_a_file(text):
+            err_console.print(
+                f"[yellow]note:[/] scanning the text {escape(repr(text))} itself; to scan that file's contents, "
+                f"use --file {escape(text)}"
+            )
     prompt = system_prompt.read_text(encoding="utf-8", errors="replace") if system_prompt else ""
     result = guard.scan_output(data, canaries=canary or (), system_prompt=prompt) if output else guard.scan_input(data)
     if redacted:
