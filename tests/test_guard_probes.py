@@ -132,3 +132,22 @@ def test_coherence_measures_the_picked_chunk_against_the_mean_of_the_others() ->
     # chunk 2 is orthogonal to its two neighbours; a one-chunk text (or one no fold scored) gets 0
     assert d == pytest.approx([1.0, 0.0, 0.0])
     assert dissimilarity(vecs, first, np.array([0, 3, 4]))[0] == pytest.approx(1 - 1 / np.sqrt(2), abs=1e-6)
+
+
+def test_probe_heads_refuses_an_empty_score_only_list_before_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.guard import probe_heads
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "garak-0.17.1-py3-none-any.whl").write_bytes(b"")
+    cache = tmp_path / "cache.npz"
+    cache.write_bytes(b"")
+    argv = ["probe_heads", "--wheels", str(wheels), "--cache", str(cache), "--score-only", " , "]
+    monkeypatch.setattr(sys, "argv", argv)
+    loaded: list[object] = []
+    monkeypatch.setattr(probe_common, "load", lambda *a, **k: loaded.append(a))
+    with pytest.raises(SystemExit) as exc:
+        probe_heads.main()
+    assert exc.value.code == 2 and "source names" in capsys.readouterr().err and not loaded

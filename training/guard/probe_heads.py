@@ -20,6 +20,10 @@ standardised on the fold's training chunks (loso.fit_heads_model; pre-registered
 --decoder-scale S reads the shipped fit with the decoder's standardised vectors multiplied by S beside MiniLM's unit
 vectors (the shipped 0.15 was chosen among 0.05, 0.15 and 0.4 on 64-token texts in the fifteenth session).
 
+--score-only S1,S2 leaves the named training sources out of every fit (the shipped fit otherwise) while still
+scoring their texts when their group is left out, and also reads the figures on the other sources (repeatable, one
+variant per list; pre-registered in the data card, 2026-12-08 04:22 UTC).
+
 Needs the embedding caches `train.py --decoder 16` fills (MiniLM's and the decoder's, by text).
 """
 
@@ -54,6 +58,8 @@ def name(v: Any) -> str:
         return f"mlp hidden={v[1]}"
     if v[0] == "scale":
         return f"decoder scale={v[1]}"
+    if v[0] == "score_only":
+        return f"score only {'+'.join(v[1])}"
     return f"C={v[0]} power={v[1]}"
 
 
@@ -83,8 +89,17 @@ def main() -> int:
         help=f"also the shipped fit with the decoder's standardised vectors multiplied by S instead of "
         f"{loso.DECODER_SCALE} (repeatable)",
     )
+    ap.add_argument(
+        "--score-only",
+        type=lambda v: tuple(sorted(s.strip() for s in v.split(",") if s.strip())),
+        action="append",
+        metavar="S1,S2",
+        help="also the shipped fit with these training sources left out of every fit, still scored (repeatable)",
+    )
 
     def check(args: argparse.Namespace) -> str | None:
+        if any(not v for v in args.score_only or []):
+            return "--score-only takes source names, comma-separated"
         if args.decoder < 0:
             return "--decoder takes a number of layers (0: MiniLM alone)"
         if any(not (math.isfinite(s) and s > 0) for s in args.decoder_scale or []):
@@ -100,7 +115,12 @@ def main() -> int:
     variants: list[Any] = [shipped] + [v for v in (args.variant or []) if v != shipped]
     variants += [("mlp", h) for h in args.mlp or []]
     variants += [("scale", sc) for sc in args.decoder_scale or [] if sc != loso.DECODER_SCALE]
+    variants += [("score_only", v) for v in args.score_only or []]
     x, ch, dec, items, train = data.x, data.ch, data.dec, data.items, data.train
+    src = np.array([it.source for it in items])
+    unknown = {s for v in args.score_only or [] for s in v} - set(src[train])
+    if unknown:
+        ap.error(f"--score-only: not training sources: {', '.join(sorted(unknown))}")
     scores = {v: np.full((len(items), len(LABELS)), np.nan) for v in variants}
     for g, (fit, left) in enumerate(folds(data, args.groups)):
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts())) if dec is not None else (x, ch)
@@ -109,6 +129,12 @@ def main() -> int:
                 assert dec is not None
                 xv, cv = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts()), scale=v[1])
                 w, b = loso.fit_heads_mil(xv, cv, items, fit)
+                lc = cv.x @ w + b
+                del xv, cv
+            elif v[0] == "score_only":
+                fit_v = fit & ~np.isin(src, v[1])
+                xv, cv = loso.with_decoder(x, ch, dec, np.repeat(fit_v, ch.counts())) if dec is not None else (x, ch)
+                w, b = loso.fit_heads_mil(xv, cv, items, fit_v)
                 lc = cv.x @ w + b
                 del xv, cv
             elif v[0] == "mlp":
@@ -121,7 +147,6 @@ def main() -> int:
             say(f"group {g + 1}/{args.groups} ({int(left.sum())} texts), {name(v)}")
         del xs, chs
     assert not np.isnan(scores[shipped][train]).any()
-    src = np.array([it.source for it in items])
     result: dict[str, Any] = {**header("probe_heads", args.groups), "variants": {}}
     base = metrics(scores[shipped], items, train)
     for v in variants:
@@ -141,6 +166,12 @@ def main() -> int:
                 down += a < 0
             wins[label] = {"sources_up": up, "sources_down": down}
         result["variants"][name(v)] = {"metrics": m, "attack_sources_vs_shipped": wins}
+        if v[0] == "score_only":
+            others = train & ~np.isin(src, v[1])
+            result["variants"][name(v)]["metrics_on_other_sources"] = {
+                "shipped fit": metrics(scores[shipped], items, others),
+                "this variant": metrics(scores[v], items, others),
+            }
         print(f"{name(v):<18}", end="")
         for label in LABELS:
             d = m[label]["auc"] - base[label]["auc"]
@@ -150,6 +181,18 @@ def main() -> int:
                 end="",
             )
         print()
+        if v[0] == "score_only":
+            on = result["variants"][name(v)]["metrics_on_other_sources"]
+            print("  on the other sources:", end="")
+            for label in LABELS:
+                a, b = on["shipped fit"][label], on["this variant"][label]
+                print(
+                    f"  {label} {a['auc']:.4f} -> {b['auc']:.4f} ({b['auc'] - a['auc']:+.4f}) r1 "
+                    f"{a['recall_at_1pct_fpr']:.3f} -> {b['recall_at_1pct_fpr']:.3f} r2 {a['recall_at_2pct_fpr']:.3f}"
+                    f" -> {b['recall_at_2pct_fpr']:.3f}",
+                    end="",
+                )
+            print()
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
