@@ -7,7 +7,7 @@ logit, the mean vector of its other chunks), with the static table's vectors (th
 and with MiniLM's; a text of one chunk has d = 0 and a flag. Injection's score becomes a logistic regression on
 (logit, d, flag) fitted on half of the groups' out-of-source scores and applied to the other half, and the other
 way round; jailbreak and harmful keep the heads' scores. Read on all training sources and on those not written
-for the project (pre-registered in the data card, 2026-12-08 04:25 UTC).
+for the project (pre-registered in the data card, 2026-12-08 04:08 UTC).
 
     PYTHONPATH=src:. python -m training.guard.probe_coherence --wheels /tmp/gsrc7 --cache /tmp/exp/cache.npz \\
         --static /tmp/static256 --out bench/results/guard_probe_coherence.json

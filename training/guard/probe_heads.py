@@ -22,7 +22,7 @@ vectors (the shipped 0.15 was chosen among 0.05, 0.15 and 0.4 on 64-token texts 
 
 --score-only S1,S2 leaves the named training sources out of every fit (the shipped fit otherwise) while still
 scoring their texts when their group is left out, and also reads the figures on the other sources (repeatable, one
-variant per list; pre-registered in the data card, 2026-12-08 04:22 UTC).
+variant per list; pre-registered in the data card, 2026-12-08 04:17 UTC).
 
 Needs the embedding caches `train.py --decoder 16` fills (MiniLM's and the decoder's, by text).
 """
