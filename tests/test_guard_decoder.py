@@ -184,7 +184,6 @@ def test_the_cached_loader_gives_transformers_own_weights(tmp_path: Path, monkey
         (["--hidden", "-1"], "number of hidden units"),
         (["--hidden", "1"], "at least 2 hidden units"),  # a logistic label needs two units: relu(z) - relu(-z)
         (["--hidden", "8", "--hidden-labels", "injection,toxic"], "labels among"),
-        (["--synthetic-planted", "-1"], "number of twins"),
     ],
 )
 def test_train_refuses_options_that_cannot_build(

@@ -23,7 +23,7 @@ from training.guard.sources import Item
 
 SOURCE = "project/synthetic-planted"
 TEMPLATES = Path(__file__).with_name("synthetic.yaml")
-PAIRS = 400  # 800 texts; the default of train.py --synthetic-planted
+PAIRS = 400  # 800 texts, as the twenty-third session's probe read them
 SEED = 20261208
 LIC = "Apache-2.0 (written for weightwarden)"
 # addressees that read as a heading take a colon and a capital; the others are vocatives and take a comma

@@ -45,7 +45,6 @@ from training.guard import loso, static, tune_encoder
 from training.guard.corpus import HELD_OUT, WHEELS, build, find_wheels, save
 from training.guard.embed import embed_all, embed_decoder
 from training.guard.sources import KINDS, LABELS, Item
-from training.guard.synthetic import planted_items
 
 from weightwarden.guard.encoder import ENCODER_FILE, ENCODER_FORMAT_VERSION, chunks
 
@@ -182,18 +181,7 @@ def main() -> int:
         help="also write every text's out-of-source scores (npz: source, labels, kind, scores) to compare builds "
         "on the sources they share",
     )
-    ap.add_argument(
-        "--synthetic-planted",
-        type=int,
-        default=0,
-        metavar="PAIRS",
-        help="add this many twins of project/synthetic-planted (training/guard/synthetic.py: a document with a note "
-        "to an AI asking it to act against its user, beside the same document with a note to a person) as one "
-        "more training source (default 0: none)",
-    )
     args = ap.parse_args()
-    if args.synthetic_planted < 0:
-        ap.error("--synthetic-planted takes a number of twins (0: none)")
     if args.decoder and args.tune:
         ap.error("--decoder and --tune do not go together: the tuned encoder's views carry MiniLM's vectors alone")
     if args.decoder < 0:
@@ -231,9 +219,6 @@ def main() -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(OUT / name, args.out / name)
     items, dedup_stats = build(args.wheels)
-    if args.synthetic_planted:
-        items += planted_items(args.synthetic_planted)
-        dedup_stats["synthetic_planted"] = 2 * args.synthetic_planted
     found_wheels = find_wheels(args.wheels)
     save(items, Path("/tmp/guard_corpus.jsonl"))
     say(f"corpus {dedup_stats}")
