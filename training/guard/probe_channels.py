@@ -11,6 +11,9 @@ benign texts (pre-registered in the data card, 2026-12-08 04:29 UTC).
     PYTHONPATH=src:. python -m training.guard.probe_channels --wheels /tmp/gsrc7 --cache /tmp/exp/cache.npz \\
         --out bench/results/guard_probe_channels.json
 
+--per-source leaves each training source out alone, as the build does, instead of --groups groups (slower: one
+fit per source; pre-registered 2026-12-08 04:45 UTC).
+
 Needs the embedding caches `train.py --decoder 16` fills.
 """
 
@@ -63,6 +66,7 @@ CHANNELS = {
 
 def main() -> int:
     ap = parser(__doc__)
+    ap.add_argument("--per-source", action="store_true", help="each training source its own fold, as the build does")
     args, say, data = begin(ap)
     items, x, ch, dec, train = data.items, data.x, data.ch, data.dec, data.train
     assert dec is not None
@@ -78,7 +82,11 @@ def main() -> int:
     neg = {c: benign & np.isin(kind, spec["kinds"]) for c, spec in CHANNELS.items()}
     shipped = np.full(len(items), np.nan)
     own = np.full(len(items), np.nan)
-    for g, (fit, left) in enumerate(folds(data, args.groups)):
+    if args.per_source:
+        pairs = [(train & (src != s), train & (src == s)) for s in sorted(set(src[train]))]
+    else:
+        pairs = folds(data, args.groups)
+    for g, (fit, left) in enumerate(pairs):
         xs, chs = loso.with_decoder(x, ch, dec, np.repeat(fit, ch.counts()))
         w, b = loso.fit_heads_mil(xs, chs, items, fit)
         shipped[left] = chs.per_text_max(chs.x @ w[:, :1] + b[:1])[left, 0]
@@ -88,8 +96,12 @@ def main() -> int:
             mine = left & (pos[c] | neg[c])
             own[mine] = chs.per_text_max(chs.x @ wc[:, :1] + bc[:1])[mine, 0]
         del xs, chs
-        say(f"group {g + 1}/{args.groups} ({int(left.sum())} texts)")
-    result: dict[str, Any] = {**header("probe_channels", args.groups), "channels": {}}
+        say(f"fold {g + 1}/{len(pairs)} ({int(left.sum())} texts)")
+    result: dict[str, Any] = {
+        **header("probe_channels", None if args.per_source else args.groups),
+        "folds": "each training source alone" if args.per_source else f"{args.groups} groups of sources",
+        "channels": {},
+    }
     for c, spec in CHANNELS.items():
         p, n = train & pos[c], train & neg[c]
         a, b = rates(shipped[p], shipped[n]), rates(own[p], own[n])
