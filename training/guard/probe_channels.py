@@ -12,7 +12,7 @@ benign texts (pre-registered in the data card, 2026-12-08 04:29 UTC).
         --out bench/results/guard_probe_channels.json
 
 --per-source leaves each training source out alone, as the build does, instead of --groups groups (slower: one
-fit per source; pre-registered 2026-12-08 04:45 UTC).
+fit per source; pre-registered 2026-12-08 04:43 UTC).
 
 Needs the embedding caches `train.py --decoder 16` fills.
 """
