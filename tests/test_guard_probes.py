@@ -151,3 +151,15 @@ def test_probe_heads_refuses_an_empty_score_only_list_before_loading(
     with pytest.raises(SystemExit) as exc:
         probe_heads.main()
     assert exc.value.code == 2 and "source names" in capsys.readouterr().err and not loaded
+
+
+def test_the_channel_map_splits_sources_and_benign_kinds_without_overlap() -> None:
+    from training.guard.probe_channels import CHANNELS
+    from training.guard.sources import KINDS
+
+    ext, user = CHANNELS["external"], CHANNELS["user"]
+    assert not set(ext["sources"]) & set(user["sources"]) and not set(ext["kinds"]) & set(user["kinds"])
+    assert set(ext["kinds"]) | set(user["kinds"]) <= set(KINDS) and "system_prompt" not in set(ext["kinds"]) | set(
+        user["kinds"]
+    )
+    assert not (set(ext["sources"]) | set(user["sources"])) & set(HELD_OUT)  # held-out sources stay out of probes
