@@ -105,17 +105,23 @@ def test_the_synthetic_twins_differ_only_in_their_note_and_repeat_for_the_same_a
     items = synthetic.planted_items(60)
     assert items == synthetic.planted_items(60) and items[:40] == synthetic.planted_items(20)
     spec = synthetic.yaml.safe_load(synthetic.TEMPLATES.read_text(encoding="utf-8"))
-    for attack, twin in zip(items[::2], items[1::2], strict=True):
+    for k, (attack, twin) in enumerate(zip(items[::2], items[1::2], strict=True)):
         assert attack.labels == ("injection",) and attack.kind == "attack"
         assert twin.labels == () and twin.kind == "document"
         assert {attack.source, twin.source} == {synthetic.SOURCE}
-        # the same task and carrier around both notes: cut at the first and last character where they differ
-        start = next(i for i, (a, b) in enumerate(zip(attack.text, twin.text, strict=False)) if a != b)
-        end = next(i for i, (a, b) in enumerate(zip(attack.text[::-1], twin.text[::-1], strict=False)) if a != b)
-        note_ai, note_person = attack.text[start : len(attack.text) - end], twin.text[start : len(twin.text) - end]
-        assert any(a.split(" ")[-1] in note_ai for a in spec["ai_addressees"]), note_ai
-        assert not any(h in note_ai for h in spec["human_actions"])
-        assert not any(a in note_person for a in spec["ai_actions"]), note_person
+        # the same task and carrier around both notes
+        before, after = spec["carriers"][k % len(spec["carriers"])].split("{note}")
+        assert all(part in text for part in (before, after) for text in (attack.text, twin.text))
+        assert attack.text[: attack.text.index(before)] == twin.text[: twin.text.index(before)]  # the task, if any
+        # the attack's note is to an AI and asks an AI's action; the twin's is to a person and asks a person's (a
+        # heading-style addressee capitalises the action, so the actions are matched without case)
+        ai_text, person_text = attack.text.lower(), twin.text.lower()
+        assert any(a in attack.text for a in spec["ai_addressees"])
+        assert any(a.lower() in ai_text for a in spec["ai_actions"])
+        assert any(h in twin.text for h in spec["human_addressees"])
+        assert any(h.lower() in person_text for h in spec["human_actions"])
+        assert not any(a.lower() in person_text for a in spec["ai_actions"])
+        assert not any(h.lower() in ai_text for h in spec["human_actions"])
     assert len({it.text for it in items}) == len(items)
     # composed from the project's own templates: no text of the written sources comes back whole
     assert not {it.text for it in items} & {it.text for it in written_items()}
@@ -163,3 +169,12 @@ def test_the_channel_map_splits_sources_and_benign_kinds_without_overlap() -> No
         user["kinds"]
     )
     assert not (set(ext["sources"]) | set(user["sources"])) & set(HELD_OUT)  # held-out sources stay out of probes
+
+
+def test_source_aucs_score_each_sources_positives_against_every_negative() -> None:
+    items = [_item("a", ("injection",)), _item("a", ("injection",)), _item("b", ("injection",))]
+    items += [_item("c"), _item("c")]
+    score = np.array([0.9, 0.1, 0.6, 0.5, 0.2])
+    pos = np.array([True, True, True, False, False])
+    got = probe_common.source_aucs(score, items, pos, ~pos)
+    assert got == {"a": pytest.approx(0.5), "b": pytest.approx(1.0)}  # 0.9 beats both, 0.1 neither; 0.6 beats both

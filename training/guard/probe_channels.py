@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.probe_common import begin, folds, header, parser, rates
-
-from weightwarden.guard.quality import auc
+from training.guard.probe_common import begin, folds, header, parser, rates, source_aucs
 
 # which injection sources hold content an agent reads (documents, tool results, e-mails, web pages) and which a
 # user's own turns; fixed in the 04:28 UTC reading of the data card (commit 13e8a4d) before this probe
@@ -121,16 +119,11 @@ def main() -> int:
             f", at 2% {a['recall_at_2pct_fpr']:.3f} -> {b['recall_at_2pct_fpr']:.3f}"
         )
     # per source, its attacks against its channel's benign texts: where a channel head gains or loses
-    per_source: dict[str, dict[str, float]] = {}
+    per_source: dict[str, dict[str, Any]] = {}
     for c in CHANNELS:
-        n = train & neg[c]
-        for s in sorted(set(src[train & pos[c]])):
-            p = train & pos[c] & (src == s)
-            per_source[s] = {
-                "channel": c,  # type: ignore[dict-item]
-                "shipped head": round(auc(shipped[p], shipped[n]), 4),
-                "channel head": round(auc(own[p], own[n]), 4),
-            }
+        a = source_aucs(shipped, items, train & pos[c], train & neg[c])
+        b = source_aucs(own, items, train & pos[c], train & neg[c])
+        per_source.update({s: {"channel": c, "shipped head": a[s], "channel head": b[s]} for s in a})
     result["injection_auc_per_source"] = per_source
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

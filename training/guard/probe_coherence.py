@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from training.guard import loso, static
-from training.guard.probe_common import begin, folds, header, metrics, parser, print_variants
+from training.guard.probe_common import begin, folds, header, metrics, parser, print_variants, source_aucs
 from training.guard.sources import LABELS
 
 from weightwarden.guard.quality import auc
@@ -138,12 +138,8 @@ def main() -> int:
             "benign_texts": int(neg.sum()),
         }
     print(json.dumps(result["d_alone_on_texts_of_two_or_more_chunks"]), json.dumps(result["coefficients"]))
-    per_source = {}
-    for s in sorted(set(src[train])):
-        pos = train & (src == s) & y
-        if pos.any():
-            per_source[s] = {k: round(auc(v[pos, 0], v[train & benign, 0]), 4) for k, v in variants.items()}
-    result["injection_auc_per_source"] = per_source
+    aucs = {k: source_aucs(v[:, 0], items, train & y, train & benign) for k, v in variants.items()}
+    result["injection_auc_per_source"] = {s: {k: aucs[k][s] for k in variants} for s in aucs["heads"]}
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

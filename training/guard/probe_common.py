@@ -146,6 +146,12 @@ def rates(pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
     }
 
 
+def source_aucs(score: np.ndarray, items: list[Item], pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
+    """Per source with texts in `pos`, the AUC of those texts' scores against the scores of every text in `neg`."""
+    src = np.array([it.source for it in items])
+    return {s: round(auc(score[pos & (src == s)], score[neg]), 4) for s in sorted(set(src[pos]))}
+
+
 def metrics(scores: np.ndarray, items: list[Item], mask: np.ndarray) -> dict[str, dict[str, float]]:
     """Per label, its texts in `mask` against the benign texts in `mask`."""
     benign = mask & np.array([not it.labels for it in items])

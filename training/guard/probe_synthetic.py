@@ -22,11 +22,9 @@ from typing import Any
 
 import numpy as np
 from training.guard import loso
-from training.guard.probe_common import begin, folds, header, metrics, parser, print_variants
+from training.guard.probe_common import begin, folds, header, metrics, parser, print_variants, source_aucs
 from training.guard.sources import LABELS
 from training.guard.synthetic import SOURCE, planted_items
-
-from weightwarden.guard.quality import auc
 
 
 def main() -> int:
@@ -69,11 +67,9 @@ def main() -> int:
         for nm in names:
             result["variants"].setdefault(nm, {})[subset] = variants[nm]
     neg = real & np.array([not it.labels for it in items])
-    per_source: dict[str, dict[str, float]] = {}
-    for s in sorted(set(src[real])):
-        pos = real & (src == s) & np.array(["injection" in it.labels for it in items])
-        if pos.any():
-            per_source[s] = {nm: round(auc(scores[nm][pos, 0], scores[nm][neg, 0]), 4) for nm in names}
+    inj = real & np.array(["injection" in it.labels for it in items])
+    aucs = {nm: source_aucs(scores[nm][:, 0], items, inj, neg) for nm in names}
+    per_source = {s: {nm: aucs[nm][s] for nm in names} for s in aucs["none"]}
     result["injection_auc_per_source"] = per_source
     for nm in names[1:]:
         up = sum(v[nm] > v["none"] for v in per_source.values())
